@@ -1,0 +1,221 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/ring"
+	"github.com/hoard-dev/hoard/transport"
+)
+
+var (
+	// ErrUnavailable is returned when no node could be reached at any of the
+	// client's addresses.
+	ErrUnavailable = errors.New("client: no node reachable")
+
+	// ErrInvalid is returned when a node rejected an argument (an empty or
+	// oversized key, an unknown store...).
+	ErrInvalid = errors.New("client: invalid request")
+
+	// ErrShuttingDown is returned when the node is leaving or stopping.
+	ErrShuttingDown = errors.New("client: node is shutting down")
+
+	// ErrNoRing is returned when the node has no ring to place keys with.
+	ErrNoRing = errors.New("client: node has no ring")
+
+	// ErrClosed is returned by calls after Close.
+	ErrClosed = errors.New("client: closed")
+)
+
+// Client talks to a hoard cluster through any of its nodes. It keeps one
+// connection, pipelining concurrent calls over it, and moves to the next
+// address when the node it talks to goes away. Safe for concurrent use.
+type Client struct {
+	addrs []string
+	tcfg  *transport.Config
+
+	// mu guards conn, next and closed.
+	mu     sync.Mutex
+	conn   *transport.Conn
+	next   int // index of the address to try first
+	closed bool
+}
+
+// Dial connects to the first reachable node of addrs (RPC addresses,
+// host:port). Errors wrap ErrUnavailable with each address's failure.
+func Dial(ctx context.Context, addrs ...string) (*Client, error) {
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%w: no address given", ErrUnavailable)
+	}
+	c := &Client{addrs: append([]string(nil), addrs...), tcfg: transport.DefaultConfig()}
+	if _, err := c.connection(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the connection. Calls after Close return ErrClosed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn, c.closed = nil, true
+	c.mu.Unlock()
+	if conn != nil {
+		return conn.Close()
+	}
+	return nil
+}
+
+// Addr is the address of the node the client currently talks to, "" when
+// it has no connection.
+func (c *Client) Addr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return ""
+	}
+	return c.conn.Addr()
+}
+
+// connection returns the open connection, dialling the addresses in turn,
+// starting after the last one that worked, when there is none.
+func (c *Client) connection(ctx context.Context) (*transport.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.conn != nil && c.conn.Err() == nil {
+		return c.conn, nil
+	}
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
+	}
+	var errs []error
+	for i := range c.addrs {
+		idx := (c.next + i) % len(c.addrs)
+		conn, err := transport.Dial(ctx, c.addrs[idx], c.tcfg)
+		if err == nil {
+			c.conn, c.next = conn, idx
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+}
+
+// call runs an idempotent request, moving to another node once if the
+// connection broke.
+func (c *Client) call(ctx context.Context, method string, req, resp any) error {
+	for attempt := 0; ; attempt++ {
+		conn, err := c.connection(ctx)
+		if err != nil {
+			return err
+		}
+		err = conn.Call(ctx, method, req, resp)
+		if errors.Is(err, transport.ErrClosed) && attempt == 0 {
+			c.mu.Lock()
+			if c.conn == conn {
+				c.next = (c.next + 1) % len(c.addrs)
+			}
+			c.mu.Unlock()
+			continue
+		}
+		return mapError(err)
+	}
+}
+
+// mapError turns a node's coded error into the client's sentinel errors.
+func mapError(err error) error {
+	var re *transport.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	switch re.Code {
+	case proto.CodeInvalid:
+		return fmt.Errorf("%w: %s", ErrInvalid, re.Message)
+	case proto.CodeShuttingDown:
+		return fmt.Errorf("%w: %s", ErrShuttingDown, re.Message)
+	case proto.CodeNoRing:
+		return fmt.Errorf("%w: %s", ErrNoRing, re.Message)
+	}
+	return err
+}
+
+// Status describes the node answering.
+type Status = proto.Status
+
+// Member is a member as the answering node sees it.
+type Member = proto.Member
+
+// Placement is where a key lives.
+type Placement struct {
+	Partition   int
+	Owner       ring.Member
+	Backups     []ring.Member
+	RingVersion uint64
+}
+
+// Status returns the answering node's name, version and readiness.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.call(ctx, proto.MethodStatus, nil, &s)
+	return s, err
+}
+
+// Members lists the members the answering node knows, sorted by name.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var resp proto.MembersResponse
+	if err := c.call(ctx, proto.MethodMembers, nil, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Members, nil
+}
+
+// Ring returns the answering node's ring, rebuilt locally: the snapshot
+// places keys exactly as the node does. Errors: ErrNoRing, or a mismatch
+// between the rebuilt ring and the node's checksum.
+func (c *Client) Ring(ctx context.Context) (*ring.Snapshot, error) {
+	var resp proto.RingResponse
+	if err := c.call(ctx, proto.MethodRing, nil, &resp); err != nil {
+		return nil, err
+	}
+	members := make([]ring.Member, len(resp.Members))
+	for i, m := range resp.Members {
+		members[i] = ring.Member{Name: m.Name, Addr: m.Addr}
+	}
+	cfg := ring.Config{Partitions: resp.Partitions, Load: resp.Load, VirtualNodes: resp.VirtualNodes, Backups: resp.Backups}
+	snap, err := ring.New(cfg, resp.Version, members)
+	if err != nil {
+		return nil, fmt.Errorf("client: rebuild ring: %w", err)
+	}
+	if snap.Checksum() != resp.Checksum {
+		return nil, fmt.Errorf("client: rebuilt ring has checksum %x, the node's has %x", snap.Checksum(), resp.Checksum)
+	}
+	return snap, nil
+}
+
+// Owner asks the node where key of store lives. Errors: ErrInvalid for an
+// empty or oversized key.
+func (c *Client) Owner(ctx context.Context, store, key string) (Placement, error) {
+	var resp proto.OwnerResponse
+	if err := c.call(ctx, proto.MethodOwner, proto.OwnerRequest{Store: store, Key: key}, &resp); err != nil {
+		return Placement{}, err
+	}
+	pl := Placement{
+		Partition:   resp.Partition,
+		Owner:       ring.Member{Name: resp.Owner.Name, Addr: resp.Owner.Addr},
+		RingVersion: resp.RingVersion,
+	}
+	for _, b := range resp.Backups {
+		pl.Backups = append(pl.Backups, ring.Member{Name: b.Name, Addr: b.Addr})
+	}
+	return pl, nil
+}

@@ -1,0 +1,468 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+
+	"github.com/hoard-dev/hoard/ring"
+)
+
+// ErrShutdown is returned by calls on a Cluster that has been shut down.
+var ErrShutdown = errors.New("cluster: shut down")
+
+// ErrNoSeeds is returned by Join when none of the seeds could be reached.
+var ErrNoSeeds = errors.New("cluster: no seed reachable")
+
+// fastRejoin is the re-join period while the node has not joined yet, or
+// while peers still hold an older incarnation of it.
+const fastRejoin = time.Second
+
+// conflictWindow is how long after peers were last seen holding an older
+// incarnation of this node it keeps re-joining fast.
+const conflictWindow = 30 * time.Second
+
+// forgetAfter is how long a failed or departed member stays listed.
+const forgetAfter = time.Hour
+
+// Cluster is one node's view of the cluster: its members, gossiped over
+// memberlist, and the ring built from them. Ring lookups never block.
+type Cluster struct {
+	cfg    Config
+	logger hclog.Logger
+	ml     *memberlist.Memberlist
+	self   string // advertised gossip address, never re-joined
+
+	// metaMu guards meta.
+	metaMu sync.Mutex
+	meta   Meta
+
+	// mu guards members and refusedAt.
+	mu        sync.Mutex
+	members   map[string]*Member
+	refusedAt map[string]time.Time // last time a refusal of that node was logged
+
+	view       atomic.Pointer[ringView]
+	version    uint64 // last published ring version; eventLoop only
+	joined     atomic.Bool
+	conflictAt atomic.Int64 // unix nanos of the last conflict about this node
+
+	dirty chan struct{} // capacity 1: membership changed
+
+	// lifeMu guards left and stopped.
+	lifeMu     sync.Mutex
+	left       bool
+	stopped    bool
+	shutdownCh chan struct{}
+	wg         sync.WaitGroup
+}
+
+// ringView is a published ring and the channel closed when it is replaced.
+type ringView struct {
+	snap    *ring.Snapshot
+	changed chan struct{}
+}
+
+// New validates cfg, binds the gossip port and starts the node as a cluster
+// of one. Call Join to meet the others. Errors wrap ErrInvalidConfig, or
+// report why the gossip port could not be bound.
+func New(cfg Config) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Cluster == "" {
+		cfg.Cluster = DefaultCluster
+	}
+	if cfg.RejoinInterval == 0 {
+		cfg.RejoinInterval = 15 * time.Second
+	}
+	if cfg.Debounce == 0 {
+		cfg.Debounce = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	c := &Cluster{
+		cfg:       cfg,
+		logger:    cfg.Logger,
+		members:   make(map[string]*Member),
+		refusedAt: make(map[string]time.Time),
+		dirty:     make(chan struct{}, 1),
+		meta: Meta{
+			Cluster:     cfg.Cluster,
+			RPCAddr:     cfg.RPCAddr,
+			HTTPAddr:    cfg.HTTPAddr,
+			State:       StateAlive,
+			Version:     cfg.Version,
+			Fingerprint: cfg.Ring.Fingerprint(),
+		},
+		shutdownCh: make(chan struct{}),
+	}
+	if b, err := c.meta.encode(); err != nil || len(b) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("%w: node metadata does not fit in %d bytes (shorten the addresses or cluster name)", ErrInvalidConfig, memberlist.MetaMaxSize)
+	}
+	mlc, err := c.memberlistConfig()
+	if err != nil {
+		return nil, err
+	}
+	ml, err := memberlist.Create(mlc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: start gossip on %s: %w", cfg.BindAddr, err)
+	}
+	c.ml = ml
+	local := ml.LocalNode()
+	c.self = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
+
+	// Publish the ring of one before anything can look it up.
+	c.view.Store(&ringView{changed: make(chan struct{})})
+	c.rebuild()
+
+	c.wg.Add(2)
+	go func() {
+		defer c.wg.Done()
+		c.eventLoop()
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.rejoinLoop()
+	}()
+	return c, nil
+}
+
+func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
+	var mlc memberlist.Config
+	if c.cfg.Memberlist != nil {
+		mlc = *c.cfg.Memberlist
+	} else {
+		mlc = *memberlist.DefaultLANConfig()
+		mlc.DeadNodeReclaimTime = defaultDeadNodeReclaimTime
+	}
+	host, port, err := splitHostPort(c.cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bind address: %w", ErrInvalidConfig, err)
+	}
+	mlc.Name = c.cfg.Name
+	mlc.BindAddr = host
+	mlc.BindPort = port
+	mlc.AdvertiseAddr, mlc.AdvertisePort = "", port
+	if c.cfg.AdvertiseAddr != "" {
+		ahost, aport, err := splitHostPort(c.cfg.AdvertiseAddr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: advertise address: %w", ErrInvalidConfig, err)
+		}
+		mlc.AdvertiseAddr, mlc.AdvertisePort = ahost, aport
+	}
+	mlc.Label = c.cfg.Cluster
+	mlc.Delegate = (*delegate)(c)
+	mlc.Events = (*delegate)(c)
+	mlc.Alive = (*delegate)(c)
+	mlc.Merge = (*delegate)(c)
+	mlc.Conflict = (*delegate)(c)
+	mlc.Logger = c.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	mlc.LogOutput = nil
+	return &mlc, nil
+}
+
+// Join contacts the seeds (Config.Join when addrs is empty) and merges with
+// their cluster. It returns how many answered, and ErrNoSeeds wrapped with
+// the last error when none did. A node keeps re-joining its seeds in the
+// background, so a failed Join at start is retried. The context's deadline
+// is not honoured by memberlist itself; the call takes at most about
+// memberlist's TCPTimeout per seed.
+func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
+	if len(addrs) == 0 {
+		addrs = c.cfg.Join
+	}
+	if err := c.alive(); err != nil {
+		return 0, err
+	}
+	seeds := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == c.self })
+	if len(seeds) == 0 {
+		return 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.ml.Join(seeds)
+	if n == 0 {
+		return 0, fmt.Errorf("%w: %v: %w", ErrNoSeeds, seeds, err)
+	}
+	c.joined.Store(true)
+	return n, nil
+}
+
+// Ring returns the current ring snapshot without locking. It is nil only
+// when no member can own partitions (this node is leaving and no other is
+// alive).
+func (c *Cluster) Ring() *ring.Snapshot { return c.view.Load().snap }
+
+// Watch returns the current ring and a channel closed when a newer one is
+// published. Loop on it to follow ring changes:
+//
+//	for {
+//		snap, changed := c.Watch()
+//		use(snap)
+//		<-changed
+//	}
+func (c *Cluster) Watch() (*ring.Snapshot, <-chan struct{}) {
+	v := c.view.Load()
+	return v.snap, v.changed
+}
+
+// Name is the local node's name.
+func (c *Cluster) Name() string { return c.cfg.Name }
+
+// GossipAddr is the address peers gossip with this node on.
+func (c *Cluster) GossipAddr() string { return c.self }
+
+// ClusterName is the cluster's name.
+func (c *Cluster) ClusterName() string { return c.cfg.Cluster }
+
+// Members returns every member this node knows, failed and departed ones
+// included for a while, sorted by name.
+func (c *Cluster) Members() []Member {
+	c.mu.Lock()
+	out := make([]Member, 0, len(c.members))
+	for _, m := range c.members {
+		out = append(out, *m)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b Member) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// LocalMeta returns the metadata this node gossips.
+func (c *Cluster) LocalMeta() Meta {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	return c.meta
+}
+
+// SetLeaving marks the node as leaving in its gossiped metadata and waits,
+// within the context's deadline, for the update to be sent, so peers drop
+// it from their rings at once. The node also drops itself from its own ring.
+func (c *Cluster) SetLeaving(ctx context.Context) error {
+	c.lifeMu.Lock()
+	stopped := c.stopped
+	c.lifeMu.Unlock()
+	if stopped {
+		return ErrShutdown
+	}
+	c.metaMu.Lock()
+	c.meta.State = StateLeaving
+	c.metaMu.Unlock()
+	if err := c.ml.UpdateNode(timeoutOf(ctx, 5*time.Second)); err != nil {
+		return fmt.Errorf("cluster: announce leaving: %w", err)
+	}
+	return nil
+}
+
+// Leave leaves the cluster gracefully: it announces the node as leaving,
+// tells the peers it is gone, waiting for that message to go out within the
+// context's deadline, then shuts down. Idempotent; after Shutdown it returns
+// ErrShutdown.
+func (c *Cluster) Leave(ctx context.Context) error {
+	c.lifeMu.Lock()
+	if c.stopped {
+		c.lifeMu.Unlock()
+		return ErrShutdown
+	}
+	if c.left {
+		c.lifeMu.Unlock()
+		return nil
+	}
+	c.left = true
+	c.lifeMu.Unlock()
+
+	var errs []error
+	if c.LocalMeta().State != StateLeaving {
+		if err := c.SetLeaving(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.ml.Leave(timeoutOf(ctx, 5*time.Second)); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
+	}
+	c.logger.Info("left the cluster")
+	errs = append(errs, c.Shutdown(ctx))
+	return errors.Join(errs...)
+}
+
+// Shutdown stops gossip without telling the peers (they will see the node
+// fail) and waits for the cluster's goroutines, within the context's
+// deadline. Idempotent.
+func (c *Cluster) Shutdown(ctx context.Context) error {
+	c.lifeMu.Lock()
+	if !c.stopped {
+		c.stopped = true
+		close(c.shutdownCh)
+	}
+	c.lifeMu.Unlock()
+
+	err := c.ml.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: shutdown: %w", ctx.Err())
+	}
+	return err
+}
+
+func (c *Cluster) alive() error {
+	c.lifeMu.Lock()
+	defer c.lifeMu.Unlock()
+	if c.stopped || c.left {
+		return ErrShutdown
+	}
+	return nil
+}
+
+// timeoutOf converts the context's deadline into a timeout for memberlist
+// calls that take one, with def when there is none.
+func timeoutOf(ctx context.Context, def time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return def
+}
+
+// markDirty tells the event loop membership changed. It never blocks.
+func (c *Cluster) markDirty() {
+	select {
+	case c.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// eventLoop turns bursts of membership events into one new ring each.
+func (c *Cluster) eventLoop() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-c.dirty:
+		case <-c.shutdownCh:
+			return
+		}
+		timer.Reset(c.cfg.Debounce)
+		deadline := time.Now().Add(10 * c.cfg.Debounce) // never debounce forever
+	quiet:
+		for {
+			select {
+			case <-c.dirty:
+				if time.Now().Before(deadline) {
+					timer.Reset(c.cfg.Debounce)
+				}
+			case <-timer.C:
+				break quiet
+			case <-c.shutdownCh:
+				return
+			}
+		}
+		c.rebuild()
+	}
+}
+
+// rebuild builds a ring from the current members and publishes it if its
+// membership differs from the current one.
+func (c *Cluster) rebuild() {
+	fp := c.cfg.Ring.Fingerprint()
+	var members []ring.Member
+	c.mu.Lock()
+	now := time.Now()
+	for name, m := range c.members {
+		if m.Status != StatusAlive && now.Sub(m.Since) > forgetAfter {
+			delete(c.members, name)
+			continue
+		}
+		if m.InRing() && m.Cluster == c.cfg.Cluster && m.Fingerprint == fp {
+			members = append(members, ring.Member{Name: m.Name, Addr: m.RPCAddr})
+		}
+	}
+	c.mu.Unlock()
+
+	old := c.view.Load()
+	var snap *ring.Snapshot
+	if len(members) > 0 {
+		var err error
+		snap, err = ring.New(c.cfg.Ring, c.version+1, members)
+		if err != nil {
+			c.logger.Error("cannot build ring; keeping the previous one", "members", len(members), "error", err)
+			return
+		}
+		if old.snap != nil && old.snap.Checksum() == snap.Checksum() {
+			return
+		}
+	} else if old.snap == nil && c.version > 0 {
+		return
+	}
+	c.version++
+	c.view.Store(&ringView{snap: snap, changed: make(chan struct{})})
+	close(old.changed)
+	c.logger.Debug("ring updated", "version", c.version, "members", len(members))
+}
+
+// rejoinLoop contacts the seeds again and again: fast until the first join
+// succeeds or while peers hold an older incarnation of this node, then every
+// RejoinInterval. This heals a cluster split by a network partition.
+func (c *Cluster) rejoinLoop() {
+	if len(c.cfg.Join) == 0 {
+		return
+	}
+	timer := time.NewTimer(stagger(fastRejoin))
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-c.shutdownCh:
+			return
+		}
+		fast := !c.joined.Load() || time.Since(time.Unix(0, c.conflictAt.Load())) < conflictWindow
+		if fast || c.cfg.RejoinInterval > 0 {
+			if n, err := c.Join(context.Background()); err != nil && !errors.Is(err, ErrShutdown) {
+				c.logger.Debug("re-join failed", "seeds", c.cfg.Join, "error", err)
+			} else if n > 0 && fast {
+				c.logger.Debug("re-joined", "seeds_reached", n)
+			}
+		}
+		next := c.cfg.RejoinInterval
+		if fast || next <= 0 {
+			next = fastRejoin
+		}
+		timer.Reset(stagger(next))
+	}
+}
+
+// stagger returns d plus or minus up to a quarter, so nodes do not act in
+// lockstep.
+func stagger(d time.Duration) time.Duration {
+	q := int64(d / 4)
+	if q <= 0 {
+		return d
+	}
+	return d - time.Duration(q) + time.Duration(rand.Int64N(2*q))
+}

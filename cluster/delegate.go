@@ -1,0 +1,172 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// delegate receives memberlist's callbacks. memberlist calls most of them
+// with its node lock held, so they only copy what they need into the
+// cluster's own table, log, and signal the event loop: they never block.
+// Reading a memberlist.Node outside these callbacks would race with
+// memberlist's in-place updates (hashicorp/memberlist#306).
+type delegate Cluster
+
+var (
+	_ memberlist.Delegate         = (*delegate)(nil)
+	_ memberlist.EventDelegate    = (*delegate)(nil)
+	_ memberlist.AliveDelegate    = (*delegate)(nil)
+	_ memberlist.MergeDelegate    = (*delegate)(nil)
+	_ memberlist.ConflictDelegate = (*delegate)(nil)
+)
+
+// refusalLogEvery bounds how often the refusal of one node is logged.
+const refusalLogEvery = time.Minute
+
+// NodeMeta returns the local node's metadata.
+func (d *delegate) NodeMeta(limit int) []byte {
+	b, err := (*Cluster)(d).LocalMeta().encode()
+	if err != nil || len(b) > limit {
+		// New checked the size; this cannot happen unless the limit shrank.
+		d.logger.Error("node metadata does not fit", "limit", limit, "error", err)
+		return nil
+	}
+	return b
+}
+
+func (d *delegate) NotifyMsg([]byte)                           {}
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *delegate) LocalState(join bool) []byte                { return nil }
+func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// NotifyJoin records a member that became alive.
+func (d *delegate) NotifyJoin(n *memberlist.Node) {
+	m, err := d.record(n, StatusAlive)
+	if err != nil {
+		d.logger.Warn("ignoring member with bad metadata", "member", n.Name, "error", err)
+		return
+	}
+	if n.Name != d.cfg.Name {
+		d.logger.Info("member joined", "member", m.Name, "gossip", m.GossipAddr, "rpc", m.RPCAddr, "state", m.State)
+	}
+	(*Cluster)(d).markDirty()
+}
+
+// NotifyUpdate records a member whose metadata changed.
+func (d *delegate) NotifyUpdate(n *memberlist.Node) {
+	m, err := d.record(n, StatusAlive)
+	if err != nil {
+		d.logger.Warn("ignoring member with bad metadata", "member", n.Name, "error", err)
+		return
+	}
+	d.logger.Info("member updated", "member", m.Name, "rpc", m.RPCAddr, "state", m.State)
+	(*Cluster)(d).markDirty()
+}
+
+// NotifyLeave records a member that failed or left. memberlist does not
+// tell the two apart here (the node's State field is not updated before the
+// callback), so a member is taken to have left when it announced itself as
+// leaving first, as every graceful leave does.
+func (d *delegate) NotifyLeave(n *memberlist.Node) {
+	status := StatusFailed
+	d.mu.Lock()
+	if m, ok := d.members[n.Name]; ok {
+		if m.State == StateLeaving || n.State == memberlist.StateLeft {
+			status = StatusLeft
+		}
+		m.Status = status
+		m.Since = time.Now()
+	}
+	d.mu.Unlock()
+	switch {
+	case n.Name == d.cfg.Name:
+	case status == StatusLeft:
+		d.logger.Info("member left", "member", n.Name)
+	default:
+		d.logger.Warn("member failed", "member", n.Name, "gossip", addrOf(n))
+	}
+	(*Cluster)(d).markDirty()
+}
+
+func (d *delegate) record(n *memberlist.Node, status Status) (Member, error) {
+	meta, err := decodeMeta(n.Meta)
+	if err != nil {
+		return Member{}, err
+	}
+	m := Member{Name: n.Name, GossipAddr: addrOf(n), Meta: meta, Status: status, Since: time.Now()}
+	d.mu.Lock()
+	if old, ok := d.members[n.Name]; ok && old.Status == status {
+		m.Since = old.Since
+	}
+	d.members[n.Name] = &m
+	d.mu.Unlock()
+	return m, nil
+}
+
+// NotifyAlive refuses a node of another cluster or with another ring
+// fingerprint: it never becomes a member.
+func (d *delegate) NotifyAlive(n *memberlist.Node) error {
+	if n.Name == d.cfg.Name {
+		return nil
+	}
+	return d.check(n)
+}
+
+// NotifyMerge refuses to merge with a cluster that has any node that
+// NotifyAlive would refuse.
+func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
+	for _, n := range peers {
+		if n.Name == d.cfg.Name {
+			continue
+		}
+		if err := d.check(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *delegate) check(n *memberlist.Node) error {
+	meta, err := decodeMeta(n.Meta)
+	var reason string
+	switch {
+	case err != nil:
+		reason = err.Error()
+	case meta.Cluster != d.cfg.Cluster:
+		reason = fmt.Sprintf("it is in cluster %q, this node is in %q", meta.Cluster, d.cfg.Cluster)
+	case meta.Fingerprint != d.cfg.Ring.Fingerprint():
+		reason = fmt.Sprintf("its ring fingerprint %q differs from this node's %q (partitions, load and virtual nodes must match on every node)", meta.Fingerprint, d.cfg.Ring.Fingerprint())
+	default:
+		return nil
+	}
+	d.mu.Lock()
+	logIt := time.Since(d.refusedAt[n.Name]) > refusalLogEvery
+	if logIt {
+		d.refusedAt[n.Name] = time.Now()
+	}
+	d.mu.Unlock()
+	if logIt {
+		d.logger.Error("refusing node", "member", n.Name, "gossip", addrOf(n), "reason", reason)
+	}
+	return fmt.Errorf("refusing node %s: %s", n.Name, reason)
+}
+
+// NotifyConflict is called when a node with our name is known at another
+// address. When the other is us, peers still hold our previous incarnation
+// (we restarted with a new address): re-join fast until they let it go.
+func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
+	if existing.Name != d.cfg.Name {
+		return
+	}
+	d.conflictAt.Store(time.Now().UnixNano())
+	d.logger.Info("peers still know an older incarnation of this node; re-joining until they accept this one",
+		"old_gossip", addrOf(other))
+}
+
+func addrOf(n *memberlist.Node) string {
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
+
+	"github.com/hoard-dev/hoard/internal/config"
+	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/ring"
+)
+
+func newAgentCmd() *cobra.Command {
+	var (
+		configPath   string
+		name         string
+		bind         string
+		rpc          string
+		httpAddr     string
+		join         []string
+		dataDir      string
+		leaveTimeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a hoard node",
+		Long: `Run a hoard node: gossip on bind_addr, RPC for clients and peers on rpc_addr,
+/healthz and /readyz on http_addr. Settings come from --config (HCL, or JSON
+for a .json file) and the flags below override them.
+
+SIGINT or SIGTERM makes the node leave the cluster gracefully and exit 0; a
+second signal exits at once.`,
+		Example: `  hoard agent --config n1.hcl
+  hoard agent --name n2 --bind 127.0.0.1:7947 --rpc 127.0.0.1:7374 --http 127.0.0.1:8081 --join 127.0.0.1:7946`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a := config.Default()
+			if configPath != "" {
+				parsed, err := config.Load(configPath)
+				if err != nil {
+					return err
+				}
+				a = *parsed
+			}
+			flags := cmd.Flags()
+			if flags.Changed("name") {
+				a.Name = name
+			}
+			if a.Name == "" {
+				host, err := os.Hostname()
+				if err != nil {
+					return fmt.Errorf("no --name given and the host name is unknown: %w", err)
+				}
+				a.Name = host
+			}
+			if flags.Changed("bind") {
+				a.BindAddr = bind
+			}
+			if flags.Changed("rpc") {
+				a.RPCAddr = rpc
+			}
+			if flags.Changed("http") {
+				a.HTTPAddr = httpAddr
+			}
+			if flags.Changed("join") {
+				a.Join = join
+			}
+			if flags.Changed("data-dir") {
+				a.DataDir = dataDir
+			}
+			if a.DataDir == "" {
+				a.DataDir = config.DefaultDataDir(a.Name)
+			}
+			if leaveTimeout <= 0 {
+				return fmt.Errorf("--leave-timeout %s: must be positive", leaveTimeout)
+			}
+			if err := a.Validate(); err != nil {
+				return err
+			}
+			return runAgent(cmd.Context(), &a, leaveTimeout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&configPath, "config", "c", "", "configuration file (HCL, or JSON with a .json name)")
+	f.StringVar(&name, "name", "", "node name, unique in the cluster (default: name in the file, else the host name)")
+	f.StringVar(&bind, "bind", "", "gossip address host:port, TCP and UDP (default "+config.DefaultBindAddr+")")
+	f.StringVar(&rpc, "rpc", "", "RPC address host:port for clients and peers (default "+config.DefaultRPCAddr+")")
+	f.StringVar(&httpAddr, "http", "", `HTTP address for /healthz and /readyz; "" disables (default `+config.DefaultHTTPAddr+")")
+	f.StringSliceVar(&join, "join", nil, "gossip address of a node to join; repeat or comma-separate for several")
+	f.StringVar(&dataDir, "data-dir", "", "directory for the node's files (default ./data/NAME)")
+	f.DurationVar(&leaveTimeout, "leave-timeout", 30*time.Second, "how long a graceful leave may take on SIGINT/SIGTERM")
+	return cmd
+}
+
+// runAgent starts the node and runs it until a signal.
+func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration) error {
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name:   a.Name,
+		Level:  hclog.LevelFromString(a.LogLevel),
+		Output: os.Stderr,
+	})
+	if err := os.MkdirAll(a.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data_dir %s: %w", a.DataDir, err)
+	}
+	rc := ring.DefaultConfig()
+	rc.Partitions = a.Partitions
+	cfg := &node.Config{
+		Name:          a.Name,
+		Cluster:       a.Cluster,
+		BindAddr:      a.BindAddr,
+		AdvertiseAddr: a.AdvertiseAddr,
+		RPCAddr:       a.RPCAddr,
+		HTTPAddr:      a.HTTPAddr,
+		Join:          a.Join,
+		DataDir:       a.DataDir,
+		Ring:          rc,
+		Logger:        logger,
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	n, err := node.Start(startCtx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	var sig os.Signal
+	select {
+	case sig = <-sigs:
+	case <-ctx.Done():
+	}
+	logger.Info("leaving on signal; send another to exit at once", "signal", sig, "timeout", leaveTimeout)
+	left := make(chan struct{})
+	defer close(left)
+	go func() {
+		select {
+		case s := <-sigs:
+			logger.Warn("second signal: exiting without finishing the leave", "signal", s)
+			os.Exit(1)
+		case <-left:
+		}
+	}()
+	leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	if err := n.Leave(leaveCtx); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	return nil
+}

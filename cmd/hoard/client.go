@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoard-dev/hoard/client"
+)
+
+// defaultRPCAddr is where client commands look for a node by default.
+const defaultRPCAddr = "127.0.0.1:7373"
+
+// clientFlags are the flags every client command takes.
+type clientFlags struct {
+	rpc     string
+	format  string
+	timeout time.Duration
+}
+
+func addClientFlags(cmd *cobra.Command, getenv func(string) string, withFormat bool) *clientFlags {
+	f := &clientFlags{}
+	def := getenv("HOARD_RPC_ADDR")
+	if def == "" {
+		def = defaultRPCAddr
+	}
+	cmd.Flags().StringVar(&f.rpc, "rpc", def, "RPC address (host:port) of the node to talk to; env HOARD_RPC_ADDR")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the node")
+	if withFormat {
+		cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
+	}
+	return f
+}
+
+// dial validates the flags and connects to the node.
+func (f *clientFlags) dial(ctx context.Context) (*client.Client, context.Context, context.CancelFunc, error) {
+	if f.format != "" && f.format != "text" && f.format != "json" {
+		return nil, nil, nil, fmt.Errorf("--format %q: must be text or json", f.format)
+	}
+	if f.timeout <= 0 {
+		return nil, nil, nil, fmt.Errorf("--timeout %s: must be positive", f.timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	c, err := client.Dial(ctx, f.rpc)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, fmt.Errorf("cannot reach a hoard node at %s (is the agent running? set --rpc or HOARD_RPC_ADDR): %w", f.rpc, err)
+	}
+	return c, ctx, cancel, nil
+}
+
+func (f *clientFlags) json() bool { return f.format == "json" }
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes aligned columns; call flush when done.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newMembersCmd(getenv func(string) string) *cobra.Command {
+	var f *clientFlags
+	cmd := &cobra.Command{
+		Use:   "members",
+		Short: "List the cluster's members as one node sees them",
+		Long: `List the members the node at --rpc knows: name, liveness (alive, failed, left),
+state (alive, leaving), addresses and the partitions each owns in that node's
+ring. Failed and departed members stay listed for an hour.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ctx, cancel, err := f.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer c.Close()
+			members, err := c.Members(ctx)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if f.json() {
+				return writeJSON(out, members)
+			}
+			tw := newTable(out)
+			fmt.Fprintln(tw, "NAME\tSTATUS\tSTATE\tGOSSIP\tRPC\tHTTP\tPARTITIONS\tVERSION")
+			for _, m := range members {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.Name, m.Status, m.State, m.GossipAddr, m.RPCAddr, orDash(m.HTTPAddr), m.Partitions, m.Version)
+			}
+			return tw.Flush()
+		},
+	}
+	f = addClientFlags(cmd, getenv, true)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,358 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// designAgent is what testdata/design.hcl, the sample in DESIGN.md, means.
+func designAgent() *Agent {
+	return &Agent{
+		Name:       "n1",
+		Cluster:    "hoard",
+		BindAddr:   "127.0.0.1:7946",
+		RPCAddr:    "127.0.0.1:7373",
+		HTTPAddr:   "127.0.0.1:8080",
+		Join:       []string{"127.0.0.1:7947"},
+		DataDir:    "./data/n1",
+		LogLevel:   "info",
+		Partitions: 1021,
+		Sinks: []Sink{
+			{Type: "file", Name: "out", Path: "./data/n1/out.jsonl"},
+		},
+		Stores: []Store{
+			{
+				Kind: "counter", Name: "pageviews", Sink: "out",
+				Interval: 5 * time.Second, Jitter: time.Second,
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
+			},
+			{
+				Kind: "buffer", Name: "events", Sink: "out",
+				Interval: 5 * time.Second, Jitter: time.Second,
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
+				MaxSize: 1000, MaxBytes: 64 << 20,
+			},
+			{
+				Kind: "cache", Name: "users",
+				Interval: 5 * time.Second, Jitter: time.Second,
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
+				RefreshInterval: 15 * time.Minute, TTL: time.Hour,
+				Loader: &Loader{Type: "http", URL: "http://127.0.0.1:9000/users/{key}", Timeout: 5 * time.Second},
+			},
+		},
+	}
+}
+
+// withoutRanges returns a copy of a with every Range zeroed.
+func withoutRanges(a *Agent) *Agent {
+	c := *a
+	c.Sinks = append([]Sink(nil), a.Sinks...)
+	for i := range c.Sinks {
+		c.Sinks[i].Range = hcl.Range{}
+	}
+	c.Stores = append([]Store(nil), a.Stores...)
+	for i := range c.Stores {
+		c.Stores[i].Range = hcl.Range{}
+		if l := c.Stores[i].Loader; l != nil {
+			lc := *l
+			lc.Range = hcl.Range{}
+			c.Stores[i].Loader = &lc
+		}
+	}
+	return &c
+}
+
+func TestLoadDesign(t *testing.T) {
+	want := designAgent()
+	for _, file := range []string{"testdata/design.hcl", "testdata/design.json"} {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			got, err := Load(file)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if g := withoutRanges(got); !reflect.DeepEqual(g, want) {
+				t.Errorf("Load(%s) =\n%+v\nwant\n%+v", file, g, want)
+				for i := range min(len(g.Stores), len(want.Stores)) {
+					if !reflect.DeepEqual(g.Stores[i], want.Stores[i]) {
+						t.Errorf("store %d:\n%+v\nwant\n%+v", i, g.Stores[i], want.Stores[i])
+					}
+				}
+			}
+			if err := got.Validate(); err != nil {
+				t.Errorf("Validate after Load: %v", err)
+			}
+		})
+	}
+}
+
+// TestLoadDesignRanges checks the declaration positions against the sample.
+func TestLoadDesignRanges(t *testing.T) {
+	a, err := Load("testdata/design.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(r hcl.Range) string { return rangeStart(r) }
+	checks := []struct{ what, got, want string }{
+		{"sink out", at(a.Sinks[0].Range), "testdata/design.hcl:8,1"},
+		{"counter pageviews", at(a.Stores[0].Range), "testdata/design.hcl:10,1"},
+		{"buffer events", at(a.Stores[1].Range), "testdata/design.hcl:17,1"},
+		{"cache users", at(a.Stores[2].Range), "testdata/design.hcl:22,1"},
+		{"loader", at(a.Stores[2].Loader.Range), "testdata/design.hcl:23,3"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s declared at %s, want %s", c.what, c.got, c.want)
+		}
+	}
+}
+
+func TestDefault(t *testing.T) {
+	want := Agent{
+		Cluster:    "hoard",
+		BindAddr:   "127.0.0.1:7946",
+		RPCAddr:    "127.0.0.1:7373",
+		HTTPAddr:   "127.0.0.1:8080",
+		LogLevel:   "info",
+		Partitions: 1021,
+	}
+	if got := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Default() = %+v, want %+v", got, want)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	src := `
+name = "n2"
+sink "stdout" "console" {}
+sink "postgres" "db" { dsn = "postgres://localhost/hoard" }
+counter "c" {
+  sink     = "console"
+  interval = "10s"
+}
+buffer "b" { sink = "db" }
+cache "k" {}
+`
+	got, err := Parse("min.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Name = "n2"
+	want.DataDir = "./data/n2"
+	want.Sinks = []Sink{
+		{Type: "stdout", Name: "console"},
+		{Type: "postgres", Name: "db", DSN: "postgres://localhost/hoard",
+			CountersTable: "hoard_counters", ValuesTable: "hoard_values"},
+	}
+	want.Stores = []Store{
+		{Kind: "counter", Name: "c", Sink: "console", Interval: 10 * time.Second, Jitter: 2 * time.Second,
+			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second},
+		{Kind: "buffer", Name: "b", Sink: "db", Interval: 5 * time.Second, Jitter: time.Second,
+			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, MaxBytes: 64 << 20},
+		{Kind: "cache", Name: "k", Interval: 5 * time.Second, Jitter: time.Second,
+			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second},
+	}
+	if g := withoutRanges(got); !reflect.DeepEqual(g, &want) {
+		t.Errorf("got\n%+v\nwant\n%+v", g, &want)
+	}
+}
+
+// TestParseEverything sets every attribute to a non-default value.
+func TestParseEverything(t *testing.T) {
+	src := `
+name           = "n3"
+cluster        = "blue"
+bind_addr      = "0.0.0.0:0"
+advertise_addr = "10.0.0.3:7946"
+rpc_addr       = ":7373"
+http_addr      = ""
+join           = ["10.0.0.1:7946", "[::1]:7946"]
+data_dir       = "/var/lib/hoard"
+log_level      = "debug"
+partitions     = 271
+
+sink "http" "hook" {
+  url     = "https://example.com/hook"
+  headers = { Authorization = "Bearer x", "X-Trace" = "1" }
+  timeout = "2s"
+}
+sink "postgres" "db" {
+  dsn            = "host=/tmp dbname=hoard"
+  timeout        = "3s"
+  create_tables  = true
+  counters_table = "stats.counters"
+  values_table   = "vals"
+}
+buffer "events" {
+  sink          = "hook"
+  interval      = "1m30s"
+  jitter        = "0s"
+  retry_max     = 0
+  retry_delay   = "250ms"
+  flush_timeout = "0s"
+  max_size      = 10
+  max_bytes     = "1 GB"
+}
+buffer "raw" {
+  sink      = "db"
+  max_bytes = 4096
+}
+cache "users" {
+  sink             = "db"
+  refresh_interval = "1h"
+  ttl              = "0s"
+  max_entries      = 100
+  dump             = true
+  skip_save        = true
+  loader "postgres" {
+    dsn     = "postgres://localhost/users"
+    query   = "select v from t where k = $1"
+    timeout = "0s"
+  }
+}
+`
+	got, err := Parse("all.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Agent{
+		Name: "n3", Cluster: "blue", BindAddr: "0.0.0.0:0", AdvertiseAddr: "10.0.0.3:7946",
+		RPCAddr: ":7373", HTTPAddr: "", Join: []string{"10.0.0.1:7946", "[::1]:7946"},
+		DataDir: "/var/lib/hoard", LogLevel: "debug", Partitions: 271,
+		Sinks: []Sink{
+			{Type: "http", Name: "hook", URL: "https://example.com/hook",
+				Headers: map[string]string{"Authorization": "Bearer x", "X-Trace": "1"}, Timeout: 2 * time.Second},
+			{Type: "postgres", Name: "db", DSN: "host=/tmp dbname=hoard", Timeout: 3 * time.Second,
+				CreateTables: true, CountersTable: "stats.counters", ValuesTable: "vals"},
+		},
+		Stores: []Store{
+			{Kind: "buffer", Name: "events", Sink: "hook", Interval: 90 * time.Second, Jitter: 0,
+				RetryMax: 0, RetryDelay: 250 * time.Millisecond, FlushTimeout: 0, MaxSize: 10, MaxBytes: 1e9},
+			{Kind: "buffer", Name: "raw", Sink: "db", Interval: 5 * time.Second, Jitter: time.Second,
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, MaxBytes: 4096},
+			{Kind: "cache", Name: "users", Sink: "db", Interval: 5 * time.Second, Jitter: time.Second,
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
+				RefreshInterval: time.Hour, MaxEntries: 100, Dump: true, SkipSave: true,
+				Loader: &Loader{Type: "postgres", DSN: "postgres://localhost/users",
+					Query: "select v from t where k = $1"}},
+		},
+	}
+	if g := withoutRanges(got); !reflect.DeepEqual(g, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", g, want)
+	}
+}
+
+func TestHTTPAddr(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"unset", `name = "n"`, DefaultHTTPAddr},
+		{"null", "name = \"n\"\nhttp_addr = null", DefaultHTTPAddr},
+		{"empty disables", "name = \"n\"\nhttp_addr = \"\"", ""},
+		{"set", "name = \"n\"\nhttp_addr = \":9090\"", ":9090"},
+		{"json unset", `{"name": "n"}`, DefaultHTTPAddr},
+		{"json null", `{"name": "n", "http_addr": null}`, DefaultHTTPAddr},
+		{"json empty disables", `{"name": "n", "http_addr": ""}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := Parse("h.hcl", []byte(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.HTTPAddr != tc.want {
+				t.Errorf("HTTPAddr = %q, want %q", a.HTTPAddr, tc.want)
+			}
+		})
+	}
+}
+
+func TestSyntaxChoice(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, src string
+		ok              bool
+	}{
+		{"hcl", "a.hcl", `name = "n"`, true},
+		{"json by extension", "a.json", `{"name": "n"}`, true},
+		{"json by extension, upper case", "a.JSON", `{"name": "n"}`, true},
+		{"json by content", "a.conf", " \n{\"name\": \"n\"}", true},
+		{"json by content with BOM", "a.conf", "\ufeff{\"name\": \"n\"}", true},
+		{"hcl in a .json file", "a.json", `name = "n"`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := Parse(tc.file, []byte(tc.src))
+			if !tc.ok {
+				if err == nil {
+					t.Fatal("Parse succeeded, want an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Name != "n" {
+				t.Errorf("Name = %q, want n", a.Name)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.hcl"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if errors.Is(err, ErrInvalid) {
+		t.Errorf("Load of a missing file matches ErrInvalid: %v", err)
+	}
+}
+
+func TestLoadPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hoard.hcl")
+	if err := os.WriteFile(path, []byte("name = \"n\"\npartitions = 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if want := path + ":2,14: partitions: must be at least 1, got 0"; err == nil || err.Error() != want {
+		t.Errorf("Load: %v, want %s", err, want)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"512", 512, true},
+		{"512B", 512, true},
+		{"64MiB", 64 << 20, true},
+		{"64mib", 64 << 20, true},
+		{" 1 GB ", 1e9, true},
+		{"2kB", 2000, true},
+		{"3KiB", 3072, true},
+		{"1TiB", 1 << 40, true},
+		{"8388607TiB", 8388607 << 40, true},
+		{"8388608TiB", 0, false},
+		{"99999999999999999999", 0, false},
+		{"", 0, false},
+		{"MiB", 0, false},
+		{"-1", 0, false},
+		{"1.5GiB", 0, false},
+		{"64 megs", 0, false},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseSize(tc.in)
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}

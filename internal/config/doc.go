@@ -1,0 +1,31 @@
+// Package config reads the configuration file of `hoard agent`.
+//
+// The file is HCL, or HCL's JSON syntax when its name ends in ".json" or it
+// starts with '{':
+//
+//	name      = "n1"
+//	bind_addr = "127.0.0.1:7946"
+//	join      = ["127.0.0.1:7947"]
+//
+//	sink "file" "out" { path = "./data/n1/out.jsonl" }
+//
+//	counter "pageviews" {
+//	  sink     = "out"
+//	  interval = "5s"
+//	}
+//
+// Load (or Parse) decodes it into an Agent with every default filled in, and
+// reports every problem at once, each with its file position and field:
+//
+//	a, err := config.Load("hoard.hcl")
+//	if err != nil {
+//		return err // errors.Is(err, config.ErrInvalid) for a bad file
+//	}
+//	a.Name = *nameFlag // command-line overrides
+//	if err := a.Validate(); err != nil {
+//		return err
+//	}
+//
+// Durations are strings in Go syntax ("5s", "1m30s"). Unknown attributes and
+// blocks are errors, so a typo is never silently ignored.
+package config

@@ -1,0 +1,56 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics, that every problem it reports
+// carries the file's position, and that what it accepts passes Validate.
+func FuzzParse(f *testing.F) {
+	for _, file := range []string{"testdata/design.hcl", "testdata/design.json"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(src)
+	}
+	for _, s := range []string{
+		"",
+		"{}",
+		`name = "n"`,
+		"name = \"n\"\nhttp_addr = \"\"\njoin = [\"a:1\", null]\npartitions = 1/0\n",
+		"name = \"n\"\nsink \"http\" \"h\" {\n  url = \"http://h\"\n  headers = { a = \"b\" }\n}\n",
+		"name = \"n\"\nsink \"postgres\" \"p\" { dsn = \"x\"\n create_tables = true }\nbuffer \"b\" {\n sink = \"p\"\n max_bytes = \"64MiB\"\n}\n",
+		"name = \"n\"\ncache \"c\" {\n loader \"postgres\" {\n  dsn = \"d\"\n  query = \"q\"\n }\n loader \"x\" {}\n}\n",
+		`{"name": "n", "sink": {"file": {"f": {"path": "p"}}}, "counter": [{"c": {"sink": "f"}}]}`,
+		`{"cache": {"c": {"loader": {"http": {"url": "http://h/{key}"}}}}, "name": 5}`,
+		"name = [for x in [1, 2]: x]\npartitions = 2 % 0\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		for _, file := range []string{"f.hcl", "f.json"} {
+			a, err := Parse(file, src)
+			if err != nil {
+				if a != nil {
+					t.Errorf("Parse(%s) returned an Agent with its error", file)
+				}
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("Parse(%s) error does not match ErrInvalid: %v", file, err)
+				}
+				for _, line := range strings.Split(err.Error(), "\n") {
+					if !strings.HasPrefix(line, file+":") {
+						t.Errorf("Parse(%s) problem without a position: %q", file, line)
+					}
+				}
+				continue
+			}
+			if err := a.Validate(); err != nil {
+				t.Errorf("Parse(%s) accepted what Validate rejects: %v", file, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,295 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Load reads the configuration file at path and parses it with Parse.
+//
+// A file that cannot be read comes back as the *os.PathError from reading
+// it; a configuration that is invalid as an *Error matching ErrInvalid.
+func Load(path string) (*Agent, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, src)
+}
+
+// Parse parses src, the contents of the configuration file filename, fills
+// in defaults and validates the result.
+//
+// src is HCL native syntax, or HCL's JSON syntax when filename ends in
+// ".json" or src starts with '{'. filename is used to choose the syntax and
+// in messages only. Unknown attributes and blocks are errors.
+//
+// On failure Parse returns a nil Agent and an *Error, matching ErrInvalid,
+// that lists every problem found with its position.
+func Parse(filename string, src []byte) (*Agent, error) {
+	src = bytes.TrimPrefix(src, []byte("\ufeff"))
+	p := hclparse.NewParser()
+	var (
+		f     *hcl.File
+		diags hcl.Diagnostics
+	)
+	if isJSON(filename, src) {
+		f, diags = p.ParseJSON(src, filename)
+	} else {
+		f, diags = p.ParseHCL(src, filename)
+	}
+	if diags.HasErrors() || f == nil {
+		if !diags.HasErrors() {
+			diags = diags.Append(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "cannot parse " + filename})
+		}
+		return nil, &Error{Diagnostics: sortDiagnostics(diags)}
+	}
+
+	d := &decoder{pos: map[string]hcl.Range{}, bad: map[string]bool{}}
+	a := d.agent(f.Body)
+	v := &validator{pos: d.pos, bad: d.bad, top: f.Body.MissingItemRange()}
+	v.agent(a)
+
+	diags = append(diags, d.diags...)
+	diags = append(diags, v.diags...)
+	if diags.HasErrors() {
+		return nil, &Error{Diagnostics: sortDiagnostics(diags)}
+	}
+	return a, nil
+}
+
+// isJSON reports whether a file is in HCL's JSON syntax.
+func isJSON(filename string, src []byte) bool {
+	if strings.EqualFold(filepath.Ext(filename), ".json") {
+		return true
+	}
+	return bytes.HasPrefix(bytes.TrimLeft(src, " \t\r\n"), []byte("{"))
+}
+
+// sortDiagnostics orders diags by file position, those without one last.
+func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a != nil && b == nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		default:
+			return a.Start.Byte < b.Start.Byte
+		}
+	})
+	return diags
+}
+
+// The schemas of the file's bodies. Every body is decoded with Content, so
+// anything not listed here is reported as unsupported.
+var (
+	agentSchema = &hcl.BodySchema{
+		Attributes: attrs("name", "cluster", "bind_addr", "advertise_addr", "rpc_addr",
+			"http_addr", "join", "data_dir", "log_level", "partitions"),
+		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "sink", LabelNames: []string{"type", "name"}},
+			{Type: KindCounter, LabelNames: []string{"name"}},
+			{Type: KindBuffer, LabelNames: []string{"name"}},
+			{Type: KindCache, LabelNames: []string{"name"}},
+		},
+	}
+
+	storeAttrs   = []string{"sink", "interval", "jitter", "retry_max", "retry_delay", "flush_timeout"}
+	storeSchemas = map[string]*hcl.BodySchema{
+		KindCounter: {Attributes: attrs(storeAttrs...)},
+		KindBuffer:  {Attributes: attrs(append([]string{"max_size", "max_bytes"}, storeAttrs...)...)},
+		KindCache: {
+			Attributes: attrs(append([]string{"refresh_interval", "ttl", "max_entries", "dump", "skip_save"}, storeAttrs...)...),
+			Blocks:     []hcl.BlockHeaderSchema{{Type: "loader", LabelNames: []string{"type"}}},
+		},
+	}
+
+	sinkSchemas = map[string]*hcl.BodySchema{
+		SinkFile:     {Attributes: attrs("path")},
+		SinkStdout:   {},
+		SinkHTTP:     {Attributes: attrs("url", "headers", "timeout")},
+		SinkPostgres: {Attributes: attrs("dsn", "timeout", "create_tables", "counters_table", "values_table")},
+	}
+
+	loaderSchemas = map[string]*hcl.BodySchema{
+		LoaderHTTP:     {Attributes: attrs("url", "timeout")},
+		LoaderPostgres: {Attributes: attrs("dsn", "query", "timeout")},
+	}
+)
+
+func attrs(names ...string) []hcl.AttributeSchema {
+	s := make([]hcl.AttributeSchema, len(names))
+	for i, n := range names {
+		s[i] = hcl.AttributeSchema{Name: n}
+	}
+	return s
+}
+
+// decoder turns a file's bodies into an Agent, reporting malformed values.
+// It records where each attribute was written so the validator can point at
+// it, and which attributes failed so the validator leaves them alone.
+type decoder struct {
+	diags hcl.Diagnostics
+	// pos maps posKey(scope, field) to the range of the attribute's value,
+	// or of the label for block names and types.
+	pos map[string]hcl.Range
+	// bad holds the posKeys of attributes whose value could not be decoded.
+	bad map[string]bool
+}
+
+// posKey names a field of a scope ("" for the top level, "sink.N",
+// "store.N" or "store.N.loader") in decoder.pos and decoder.bad.
+func posKey(scope, field string) string { return scope + "/" + field }
+
+// content decodes body against schema, prefixing label to its diagnostics.
+func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema, label string) *hcl.BodyContent {
+	c, diags := body.Content(schema)
+	d.diags = append(d.diags, prefix(diags, label)...)
+	if c == nil {
+		c = &hcl.BodyContent{}
+	}
+	return c
+}
+
+func (d *decoder) agent(body hcl.Body) *Agent {
+	a := Default()
+	c := d.content(body, agentSchema, "")
+	b := d.attrs(c.Attributes, "", "")
+	b.str("name", &a.Name)
+	b.str("cluster", &a.Cluster)
+	b.str("bind_addr", &a.BindAddr)
+	b.str("advertise_addr", &a.AdvertiseAddr)
+	b.str("rpc_addr", &a.RPCAddr)
+	b.str("http_addr", &a.HTTPAddr)
+	b.strList("join", &a.Join)
+	if b.str("data_dir", &a.DataDir) && a.DataDir == "" {
+		b.fail("data_dir", "must not be empty; leave it out for the default %q", DefaultDataDir("NAME"))
+	}
+	b.str("log_level", &a.LogLevel)
+	b.integer("partitions", &a.Partitions)
+
+	for _, blk := range c.Blocks {
+		switch blk.Type {
+		case "sink":
+			d.sink(&a, blk)
+		default:
+			d.store(&a, blk)
+		}
+	}
+	return &a
+}
+
+func (d *decoder) sink(a *Agent, blk *hcl.Block) {
+	scope := fmt.Sprintf("sink.%d", len(a.Sinks))
+	s := defaultSink(blk.Labels[0], blk.Labels[1])
+	s.Range = blk.DefRange
+	d.pos[posKey(scope, "type")] = blk.LabelRanges[0]
+	d.pos[posKey(scope, "name")] = blk.LabelRanges[1]
+	defer func() { a.Sinks = append(a.Sinks, s) }()
+
+	schema, ok := sinkSchemas[s.Type]
+	if !ok {
+		return // the validator reports the type; the body means nothing
+	}
+	label := sinkLabel(&s)
+	b := d.attrs(d.content(blk.Body, schema, label).Attributes, scope, label)
+	b.str("path", &s.Path)
+	b.str("url", &s.URL)
+	b.strMap("headers", &s.Headers)
+	b.duration("timeout", &s.Timeout)
+	b.str("dsn", &s.DSN)
+	b.boolean("create_tables", &s.CreateTables)
+	b.str("counters_table", &s.CountersTable)
+	b.str("values_table", &s.ValuesTable)
+}
+
+func (d *decoder) store(a *Agent, blk *hcl.Block) {
+	scope := fmt.Sprintf("store.%d", len(a.Stores))
+	s := defaultStore(blk.Type, blk.Labels[0])
+	s.Range = blk.DefRange
+	d.pos[posKey(scope, "name")] = blk.LabelRanges[0]
+	label := storeLabel(&s)
+
+	c := d.content(blk.Body, storeSchemas[s.Kind], label)
+	b := d.attrs(c.Attributes, scope, label)
+	b.str("sink", &s.Sink)
+	if b.duration("interval", &s.Interval) {
+		s.Jitter = s.Interval / 5
+	}
+	b.duration("jitter", &s.Jitter)
+	b.integer("retry_max", &s.RetryMax)
+	b.duration("retry_delay", &s.RetryDelay)
+	b.duration("flush_timeout", &s.FlushTimeout)
+	b.integer("max_size", &s.MaxSize)
+	b.size("max_bytes", &s.MaxBytes)
+	b.duration("refresh_interval", &s.RefreshInterval)
+	b.duration("ttl", &s.TTL)
+	b.integer("max_entries", &s.MaxEntries)
+	b.boolean("dump", &s.Dump)
+	b.boolean("skip_save", &s.SkipSave)
+
+	for _, lb := range c.Blocks {
+		if s.Loader != nil {
+			d.diags = d.diags.Append(&hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("%s: loader: only one loader block is allowed, the first is at %s", label, rangeStart(s.Loader.Range)),
+				Subject:  lb.DefRange.Ptr(),
+			})
+			continue
+		}
+		s.Loader = d.loader(scope+".loader", label, lb)
+	}
+	a.Stores = append(a.Stores, s)
+}
+
+func (d *decoder) loader(scope, storeLabel string, blk *hcl.Block) *Loader {
+	l := &Loader{Type: blk.Labels[0], Timeout: DefaultLoaderTimeout, Range: blk.DefRange}
+	d.pos[posKey(scope, "type")] = blk.LabelRanges[0]
+	schema, ok := loaderSchemas[l.Type]
+	if !ok {
+		return l // the validator reports the type
+	}
+	label := loaderLabel(storeLabel, l)
+	b := d.attrs(d.content(blk.Body, schema, label).Attributes, scope, label)
+	b.str("url", &l.URL)
+	b.str("dsn", &l.DSN)
+	b.str("query", &l.Query)
+	b.duration("timeout", &l.Timeout)
+	return l
+}
+
+// sinkLabel, storeLabel and loaderLabel name a block in messages the way it
+// is declared in the file.
+func sinkLabel(s *Sink) string   { return fmt.Sprintf("sink %q %q", s.Type, s.Name) }
+func storeLabel(s *Store) string { return fmt.Sprintf("%s %q", s.Kind, s.Name) }
+func loaderLabel(storeLabel string, l *Loader) string {
+	return fmt.Sprintf("%s: loader %q", storeLabel, l.Type)
+}
+
+// rangeStart renders the start of r as "file:line,col".
+func rangeStart(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d,%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+// prefix returns diags with label prepended to each summary.
+func prefix(diags hcl.Diagnostics, label string) hcl.Diagnostics {
+	if label == "" {
+		return diags
+	}
+	out := make(hcl.Diagnostics, len(diags))
+	for i, d := range diags {
+		c := *d
+		c.Summary = label + ": " + c.Summary
+		out[i] = &c
+	}
+	return out
+}

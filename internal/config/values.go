@@ -1,0 +1,258 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// attrSet decodes the attributes of one body into Go values. Each method
+// leaves its destination alone when the attribute is absent or null, so
+// destinations hold defaults beforehand, and reports whether it stored a
+// value.
+type attrSet struct {
+	d     *decoder
+	attrs hcl.Attributes
+	scope string // posKey scope
+	label string // message prefix, "" at the top level
+}
+
+func (d *decoder) attrs(attrs hcl.Attributes, scope, label string) *attrSet {
+	return &attrSet{d: d, attrs: attrs, scope: scope, label: label}
+}
+
+// value evaluates the attribute name. It returns false when the attribute
+// is absent, null, or its expression fails (which is reported).
+func (b *attrSet) value(name string) (cty.Value, *hcl.Attribute, bool) {
+	attr, ok := b.attrs[name]
+	if !ok {
+		return cty.NilVal, nil, false
+	}
+	b.d.pos[posKey(b.scope, name)] = attr.Expr.Range()
+	val, diags := evaluate(attr.Expr)
+	if diags.HasErrors() {
+		b.d.bad[posKey(b.scope, name)] = true
+		b.d.diags = append(b.d.diags, prefix(diags, b.prefix(name))...)
+		return cty.NilVal, attr, false
+	}
+	if !val.IsWhollyKnown() {
+		b.fail(name, "value must be a constant")
+		return cty.NilVal, attr, false
+	}
+	if val.IsNull() {
+		return cty.NilVal, attr, false
+	}
+	return val, attr, true
+}
+
+// evaluate returns the value of a constant expression: no variables or
+// functions are defined. cty panics on some arithmetic (such as on
+// infinities); those become diagnostics.
+func evaluate(expr hcl.Expression) (val cty.Value, diags hcl.Diagnostics) {
+	defer func() {
+		if r := recover(); r != nil {
+			val = cty.NilVal
+			diags = hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("cannot evaluate expression: %v", r),
+				Subject:  expr.Range().Ptr(),
+			}}
+		}
+	}()
+	return expr.Value(nil)
+}
+
+// prefix returns the message prefix for the attribute name.
+func (b *attrSet) prefix(name string) string {
+	if b.label == "" {
+		return name
+	}
+	return b.label + ": " + name
+}
+
+// fail reports a problem with the value of the attribute name, which must be
+// present, and marks it bad.
+func (b *attrSet) fail(name, format string, args ...any) {
+	b.d.bad[posKey(b.scope, name)] = true
+	b.d.diags = b.d.diags.Append(&hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  b.prefix(name) + ": " + fmt.Sprintf(format, args...),
+		Subject:  b.attrs[name].Expr.Range().Ptr(),
+	})
+}
+
+// typed evaluates the attribute name and converts it to ty, reporting a
+// value of another type as wanting a what.
+func (b *attrSet) typed(name string, ty cty.Type, what string) (cty.Value, bool) {
+	val, _, ok := b.value(name)
+	if !ok {
+		return cty.NilVal, false
+	}
+	conv, err := convert.Convert(val, ty)
+	if err != nil {
+		b.fail(name, "want %s, got %s", what, val.Type().FriendlyName())
+		return cty.NilVal, false
+	}
+	return conv, true
+}
+
+func (b *attrSet) str(name string, dst *string) bool {
+	val, ok := b.typed(name, cty.String, "a string")
+	if ok {
+		*dst = val.AsString()
+	}
+	return ok
+}
+
+func (b *attrSet) boolean(name string, dst *bool) bool {
+	val, ok := b.typed(name, cty.Bool, "true or false")
+	if ok {
+		*dst = val.True()
+	}
+	return ok
+}
+
+func (b *attrSet) integer(name string, dst *int) bool {
+	val, ok := b.typed(name, cty.Number, "a whole number")
+	if !ok {
+		return false
+	}
+	n, ok := wholeNumber(val.AsBigFloat(), math.MinInt, math.MaxInt)
+	if !ok {
+		b.fail(name, "want a whole number, got %s", val.AsBigFloat().Text('g', -1))
+		return false
+	}
+	*dst = int(n)
+	return true
+}
+
+// wholeNumber returns f as an int64 if it is a whole number in [lo, hi].
+func wholeNumber(f *big.Float, lo, hi int64) (int64, bool) {
+	if f.IsInf() || !f.IsInt() {
+		return 0, false
+	}
+	n, acc := f.Int64()
+	if acc != big.Exact || n < lo || n > hi {
+		return 0, false
+	}
+	return n, true
+}
+
+func (b *attrSet) duration(name string, dst *time.Duration) bool {
+	val, ok := b.typed(name, cty.String, `a duration such as "5s"`)
+	if !ok {
+		return false
+	}
+	s := val.AsString()
+	dur, err := time.ParseDuration(s)
+	if err != nil {
+		b.fail(name, `invalid duration %q, want Go syntax such as "5s" or "1m30s"`, s)
+		return false
+	}
+	*dst = dur
+	return true
+}
+
+// size decodes a byte count written as a number or as a string with a unit
+// (see parseSize).
+func (b *attrSet) size(name string, dst *int64) bool {
+	val, _, ok := b.value(name)
+	if !ok {
+		return false
+	}
+	if val.Type() == cty.String {
+		n, err := parseSize(val.AsString())
+		if err != nil {
+			b.fail(name, "%v", err)
+			return false
+		}
+		*dst = n
+		return true
+	}
+	num, err := convert.Convert(val, cty.Number)
+	if err != nil {
+		b.fail(name, `want a byte count or a size such as "64MiB", got %s`, val.Type().FriendlyName())
+		return false
+	}
+	n, ok := wholeNumber(num.AsBigFloat(), math.MinInt64, math.MaxInt64)
+	if !ok {
+		b.fail(name, "want a whole number of bytes, got %s", num.AsBigFloat().Text('g', -1))
+		return false
+	}
+	*dst = n
+	return true
+}
+
+func (b *attrSet) strList(name string, dst *[]string) bool {
+	val, ok := b.typed(name, cty.List(cty.String), "a list of strings")
+	if !ok {
+		return false
+	}
+	list := make([]string, 0, val.LengthInt())
+	elems, _ := hcl.ExprList(b.attrs[name].Expr)
+	for it := val.ElementIterator(); it.Next(); {
+		_, v := it.Element()
+		if v.IsNull() {
+			b.fail(name, "element %d is null", len(list))
+			return false
+		}
+		if len(elems) == val.LengthInt() {
+			b.d.pos[posKey(b.scope, fmt.Sprintf("%s.%d", name, len(list)))] = elems[len(list)].Range()
+		}
+		list = append(list, v.AsString())
+	}
+	*dst = list
+	return true
+}
+
+func (b *attrSet) strMap(name string, dst *map[string]string) bool {
+	val, ok := b.typed(name, cty.Map(cty.String), "a map of strings")
+	if !ok {
+		return false
+	}
+	m := make(map[string]string, val.LengthInt())
+	for it := val.ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		if v.IsNull() {
+			b.fail(name, "value of %q is null", k.AsString())
+			return false
+		}
+		m[k.AsString()] = v.AsString()
+	}
+	*dst = m
+	return true
+}
+
+// sizeUnits maps the lower-cased units parseSize accepts to bytes.
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}
+
+// parseSize parses a byte count such as "512", "64MiB" or "1 GB": a whole
+// number and an optional unit, B, kB, MB, GB, TB (powers of 1000) or KiB,
+// MiB, GiB, TiB (powers of 1024), in any case.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	mult, ok := sizeUnits[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if i == 0 || !ok {
+		return 0, fmt.Errorf(`invalid size %q, want a byte count or a number with a unit such as "64MiB" or "500MB"`, s)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,129 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+
+	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/ring"
+)
+
+// Version is hoard's version, advertised to peers and printed by
+// `hoard version`.
+const Version = "0.1.0"
+
+// ErrInvalidConfig is returned by Validate and Start for a configuration that
+// cannot work.
+var ErrInvalidConfig = errors.New("node: invalid config")
+
+// Config configures a node.
+type Config struct {
+	// Name identifies the node; unique in the cluster and stable across
+	// restarts. Required.
+	Name string
+
+	// Cluster is the cluster's name; nodes of other clusters are refused.
+	// Empty means "hoard".
+	Cluster string
+
+	// BindAddr is the gossip host:port (TCP and UDP). Port 0 picks one.
+	BindAddr string
+
+	// AdvertiseAddr is the gossip host:port peers should use, when it differs
+	// from BindAddr. Empty means BindAddr.
+	AdvertiseAddr string
+
+	// RPCAddr is the host:port of the msgpack RPC listener that clients and
+	// peers use. Port 0 picks one; the bound address is advertised.
+	RPCAddr string
+
+	// HTTPAddr is the host:port serving /healthz and /readyz. Empty disables
+	// it.
+	HTTPAddr string
+
+	// Join lists gossip addresses of nodes to join at start and to re-join
+	// periodically (which heals partitions).
+	Join []string
+
+	// DataDir is where the node keeps its files (dead letters, dumps).
+	DataDir string
+
+	// Ring configures placement. It must be identical on every node: a node
+	// with another fingerprint is refused. Zero value means
+	// ring.DefaultConfig().
+	Ring ring.Config
+
+	// Gossip carries memberlist timings; nil means LAN defaults (see
+	// cluster.Config.Memberlist). Tests shrink them.
+	Gossip *memberlist.Config
+
+	// RejoinInterval is how often seeds are re-joined; see
+	// cluster.Config.RejoinInterval. Zero means 15s.
+	RejoinInterval time.Duration
+
+	// Logger receives the node's logs. Nil discards them.
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns a Config with the defaults of `hoard agent`, named
+// after the host.
+func DefaultConfig() *Config {
+	return &Config{
+		Name:     "hoard",
+		BindAddr: "127.0.0.1:7946",
+		RPCAddr:  "127.0.0.1:7373",
+		HTTPAddr: "127.0.0.1:8080",
+		DataDir:  "./data",
+		Ring:     ring.DefaultConfig(),
+	}
+}
+
+// Validate reports the first problem with c, wrapping ErrInvalidConfig.
+func (c *Config) Validate() error {
+	cc := c.clusterConfig()
+	if err := cc.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if _, _, err := net.SplitHostPort(c.RPCAddr); err != nil {
+		return fmt.Errorf("%w: rpc address: %w", ErrInvalidConfig, err)
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			return fmt.Errorf("%w: http address: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("%w: data dir is required", ErrInvalidConfig)
+	}
+	return nil
+}
+
+func (c *Config) ringConfig() ring.Config {
+	if c.Ring == (ring.Config{}) {
+		return ring.DefaultConfig()
+	}
+	return c.Ring
+}
+
+// clusterConfig derives the membership configuration.
+func (c *Config) clusterConfig() cluster.Config {
+	return cluster.Config{
+		Name:           c.Name,
+		Cluster:        c.Cluster,
+		BindAddr:       c.BindAddr,
+		AdvertiseAddr:  c.AdvertiseAddr,
+		RPCAddr:        c.RPCAddr,
+		HTTPAddr:       c.HTTPAddr,
+		Version:        Version,
+		Ring:           c.ringConfig(),
+		Join:           c.Join,
+		RejoinInterval: c.RejoinInterval,
+		Memberlist:     c.Gossip,
+		Logger:         c.Logger,
+	}
+}

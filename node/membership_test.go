@@ -1,0 +1,229 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/ring"
+	"github.com/hoard-dev/hoard/testcluster"
+)
+
+// waitFor polls cond until it returns "" or the deadline passes, then fails
+// with the last reason.
+func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %s", timeout, why)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// assertSameOwners checks that every live node places 10,000 keys on the
+// same owner, and that the owner is a live node.
+func assertSameOwners(t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	nodes := c.Nodes()
+	live := map[string]bool{}
+	for _, n := range nodes {
+		live[n.Name()] = true
+	}
+	for k := range 10000 {
+		key := fmt.Sprintf("key-%d", k)
+		var first node.Placement
+		for i, n := range nodes {
+			pl, err := n.Owner("pageviews", key)
+			if err != nil {
+				t.Fatalf("%s: owner of %q: %v", n.Name(), key, err)
+			}
+			if !live[pl.Owner.Name] {
+				t.Fatalf("%s: owner of %q is %s, which is not live", n.Name(), key, pl.Owner.Name)
+			}
+			if i == 0 {
+				first = pl
+				continue
+			}
+			if pl.Owner != first.Owner || pl.Partition != first.Partition || !slices.Equal(pl.Backups, first.Backups) {
+				t.Fatalf("%q: %s says %+v, %s says %+v", key, nodes[0].Name(), first, n.Name(), pl)
+			}
+		}
+	}
+}
+
+func TestClusterConverges(t *testing.T) {
+	for _, size := range []int{3, 5} {
+		t.Run(fmt.Sprintf("nodes=%d", size), func(t *testing.T) {
+			c := testcluster.New(t, size, nil)
+			assertSameOwners(t, c)
+			for _, n := range c.Nodes() {
+				snap := n.Ring()
+				if got := len(snap.Members()); got != size {
+					t.Fatalf("%s: ring has %d members, want %d", n.Name(), got, size)
+				}
+				total := 0
+				for _, l := range snap.Load() {
+					total += l
+				}
+				if total != snap.Partitions() {
+					t.Fatalf("%s: members own %d partitions, want %d", n.Name(), total, snap.Partitions())
+				}
+				if ok, why := n.Ready(); !ok {
+					t.Fatalf("%s: not ready: %s", n.Name(), why)
+				}
+			}
+		})
+	}
+}
+
+func TestKillIsDetectedAndPartitionsMove(t *testing.T) {
+	c := testcluster.New(t, 3, nil)
+	before := c.Node(0).Ring()
+	victim := c.Node(2).Name()
+	lost := before.PartitionsOf(victim)
+	if len(lost) == 0 {
+		t.Fatalf("%s owns no partition", victim)
+	}
+
+	c.Kill(2)
+	c.WaitConverged()
+
+	for _, n := range c.Nodes() {
+		var st cluster.Status
+		for _, m := range n.Members() {
+			if m.Name == victim {
+				st = m.Status
+			}
+		}
+		if st != cluster.StatusFailed {
+			t.Errorf("%s sees %s as %q, want %q", n.Name(), victim, st, cluster.StatusFailed)
+		}
+		after := n.Ring()
+		if after.Version() <= before.Version() {
+			t.Errorf("%s: ring version %d did not advance past %d", n.Name(), after.Version(), before.Version())
+		}
+		moved := map[int]bool{}
+		for _, mv := range ring.Diff(before, after) {
+			moved[mv.Partition] = true
+		}
+		for _, p := range lost {
+			if !moved[p] {
+				t.Fatalf("%s: partition %d of %s was not reassigned", n.Name(), p, victim)
+			}
+			if owner := after.Owner(p).Name; owner == victim {
+				t.Fatalf("%s: partition %d still owned by %s", n.Name(), p, victim)
+			}
+		}
+	}
+	assertSameOwners(t, c)
+}
+
+func TestRestartRejoinsUnderSameName(t *testing.T) {
+	for _, stop := range []string{"kill", "leave"} {
+		t.Run(stop, func(t *testing.T) {
+			c := testcluster.New(t, 3, nil)
+			oldRPC := c.Node(1).RPCAddr()
+			if stop == "kill" {
+				c.Kill(1)
+			} else {
+				c.Leave(1)
+			}
+			c.WaitConverged()
+			c.Restart(1)
+			c.WaitConverged()
+			n := c.Node(1)
+			if n.RPCAddr() == oldRPC {
+				t.Fatalf("restarted node kept its RPC address %s; want a new port", oldRPC)
+			}
+			for _, other := range c.Nodes() {
+				m, ok := other.Ring().Member("n2")
+				if !ok || m.Addr != n.RPCAddr() {
+					t.Fatalf("%s: ring has n2 at %q (present %v), want %s", other.Name(), m.Addr, ok, n.RPCAddr())
+				}
+			}
+			assertSameOwners(t, c)
+		})
+	}
+}
+
+func TestLeaveIsGraceful(t *testing.T) {
+	c := testcluster.New(t, 3, nil)
+	c.Leave(2)
+	c.WaitConverged()
+	for _, n := range c.Nodes() {
+		for _, m := range n.Members() {
+			if m.Name == "n3" && m.Status != cluster.StatusLeft {
+				t.Fatalf("%s sees n3 as %q, want %q", n.Name(), m.Status, cluster.StatusLeft)
+			}
+		}
+	}
+}
+
+func TestMismatchedRingIsRefused(t *testing.T) {
+	c := testcluster.New(t, 3, nil)
+	cfg := &node.Config{
+		Name:     "odd",
+		BindAddr: "127.0.0.1:0",
+		RPCAddr:  "127.0.0.1:0",
+		DataDir:  t.TempDir(),
+		Join:     []string{c.Node(0).GossipAddr()},
+		Gossip:   testcluster.FastGossip(),
+		Ring:     ring.DefaultConfig(),
+	}
+	cfg.Ring.Partitions = 271
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	odd, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { _ = odd.Shutdown(context.Background()) })
+
+	// The refusal is the absence of an event, so give gossip a few rounds
+	// (several push-pull intervals and re-joins) to prove itself wrong.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range c.Nodes() {
+			for _, m := range n.Members() {
+				if m.Name == "odd" {
+					t.Fatalf("%s admitted a node with another partition count", n.Name())
+				}
+			}
+		}
+		if got := len(odd.Ring().Members()); got != 1 {
+			t.Fatalf("odd node's ring has %d members; it should be alone", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestOwnerRejectsBadKeys(t *testing.T) {
+	c := testcluster.New(t, 1, nil)
+	n := c.Node(0)
+	for _, tc := range []struct{ name, store, key string }{
+		{"empty key", "s", ""},
+		{"empty store", "", "k"},
+		{"oversized key", "s", strings.Repeat("k", node.MaxKeyBytes+1)},
+		{"invalid utf8", "s", "\xff\xfe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := n.Owner(tc.store, tc.key); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+	if _, err := n.Owner("s", strings.Repeat("k", node.MaxKeyBytes)); err != nil {
+		t.Fatalf("a key of exactly %d bytes: %v", node.MaxKeyBytes, err)
+	}
+}

@@ -1,0 +1,255 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/ring"
+	"github.com/hoard-dev/hoard/transport"
+)
+
+// MaxKeyBytes is the longest key accepted.
+const MaxKeyBytes = 1024
+
+var (
+	// ErrShutdown is returned by calls on a node that has left or shut down.
+	ErrShutdown = errors.New("node: shut down")
+
+	// ErrInvalidKey is returned for an empty key, a key over MaxKeyBytes or
+	// one that is not valid UTF-8.
+	ErrInvalidKey = errors.New("node: invalid key")
+
+	// ErrNoRing is returned when the node has no ring to place a key with:
+	// it is leaving and knows no other live member.
+	ErrNoRing = errors.New("node: no ring")
+)
+
+// Node is one hoard node: membership, RPC and HTTP endpoints, and (in later
+// layers) the stores it owns. Create it with Start; stop it with Leave
+// (graceful) or Shutdown.
+type Node struct {
+	cfg     Config
+	logger  hclog.Logger
+	cluster *cluster.Cluster
+	rpc     *transport.Server
+	http    *http.Server
+	httpLn  net.Listener
+
+	leaving atomic.Bool
+
+	// lifeMu guards stopped.
+	lifeMu  sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// Start validates cfg, binds the RPC, HTTP and gossip ports, joins the
+// cluster through cfg.Join and returns the running node. A join that fails
+// at start is logged and retried in the background: the node serves as a
+// cluster of one meanwhile. Errors wrap ErrInvalidConfig, or say which port
+// could not be bound.
+func Start(ctx context.Context, cfg *Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: *cfg, logger: cfg.Logger}
+	if n.logger == nil {
+		n.logger = hclog.NewNullLogger()
+	}
+	n.cfg.Ring = cfg.ringConfig()
+	if n.cfg.Cluster == "" {
+		n.cfg.Cluster = cluster.DefaultCluster
+	}
+
+	var err error
+	n.rpc, err = transport.Listen(cfg.RPCAddr, &transport.Config{
+		Cluster: n.cfg.Cluster,
+		Name:    cfg.Name,
+		Logger:  n.logger.Named("rpc"),
+	}, transport.HandlerFunc(n.serveRPC))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	// Advertise the bound address, which matters when the port was 0.
+	n.cfg.RPCAddr = advertisable(n.rpc.Addr(), cfg.RPCAddr)
+
+	if cfg.HTTPAddr != "" {
+		n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			_ = n.rpc.Close()
+			return nil, fmt.Errorf("node: listen http %s: %w", cfg.HTTPAddr, err)
+		}
+		n.cfg.HTTPAddr = advertisable(n.httpLn.Addr(), cfg.HTTPAddr)
+	}
+
+	ccfg := n.cfg.clusterConfig()
+	ccfg.Logger = n.logger.Named("cluster")
+	n.cluster, err = cluster.New(ccfg)
+	if err != nil {
+		_ = n.rpc.Close()
+		if n.httpLn != nil {
+			_ = n.httpLn.Close()
+		}
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.httpLn != nil {
+		n.startHTTP()
+	}
+	if len(cfg.Join) > 0 {
+		if k, err := n.cluster.Join(ctx); err != nil {
+			n.logger.Warn("could not join the cluster yet; retrying in the background", "seeds", cfg.Join, "error", err)
+		} else {
+			n.logger.Info("joined the cluster", "seeds_reached", k)
+		}
+	}
+	n.logger.Info("node started", "name", cfg.Name, "cluster", n.cfg.Cluster,
+		"gossip", n.cluster.GossipAddr(), "rpc", n.cfg.RPCAddr, "http", n.cfg.HTTPAddr, "version", Version)
+	return n, nil
+}
+
+// advertisable turns a bound address into one peers can dial: a wildcard
+// host is replaced with the configured host when it has one.
+func advertisable(bound net.Addr, configured string) string {
+	tcp, ok := bound.(*net.TCPAddr)
+	if !ok {
+		return bound.String()
+	}
+	host, _, _ := net.SplitHostPort(configured)
+	if tcp.IP.IsUnspecified() && host != "" && net.ParseIP(host) != nil && !net.ParseIP(host).IsUnspecified() {
+		return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+	}
+	return tcp.String()
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// RPCAddr is the address the RPC listener is bound to.
+func (n *Node) RPCAddr() string { return n.cfg.RPCAddr }
+
+// HTTPAddr is the address of the HTTP endpoint, "" when disabled.
+func (n *Node) HTTPAddr() string { return n.cfg.HTTPAddr }
+
+// GossipAddr is the address peers gossip with this node on.
+func (n *Node) GossipAddr() string { return n.cluster.GossipAddr() }
+
+// Ring returns the node's current ring snapshot (lock-free). It is nil only
+// while the node is leaving and knows no other live member.
+func (n *Node) Ring() *ring.Snapshot { return n.cluster.Ring() }
+
+// Members returns the members this node knows, sorted by name.
+func (n *Node) Members() []cluster.Member { return n.cluster.Members() }
+
+// Placement is where a key lives.
+type Placement struct {
+	Partition int
+	Owner     ring.Member
+	Backups   []ring.Member
+	Version   uint64 // of the ring that placed it
+}
+
+// Owner tells where key of store lives in this node's current ring. Errors:
+// ErrInvalidKey, ErrNoRing.
+func (n *Node) Owner(store, key string) (Placement, error) {
+	if err := checkKey(store, key); err != nil {
+		return Placement{}, err
+	}
+	snap := n.cluster.Ring()
+	if snap == nil {
+		return Placement{}, ErrNoRing
+	}
+	p, owner := snap.Locate(store, key)
+	return Placement{Partition: p, Owner: owner, Backups: snap.Backups(p), Version: snap.Version()}, nil
+}
+
+func checkKey(store, key string) error {
+	switch {
+	case store == "":
+		return fmt.Errorf("%w: empty store name", ErrInvalidKey)
+	case key == "":
+		return fmt.Errorf("%w: empty key", ErrInvalidKey)
+	case len(key) > MaxKeyBytes:
+		return fmt.Errorf("%w: key of %d bytes is over the %d-byte limit", ErrInvalidKey, len(key), MaxKeyBytes)
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%w: key is not valid UTF-8", ErrInvalidKey)
+	}
+	return nil
+}
+
+// Ready reports whether the node serves: running, not leaving, and part of
+// its own ring. The reason says why not.
+func (n *Node) Ready() (bool, string) {
+	if n.isStopped() {
+		return false, "shut down"
+	}
+	if n.leaving.Load() {
+		return false, "leaving"
+	}
+	snap := n.cluster.Ring()
+	if snap == nil {
+		return false, "no ring"
+	}
+	if _, ok := snap.Member(n.cfg.Name); !ok {
+		return false, "not in the ring yet"
+	}
+	return true, "ready"
+}
+
+// Leave leaves the cluster gracefully: it announces the node as leaving so
+// peers stop routing to it, then leaves the gossip and shuts down, all
+// within the context's deadline. Idempotent; returns ErrShutdown after
+// Shutdown.
+func (n *Node) Leave(ctx context.Context) error {
+	if n.isStopped() {
+		return ErrShutdown
+	}
+	if !n.leaving.CompareAndSwap(false, true) {
+		return nil
+	}
+	n.logger.Info("leaving the cluster")
+	err := n.cluster.Leave(ctx)
+	return errors.Join(err, n.Shutdown(ctx))
+}
+
+// Shutdown stops the node without telling its peers (they see it fail) and
+// waits for its goroutines within the context's deadline. Idempotent.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.lifeMu.Lock()
+	if n.stopped {
+		n.lifeMu.Unlock()
+		return nil
+	}
+	n.stopped = true
+	n.lifeMu.Unlock()
+
+	var errs []error
+	if err := n.cluster.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.rpc.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if n.http != nil {
+		if err := n.http.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.wg.Wait()
+	n.logger.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+func (n *Node) isStopped() bool {
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	return n.stopped
+}

@@ -1,0 +1,317 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Handler serves requests. ServeRPC is called on the connection's reader
+// goroutine, one request at a time and in the order they arrived, so it must
+// not block: it decodes what it needs from req (the body is only valid until
+// ServeRPC returns) and answers through r, now or later from any goroutine.
+// Work that may block runs on a goroutine of the handler's own and replies
+// when done. A panic in ServeRPC is recovered, logged and answered with a
+// CodeInternal error; the connection stays up.
+type Handler interface {
+	ServeRPC(req *Request, r Reply)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(req *Request, r Reply)
+
+// ServeRPC calls f.
+func (f HandlerFunc) ServeRPC(req *Request, r Reply) { f(req, r) }
+
+// Request is one incoming request.
+type Request struct {
+	Method   string
+	Flags    uint8
+	Deadline time.Time // the caller's deadline, zero when it has none
+	Peer     Hello     // what the caller said of itself in the handshake
+	body     []byte
+}
+
+// Decode unmarshals the request body into v. A *Raw receives a copy of the
+// undecoded body. Only valid during ServeRPC.
+func (r *Request) Decode(v any) error {
+	if err := decodeBody(r.body, v); err != nil {
+		return fmt.Errorf("transport: decode %s request: %w", r.Method, err)
+	}
+	return nil
+}
+
+// Context returns a context that ends at the request's deadline, if any,
+// and when parent ends. Call the CancelFunc when done.
+func (r *Request) Context(parent context.Context) (context.Context, context.CancelFunc) {
+	if r.Deadline.IsZero() {
+		return context.WithCancel(parent)
+	}
+	return context.WithDeadline(parent, r.Deadline)
+}
+
+// Reply answers one request. Send it exactly once; later sends are ignored
+// by the caller.
+type Reply struct {
+	sc *serverConn
+	id uint64
+}
+
+// Send answers with resp (nil for an empty body) or with err. The error's
+// code is the one given to NewError, or CodeInternal. If the connection has
+// closed the reply is dropped: the caller has already seen ErrClosed.
+func (r Reply) Send(resp any, err error) {
+	h := header{Kind: kindResponse, ID: r.id}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	frame := appendFrame((*buf)[:0], &h, nil)
+	if err == nil {
+		var eerr error
+		frame, eerr = encodeBody(frame, resp)
+		if eerr != nil {
+			err = fmt.Errorf("transport: encode response: %w", eerr)
+		} else if len(frame)-frameLenSize > r.sc.srv.cfg.MaxFrameSize {
+			err = fmt.Errorf("%w: response of %d bytes, limit %d", ErrFrameTooLarge, len(frame)-frameLenSize, r.sc.srv.cfg.MaxFrameSize)
+		}
+	}
+	if err != nil {
+		h.Code, h.Message = errorCode(err)
+		frame = appendFrame((*buf)[:0], &h, nil)
+		if over := len(frame) - frameLenSize - r.sc.srv.cfg.MaxFrameSize; over > 0 {
+			// A long error message must not cost the caller its connection.
+			h.Message = truncateUTF8(h.Message, len(h.Message)-over)
+			frame = appendFrame((*buf)[:0], &h, nil)
+		}
+	}
+	fixLength(frame)
+	*buf = frame
+	_ = r.sc.l.send(context.Background(), frame)
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a rune.
+func truncateUTF8(s string, n int) string {
+	if n >= len(s) {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Server accepts connections and hands their requests to a Handler.
+type Server struct {
+	cfg     *Config
+	handler Handler
+	ln      net.Listener
+	logger  hclog.Logger
+	local   Hello
+
+	// mu guards conns and closed.
+	mu     sync.Mutex
+	conns  map[*serverConn]struct{}
+	closed bool
+
+	wg sync.WaitGroup
+}
+
+// Listen binds addr ("host:port"; port 0 picks one) and serves connections on
+// it until Close. Errors wrap ErrInvalidConfig for a bad cfg.
+func Listen(addr string, cfg *Config, h Handler) (*Server, error) {
+	cfg, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil handler", ErrInvalidConfig)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen %s: %w", addr, err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		handler: h,
+		ln:      ln,
+		logger:  cfg.Logger,
+		local:   Hello{Protocol: ProtocolVersion, Cluster: cfg.Cluster, Name: cfg.Name},
+		conns:   make(map[*serverConn]struct{}),
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.acceptLoop()
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines. Replies sent after Close are dropped. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+
+	err := s.ln.Close()
+	for sc := range conns {
+		sc.l.close(nil)
+	}
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) acceptLoop() {
+	var backoff time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failure such as EMFILE: back off as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Error("accept failed", "error", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		sc := &serverConn{srv: s, l: newLink(nc, s.cfg), remote: nc.RemoteAddr().String()}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return
+		}
+		s.conns[sc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			sc.serve()
+		}()
+	}
+}
+
+// serverConn is the serving end of one connection.
+type serverConn struct {
+	srv    *Server
+	l      *link
+	remote string
+	peer   Hello
+}
+
+func (sc *serverConn) serve() {
+	defer func() {
+		sc.srv.mu.Lock()
+		delete(sc.srv.conns, sc)
+		sc.srv.mu.Unlock()
+	}()
+	br := bufio.NewReaderSize(sc.l.conn, 64<<10)
+	if err := sc.handshake(br); err != nil {
+		sc.srv.logger.Warn("handshake failed", "remote", sc.remote, "error", err)
+		sc.l.close(err)
+		return
+	}
+	sc.l.start()
+	defer sc.l.wg.Wait()
+
+	var buf []byte
+	var err error
+	for {
+		buf, err = readFrame(br, buf, sc.srv.cfg.MaxFrameSize)
+		if err != nil {
+			break
+		}
+		var h header
+		var body []byte
+		h, body, err = decodeFrame(buf)
+		if err != nil {
+			break
+		}
+		if h.Kind != kindRequest {
+			err = fmt.Errorf("%w: unexpected frame kind %d from a client", ErrMalformedFrame, h.Kind)
+			break
+		}
+		req := Request{Method: h.Method, Flags: h.Flags, Peer: sc.peer, body: body}
+		if h.Timeout > 0 {
+			req.Deadline = time.Now().Add(time.Duration(h.Timeout))
+		}
+		sc.dispatch(&req, Reply{sc: sc, id: h.ID})
+	}
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), sc.l.closeErr() != nil:
+		// The client hung up or we are closing.
+	default:
+		sc.srv.logger.Error("closing connection", "remote", sc.remote, "peer", sc.peer.Name, "error", err)
+	}
+	sc.l.close(err)
+}
+
+// dispatch hands one request to the handler, turning a panic into an error
+// reply so that one bad request does not take the node down.
+func (sc *serverConn) dispatch(req *Request, r Reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			sc.srv.logger.Error("handler panicked", "method", req.Method, "peer", sc.peer.Name, "panic", p)
+			r.Send(nil, fmt.Errorf("transport: %s handler panicked: %v", req.Method, p))
+		}
+	}()
+	sc.srv.handler.ServeRPC(req, r)
+}
+
+// handshake reads the client's hello and answers with ours, or with a refusal.
+func (sc *serverConn) handshake(br *bufio.Reader) error {
+	_ = sc.l.conn.SetDeadline(time.Now().Add(sc.srv.cfg.DialTimeout))
+	defer func() { _ = sc.l.conn.SetDeadline(time.Time{}) }()
+
+	buf, err := readFrame(br, nil, min(sc.srv.cfg.MaxFrameSize, maxHelloSize))
+	if err != nil {
+		return err
+	}
+	h, body, err := decodeFrame(buf)
+	if err != nil {
+		return err
+	}
+	if h.Kind != kindHello {
+		return fmt.Errorf("%w: first frame is kind %d, not a hello", ErrHandshake, h.Kind)
+	}
+	if err := decodeBody(body, &sc.peer); err != nil {
+		return fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	reply := header{Kind: kindHello}
+	var out []byte
+	if err = sc.srv.local.check(sc.peer); err != nil {
+		reply.Code, reply.Message = "refused", err.Error()
+		out = appendFrame(nil, &reply, nil)
+	} else if out, err = encodeBody(appendFrame(nil, &reply, nil), sc.srv.local); err == nil {
+		fixLength(out)
+	}
+	if _, werr := sc.l.conn.Write(out); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
