@@ -14,23 +14,6 @@ import (
 	"github.com/hoard-dev/hoard/testcluster"
 )
 
-// waitFor polls cond until it returns "" or the deadline passes, then fails
-// with the last reason.
-func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		why := cond()
-		if why == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %s", timeout, why)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // assertSameOwners checks that every live node places 10,000 keys on the
 // same owner, and that the owner is a live node.
 func assertSameOwners(t *testing.T, c *testcluster.Cluster) {

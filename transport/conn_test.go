@@ -496,3 +496,35 @@ func TestCoalescing(t *testing.T) {
 		t.Fatalf("%.1f frames per write, want more than 2", ratio)
 	}
 }
+
+// TestGoCallbackOnceOnClose races Go calls against the connection closing:
+// whichever side finishes a call, its callback runs exactly once.
+func TestGoCallbackOnceOnClose(t *testing.T) {
+	checkLeaks(t)
+	s := startServer(t, nil, HandlerFunc(func(*Request, Reply) {})) // never answers
+	for round := range 50 {
+		c := dial(t, s, nil)
+		const callers, calls = 8, 200
+		var counts [callers * calls]atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := range callers {
+			wg.Go(func() {
+				<-start
+				for i := range calls {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%3)*time.Millisecond+time.Microsecond)
+					c.Go(ctx, "hang", 0, nil, nil, func(error) { counts[g*calls+i].Add(1) })
+					cancel()
+				}
+			})
+		}
+		close(start)
+		_ = c.Close()
+		wg.Wait()
+		for i := range counts {
+			if n := counts[i].Load(); n != 1 {
+				t.Fatalf("round %d: callback of call %d ran %d times", round, i, n)
+			}
+		}
+	}
+}
