@@ -1,0 +1,328 @@
+//go:build e2e
+
+// Package e2e runs real `hoard agent` processes on loopback and drives them
+// with the hoard CLI, as a user would. Run with `make e2e`.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hoardBin is built once per test run by TestMain.
+var hoardBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hoard-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hoardBin = filepath.Join(dir, "hoard")
+	build := exec.Command("go", "build", "-o", hoardBin, "../cmd/hoard")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build hoard:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// agent is one running `hoard agent` process.
+type agent struct {
+	name   string
+	gossip string
+	rpc    string
+	http   string
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	exited chan struct{}
+	err    error // exit error, valid once exited is closed
+}
+
+// freePort returns a loopback port free for both TCP and UDP (gossip uses
+// both).
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// startAgents writes a config file per node and starts n agents, each
+// joining the first.
+func startAgents(t *testing.T, n int) []*agent {
+	t.Helper()
+	dir := t.TempDir()
+	var agents []*agent
+	for i := range n {
+		a := &agent{
+			name:   fmt.Sprintf("n%d", i+1),
+			gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			rpc:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			http:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			log:    &bytes.Buffer{},
+			exited: make(chan struct{}),
+		}
+		join := ""
+		if i > 0 {
+			join = fmt.Sprintf("join = [%q]", agents[0].gossip)
+		}
+		cfg := fmt.Sprintf(`
+name      = %q
+bind_addr = %q
+rpc_addr  = %q
+http_addr = %q
+%s
+data_dir  = %q
+`, a.name, a.gossip, a.rpc, a.http, join, filepath.Join(dir, a.name))
+		path := filepath.Join(dir, a.name+".hcl")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		a.cmd = exec.Command(hoardBin, "agent", "--config", path)
+		a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
+		if err := a.cmd.Start(); err != nil {
+			t.Fatalf("start %s: %v", a.name, err)
+		}
+		go func() {
+			a.err = a.cmd.Wait()
+			close(a.exited)
+		}()
+		agents = append(agents, a)
+	}
+	t.Cleanup(func() {
+		for _, a := range agents {
+			select {
+			case <-a.exited:
+			default:
+				_ = a.cmd.Process.Kill()
+				<-a.exited
+			}
+			if t.Failed() {
+				t.Logf("--- log of %s ---\n%s", a.name, a.log.String())
+			}
+		}
+	})
+	return agents
+}
+
+// hoard runs a CLI command and returns its stdout; it fails the test on a
+// non-zero exit.
+func hoard(t *testing.T, args ...string) []byte {
+	t.Helper()
+	out, err := hoardErr(args...)
+	if err != nil {
+		t.Fatalf("hoard %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func hoardErr(args ...string) ([]byte, error) {
+	cmd := exec.Command(hoardBin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	return out, nil
+}
+
+type member struct {
+	Name   string `json:"Name"`
+	Status string `json:"Status"`
+	State  string `json:"State"`
+}
+
+func members(rpc string) ([]member, error) {
+	out, err := hoardErr("members", "--rpc", rpc, "--format", "json")
+	if err != nil {
+		return nil, err
+	}
+	var ms []member
+	if err := json.Unmarshal(out, &ms); err != nil {
+		return nil, fmt.Errorf("members output %q: %w", out, err)
+	}
+	return ms, nil
+}
+
+// eventually polls cond until it returns nil or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func statusOf(ms []member) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		out[m.Name] = m.Status
+	}
+	return out
+}
+
+func TestThreeAgents(t *testing.T) {
+	agents := startAgents(t, 3)
+
+	// Every node lists three alive members.
+	for _, a := range agents {
+		eventually(t, 30*time.Second, a.name+" sees 3 alive", func() error {
+			ms, err := members(a.rpc)
+			if err != nil {
+				return err
+			}
+			st := statusOf(ms)
+			if len(ms) != 3 || st["n1"] != "alive" || st["n2"] != "alive" || st["n3"] != "alive" {
+				return fmt.Errorf("members: %+v", ms)
+			}
+			return nil
+		})
+	}
+
+	// Every node names the same owner for the same keys, once rings agree.
+	eventually(t, 30*time.Second, "owners agree", func() error {
+		for k := range 20 {
+			key := fmt.Sprintf("/page/%d", k)
+			var first string
+			for i, a := range agents {
+				out, err := hoardErr("owner", "pageviews", key, "--rpc", a.rpc, "--format", "json")
+				if err != nil {
+					return err
+				}
+				var pl struct {
+					Partition int    `json:"partition"`
+					Owner     string `json:"owner"`
+				}
+				if err := json.Unmarshal(out, &pl); err != nil {
+					return err
+				}
+				got := fmt.Sprintf("%d/%s", pl.Partition, pl.Owner)
+				if i == 0 {
+					first = got
+				} else if got != first {
+					return fmt.Errorf("%s: %s says %s, %s says %s", key, agents[0].name, first, a.name, got)
+				}
+			}
+		}
+		return nil
+	})
+
+	// Health endpoints answer.
+	for _, a := range agents {
+		resp, err := http.Get("http://" + a.http + "/readyz")
+		if err != nil {
+			t.Fatalf("%s /readyz: %v", a.name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"ready":true`)) {
+			t.Fatalf("%s /readyz: %d %s", a.name, resp.StatusCode, body)
+		}
+	}
+
+	// SIGKILL n3: the others see it fail and drop it from their rings.
+	if err := agents[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-agents[2].exited
+	killed := time.Now()
+	for _, a := range agents[:2] {
+		eventually(t, 30*time.Second, a.name+" drops n3", func() error {
+			ms, err := members(a.rpc)
+			if err != nil {
+				return err
+			}
+			if st := statusOf(ms)["n3"]; st != "failed" {
+				return fmt.Errorf("n3 is %q", st)
+			}
+			out, err := hoardErr("ring", "--rpc", a.rpc, "--format", "json")
+			if err != nil {
+				return err
+			}
+			var r struct {
+				Members []struct {
+					Name       string `json:"name"`
+					Partitions int    `json:"partitions"`
+				} `json:"members"`
+			}
+			if err := json.Unmarshal(out, &r); err != nil {
+				return err
+			}
+			if len(r.Members) != 2 {
+				return fmt.Errorf("ring has %d members", len(r.Members))
+			}
+			return nil
+		})
+	}
+	t.Logf("failure of n3 detected by both survivors %s after SIGKILL", time.Since(killed).Round(100*time.Millisecond))
+
+	// SIGTERM the rest: graceful leave, exit 0.
+	for _, a := range agents[:2] {
+		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-a.exited:
+		case <-time.After(45 * time.Second):
+			t.Fatalf("%s did not exit within 45s of SIGTERM", a.name)
+		}
+		if a.err != nil {
+			var ee *exec.ExitError
+			if errors.As(a.err, &ee) {
+				t.Fatalf("%s exited with status %d after SIGTERM, want 0", a.name, ee.ExitCode())
+			}
+			t.Fatalf("%s: %v", a.name, a.err)
+		}
+	}
+}
+
+func TestAgentConfigErrorNamesTheLine(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.hcl")
+	if err := os.WriteFile(path, []byte("name = \"n1\"\nrpc_addr = \"nope\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(hoardBin, "agent", "--config", path).CombinedOutput()
+	if err == nil {
+		t.Fatalf("agent started with a bad config: %s", out)
+	}
+	if !strings.Contains(string(out), "bad.hcl:2") || !strings.Contains(string(out), "rpc_addr") {
+		t.Fatalf("error does not name file, line and field: %s", out)
+	}
+}
