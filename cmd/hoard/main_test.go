@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hoard-dev/hoard/testcluster"
+)
+
+// hoard runs the CLI in process and returns stdout, stderr and the exit code.
+func hoard(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr, func(k string) string { return env[k] })
+	return stdout.String(), stderr.String(), code
+}
+
+func TestClientCommands(t *testing.T) {
+	c := testcluster.New(t, 3, nil)
+	rpc := c.Node(1).RPCAddr()
+
+	t.Run("members text", func(t *testing.T) {
+		out, errOut, code := hoard(t, nil, "members", "--rpc", rpc)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		for _, want := range []string{"NAME", "n1", "n2", "n3", "alive"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("members json via env, flags after args", func(t *testing.T) {
+		out, errOut, code := hoard(t, map[string]string{"HOARD_RPC_ADDR": rpc}, "members", "--format", "json")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var ms []struct{ Name, Status string }
+		if err := json.Unmarshal([]byte(out), &ms); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		if len(ms) != 3 {
+			t.Fatalf("got %d members: %s", len(ms), out)
+		}
+	})
+
+	t.Run("ring", func(t *testing.T) {
+		out, errOut, code := hoard(t, nil, "ring", "--rpc", rpc, "--format", "json")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var r struct {
+			Version    uint64 `json:"version"`
+			Partitions int    `json:"partitions"`
+			Members    []struct {
+				Name       string `json:"name"`
+				Partitions int    `json:"partitions"`
+			} `json:"members"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		total := 0
+		for _, m := range r.Members {
+			total += m.Partitions
+		}
+		if len(r.Members) != 3 || total != r.Partitions || r.Version == 0 {
+			t.Fatalf("ring: %+v", r)
+		}
+	})
+
+	t.Run("ring partitions table", func(t *testing.T) {
+		out, _, code := hoard(t, nil, "ring", "--partitions", "--rpc", rpc)
+		if code != 0 {
+			t.Fatal("non-zero exit")
+		}
+		lines := strings.Count(out, "\n")
+		if !strings.Contains(out, "PARTITION") || lines < c.Node(0).Ring().Partitions() {
+			t.Fatalf("partition table has %d lines", lines)
+		}
+	})
+
+	t.Run("owner agrees with every node", func(t *testing.T) {
+		want := c.Node(0).Ring()
+		p, owner := want.Locate("pageviews", "/home")
+		for _, n := range c.Nodes() {
+			out, errOut, code := hoard(t, nil, "owner", "pageviews", "/home", "--rpc", n.RPCAddr(), "--format", "json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var pl struct {
+				Partition int    `json:"partition"`
+				Owner     string `json:"owner"`
+			}
+			if err := json.Unmarshal([]byte(out), &pl); err != nil {
+				t.Fatal(err)
+			}
+			if pl.Partition != p || pl.Owner != owner.Name {
+				t.Fatalf("%s says %+v, want partition %d owner %s", n.Name(), pl, p, owner.Name)
+			}
+		}
+	})
+
+	t.Run("version", func(t *testing.T) {
+		out, _, code := hoard(t, nil, "version", "--rpc", rpc)
+		if code != 0 || !strings.Contains(out, "hoard 0.") || !strings.Contains(out, "node n2") {
+			t.Fatalf("exit %d: %s", code, out)
+		}
+	})
+}
+
+func TestClientCommandErrors(t *testing.T) {
+	c := testcluster.New(t, 1, nil)
+	rpc := c.Node(0).RPCAddr()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no node", []string{"members", "--rpc", "127.0.0.1:1"}, "cannot reach a hoard node"},
+		{"bad format", []string{"members", "--rpc", rpc, "--format", "yaml"}, "--format"},
+		{"owner missing key", []string{"owner", "pageviews", "--rpc", rpc}, "accepts 2 arg"},
+		{"owner empty key", []string{"owner", "pageviews", "", "--rpc", rpc}, "empty key"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"agent bad flag value", []string{"agent", "--name", "x", "--rpc", "nope", "--http", ""}, "rpc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := hoard(t, nil, tc.args...)
+			if code == 0 {
+				t.Fatalf("exit 0; stdout:\n%s", out)
+			}
+			if !strings.Contains(errOut, tc.want) {
+				t.Fatalf("stderr lacks %q:\n%s", tc.want, errOut)
+			}
+		})
+	}
+}
+
+func TestVersionWithoutNode(t *testing.T) {
+	out, _, code := hoard(t, nil, "version", "--rpc", "127.0.0.1:1")
+	if code != 0 || !strings.HasPrefix(out, "hoard ") {
+		t.Fatalf("exit %d: %q", code, out)
+	}
+}
+
+func TestAgentConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "n1.hcl")
+	if err := os.WriteFile(path, []byte("name = \"n1\"\n\ncounter \"pv\" {\n  interval = \"5 seconds\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := hoard(t, nil, "agent", "--config", path)
+	if code == 0 {
+		t.Fatal("agent accepted a bad config")
+	}
+	if !strings.Contains(errOut, "n1.hcl:4") || !strings.Contains(errOut, "interval") {
+		t.Fatalf("error does not name file, line and field:\n%s", errOut)
+	}
+	_, errOut, code = hoard(t, nil, "agent", "--config", filepath.Join(dir, "missing.hcl"))
+	if code == 0 || !strings.Contains(errOut, "missing.hcl") {
+		t.Fatalf("missing file: exit %d: %s", code, errOut)
+	}
+}
