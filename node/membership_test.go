@@ -15,9 +15,35 @@ import (
 )
 
 // assertSameOwners checks that every live node places 10,000 keys on the
-// same owner, and that the owner is a live node.
+// same owner, and that the owner is a live node. A disagreement while some
+// node's ring changed (a false failure detection on a loaded machine) is
+// retried after the cluster converges again; one between unchanged rings
+// fails the test.
 func assertSameOwners(t *testing.T, c *testcluster.Cluster) {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c.WaitConverged()
+		before := ringVersions(c)
+		err := sameOwners(c)
+		if err == nil {
+			return
+		}
+		if slices.Equal(before, ringVersions(c)) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("rings changed during the check, retrying: %v", err)
+	}
+}
+
+func ringVersions(c *testcluster.Cluster) []uint64 {
+	var out []uint64
+	for _, n := range c.Nodes() {
+		out = append(out, n.Ring().Version())
+	}
+	return out
+}
+
+func sameOwners(c *testcluster.Cluster) error {
 	nodes := c.Nodes()
 	live := map[string]bool{}
 	for _, n := range nodes {
@@ -29,20 +55,21 @@ func assertSameOwners(t *testing.T, c *testcluster.Cluster) {
 		for i, n := range nodes {
 			pl, err := n.Owner("pageviews", key)
 			if err != nil {
-				t.Fatalf("%s: owner of %q: %v", n.Name(), key, err)
+				return fmt.Errorf("%s: owner of %q: %w", n.Name(), key, err)
 			}
 			if !live[pl.Owner.Name] {
-				t.Fatalf("%s: owner of %q is %s, which is not live", n.Name(), key, pl.Owner.Name)
+				return fmt.Errorf("%s: owner of %q is %s, which is not live", n.Name(), key, pl.Owner.Name)
 			}
 			if i == 0 {
 				first = pl
 				continue
 			}
 			if pl.Owner != first.Owner || pl.Partition != first.Partition || !slices.Equal(pl.Backups, first.Backups) {
-				t.Fatalf("%q: %s says %+v, %s says %+v", key, nodes[0].Name(), first, n.Name(), pl)
+				return fmt.Errorf("%q: %s says %+v, %s says %+v", key, nodes[0].Name(), first, n.Name(), pl)
 			}
 		}
 	}
+	return nil
 }
 
 func TestClusterConverges(t *testing.T) {

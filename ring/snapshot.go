@@ -110,8 +110,10 @@ func (s *Snapshot) Locate(store, key string) (partition int, owner Member) {
 	return p, s.members[s.owners[p]]
 }
 
-// Backups returns the ordered backups of partition: the members that take
-// it over, in turn, if its owner goes. It never contains the owner and holds
+// Backups returns the ordered backups of partition: the members that follow
+// its owner on the circle of member names (consistent's GetClosestN), which
+// will hold its replicas. They are not necessarily the partition's next
+// owners: bounded-load placement decides those. It never contains the owner and holds
 // min(Config.Backups, members-1) members; it is nil if partition is out of
 // range. The slice belongs to the snapshot: callers must not modify it.
 func (s *Snapshot) Backups(partition int) []Member {

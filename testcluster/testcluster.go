@@ -48,8 +48,8 @@ type Cluster struct {
 func FastGossip() *memberlist.Config {
 	c := memberlist.DefaultLocalConfig()
 	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 100 * time.Millisecond
-	c.SuspicionMult = 3
+	c.ProbeTimeout = 150 * time.Millisecond
+	c.SuspicionMult = 4
 	c.GossipInterval = 20 * time.Millisecond
 	c.PushPullInterval = time.Second
 	c.TCPTimeout = time.Second
