@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -56,6 +57,9 @@ func (b *attrSet) value(name string) (cty.Value, *hcl.Attribute, bool) {
 // functions are defined. cty panics on some arithmetic (such as on
 // infinities); those become diagnostics.
 func evaluate(expr hcl.Expression) (val cty.Value, diags hcl.Diagnostics) {
+	if diags := checkLiterals(expr); diags.HasErrors() {
+		return cty.NilVal, diags
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			val = cty.NilVal
@@ -103,10 +107,24 @@ func (b *attrSet) typed(name string, ty cty.Type, what string) (cty.Value, bool)
 	return conv, true
 }
 
+// stringValue evaluates the attribute name, which must be a string: numbers
+// and bools are not converted, as cty converts huge numbers very slowly.
+func (b *attrSet) stringValue(name, what string) (string, bool) {
+	val, _, ok := b.value(name)
+	if !ok {
+		return "", false
+	}
+	if val.Type() != cty.String {
+		b.fail(name, "want %s, got %s", what, val.Type().FriendlyName())
+		return "", false
+	}
+	return val.AsString(), true
+}
+
 func (b *attrSet) str(name string, dst *string) bool {
-	val, ok := b.typed(name, cty.String, "a string")
+	s, ok := b.stringValue(name, "a string")
 	if ok {
-		*dst = val.AsString()
+		*dst = s
 	}
 	return ok
 }
@@ -146,11 +164,10 @@ func wholeNumber(f *big.Float, lo, hi int64) (int64, bool) {
 }
 
 func (b *attrSet) duration(name string, dst *time.Duration) bool {
-	val, ok := b.typed(name, cty.String, `a duration such as "5s"`)
+	s, ok := b.stringValue(name, `a duration such as "5s"`)
 	if !ok {
 		return false
 	}
-	s := val.AsString()
 	dur, err := time.ParseDuration(s)
 	if err != nil {
 		b.fail(name, `invalid duration %q, want Go syntax such as "5s" or "1m30s"`, s)
@@ -191,16 +208,25 @@ func (b *attrSet) size(name string, dst *int64) bool {
 }
 
 func (b *attrSet) strList(name string, dst *[]string) bool {
-	val, ok := b.typed(name, cty.List(cty.String), "a list of strings")
+	val, _, ok := b.value(name)
 	if !ok {
+		return false
+	}
+	ty := val.Type()
+	if !ty.IsTupleType() && !ty.IsListType() && !ty.IsSetType() {
+		b.fail(name, "want a list of strings, got %s", ty.FriendlyName())
 		return false
 	}
 	list := make([]string, 0, val.LengthInt())
 	elems, _ := hcl.ExprList(b.attrs[name].Expr)
 	for it := val.ElementIterator(); it.Next(); {
 		_, v := it.Element()
-		if v.IsNull() {
+		switch {
+		case v.IsNull():
 			b.fail(name, "element %d is null", len(list))
+			return false
+		case v.Type() != cty.String:
+			b.fail(name, "want a list of strings, element %d is a %s", len(list), v.Type().FriendlyName())
 			return false
 		}
 		if len(elems) == val.LengthInt() {
@@ -213,15 +239,24 @@ func (b *attrSet) strList(name string, dst *[]string) bool {
 }
 
 func (b *attrSet) strMap(name string, dst *map[string]string) bool {
-	val, ok := b.typed(name, cty.Map(cty.String), "a map of strings")
+	val, _, ok := b.value(name)
 	if !ok {
+		return false
+	}
+	ty := val.Type()
+	if !ty.IsObjectType() && !ty.IsMapType() {
+		b.fail(name, "want a map of strings, got %s", ty.FriendlyName())
 		return false
 	}
 	m := make(map[string]string, val.LengthInt())
 	for it := val.ElementIterator(); it.Next(); {
 		k, v := it.Element()
-		if v.IsNull() {
+		switch {
+		case v.IsNull():
 			b.fail(name, "value of %q is null", k.AsString())
+			return false
+		case v.Type() != cty.String:
+			b.fail(name, "want a map of strings, value of %q is a %s", k.AsString(), v.Type().FriendlyName())
 			return false
 		}
 		m[k.AsString()] = v.AsString()
@@ -255,4 +290,33 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return n * mult, nil
+}
+
+// maxExponent bounds the binary exponent of number literals, about the
+// range of a float64. cty takes time quadratic in the exponent to turn a
+// number into a string, which templates such as "${1e9999999}" do.
+const maxExponent = 1024
+
+// checkLiterals rejects number literals out of range in a native syntax
+// expression. JSON expressions need no check: their numbers are never
+// turned into strings when evaluated without a context.
+func checkLiterals(expr hcl.Expression) hcl.Diagnostics {
+	node, ok := expr.(hclsyntax.Node)
+	if !ok {
+		return nil
+	}
+	return hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
+		lit, ok := n.(*hclsyntax.LiteralValueExpr)
+		if !ok || lit.Val.Type() != cty.Number || lit.Val.IsNull() {
+			return nil
+		}
+		if f := lit.Val.AsBigFloat(); !f.IsInf() && f.MantExp(nil) > maxExponent {
+			return hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "number out of range",
+				Subject:  lit.SrcRange.Ptr(),
+			}}
+		}
+		return nil
+	})
 }
