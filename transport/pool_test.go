@@ -217,6 +217,52 @@ func TestPool(t *testing.T) {
 	})
 }
 
+func TestPoolCloseDuringDial(t *testing.T) {
+	checkLeaks(t)
+	gotHello := make(chan struct{})
+	answer := make(chan struct{})
+	hungUp := make(chan struct{})
+	addr := fakeServer(t, false, func(nc net.Conn, br *bufio.Reader) {
+		if _, err := readFrame(br, nil, DefaultMaxFrameSize); err != nil {
+			return
+		}
+		close(gotHello)
+		<-answer
+		body, _ := encodeBody(nil, Hello{Protocol: ProtocolVersion, Cluster: "test", Name: "fake"})
+		_, _ = nc.Write(appendFrame(nil, &header{Kind: kindHello}, body))
+		_, _ = io.Copy(io.Discard, br)
+		close(hungUp)
+	})
+	p, err := NewPool(testConfig(t, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		c, err := p.Get(ctxTimeout(t), addr)
+		if c != nil {
+			err = errors.New("Get returned a Conn")
+		}
+		got <- err
+	}()
+	recv(t, "the hello", gotHello)
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	waitFor(t, "the pool to be closed", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.closed
+	})
+	close(answer) // the dial succeeds after Close
+	if err := recv(t, "Get", got); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get: %v, want ErrClosed", err)
+	}
+	if err := recv(t, "Close", closed); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	recv(t, "the pool to hang up the dialled connection", hungUp)
+}
+
 // goroutineWaitingInPoolGet reports whether some goroutine is in Pool.Get
 // waiting for another goroutine's dial.
 func goroutineWaitingInPoolGet() bool {

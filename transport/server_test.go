@@ -321,7 +321,7 @@ func TestDialFailures(t *testing.T) {
 			return context.WithTimeout(context.Background(), 100*time.Millisecond)
 		}, context.DeadlineExceeded, 5 * time.Second},
 		{"silent server, DialTimeout before a later ctx deadline", silent, 100 * time.Millisecond, func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), time.Hour)
+			return context.WithTimeout(context.Background(), 30*time.Second)
 		}, context.DeadlineExceeded, 5 * time.Second},
 		{"silent server, ctx cancelled during the handshake", silentSignal, 0, func() (context.Context, context.CancelFunc) {
 			ctx, cancel := context.WithCancel(context.Background())
