@@ -28,6 +28,20 @@ var (
 
 	// ErrClosed is returned by calls after Close.
 	ErrClosed = errors.New("client: closed")
+
+	// ErrUnknownStore is returned for a store the cluster does not declare.
+	ErrUnknownStore = errors.New("client: unknown store")
+
+	// ErrWrongKind is returned for an op that does not fit the store's kind.
+	ErrWrongKind = errors.New("client: wrong store kind")
+
+	// ErrOverflow is returned when an increment would overflow the key's
+	// unflushed int64 count. Nothing was applied.
+	ErrOverflow = errors.New("client: counter overflow")
+
+	// ErrIndeterminate is returned when a connection broke after an op was
+	// sent: it may or may not have been applied.
+	ErrIndeterminate = errors.New("client: outcome unknown")
 )
 
 // Client talks to a hoard cluster through any of its nodes. It keeps one
@@ -42,6 +56,8 @@ type Client struct {
 	conn   *transport.Conn
 	next   int // index of the address to try first
 	closed bool
+
+	async asyncState
 }
 
 // Dial connects to the first reachable node of addrs (RPC addresses,
@@ -111,22 +127,28 @@ func (c *Client) connection(ctx context.Context) (*transport.Conn, error) {
 	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
 }
 
-// call runs an idempotent request, moving to another node once if the
-// connection broke.
-func (c *Client) call(ctx context.Context, method string, req, resp any) error {
+// call runs a request. If the connection is found broken before the request
+// went out, it moves to the next node and tries again, once per address; a
+// connection that breaks after the request went out gives ErrIndeterminate
+// for writes (idempotent reads are retried).
+func (c *Client) call(ctx context.Context, method string, idempotent bool, req, resp any) error {
 	for attempt := 0; ; attempt++ {
 		conn, err := c.connection(ctx)
 		if err != nil {
 			return err
 		}
 		err = conn.Call(ctx, method, req, resp)
-		if errors.Is(err, transport.ErrClosed) && attempt == 0 {
+		retry := errors.Is(err, transport.ErrNotSent) || (idempotent && errors.Is(err, transport.ErrClosed))
+		if retry && ctx.Err() == nil && attempt < len(c.addrs) {
 			c.mu.Lock()
 			if c.conn == conn {
 				c.next = (c.next + 1) % len(c.addrs)
 			}
 			c.mu.Unlock()
 			continue
+		}
+		if errors.Is(err, transport.ErrClosed) && !errors.Is(err, transport.ErrNotSent) {
+			return fmt.Errorf("%w: %w", ErrIndeterminate, err)
 		}
 		return mapError(err)
 	}
@@ -139,6 +161,16 @@ func mapError(err error) error {
 		return err
 	}
 	switch re.Code {
+	case proto.CodeUnknownStore:
+		return fmt.Errorf("%w: %s", ErrUnknownStore, re.Message)
+	case proto.CodeWrongKind:
+		return fmt.Errorf("%w: %s", ErrWrongKind, re.Message)
+	case proto.CodeOverflow:
+		return fmt.Errorf("%w: %s", ErrOverflow, re.Message)
+	case proto.CodeIndeterminate:
+		return fmt.Errorf("%w: %s", ErrIndeterminate, re.Message)
+	case proto.CodeUnavailable, proto.CodeNotOwner:
+		return fmt.Errorf("%w: %s", ErrUnavailable, re.Message)
 	case proto.CodeInvalid:
 		return fmt.Errorf("%w: %s", ErrInvalid, re.Message)
 	case proto.CodeShuttingDown:
@@ -166,14 +198,14 @@ type Placement struct {
 // Status returns the answering node's name, version and readiness.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var s Status
-	err := c.call(ctx, proto.MethodStatus, nil, &s)
+	err := c.call(ctx, proto.MethodStatus, true, nil, &s)
 	return s, err
 }
 
 // Members lists the members the answering node knows, sorted by name.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	var resp proto.MembersResponse
-	if err := c.call(ctx, proto.MethodMembers, nil, &resp); err != nil {
+	if err := c.call(ctx, proto.MethodMembers, true, nil, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Members, nil
@@ -184,7 +216,7 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 // between the rebuilt ring and the node's checksum.
 func (c *Client) Ring(ctx context.Context) (*ring.Snapshot, error) {
 	var resp proto.RingResponse
-	if err := c.call(ctx, proto.MethodRing, nil, &resp); err != nil {
+	if err := c.call(ctx, proto.MethodRing, true, nil, &resp); err != nil {
 		return nil, err
 	}
 	members := make([]ring.Member, len(resp.Members))
@@ -206,7 +238,7 @@ func (c *Client) Ring(ctx context.Context) (*ring.Snapshot, error) {
 // empty or oversized key.
 func (c *Client) Owner(ctx context.Context, store, key string) (Placement, error) {
 	var resp proto.OwnerResponse
-	if err := c.call(ctx, proto.MethodOwner, proto.OwnerRequest{Store: store, Key: key}, &resp); err != nil {
+	if err := c.call(ctx, proto.MethodOwner, true, proto.OwnerRequest{Store: store, Key: key}, &resp); err != nil {
 		return Placement{}, err
 	}
 	pl := Placement{

@@ -66,6 +66,10 @@ type Config struct {
 	// cluster.Config.RejoinInterval. Zero means 15s.
 	RejoinInterval time.Duration
 
+	// Stores declares the node's stores. Every node of a cluster declares
+	// the same ones.
+	Stores []StoreConfig
+
 	// Logger receives the node's logs. Nil discards them.
 	Logger hclog.Logger
 }
@@ -99,6 +103,16 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data dir is required", ErrInvalidConfig)
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Stores {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		if seen[s.Name] {
+			return fmt.Errorf("%w: store %q declared twice", ErrInvalidConfig, s.Name)
+		}
+		seen[s.Name] = true
 	}
 	return nil
 }

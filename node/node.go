@@ -2,12 +2,17 @@ package node
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
@@ -33,22 +38,42 @@ var (
 	ErrNoRing = errors.New("node: no ring")
 )
 
-// Node is one hoard node: membership, RPC and HTTP endpoints, and (in later
-// layers) the stores it owns. Create it with Start; stop it with Leave
-// (graceful) or Shutdown.
+// Node is one hoard node: membership, RPC and HTTP endpoints, and the
+// stores it owns. Create it with Start; stop it with Leave (graceful: tells
+// the peers) or Shutdown (flushes, then stops without telling them).
 type Node struct {
 	cfg     Config
 	logger  hclog.Logger
 	cluster *cluster.Cluster
 	rpc     *transport.Server
+	pool    *transport.Pool
 	http    *http.Server
 	httpLn  net.Listener
 
-	leaving atomic.Bool
+	stores map[string]*store // fixed after Start
+	dlq    *deadLetters
+	async  asyncAgg
 
-	// lifeMu guards stopped.
+	bootID   string
+	batchSeq atomic.Uint64
+
+	exposed   atomic.Int64 // ops applied here and not yet taken by a flush
+	asyncLost atomic.Int64 // async increments given up on
+
+	// fwdMu guards fwds; nil once stopped.
+	fwdMu sync.Mutex
+	fwds  map[string]*forwarder // by owner RPC address
+
+	leaving  atomic.Bool
+	stopping atomic.Bool // refuses new ops
+
+	loopCancel context.CancelFunc // stops the flush and async loops
+	loopWG     sync.WaitGroup
+
+	// lifeMu guards stopped, stopCh's closing and wg.Add.
 	lifeMu  sync.Mutex
 	stopped bool
+	stopCh  chan struct{} // closed when background work must end
 	wg      sync.WaitGroup
 }
 
@@ -61,7 +86,15 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: *cfg, logger: cfg.Logger}
+	n := &Node{
+		cfg:    *cfg,
+		logger: cfg.Logger,
+		stores: make(map[string]*store),
+		dlq:    &deadLetters{dir: filepath.Join(cfg.DataDir, "deadletter")},
+		fwds:   make(map[string]*forwarder),
+		stopCh: make(chan struct{}),
+		bootID: newBootID(),
+	}
 	if n.logger == nil {
 		n.logger = hclog.NewNullLogger()
 	}
@@ -69,13 +102,20 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	if n.cfg.Cluster == "" {
 		n.cfg.Cluster = cluster.DefaultCluster
 	}
+	for _, sc := range cfg.Stores {
+		n.stores[sc.Name] = newStore(n, sc)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
 
+	tcfg := &transport.Config{Cluster: n.cfg.Cluster, Name: cfg.Name, Logger: n.logger.Named("rpc")}
 	var err error
-	n.rpc, err = transport.Listen(cfg.RPCAddr, &transport.Config{
-		Cluster: n.cfg.Cluster,
-		Name:    cfg.Name,
-		Logger:  n.logger.Named("rpc"),
-	}, transport.HandlerFunc(n.serveRPC))
+	n.pool, err = transport.NewPool(tcfg)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.rpc, err = transport.Listen(cfg.RPCAddr, tcfg, transport.HandlerFunc(n.serveRPC))
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -104,6 +144,15 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	if n.httpLn != nil {
 		n.startHTTP()
 	}
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.loopCancel = cancel
+	for _, s := range n.stores {
+		n.loopWG.Go(func() { s.flushLoop(loopCtx) })
+	}
+	n.loopWG.Go(func() { n.asyncLoop(loopCtx) })
+	n.goFunc(n.watchRing)
+
 	if len(cfg.Join) > 0 {
 		if k, err := n.cluster.Join(ctx); err != nil {
 			n.logger.Warn("could not join the cluster yet; retrying in the background", "seeds", cfg.Join, "error", err)
@@ -112,8 +161,70 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		}
 	}
 	n.logger.Info("node started", "name", cfg.Name, "cluster", n.cfg.Cluster,
-		"gossip", n.cluster.GossipAddr(), "rpc", n.cfg.RPCAddr, "http", n.cfg.HTTPAddr, "version", Version)
+		"gossip", n.cluster.GossipAddr(), "rpc", n.cfg.RPCAddr, "http", n.cfg.HTTPAddr,
+		"stores", len(n.stores), "version", Version)
 	return n, nil
+}
+
+func newBootID() string {
+	var b [4]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// nextBatchID returns a batch ID unique in the cluster's history: node name,
+// boot ID (random per start) and a sequence number.
+func (n *Node) nextBatchID() string {
+	return fmt.Sprintf("%s.%s.%010d", n.cfg.Name, n.bootID, n.batchSeq.Add(1))
+}
+
+// goFunc runs f on a goroutine that Shutdown waits for. It returns false,
+// without running f, once the node is stopping.
+func (n *Node) goFunc(f func()) bool {
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	select {
+	case <-n.stopCh:
+		return false
+	default:
+	}
+	n.wg.Go(f)
+	return true
+}
+
+// watchRing follows ring changes: it stops the forwarders of members that
+// left the ring (their queued ops are routed again).
+func (n *Node) watchRing() {
+	for {
+		snap, changed := n.cluster.Watch()
+		if snap != nil {
+			n.pruneForwarders(snap)
+		}
+		select {
+		case <-changed:
+		case <-n.stopCh:
+			return
+		}
+	}
+}
+
+func (n *Node) pruneForwarders(snap *ring.Snapshot) {
+	live := map[string]bool{}
+	for _, m := range snap.Members() {
+		live[m.Addr] = true
+	}
+	n.fwdMu.Lock()
+	var gone []*forwarder
+	for addr, f := range n.fwds {
+		if !live[addr] {
+			gone = append(gone, f)
+			delete(n.fwds, addr)
+		}
+	}
+	n.fwdMu.Unlock()
+	for _, f := range gone {
+		f.retire()
+	}
 }
 
 // advertisable turns a bound address into one peers can dial: a wildcard
@@ -205,9 +316,11 @@ func (n *Node) Ready() (bool, string) {
 }
 
 // Leave leaves the cluster gracefully: it announces the node as leaving so
-// peers stop routing to it, then leaves the gossip and shuts down, all
-// within the context's deadline. Idempotent; returns ErrShutdown after
-// Shutdown.
+// peers route its keys to their new owners at once, stops taking writes,
+// sends pending async increments on, flushes every store (what cannot be
+// delivered goes to the dead-letter), leaves the gossip and shuts down, all
+// within the context's deadline. Idempotent; after Shutdown it returns
+// ErrShutdown.
 func (n *Node) Leave(ctx context.Context) error {
 	if n.isStopped() {
 		return ErrShutdown
@@ -216,13 +329,34 @@ func (n *Node) Leave(ctx context.Context) error {
 		return nil
 	}
 	n.logger.Info("leaving the cluster")
-	err := n.cluster.Leave(ctx)
-	return errors.Join(err, n.Shutdown(ctx))
+	var errs []error
+	if err := n.cluster.SetLeaving(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, n.stop(ctx, true, true))
+	return errors.Join(errs...)
 }
 
-// Shutdown stops the node without telling its peers (they see it fail) and
-// waits for its goroutines within the context's deadline. Idempotent.
+// Shutdown stops the node without telling its peers (they see it fail after
+// the failure-detection time): it stops taking writes, sends pending async
+// increments on, flushes every store (dead-lettering what cannot be
+// delivered) and waits for its goroutines, within the context's deadline.
+// Idempotent.
 func (n *Node) Shutdown(ctx context.Context) error {
+	return n.stop(ctx, true, false)
+}
+
+// Kill stops the node as a crash would: nothing is flushed, peers are not
+// told. What the node held unflushed is lost. It exists to test what a crash
+// loses; use Shutdown or Leave otherwise.
+func (n *Node) Kill() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = n.stop(ctx, false, false)
+}
+
+// stop runs the shutdown sequence once.
+func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	n.lifeMu.Lock()
 	if n.stopped {
 		n.lifeMu.Unlock()
@@ -230,9 +364,38 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.stopped = true
 	n.lifeMu.Unlock()
+	n.stopping.Store(true)
 
 	var errs []error
-	if err := n.cluster.Shutdown(ctx); err != nil {
+	if flush {
+		n.sendAsync(ctx)
+	}
+	n.loopCancel()
+	n.loopWG.Wait()
+	if flush {
+		for _, s := range n.stores {
+			res, err := s.flush(ctx, true)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("final flush of %s: %w", s.cfg.Name, err))
+			}
+			if res.Keys > 0 || res.DeadLettered > 0 {
+				n.logger.Info("final flush", "store", s.cfg.Name, "keys", res.Keys, "batches", res.Batches, "dead_lettered", res.DeadLettered)
+			}
+		}
+	}
+
+	n.lifeMu.Lock()
+	close(n.stopCh)
+	n.lifeMu.Unlock()
+	n.fwdMu.Lock()
+	n.fwds = nil
+	n.fwdMu.Unlock()
+
+	if leave {
+		if err := n.cluster.Leave(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	} else if err := n.cluster.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := n.rpc.Close(); err != nil {
@@ -243,7 +406,17 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	n.wg.Wait()
+	_ = n.pool.Close()
+	done := make(chan struct{})
+	go func() {
+		n.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("node: waiting for goroutines: %w", ctx.Err()))
+	}
 	n.logger.Info("node stopped")
 	return errors.Join(errs...)
 }
@@ -253,3 +426,6 @@ func (n *Node) isStopped() bool {
 	defer n.lifeMu.Unlock()
 	return n.stopped
 }
+
+// isStopping reports whether the node refuses new ops.
+func (n *Node) isStopping() bool { return n.stopping.Load() }

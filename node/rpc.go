@@ -1,8 +1,10 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hoard-dev/hoard/internal/proto"
 	"github.com/hoard-dev/hoard/transport"
@@ -39,24 +41,123 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			out.Backups = append(out.Backups, proto.RingMember{Name: b.Name, Addr: b.Addr})
 		}
 		r.Send(out, nil)
+	case proto.MethodIncr, proto.MethodIncrAsync, proto.MethodCount:
+		n.serveOp(req, r)
+	case proto.MethodForward:
+		if req.Flags&transport.FlagForwarded == 0 {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, errors.New("fwd is for peers only")))
+			return
+		}
+		var in proto.ForwardRequest
+		if err := req.Decode(&in); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		r.Send(proto.ForwardResponse{Results: n.applyForwarded(in.Ops)}, nil)
+	case proto.MethodFlush:
+		var in proto.FlushRequest
+		if err := req.Decode(&in); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
+			return n.flushRPC(ctx, in)
+		})
+	case proto.MethodDLQList:
+		var in proto.DLQRequest
+		if err := req.Decode(&in); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		n.serveBlocking(req, r, func(context.Context) (any, error) {
+			letters, err := n.DeadLetters(in.Store)
+			out := proto.DLQListResponse{Letters: []proto.DeadLetter{}}
+			for _, l := range letters {
+				out.Letters = append(out.Letters, proto.DeadLetter{
+					Store: l.Store, Batch: l.Batch, Kind: l.Kind, Keys: l.Keys,
+					Time: l.Time, Attempts: l.Attempts, Error: l.Error, Path: l.Path,
+				})
+			}
+			return out, err
+		})
+	case proto.MethodDLQReplay:
+		var in proto.DLQRequest
+		if err := req.Decode(&in); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
+			res, err := n.ReplayDeadLetters(ctx, in.Store)
+			return proto.DLQReplayResponse{Replayed: res.Replayed, Failed: res.Failed}, err
+		})
 	default:
 		r.Send(nil, transport.NewError(proto.CodeInvalid, fmt.Errorf("unknown method %q", req.Method)))
 	}
 }
 
+// serveOp handles a client's incr, incr.async or count. It never blocks:
+// the reply is sent when the owner has answered.
+func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
+	var in proto.IncrRequest
+	if req.Method == proto.MethodCount {
+		var k proto.KeyRequest
+		if err := req.Decode(&k); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		in.Store, in.Key = k.Store, k.Key
+	} else if err := req.Decode(&in); err != nil {
+		r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		return
+	}
+	if req.Method == proto.MethodIncrAsync {
+		r.Send(nil, rpcError(n.IncrAsync(in.Store, in.Key, in.Delta)))
+		return
+	}
+	kind := proto.OpIncr
+	if req.Method == proto.MethodCount {
+		kind = proto.OpCount
+	}
+	o, err := n.newOp(kind, in.Store, in.Key, in.Delta)
+	if err != nil {
+		r.Send(nil, rpcError(err))
+		return
+	}
+	o.deadline = req.Deadline
+	if o.deadline.IsZero() {
+		o.deadline = time.Now().Add(defaultOpTimeout)
+	}
+	o.done = func(res opResult) {
+		if res.err != nil {
+			r.Send(nil, rpcError(res.err))
+		} else if kind == proto.OpCount {
+			r.Send(proto.CountResponse{Count: res.count}, nil)
+		} else {
+			r.Send(nil, nil)
+		}
+	}
+	n.route(o)
+}
+
+// serveBlocking runs f, which may block, on its own goroutine and replies
+// with its result.
+func (n *Node) serveBlocking(req *transport.Request, r transport.Reply, f func(ctx context.Context) (any, error)) {
+	if !n.goFunc(func() {
+		ctx, cancel := req.Context(context.Background())
+		defer cancel()
+		resp, err := f(ctx)
+		r.Send(resp, rpcError(err))
+	}) {
+		r.Send(nil, rpcError(ErrShutdown))
+	}
+}
+
 // rpcError gives err the code clients map back to a sentinel error.
 func rpcError(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, ErrInvalidKey):
-		return transport.NewError(proto.CodeInvalid, err)
-	case errors.Is(err, ErrShutdown):
-		return transport.NewError(proto.CodeShuttingDown, err)
-	case errors.Is(err, ErrNoRing):
-		return transport.NewError(proto.CodeNoRing, err)
 	}
-	return err
+	return transport.NewError(codeOf(err), err)
 }
 
 func (n *Node) status() proto.Status {

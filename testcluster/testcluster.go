@@ -169,15 +169,22 @@ func (c *Cluster) RPCAddrs() []string {
 	return out
 }
 
-// Kill stops node i abruptly: no leave message, its peers must detect the
-// failure.
+// Kill stops node i as a crash would: nothing is flushed and no leave
+// message is sent; its peers must detect the failure.
 func (c *Cluster) Kill(i int) {
+	c.t.Helper()
+	c.take(i).Kill()
+}
+
+// Shutdown stops node i gracefully without leaving: it flushes what it holds
+// and stops; its peers detect the failure.
+func (c *Cluster) Shutdown(i int) {
 	c.t.Helper()
 	n := c.take(i)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Shutdown(ctx); err != nil {
-		c.t.Fatalf("testcluster: kill %s: %v", n.Name(), err)
+		c.t.Fatalf("testcluster: shutdown %s: %v", n.Name(), err)
 	}
 }
 
@@ -265,8 +272,8 @@ func (c *Cluster) divergence() string {
 	return b.String()
 }
 
-// Close shuts every live node down. t.Cleanup calls it; calling it earlier
-// is fine.
+// Close shuts every live node down gracefully (each flushes what it holds).
+// t.Cleanup calls it; calling it earlier is fine.
 func (c *Cluster) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -44,7 +44,8 @@ type Config struct {
 	MaxBuffered int
 
 	// DialTimeout bounds connecting plus the handshake when the caller's
-	// context has no earlier deadline. Zero means 5s.
+	// context has no earlier deadline. A server gives a new connection as
+	// long to send its hello. Zero means 5s.
 	DialTimeout time.Duration
 
 	// WriteTimeout bounds one write to the socket; a peer that stops reading

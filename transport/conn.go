@@ -176,6 +176,8 @@ func (c *Conn) Close() error {
 // decoded into resp (nil to ignore it). The context bounds the wait; its
 // deadline travels with the request so the handler can honour it too.
 // A handler error comes back as *Error; a closed connection as ErrClosed.
+// An error that also wraps ErrNotSent means the request never left this
+// process, so sending it again cannot apply it twice.
 func (c *Conn) Call(ctx context.Context, method string, req, resp any) error {
 	cl := &call{resp: resp, done: make(chan error, 1)}
 	id, err := c.start(ctx, method, 0, req, cl)
@@ -214,7 +216,7 @@ func (c *Conn) start(ctx context.Context, method string, flags uint8, req any, c
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
-			return 0, context.DeadlineExceeded
+			return 0, fmt.Errorf("%w: %w", ErrNotSent, context.DeadlineExceeded)
 		}
 		h.Timeout = int64(left)
 	}
@@ -245,7 +247,7 @@ func (c *Conn) start(ctx context.Context, method string, flags uint8, req any, c
 			// too would call a Go callback twice.
 			return h.ID, nil
 		}
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	return h.ID, nil
 }

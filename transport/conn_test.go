@@ -85,6 +85,9 @@ func TestCallRoundTrip(t *testing.T) {
 			t.Fatalf("got body %x, want %x", []byte(resp), body)
 		}
 	})
+	t.Run("zero Reply", func(t *testing.T) {
+		Reply{}.Send("dropped", nil) // must not panic
+	})
 	t.Run("empty reply", func(t *testing.T) {
 		if err := c.Call(ctx, "empty", nil, nil); err != nil {
 			t.Fatalf("Call: %v", err)

@@ -9,6 +9,10 @@ import (
 // (another protocol version or cluster) or does not answer like a hoard node.
 var ErrHandshake = errors.New("transport: handshake failed")
 
+// ErrNotSent wraps the error of a call whose request was never written to
+// the connection: the other end cannot have acted on it.
+var ErrNotSent = errors.New("transport: request not sent")
+
 // Error is an error returned by the remote handler. Code is a short machine
 // readable string that callers map back to their own sentinel errors;
 // Message is the remote error's text.

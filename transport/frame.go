@@ -245,7 +245,8 @@ func encodeBody(dst []byte, v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decodeBody unmarshals body into v. A *Raw receives a copy of the bytes.
+// decodeBody unmarshals body into v. A *Raw receives a copy of the bytes;
+// any other v gets a body checked by checkBody first.
 func decodeBody(body []byte, v any) error {
 	switch v := v.(type) {
 	case nil:
@@ -256,6 +257,9 @@ func decodeBody(body []byte, v any) error {
 	}
 	if len(body) == 0 {
 		return fmt.Errorf("%w: empty body", ErrMalformedFrame)
+	}
+	if err := checkBody(body); err != nil {
+		return fmt.Errorf("%w: body: %w", ErrMalformedFrame, err)
 	}
 	return msgpack.Unmarshal(body, v)
 }

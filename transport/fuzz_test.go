@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // fuzzSeeds returns frame payloads (without length prefix) of every kind,
@@ -123,6 +125,41 @@ func FuzzReadFrame(f *testing.F) {
 				t.Fatalf("consumed %d bytes for a %d byte frame", consumed, len(buf))
 			}
 			_, _, _ = decodeFrame(buf)
+		}
+	})
+}
+
+// FuzzCheckBody compares checkBody with the msgpack decoder's own Skip: they
+// agree on what is one complete value, except that checkBody refuses deep
+// nesting. What checkBody accepts decodes without unbounded allocation.
+func FuzzCheckBody(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	for _, v := range []any{nil, 1, -1, 1.5, "s", []byte{1}, []any{1, "x", nil}, map[string]any{"k": []any{1.5, true}}} {
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0xdd, 0x7f, 0xff, 0xff, 0xff})
+	f.Add([]byte{0xd8, 0x01, 0x00})
+	f.Add([]byte{0xc7, 0x02, 0x01, 0x00, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := checkBody(b)
+		r := bytes.NewReader(b)
+		serr := msgpack.NewDecoder(r).Skip()
+		libOK := len(b) > 0 && serr == nil && r.Len() == 0
+		switch {
+		case err == nil && !libOK:
+			t.Fatalf("checkBody accepts %x, msgpack skips it with %v and %d bytes left", b, serr, r.Len())
+		case err != nil && libOK && !errors.Is(err, errTooDeep):
+			t.Fatalf("checkBody refuses %x (%v), msgpack skips it", b, err)
+		}
+		if err == nil {
+			var v any
+			_ = msgpack.Unmarshal(b, &v)
 		}
 	})
 }

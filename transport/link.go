@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,11 @@ func (l *link) writeLoop() {
 		case <-l.done:
 			return
 		}
+		// Let the senders that are runnable append first: without this the
+		// writer, readied by the first sender, tends to run before the others
+		// and writes one frame per syscall (always so with GOMAXPROCS=1). With
+		// no other goroutine runnable it returns at once.
+		runtime.Gosched()
 		l.mu.Lock()
 		buf := l.out
 		l.out = spare[:0]

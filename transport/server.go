@@ -67,8 +67,12 @@ type Reply struct {
 
 // Send answers with resp (nil for an empty body) or with err. The error's
 // code is the one given to NewError, or CodeInternal. If the connection has
-// closed the reply is dropped: the caller has already seen ErrClosed.
+// closed the reply is dropped: the caller has already seen ErrClosed. A zero
+// Reply drops it too.
 func (r Reply) Send(resp any, err error) {
+	if r.sc == nil {
+		return
+	}
 	h := header{Kind: kindResponse, ID: r.id}
 	buf := getBuffer()
 	defer putBuffer(buf)

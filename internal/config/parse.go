@@ -14,8 +14,9 @@ import (
 
 // Load reads the configuration file at path and parses it with Parse.
 //
-// A file that cannot be read comes back as the *os.PathError from reading
-// it; a configuration that is invalid as an *Error matching ErrInvalid.
+// A file that cannot be read is reported with the *fs.PathError from
+// reading it wrapped (errors.Is(err, fs.ErrNotExist) works); an invalid
+// configuration as an *Error matching ErrInvalid.
 func Load(path string) (*Agent, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -47,7 +48,8 @@ func Parse(filename string, src []byte) (*Agent, error) {
 	}
 	if diags.HasErrors() || f == nil {
 		if !diags.HasErrors() {
-			diags = diags.Append(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "cannot parse " + filename})
+			start := hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
+			diags = diags.Append(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "cannot parse the file", Subject: &start})
 		}
 		return nil, &Error{Diagnostics: sortDiagnostics(diags)}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // attrSet decodes the attributes of one body into Go values. Each method
@@ -31,26 +30,26 @@ func (d *decoder) attrs(attrs hcl.Attributes, scope, label string) *attrSet {
 
 // value evaluates the attribute name. It returns false when the attribute
 // is absent, null, or its expression fails (which is reported).
-func (b *attrSet) value(name string) (cty.Value, *hcl.Attribute, bool) {
+func (b *attrSet) value(name string) (cty.Value, bool) {
 	attr, ok := b.attrs[name]
 	if !ok {
-		return cty.NilVal, nil, false
+		return cty.NilVal, false
 	}
 	b.d.pos[posKey(b.scope, name)] = attr.Expr.Range()
 	val, diags := evaluate(attr.Expr)
 	if diags.HasErrors() {
 		b.d.bad[posKey(b.scope, name)] = true
 		b.d.diags = append(b.d.diags, prefix(diags, b.prefix(name))...)
-		return cty.NilVal, attr, false
+		return cty.NilVal, false
 	}
 	if !val.IsWhollyKnown() {
 		b.fail(name, "value must be a constant")
-		return cty.NilVal, attr, false
+		return cty.NilVal, false
 	}
 	if val.IsNull() {
-		return cty.NilVal, attr, false
+		return cty.NilVal, false
 	}
-	return val, attr, true
+	return val, true
 }
 
 // evaluate returns the value of a constant expression: no variables or
@@ -92,25 +91,10 @@ func (b *attrSet) fail(name, format string, args ...any) {
 	})
 }
 
-// typed evaluates the attribute name and converts it to ty, reporting a
-// value of another type as wanting a what.
-func (b *attrSet) typed(name string, ty cty.Type, what string) (cty.Value, bool) {
-	val, _, ok := b.value(name)
-	if !ok {
-		return cty.NilVal, false
-	}
-	conv, err := convert.Convert(val, ty)
-	if err != nil {
-		b.fail(name, "want %s, got %s", what, val.Type().FriendlyName())
-		return cty.NilVal, false
-	}
-	return conv, true
-}
-
 // stringValue evaluates the attribute name, which must be a string: numbers
 // and bools are not converted, as cty converts huge numbers very slowly.
 func (b *attrSet) stringValue(name, what string) (string, bool) {
-	val, _, ok := b.value(name)
+	val, ok := b.value(name)
 	if !ok {
 		return "", false
 	}
@@ -130,25 +114,67 @@ func (b *attrSet) str(name string, dst *string) bool {
 }
 
 func (b *attrSet) boolean(name string, dst *bool) bool {
-	val, ok := b.typed(name, cty.Bool, "true or false")
-	if ok {
+	val, ok := b.value(name)
+	if !ok {
+		return false
+	}
+	switch {
+	case val.Type() == cty.Bool:
 		*dst = val.True()
+	case val.Type() == cty.String && (val.AsString() == "true" || val.AsString() == "false"):
+		*dst = val.AsString() == "true"
+	default:
+		b.fail(name, "want true or false, got %s", val.Type().FriendlyName())
+		return false
+	}
+	return true
+}
+
+func (b *attrSet) integer(name string, dst *int) bool {
+	val, ok := b.value(name)
+	if !ok {
+		return false
+	}
+	n, ok := b.whole(name, val, "a whole number", math.MinInt, math.MaxInt)
+	if ok {
+		*dst = int(n)
 	}
 	return ok
 }
 
-func (b *attrSet) integer(name string, dst *int) bool {
-	val, ok := b.typed(name, cty.Number, "a whole number")
-	if !ok {
-		return false
+// whole returns val, the value of the attribute name, as a whole number in
+// [lo, hi]. It may be written as a number or as a string of decimal digits.
+// Strings are not converted by cty, which takes very long over some (such
+// as "1e99999999").
+func (b *attrSet) whole(name string, val cty.Value, what string, lo, hi int64) (int64, bool) {
+	switch val.Type() {
+	case cty.Number:
+		f := val.AsBigFloat()
+		n, ok := wholeNumber(f, lo, hi)
+		if !ok {
+			b.fail(name, "want %s, got %s", what, formatNumber(f))
+		}
+		return n, ok
+	case cty.String:
+		s := val.AsString()
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil || n < lo || n > hi {
+			b.fail(name, "want %s, got %q", what, s)
+			return 0, false
+		}
+		return n, true
+	default:
+		b.fail(name, "want %s, got %s", what, val.Type().FriendlyName())
+		return 0, false
 	}
-	n, ok := wholeNumber(val.AsBigFloat(), math.MinInt, math.MaxInt)
-	if !ok {
-		b.fail(name, "want a whole number, got %s", val.AsBigFloat().Text('g', -1))
-		return false
+}
+
+// formatNumber renders f for a message, quickly whatever its exponent.
+func formatNumber(f *big.Float) string {
+	if outOfRange(f) {
+		return "a number out of range"
 	}
-	*dst = int(n)
-	return true
+	return f.Text('g', 10)
 }
 
 // wholeNumber returns f as an int64 if it is a whole number in [lo, hi].
@@ -180,11 +206,12 @@ func (b *attrSet) duration(name string, dst *time.Duration) bool {
 // size decodes a byte count written as a number or as a string with a unit
 // (see parseSize).
 func (b *attrSet) size(name string, dst *int64) bool {
-	val, _, ok := b.value(name)
+	val, ok := b.value(name)
 	if !ok {
 		return false
 	}
-	if val.Type() == cty.String {
+	switch val.Type() {
+	case cty.String:
 		n, err := parseSize(val.AsString())
 		if err != nil {
 			b.fail(name, "%v", err)
@@ -192,23 +219,20 @@ func (b *attrSet) size(name string, dst *int64) bool {
 		}
 		*dst = n
 		return true
-	}
-	num, err := convert.Convert(val, cty.Number)
-	if err != nil {
+	case cty.Number:
+		n, ok := b.whole(name, val, "a whole number of bytes", math.MinInt64, math.MaxInt64)
+		if ok {
+			*dst = n
+		}
+		return ok
+	default:
 		b.fail(name, `want a byte count or a size such as "64MiB", got %s`, val.Type().FriendlyName())
 		return false
 	}
-	n, ok := wholeNumber(num.AsBigFloat(), math.MinInt64, math.MaxInt64)
-	if !ok {
-		b.fail(name, "want a whole number of bytes, got %s", num.AsBigFloat().Text('g', -1))
-		return false
-	}
-	*dst = n
-	return true
 }
 
 func (b *attrSet) strList(name string, dst *[]string) bool {
-	val, _, ok := b.value(name)
+	val, ok := b.value(name)
 	if !ok {
 		return false
 	}
@@ -239,7 +263,7 @@ func (b *attrSet) strList(name string, dst *[]string) bool {
 }
 
 func (b *attrSet) strMap(name string, dst *map[string]string) bool {
-	val, _, ok := b.value(name)
+	val, ok := b.value(name)
 	if !ok {
 		return false
 	}
@@ -293,8 +317,9 @@ func parseSize(s string) (int64, error) {
 }
 
 // maxExponent bounds the binary exponent of number literals, about the
-// range of a float64. cty takes time quadratic in the exponent to turn a
-// number into a string, which templates such as "${1e9999999}" do.
+// range of a float64. cty takes time growing faster than the exponent to
+// turn a number into a string, which templates such as "${1e9999999}" do:
+// seconds for 1e1000000.
 const maxExponent = 1024
 
 // checkLiterals rejects number literals out of range in a native syntax
@@ -310,7 +335,7 @@ func checkLiterals(expr hcl.Expression) hcl.Diagnostics {
 		if !ok || lit.Val.Type() != cty.Number || lit.Val.IsNull() {
 			return nil
 		}
-		if f := lit.Val.AsBigFloat(); !f.IsInf() && f.MantExp(nil) > maxExponent {
+		if outOfRange(lit.Val.AsBigFloat()) {
 			return hcl.Diagnostics{{
 				Severity: hcl.DiagError,
 				Summary:  "number out of range",
@@ -319,4 +344,14 @@ func checkLiterals(expr hcl.Expression) hcl.Diagnostics {
 		}
 		return nil
 	})
+}
+
+// outOfRange reports whether f is finite with a binary exponent beyond
+// ±maxExponent.
+func outOfRange(f *big.Float) bool {
+	if f.IsInf() {
+		return false
+	}
+	e := f.MantExp(nil)
+	return e > maxExponent || e < -maxExponent
 }

@@ -4,6 +4,8 @@
 // package's Go API.
 package proto
 
+import "time"
+
 // Method names.
 const (
 	MethodStatus  = "status"
@@ -76,4 +78,130 @@ type OwnerResponse struct {
 	Owner       RingMember   `msgpack:"owner"`
 	Backups     []RingMember `msgpack:"backups"`
 	RingVersion uint64       `msgpack:"ring_version"`
+}
+
+// Write path and flush methods.
+const (
+	MethodIncr      = "incr"
+	MethodIncrAsync = "incr.async"
+	MethodCount     = "count"
+	MethodForward   = "fwd" // a batch of ops a node forwards to their owner
+	MethodFlush     = "flush"
+	MethodDLQList   = "dlq.list"
+	MethodDLQReplay = "dlq.replay"
+)
+
+// More error codes.
+const (
+	CodeUnknownStore  = "unknown_store"
+	CodeWrongKind     = "wrong_kind"
+	CodeOverflow      = "overflow"
+	CodeNotOwner      = "not_owner"
+	CodeUnavailable   = "unavailable"   // the owner could not be reached; the op was not applied
+	CodeIndeterminate = "indeterminate" // the owner went away after the op was sent: it may have been applied
+	CodeOverloaded    = "overloaded"
+)
+
+// IncrRequest adds Delta to the counter Key of Store.
+type IncrRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Store    string
+	Key      string
+	Delta    int64
+}
+
+// KeyRequest names one key.
+type KeyRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Store    string
+	Key      string
+}
+
+// CountResponse answers MethodCount.
+type CountResponse struct {
+	Count int64 `msgpack:"count"`
+}
+
+// Op kinds in a ForwardRequest.
+const (
+	OpIncr  uint8 = 1
+	OpCount uint8 = 2
+)
+
+// Op is one operation forwarded to its owner.
+type Op struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Kind     uint8
+	Store    string
+	Key      string
+	Delta    int64
+}
+
+// ForwardRequest carries ops, in order, to the node that owns their keys.
+type ForwardRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Ops      []Op
+}
+
+// OpResult is the outcome of one forwarded op.
+type OpResult struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Code     string // "" on success
+	Message  string
+	Count    int64 // OpCount
+}
+
+// ForwardResponse holds one result per op of the request, in order.
+type ForwardResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Results  []OpResult
+}
+
+// FlushRequest asks to flush Store ("" for every store), on the answering
+// node only when Local, else on every live node.
+type FlushRequest struct {
+	Store string `msgpack:"store"`
+	Local bool   `msgpack:"local"`
+}
+
+// NodeFlush is what one node flushed.
+type NodeFlush struct {
+	Node         string `msgpack:"node"`
+	Batches      int    `msgpack:"batches"`
+	Keys         int    `msgpack:"keys"`
+	DeadLettered int    `msgpack:"dead_lettered"`
+	Error        string `msgpack:"error"`
+}
+
+// FlushResponse answers MethodFlush.
+type FlushResponse struct {
+	Nodes []NodeFlush `msgpack:"nodes"`
+}
+
+// DLQRequest names a store ("" for all).
+type DLQRequest struct {
+	Store string `msgpack:"store"`
+}
+
+// DeadLetter describes one dead-lettered batch.
+type DeadLetter struct {
+	Store    string    `msgpack:"store"`
+	Batch    string    `msgpack:"batch"`
+	Kind     string    `msgpack:"kind"`
+	Keys     int       `msgpack:"keys"`
+	Time     time.Time `msgpack:"time"`
+	Attempts int       `msgpack:"attempts"`
+	Error    string    `msgpack:"error"`
+	Path     string    `msgpack:"path"`
+}
+
+// DLQListResponse answers MethodDLQList.
+type DLQListResponse struct {
+	Letters []DeadLetter `msgpack:"letters"`
+}
+
+// DLQReplayResponse answers MethodDLQReplay.
+type DLQReplayResponse struct {
+	Replayed []string `msgpack:"replayed"` // batch IDs the sink accepted, now removed
+	Failed   []string `msgpack:"failed"`   // "batch: error", still dead-lettered
 }

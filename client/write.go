@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hoard-dev/hoard/internal/proto"
+)
+
+// Incr adds delta to key of a counter store. It returns once the key's owner
+// has applied it. Errors: ErrUnknownStore, ErrWrongKind, ErrInvalid,
+// ErrOverflow, ErrUnavailable (no node, or the owner, could be reached:
+// nothing was applied), ErrIndeterminate (a connection broke after the
+// increment was sent: it may have been applied), ErrShuttingDown, or the
+// context's error.
+func (c *Client) Incr(ctx context.Context, store, key string, delta int64) error {
+	return c.call(ctx, proto.MethodIncr, false, proto.IncrRequest{Store: store, Key: key, Delta: delta}, nil)
+}
+
+// Count returns the owner's unflushed delta for key of a counter store.
+func (c *Client) Count(ctx context.Context, store, key string) (int64, error) {
+	var resp proto.CountResponse
+	err := c.call(ctx, proto.MethodCount, true, proto.KeyRequest{Store: store, Key: key}, &resp)
+	return resp.Count, err
+}
+
+// IncrAsync sends an increment without waiting for it (StatBuffer's
+// async_increment): the node that receives it aggregates it with others to
+// the same key and sends the sum to the owner within about 50ms. It returns
+// an error only if the increment could not be sent; failures reported later
+// by the node are counted in AsyncFailures.
+func (c *Client) IncrAsync(ctx context.Context, store, key string, delta int64) error {
+	conn, err := c.connection(ctx)
+	if err != nil {
+		return err
+	}
+	conn.Go(ctx, proto.MethodIncrAsync, 0, proto.IncrRequest{Store: store, Key: key, Delta: delta}, nil, c.asyncDone)
+	return nil
+}
+
+// asyncState records failures of async increments.
+type asyncState struct {
+	failures atomic.Int64
+	// mu guards last.
+	mu   sync.Mutex
+	last error
+}
+
+func (c *Client) asyncDone(err error) {
+	if err == nil {
+		return
+	}
+	c.async.failures.Add(1)
+	c.async.mu.Lock()
+	c.async.last = mapError(err)
+	c.async.mu.Unlock()
+}
+
+// AsyncFailures returns how many async increments failed after they were
+// sent, and the last error.
+func (c *Client) AsyncFailures() (int64, error) {
+	c.async.mu.Lock()
+	defer c.async.mu.Unlock()
+	return c.async.failures.Load(), c.async.last
+}
+
+// NodeFlush is what one node flushed.
+type NodeFlush = proto.NodeFlush
+
+// Flush flushes store ("" for every store) on every live node now and
+// returns what each node flushed. A node whose flush failed (its batches
+// were dead-lettered, or it could not be reached) has Error set, and Flush
+// returns an error too.
+func (c *Client) Flush(ctx context.Context, store string) ([]NodeFlush, error) {
+	var resp proto.FlushResponse
+	if err := c.call(ctx, proto.MethodFlush, true, proto.FlushRequest{Store: store}, &resp); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, nf := range resp.Nodes {
+		if nf.Error != "" {
+			errs = append(errs, errors.New(nf.Node+": "+nf.Error))
+		}
+	}
+	return resp.Nodes, errors.Join(errs...)
+}
+
+// DeadLetter describes one dead-lettered batch.
+type DeadLetter = proto.DeadLetter
+
+// DeadLetters lists the dead-lettered batches of store ("" for all) held
+// by the node the client talks to.
+func (c *Client) DeadLetters(ctx context.Context, store string) ([]DeadLetter, error) {
+	var resp proto.DLQListResponse
+	err := c.call(ctx, proto.MethodDLQList, true, proto.DLQRequest{Store: store}, &resp)
+	return resp.Letters, err
+}
+
+// ReplayResult says which batches a replay delivered and which failed.
+type ReplayResult = proto.DLQReplayResponse
+
+// ReplayDeadLetters sends the dead-lettered batches of store ("" for all)
+// held by the node the client talks to to their sink again, with their
+// original batch IDs; each is removed once the sink accepted it.
+func (c *Client) ReplayDeadLetters(ctx context.Context, store string) (ReplayResult, error) {
+	var resp proto.DLQReplayResponse
+	err := c.call(ctx, proto.MethodDLQReplay, false, proto.DLQRequest{Store: store}, &resp)
+	return resp, err
+}

@@ -1,0 +1,558 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/sinks"
+	"github.com/hoard-dev/hoard/testcluster"
+)
+
+// counterCluster starts n nodes declaring the given counter stores, all
+// flushing to one memory sink, with the given interval (long intervals
+// leave flushing to the test).
+func counterCluster(t *testing.T, n int, interval time.Duration, stores ...string) (*testcluster.Cluster, *sinks.Memory) {
+	t.Helper()
+	mem := sinks.NewMemory()
+	if len(stores) == 0 {
+		stores = []string{"pageviews"}
+	}
+	c := testcluster.New(t, n, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		for _, s := range stores {
+			cfg.Stores = append(cfg.Stores, node.StoreConfig{
+				Name: s, Kind: node.KindCounter, Sink: mem,
+				Interval: interval, RetryMax: 3, RetryDelay: 20 * time.Millisecond,
+			})
+		}
+	}})
+	return c, mem
+}
+
+func dial(t *testing.T, addrs ...string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, addrs...)
+	if err != nil {
+		t.Fatalf("dial %v: %v", addrs, err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// flushAll flushes every store on every node through a client and fails
+// the test on error.
+func flushAll(t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	if _, err := dial(t, c.RPCAddrs()...).Flush(ctxT(t), ""); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
+func TestIncrAnyKeyFromAnyNode(t *testing.T) {
+	c, mem := counterCluster(t, 3, time.Hour)
+	keys := []string{"a", "/home", "with space", "ünïcödé", "emoji 🎉", "tab\tnewline\n", strings.Repeat("k", node.MaxKeyBytes)}
+	ctx := ctxT(t)
+	want := map[string]int64{}
+	for i, key := range keys {
+		for j, n := range c.Nodes() {
+			delta := int64(i*10 + j + 1)
+			if err := n.Incr(ctx, "pageviews", key, delta); err != nil {
+				t.Fatalf("%s: incr %q: %v", n.Name(), key, err)
+			}
+			want[key] += delta
+		}
+		cl := dial(t, c.Node(i%3).RPCAddr())
+		if err := cl.Incr(ctx, "pageviews", key, 100); err != nil {
+			t.Fatalf("client incr %q: %v", key, err)
+		}
+		want[key] += 100
+	}
+	for _, key := range keys {
+		for _, n := range c.Nodes() {
+			got, err := n.Count(ctx, "pageviews", key)
+			if err != nil || got != want[key] {
+				t.Fatalf("%s: count %q = %d, %v; want %d", n.Name(), key, got, err, want[key])
+			}
+		}
+	}
+	flushAll(t, c)
+	got := mem.Counts("pageviews")
+	for _, key := range keys {
+		if got[key] != want[key] {
+			t.Fatalf("sink has %q = %d, want %d", key, got[key], want[key])
+		}
+	}
+	if n, err := c.Node(0).Count(ctx, "pageviews", "a"); err != nil || n != 0 {
+		t.Fatalf("count after flush = %d, %v; want 0", n, err)
+	}
+}
+
+func TestConcurrentIncrementsAreExact(t *testing.T) {
+	c, mem := counterCluster(t, 3, time.Hour)
+	ctx := ctxT(t)
+	var clients []*client.Client
+	for _, addr := range c.RPCAddrs() {
+		clients = append(clients, dial(t, addr))
+	}
+	const total = 10000
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := range 50 {
+		wg.Go(func() {
+			for i := w; i < total; i += 50 {
+				key := fmt.Sprintf("k%d", i%7)
+				if err := clients[i%len(clients)].Incr(ctx, "pageviews", key, 1); err != nil {
+					failed.Add(1)
+					t.Errorf("incr: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.FailNow()
+	}
+	var sum int64
+	for k := range 7 {
+		n, err := clients[0].Count(ctx, "pageviews", fmt.Sprintf("k%d", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += n
+	}
+	if sum != total {
+		t.Fatalf("counts sum to %d, want %d", sum, total)
+	}
+	flushAll(t, c)
+	sum = 0
+	for _, v := range mem.Counts("pageviews") {
+		sum += v
+	}
+	if sum != total {
+		t.Fatalf("sink counts sum to %d, want %d", sum, total)
+	}
+}
+
+func TestStoresNeverMix(t *testing.T) {
+	c, mem := counterCluster(t, 3, time.Hour, "pageviews", "clicks")
+	ctx := ctxT(t)
+	cl := dial(t, c.RPCAddrs()...)
+	for i := range 30 {
+		key := fmt.Sprintf("k%d", i)
+		if err := cl.Incr(ctx, "pageviews", key, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Incr(ctx, "clicks", key, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushAll(t, c)
+	for _, b := range mem.Batches() {
+		for _, cnt := range b.Counts {
+			want := int64(1)
+			if b.Store == "clicks" {
+				want = 1000
+			}
+			if cnt.Count != want {
+				t.Fatalf("store %s key %s: %d, want %d", b.Store, cnt.Key, cnt.Count, want)
+			}
+		}
+	}
+	if got := len(mem.Counts("pageviews")); got != 30 {
+		t.Fatalf("pageviews has %d keys", got)
+	}
+	if got := len(mem.Counts("clicks")); got != 30 {
+		t.Fatalf("clicks has %d keys", got)
+	}
+}
+
+func TestFlushAfterInterval(t *testing.T) {
+	c, mem := counterCluster(t, 3, 200*time.Millisecond)
+	ctx := ctxT(t)
+	start := time.Now()
+	if err := c.Node(0).Incr(ctx, "pageviews", "/home", 7); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for mem.Counts("pageviews")["/home"] != 7 {
+		select {
+		case <-mem.Changed():
+		case <-deadline:
+			t.Fatalf("not flushed 10s after the increment (interval 200ms)")
+		}
+	}
+	t.Logf("flushed %s after the increment (interval 200ms + up to 40ms jitter)", time.Since(start).Round(time.Millisecond))
+}
+
+func TestIncrErrors(t *testing.T) {
+	c, _ := counterCluster(t, 3, time.Hour)
+	ctx := ctxT(t)
+	cl := dial(t, c.RPCAddrs()...)
+	n := c.Node(1)
+	for _, tc := range []struct {
+		name      string
+		store     string
+		key       string
+		delta     int64
+		nodeErr   error
+		clientErr error
+	}{
+		{"unknown store", "nope", "k", 1, node.ErrUnknownStore, client.ErrUnknownStore},
+		{"empty key", "pageviews", "", 1, node.ErrInvalidKey, client.ErrInvalid},
+		{"oversized key", "pageviews", strings.Repeat("x", node.MaxKeyBytes+1), 1, node.ErrInvalidKey, client.ErrInvalid},
+		{"invalid utf8", "pageviews", "\xff", 1, node.ErrInvalidKey, client.ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := n.Incr(ctx, tc.store, tc.key, tc.delta); !errors.Is(err, tc.nodeErr) {
+				t.Fatalf("node: %v, want %v", err, tc.nodeErr)
+			}
+			if err := cl.Incr(ctx, tc.store, tc.key, tc.delta); !errors.Is(err, tc.clientErr) {
+				t.Fatalf("client: %v, want %v", err, tc.clientErr)
+			}
+		})
+	}
+	t.Run("overflow", func(t *testing.T) {
+		// Try from every node so both the local and the forwarded path refuse.
+		for i, m := range c.Nodes() {
+			key := fmt.Sprintf("big%d", i)
+			if err := m.Incr(ctx, "pageviews", key, math.MaxInt64); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Incr(ctx, "pageviews", key, 1); !errors.Is(err, node.ErrOverflow) {
+				t.Fatalf("%s: %v, want ErrOverflow", m.Name(), err)
+			}
+			if err := cl.Incr(ctx, "pageviews", key, 1); !errors.Is(err, client.ErrOverflow) {
+				t.Fatalf("client: %v, want ErrOverflow", err)
+			}
+			if got, _ := m.Count(ctx, "pageviews", key); got != math.MaxInt64 {
+				t.Fatalf("count %d after refused increments", got)
+			}
+			if err := m.Incr(ctx, "pageviews", key, -5); err != nil {
+				t.Fatalf("a decrement must still apply: %v", err)
+			}
+		}
+	})
+}
+
+func TestNodeNotRunningGivesClearError(t *testing.T) {
+	c, _ := counterCluster(t, 1, time.Hour)
+	addr := c.Node(0).RPCAddr()
+	cl := dial(t, addr)
+	c.Kill(0)
+	ctx := ctxT(t)
+	if _, err := client.Dial(ctx, addr); !errors.Is(err, client.ErrUnavailable) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("dial a stopped node: %v, want ErrUnavailable naming %s", err, addr)
+	}
+	// A client connected before the node died may not know whether its
+	// first increment went out before the connection broke: it says so.
+	// Once the broken connection is known, it reports the node unreachable.
+	err := cl.Incr(ctx, "pageviews", "k", 1)
+	if !errors.Is(err, client.ErrUnavailable) && !errors.Is(err, client.ErrIndeterminate) {
+		t.Fatalf("first incr on a stopped node: %v, want ErrUnavailable or ErrIndeterminate", err)
+	}
+	err = cl.Incr(ctx, "pageviews", "k", 1)
+	if !errors.Is(err, client.ErrUnavailable) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("incr on a stopped node: %v, want ErrUnavailable naming %s", err, addr)
+	}
+}
+
+func TestFailingSinkIsRetriedThenDeadLettered(t *testing.T) {
+	mem := sinks.NewMemory()
+	const retryMax = 4
+	c := testcluster.New(t, 1, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{
+			Name: "pageviews", Kind: node.KindCounter, Sink: mem, Interval: time.Hour,
+			RetryMax: retryMax, RetryDelay: 40 * time.Millisecond,
+		}}
+	}})
+	var mu sync.Mutex
+	var attempts []time.Time
+	mem.FailWith(func(sinks.Batch) error {
+		mu.Lock()
+		attempts = append(attempts, time.Now())
+		mu.Unlock()
+		return errors.New("database is down")
+	})
+	n := c.Node(0)
+	ctx := ctxT(t)
+	for i := range 5 {
+		if err := n.Incr(ctx, "pageviews", fmt.Sprintf("k%d", i), int64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := n.Flush(ctx, "pageviews")
+	if err == nil || res.DeadLettered != 1 {
+		t.Fatalf("flush: %+v, %v; want one dead-lettered batch and an error", res, err)
+	}
+	mu.Lock()
+	if len(attempts) != retryMax {
+		t.Fatalf("sink tried %d times, want %d", len(attempts), retryMax)
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(attempts); i++ {
+		gaps = append(gaps, attempts[i].Sub(attempts[i-1]))
+	}
+	mu.Unlock()
+	for i := 1; i < len(gaps); i++ {
+		// Each gap doubles, with +-20% jitter: the next is at least 1.2x.
+		if gaps[i] < gaps[i-1]*6/5 {
+			t.Fatalf("gaps do not grow: %v", gaps)
+		}
+	}
+	t.Logf("gaps between attempts: %v", gaps)
+
+	letters, err := n.DeadLetters("pageviews")
+	if err != nil || len(letters) != 1 || letters[0].Keys != 5 || !strings.Contains(letters[0].Error, "database is down") {
+		t.Fatalf("dead letters: %+v, %v", letters, err)
+	}
+	cl := dial(t, n.RPCAddr())
+	listed, err := cl.DeadLetters(ctx, "")
+	if err != nil || len(listed) != 1 || listed[0].Batch != letters[0].Batch {
+		t.Fatalf("client dead letters: %+v, %v", listed, err)
+	}
+
+	// Still failing: replay keeps the letter.
+	rr, err := cl.ReplayDeadLetters(ctx, "pageviews")
+	if err != nil || len(rr.Replayed) != 0 || len(rr.Failed) != 1 {
+		t.Fatalf("replay while failing: %+v, %v", rr, err)
+	}
+	// Sink back: replay delivers with the original batch ID and removes it.
+	mem.FailWith(nil)
+	rr, err = cl.ReplayDeadLetters(ctx, "")
+	if err != nil || len(rr.Replayed) != 1 || rr.Replayed[0] != letters[0].Batch {
+		t.Fatalf("replay: %+v, %v", rr, err)
+	}
+	batches := mem.Batches()
+	if len(batches) != 1 || batches[0].ID != letters[0].Batch {
+		t.Fatalf("sink got %+v, want batch %s", batches, letters[0].Batch)
+	}
+	got := mem.Counts("pageviews")
+	for i := range 5 {
+		if got[fmt.Sprintf("k%d", i)] != int64(i+1) {
+			t.Fatalf("replayed counts: %v", got)
+		}
+	}
+	if left, _ := n.DeadLetters(""); len(left) != 0 {
+		t.Fatalf("dead letters left after replay: %+v", left)
+	}
+}
+
+func TestSinkPanicIsRecovered(t *testing.T) {
+	var calls atomic.Int64
+	var panicking atomic.Bool
+	panicking.Store(true)
+	c := testcluster.New(t, 1, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{
+			Name: "pageviews", Kind: node.KindCounter, Interval: time.Hour, RetryMax: 2, RetryDelay: time.Millisecond,
+			Sink: sinks.SinkFunc(func(context.Context, sinks.Batch) error {
+				calls.Add(1)
+				if panicking.Load() {
+					panic("boom")
+				}
+				return nil
+			}),
+		}}
+	}})
+	t.Cleanup(func() { panicking.Store(false) }) // runs before the cluster's cleanup
+	n := c.Node(0)
+	ctx := ctxT(t)
+	if err := n.Incr(ctx, "pageviews", "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Flush(ctx, ""); !errors.Is(err, node.ErrDeadLettered) || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("flush: %v", err)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("sink called %d times", calls.Load())
+	}
+	if letters, _ := n.DeadLetters(""); len(letters) != 1 {
+		t.Fatalf("dead letters: %+v", letters)
+	}
+	if err := n.Incr(ctx, "pageviews", "k", 1); err != nil {
+		t.Fatalf("node unusable after a sink panic: %v", err)
+	}
+}
+
+func TestStoppingNodesFlushTheirCounters(t *testing.T) {
+	for _, how := range []string{"leave", "shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			c, mem := counterCluster(t, 3, time.Hour)
+			ctx := ctxT(t)
+			cl := dial(t, c.RPCAddrs()...)
+			want := map[string]int64{}
+			for i := range 200 {
+				key := fmt.Sprintf("k%d", i)
+				if err := cl.Incr(ctx, "pageviews", key, int64(i)); err != nil {
+					t.Fatal(err)
+				}
+				want[key] = int64(i)
+			}
+			stopped := c.Node(2).Name()
+			if how == "leave" {
+				c.Leave(2)
+			} else {
+				c.Shutdown(2)
+			}
+			// The stopped node flushed what it owned, before it was gone.
+			var fromStopped int
+			for _, b := range mem.Batches() {
+				if b.Node == stopped {
+					fromStopped += len(b.Counts)
+				}
+			}
+			if fromStopped == 0 {
+				t.Fatalf("%s flushed nothing on %s", stopped, how)
+			}
+			// The rest flush when they stop too: nothing is lost.
+			c.Close()
+			got := mem.Counts("pageviews")
+			for k, v := range want {
+				if got[k] != v {
+					t.Fatalf("%s: sink has %d, want %d", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestIncrAsync(t *testing.T) {
+	c, mem := counterCluster(t, 3, time.Hour)
+	ctx := ctxT(t)
+	cl := dial(t, c.RPCAddrs()...)
+	for i := range 3000 {
+		key := fmt.Sprintf("k%d", i%10)
+		if i%2 == 0 {
+			if err := cl.IncrAsync(ctx, "pageviews", key, 1); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := c.Node(i%3).IncrAsync("pageviews", key, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Async increments reach their owners within about 50ms.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var sum int64
+		for k := range 10 {
+			n, err := cl.Count(ctx, "pageviews", fmt.Sprintf("k%d", k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum += n
+		}
+		if sum == 3000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("async increments applied: %d of 3000", sum)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, err := cl.AsyncFailures(); n != 0 {
+		t.Fatalf("%d async failures: %v", n, err)
+	}
+	if err := cl.IncrAsync(ctx, "pageviews", "", 1); err != nil {
+		t.Fatal(err) // sent; the node refuses it and the client counts it
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for n, _ := cl.AsyncFailures(); n != 1; n, _ = cl.AsyncFailures() {
+		if time.Now().After(deadline) {
+			t.Fatal("a refused async increment was not counted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	flushAll(t, c)
+	var sum int64
+	for _, v := range mem.Counts("pageviews") {
+		sum += v
+	}
+	if sum != 3000 {
+		t.Fatalf("sink sum %d, want 3000", sum)
+	}
+}
+
+// TestRoundRobinIncrementsOverThreeNodes sends 100,000 increments over
+// 1,000 keys round-robin to all nodes while they flush every 300ms: the
+// sink receives per key exactly the sum sent, and, the ring being stable,
+// every key is only ever flushed by one node.
+func TestRoundRobinIncrementsOverThreeNodes(t *testing.T) {
+	c, mem := counterCluster(t, 3, 300*time.Millisecond)
+	ctx := ctxT(t)
+	var clients []*client.Client
+	for _, addr := range c.RPCAddrs() {
+		clients = append(clients, dial(t, addr))
+	}
+	version := ringVersions(c)
+	const total, keys = 100000, 1000
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < total; i += 16 {
+				if err := clients[i%3].Incr(ctx, "pageviews", fmt.Sprintf("key-%d", i%keys), int64(i%5+1)); err != nil {
+					t.Errorf("incr: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	flushAll(t, c)
+	want := map[string]int64{}
+	for i := range total {
+		want[fmt.Sprintf("key-%d", i%keys)] += int64(i%5 + 1)
+	}
+	got := mem.Counts("pageviews")
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("%s: sink has %d, want %d", k, got[k], v)
+		}
+	}
+	if !equalUint64(version, ringVersions(c)) {
+		// Counters are exact whatever the ring does; which node flushes a
+		// key is only fixed while the ring is.
+		t.Skip("the ring changed during the run (false failure detection on a loaded machine): owner uniqueness not checked")
+	}
+	flushedBy := map[string]string{}
+	batches := mem.Batches()
+	for _, b := range batches {
+		for _, cnt := range b.Counts {
+			if prev, ok := flushedBy[cnt.Key]; ok && prev != b.Node {
+				t.Fatalf("%s flushed by %s and %s", cnt.Key, prev, b.Node)
+			}
+			flushedBy[cnt.Key] = b.Node
+		}
+	}
+	t.Logf("%d batches over the run", len(batches))
+}
+
+func equalUint64(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

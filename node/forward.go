@@ -1,0 +1,244 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/ring"
+	"github.com/hoard-dev/hoard/transport"
+)
+
+// errNotSent marks an op that never left this node: routing it again cannot
+// apply it twice.
+var errNotSent = errors.New("node: op not sent")
+
+const (
+	// maxForwardOps bounds the ops in one forwarded frame.
+	maxForwardOps = 1024
+
+	// dialTimeout bounds connecting to a peer.
+	dialTimeout = 5 * time.Second
+)
+
+// forwarder sends ops to one owner. Ops queue while a frame is being sent
+// and go out together in the next one, so under load there is one frame and
+// one syscall for many ops, not one per op. Ops are sent in the order they
+// were queued, which keeps one sender's ops to one key in order.
+type forwarder struct {
+	n      *Node
+	owner  ring.Member
+	logger hclog.Logger
+
+	// mu guards queue and stopped.
+	mu      sync.Mutex
+	queue   []*op
+	stopped bool
+
+	wake chan struct{} // capacity 1
+}
+
+// forwarder returns the running forwarder for owner, starting one if
+// needed. Errors: ErrShutdown.
+func (n *Node) forwarder(owner ring.Member) (*forwarder, error) {
+	n.fwdMu.Lock()
+	defer n.fwdMu.Unlock()
+	if f, ok := n.fwds[owner.Addr]; ok {
+		return f, nil
+	}
+	if n.fwds == nil {
+		return nil, ErrShutdown
+	}
+	f := &forwarder{n: n, owner: owner, logger: n.logger.With("peer", owner.Name), wake: make(chan struct{}, 1)}
+	if !n.goFunc(f.loop) {
+		return nil, ErrShutdown
+	}
+	n.fwds[owner.Addr] = f
+	return f, nil
+}
+
+// enqueue queues o for its owner. It never blocks.
+func (f *forwarder) enqueue(o *op) {
+	f.mu.Lock()
+	if f.stopped {
+		f.mu.Unlock()
+		f.n.forwarded(o, opResult{err: errNotSent})
+		return
+	}
+	f.queue = append(f.queue, o)
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *forwarder) loop() {
+	var spare []*op
+	for {
+		select {
+		case <-f.wake:
+		case <-f.n.stopCh:
+			f.mu.Lock()
+			f.stopped = true
+			ops := f.queue
+			f.queue = nil
+			f.mu.Unlock()
+			for _, o := range ops {
+				o.done(opResult{err: ErrShutdown})
+			}
+			return
+		}
+		f.mu.Lock()
+		if f.stopped {
+			f.mu.Unlock()
+			return // retired; retire re-routed the queue
+		}
+		ops := f.queue
+		f.queue = spare[:0]
+		f.mu.Unlock()
+		if len(ops) == 0 {
+			spare = ops
+			continue
+		}
+		f.send(ops)
+		clear(ops)
+		spare = ops
+	}
+}
+
+// send forwards ops, in frames of at most maxForwardOps.
+func (f *forwarder) send(ops []*op) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	conn, err := f.n.pool.Get(ctx, f.owner.Addr)
+	cancel()
+	if err != nil {
+		err = fmt.Errorf("%w: connect to %s at %s: %w", errNotSent, f.owner.Name, f.owner.Addr, err)
+		for _, o := range ops {
+			f.n.forwarded(o, opResult{err: err})
+		}
+		return
+	}
+	for len(ops) > 0 {
+		chunk := ops[:min(len(ops), maxForwardOps)]
+		ops = ops[len(chunk):]
+		f.sendChunk(conn, slicesClone(chunk))
+	}
+}
+
+func slicesClone(ops []*op) []*op { return append([]*op(nil), ops...) }
+
+func (f *forwarder) sendChunk(conn *transport.Conn, chunk []*op) {
+	req := proto.ForwardRequest{Ops: make([]proto.Op, len(chunk))}
+	var deadline time.Time
+	for i, o := range chunk {
+		req.Ops[i] = proto.Op{Kind: o.kind, Store: o.store.cfg.Name, Key: o.key, Delta: o.delta}
+		if o.deadline.After(deadline) {
+			deadline = o.deadline
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	resp := new(proto.ForwardResponse)
+	conn.Go(ctx, proto.MethodForward, transport.FlagForwarded, &req, resp, func(err error) {
+		if err == nil && len(resp.Results) != len(chunk) {
+			err = fmt.Errorf("%s answered %d results for %d ops", f.owner.Name, len(resp.Results), len(chunk))
+		}
+		if err != nil {
+			if errors.Is(err, transport.ErrNotSent) {
+				err = fmt.Errorf("%w: %w", errNotSent, err)
+			} else {
+				err = fmt.Errorf("%w: forwarding to %s: %w", ErrIndeterminate, f.owner.Name, err)
+			}
+			for _, o := range chunk {
+				f.n.forwarded(o, opResult{err: err})
+			}
+			return
+		}
+		for i, o := range chunk {
+			r := resp.Results[i]
+			f.n.forwarded(o, opResult{count: r.Count, err: errorOf(r.Code, r.Message)})
+		}
+	})
+}
+
+// codeOf is the wire code of an op error.
+func codeOf(err error) string {
+	switch {
+	case errors.Is(err, ErrNotOwner):
+		return proto.CodeNotOwner
+	case errors.Is(err, ErrUnknownStore):
+		return proto.CodeUnknownStore
+	case errors.Is(err, ErrWrongKind):
+		return proto.CodeWrongKind
+	case errors.Is(err, ErrOverflow):
+		return proto.CodeOverflow
+	case errors.Is(err, ErrInvalidKey):
+		return proto.CodeInvalid
+	case errors.Is(err, ErrShutdown):
+		return proto.CodeShuttingDown
+	case errors.Is(err, ErrNoRing):
+		return proto.CodeNoRing
+	case errors.Is(err, ErrUnavailable):
+		return proto.CodeUnavailable
+	case errors.Is(err, ErrIndeterminate):
+		return proto.CodeIndeterminate
+	}
+	return transport.CodeInternal
+}
+
+// errorOf turns a wire code back into the node's sentinel error. An owner
+// that is shutting down did not apply the op, which can go to the next
+// owner, like one refused by a node that is not the owner.
+func errorOf(code, msg string) error {
+	var sentinel error
+	switch code {
+	case "":
+		return nil
+	case proto.CodeNotOwner:
+		sentinel = ErrNotOwner
+	case proto.CodeShuttingDown:
+		return fmt.Errorf("%w: %w: %s", ErrNotOwner, ErrShutdown, msg)
+	case proto.CodeUnknownStore:
+		sentinel = ErrUnknownStore
+	case proto.CodeWrongKind:
+		sentinel = ErrWrongKind
+	case proto.CodeOverflow:
+		sentinel = ErrOverflow
+	case proto.CodeInvalid:
+		sentinel = ErrInvalidKey
+	case proto.CodeNoRing:
+		sentinel = ErrNoRing
+	case proto.CodeUnavailable:
+		sentinel = ErrUnavailable
+	case proto.CodeIndeterminate:
+		sentinel = ErrIndeterminate
+	default:
+		return &transport.Error{Code: code, Message: msg}
+	}
+	// The message usually starts with the sentinel's own text already.
+	return fmt.Errorf("%w%s", sentinel, strings.TrimPrefix(msg, sentinel.Error()))
+}
+
+// retire stops a forwarder whose owner left the ring: its queued ops are
+// routed again, to their new owners.
+func (f *forwarder) retire() {
+	f.mu.Lock()
+	f.stopped = true
+	ops := f.queue
+	f.queue = nil
+	f.mu.Unlock()
+	for _, o := range ops {
+		f.n.forwarded(o, opResult{err: errNotSent})
+	}
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,309 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// StoreKind is what a store holds.
+type StoreKind string
+
+const (
+	// KindCounter stores hold int64 deltas per key, flushed as sums.
+	KindCounter StoreKind = "counter"
+)
+
+var (
+	// ErrUnknownStore is returned for a store the node does not declare.
+	ErrUnknownStore = errors.New("node: unknown store")
+
+	// ErrWrongKind is returned for an op that does not fit the store's kind,
+	// such as Incr on a buffer.
+	ErrWrongKind = errors.New("node: wrong store kind")
+
+	// ErrDeadLettered is returned by Flush, Leave and Shutdown when a batch
+	// failed every attempt and went to the dead-letter: it is on disk, to be
+	// replayed, not lost.
+	ErrDeadLettered = errors.New("node: batch dead-lettered")
+)
+
+// Store defaults.
+const (
+	DefaultInterval     = 5 * time.Second
+	DefaultRetryMax     = 5
+	DefaultRetryDelay   = time.Second
+	DefaultFlushTimeout = 30 * time.Second
+
+	// maxRetryDelay caps the exponential backoff between flush attempts.
+	maxRetryDelay = 5 * time.Minute
+)
+
+// StoreConfig declares a store. Every node of a cluster declares the same
+// stores.
+type StoreConfig struct {
+	// Name identifies the store: 1-64 letters, digits, '_', '.' or '-'.
+	Name string
+
+	// Kind is what the store holds.
+	Kind StoreKind
+
+	// Sink receives the store's flushed batches. Required.
+	Sink sinks.Sink
+
+	// Interval is the time between two flushes of the store on a node.
+	// Shorter means fresher data in the sink and more, smaller writes.
+	// Zero means DefaultInterval.
+	Interval time.Duration
+
+	// Jitter adds up to this much, at random, to each interval, so nodes do
+	// not hit the sink together. Zero means Interval/5; negative disables.
+	Jitter time.Duration
+
+	// RetryMax is how many times a batch is tried in all, the first attempt
+	// included, before it goes to the dead-letter. Zero means
+	// DefaultRetryMax; 1 means no retry.
+	RetryMax int
+
+	// RetryDelay is the pause after the first failed attempt; it doubles
+	// after each further failure (with jitter, capped at 5 minutes). Zero
+	// means DefaultRetryDelay.
+	RetryDelay time.Duration
+
+	// FlushTimeout bounds each attempt: the sink's context ends then. Zero
+	// means DefaultFlushTimeout.
+	FlushTimeout time.Duration
+}
+
+var storeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c StoreConfig) withDefaults() StoreConfig {
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.Jitter == 0 {
+		c.Jitter = c.Interval / 5
+	}
+	if c.Jitter < 0 {
+		c.Jitter = 0
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.RetryDelay == 0 {
+		c.RetryDelay = DefaultRetryDelay
+	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = DefaultFlushTimeout
+	}
+	return c
+}
+
+// Validate reports the first problem with the store's declaration.
+func (c StoreConfig) Validate() error {
+	switch {
+	case !storeNameRE.MatchString(c.Name):
+		return fmt.Errorf("store %q: name must be 1-64 letters, digits, '_', '.' or '-'", c.Name)
+	case c.Kind != KindCounter:
+		return fmt.Errorf("store %q: unsupported kind %q", c.Name, c.Kind)
+	case c.Sink == nil:
+		return fmt.Errorf("store %q: no sink", c.Name)
+	case c.Interval < 0, c.RetryDelay < 0, c.FlushTimeout < 0:
+		return fmt.Errorf("store %q: negative interval, retry delay or flush timeout", c.Name)
+	case c.RetryMax < 0:
+		return fmt.Errorf("store %q: negative retry_max %d", c.Name, c.RetryMax)
+	}
+	return nil
+}
+
+// store is one declared store on one node: the data it owns and the
+// pipeline that flushes it.
+type store struct {
+	n      *Node
+	cfg    StoreConfig
+	logger hclog.Logger
+	kind   sinks.Kind
+
+	counters *counterState
+
+	// flushMu is held for a whole flush or replay: at most one sink call of
+	// the store is in flight per node. It guards stuck.
+	flushMu sync.Mutex
+	stuck   []sinks.Batch // batches interrupted by shutdown, tried again first
+
+	stats storeStats
+}
+
+type storeStats struct {
+	flushes      atomic.Int64 // batches the sink accepted
+	failures     atomic.Int64 // failed attempts
+	deadLettered atomic.Int64 // batches sent to the dead-letter
+	lastFlush    atomic.Int64 // unix nanos of the last accepted batch
+}
+
+func newStore(n *Node, cfg StoreConfig) *store {
+	s := &store{
+		n:      n,
+		cfg:    cfg.withDefaults(),
+		logger: n.logger.With("store", cfg.Name),
+	}
+	switch cfg.Kind {
+	case KindCounter:
+		s.kind = sinks.KindCounter
+		s.counters = newCounterState(n.cfg.Ring.Partitions)
+	}
+	return s
+}
+
+// flushLoop flushes the store every interval plus jitter until ctx ends.
+func (s *store) flushLoop(ctx context.Context) {
+	t := time.NewTimer(s.nextInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		if _, err := s.flush(ctx, false); err != nil && ctx.Err() == nil {
+			s.logger.Error("flush failed", "error", err)
+		}
+		t.Reset(s.nextInterval())
+	}
+}
+
+func (s *store) nextInterval() time.Duration {
+	if s.cfg.Jitter <= 0 {
+		return s.cfg.Interval
+	}
+	return s.cfg.Interval + rand.N(s.cfg.Jitter)
+}
+
+// FlushResult says what one flush of one store did.
+type FlushResult struct {
+	Batches      int // batches the sink accepted
+	Keys         int // keys in them
+	DeadLettered int // batches sent to the dead-letter
+}
+
+// flush swaps out what the store holds and delivers it. Writers are not
+// blocked: they fill fresh maps meanwhile. If ctx ends before a batch is
+// delivered, the batch is kept for the next flush, or dead-lettered when
+// final (the node is stopping).
+func (s *store) flush(ctx context.Context, final bool) (FlushResult, error) {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+
+	batches := s.stuck
+	s.stuck = nil
+	b, ops, ok := s.take(final)
+	if ok {
+		batches = append(batches, b)
+	}
+	s.n.exposed.Add(-ops)
+	var res FlushResult
+	var errs []error
+	for _, b := range batches {
+		err := s.deliver(ctx, b)
+		switch {
+		case err == nil:
+			res.Batches++
+			res.Keys += b.Len()
+			continue
+		case ctx.Err() != nil && !final:
+			s.stuck = append(s.stuck, b)
+			continue
+		}
+		if derr := s.n.dlq.write(b, err, s.cfg.RetryMax); derr != nil {
+			// Never drop: keep it in memory and try again next flush.
+			s.logger.Error("cannot write dead-letter; keeping the batch in memory", "batch", b.ID, "error", derr)
+			s.stuck = append(s.stuck, b)
+			errs = append(errs, derr)
+			continue
+		}
+		s.stats.deadLettered.Add(1)
+		res.DeadLettered++
+		s.logger.Error("batch dead-lettered", "batch", b.ID, "keys", b.Len(), "error", err)
+		errs = append(errs, fmt.Errorf("%w: %s: %w", ErrDeadLettered, b.ID, err))
+	}
+	return res, errors.Join(errs...)
+}
+
+// take swaps out the store's data as a batch, with the number of ops it
+// holds; false when there is none.
+func (s *store) take(final bool) (sinks.Batch, int64, bool) {
+	b := sinks.Batch{Store: s.cfg.Name, Kind: s.kind, Node: s.n.cfg.Name, Time: time.Now()}
+	var ops int64
+	switch s.kind {
+	case sinks.KindCounter:
+		b.Counts, ops = s.counters.take(final)
+	}
+	if b.Len() == 0 {
+		return b, ops, false
+	}
+	b.ID = s.n.nextBatchID()
+	return b, ops, true
+}
+
+// deliver tries the sink up to RetryMax times with growing gaps. It returns
+// the last error, or ctx's error if ctx ended first.
+func (s *store) deliver(ctx context.Context, b sinks.Batch) error {
+	delay := s.cfg.RetryDelay
+	for attempt := 1; ; attempt++ {
+		err := s.callSink(ctx, b)
+		if err == nil {
+			s.stats.flushes.Add(1)
+			s.stats.lastFlush.Store(time.Now().UnixNano())
+			if attempt > 1 {
+				s.logger.Info("batch delivered after retries", "batch", b.ID, "attempts", attempt)
+			}
+			return nil
+		}
+		s.stats.failures.Add(1)
+		if attempt >= s.cfg.RetryMax {
+			return err
+		}
+		wait := jitter(delay)
+		s.logger.Warn("flush attempt failed; retrying", "batch", b.ID, "attempt", attempt, "of", s.cfg.RetryMax, "retry_in", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (after %d failed attempts, last: %w)", ctx.Err(), attempt, err)
+		}
+		delay = min(2*delay, maxRetryDelay)
+	}
+}
+
+// callSink hands b to the sink under FlushTimeout, turning a panic into an
+// error.
+func (s *store) callSink(ctx context.Context, b sinks.Batch) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.FlushTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sink panicked: %v", r)
+		}
+	}()
+	return s.cfg.Sink.Flush(ctx, b)
+}
+
+// jitter returns d plus or minus up to 20%.
+func jitter(d time.Duration) time.Duration {
+	q := int64(d / 5)
+	if q <= 0 {
+		return d
+	}
+	return d - time.Duration(q) + time.Duration(rand.Int64N(2*q+1))
+}

@@ -1,0 +1,227 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hoard-dev/hoard/internal/proto"
+)
+
+var (
+	// ErrNotOwner is returned by a node asked to apply an op for a partition
+	// it does not own in its current ring. Nothing was applied. Nodes retry
+	// such ops themselves on their newer ring; callers see it only when the
+	// rings did not agree before their deadline.
+	ErrNotOwner = errors.New("node: not the owner")
+
+	// ErrUnavailable is returned when the key's owner could not be reached
+	// before the deadline. Nothing was applied.
+	ErrUnavailable = errors.New("node: owner unavailable")
+
+	// ErrIndeterminate is returned when the connection to the owner broke
+	// after the op was sent: it may or may not have been applied. Retrying
+	// an increment may count it twice.
+	ErrIndeterminate = errors.New("node: outcome unknown")
+)
+
+// defaultOpTimeout bounds an op whose context has no deadline.
+const defaultOpTimeout = 30 * time.Second
+
+// op is one write or read on its way to the key's owner.
+type op struct {
+	kind     uint8 // proto.OpIncr, proto.OpCount
+	store    *store
+	key      string
+	delta    int64
+	deadline time.Time
+	attempt  int
+	ringVer  uint64         // version of the ring that routed it last
+	done     func(opResult) // called exactly once
+}
+
+type opResult struct {
+	count int64
+	err   error
+}
+
+// Incr adds delta to key of a counter store. It returns once the owner has
+// applied it (acknowledged in the owner's memory). Errors: ErrUnknownStore,
+// ErrWrongKind, ErrInvalidKey, ErrOverflow, ErrUnavailable, ErrIndeterminate,
+// ErrNotOwner (rings did not agree in time), ErrShutdown, or the context's
+// error.
+func (n *Node) Incr(ctx context.Context, store, key string, delta int64) error {
+	_, err := n.do(ctx, proto.OpIncr, store, key, delta)
+	return err
+}
+
+// Count returns the owner's unflushed delta for key of a counter store: 0
+// when it holds none. Async increments still being aggregated on other
+// nodes are not included.
+func (n *Node) Count(ctx context.Context, store, key string) (int64, error) {
+	return n.do(ctx, proto.OpCount, store, key, 0)
+}
+
+// do runs one op and waits for its result.
+func (n *Node) do(ctx context.Context, kind uint8, storeName, key string, delta int64) (int64, error) {
+	o, err := n.newOp(kind, storeName, key, delta)
+	if err != nil {
+		return 0, err
+	}
+	o.deadline = deadlineOf(ctx)
+	ch := make(chan opResult, 1)
+	o.done = func(r opResult) { ch <- r }
+	n.route(o)
+	select {
+	case r := <-ch:
+		return r.count, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl
+	}
+	return time.Now().Add(defaultOpTimeout)
+}
+
+// newOp validates an op's arguments.
+func (n *Node) newOp(kind uint8, storeName, key string, delta int64) (*op, error) {
+	if n.isStopping() {
+		return nil, ErrShutdown
+	}
+	s, err := n.store(storeName)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Kind != KindCounter {
+		return nil, fmt.Errorf("%w: %q is a %s store", ErrWrongKind, storeName, s.cfg.Kind)
+	}
+	if err := checkKey(storeName, key); err != nil {
+		return nil, err
+	}
+	return &op{kind: kind, store: s, key: key, delta: delta}, nil
+}
+
+func (n *Node) store(name string) (*store, error) {
+	s, ok := n.stores[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownStore, name)
+	}
+	return s, nil
+}
+
+// route applies o here if this node owns its key, else hands it to the
+// owner's forwarder. It never blocks.
+func (n *Node) route(o *op) {
+	snap := n.cluster.Ring()
+	if snap == nil {
+		o.done(opResult{err: ErrNoRing})
+		return
+	}
+	p, owner := snap.Locate(o.store.cfg.Name, o.key)
+	o.ringVer = snap.Version()
+	if owner.Name == n.cfg.Name {
+		o.done(n.apply(o, p))
+		return
+	}
+	f, err := n.forwarder(owner)
+	if err != nil {
+		o.done(opResult{err: err})
+		return
+	}
+	f.enqueue(o)
+}
+
+// apply runs o on this node's data for partition p.
+func (n *Node) apply(o *op, p int) opResult {
+	if o.store.counters == nil {
+		return opResult{err: fmt.Errorf("%w: %q is a %s store", ErrWrongKind, o.store.cfg.Name, o.store.cfg.Kind)}
+	}
+	switch o.kind {
+	case proto.OpIncr:
+		if err := o.store.counters.add(p, o.key, o.delta); err != nil {
+			return opResult{err: err}
+		}
+		n.exposed.Add(1)
+		return opResult{}
+	case proto.OpCount:
+		return opResult{count: o.store.counters.get(p, o.key)}
+	}
+	return opResult{err: fmt.Errorf("unknown op kind %d", o.kind)}
+}
+
+// forwarded handles the outcome of an op sent to its owner: an op that was
+// refused (not the owner) or never sent is routed again once the ring
+// changes or after a backoff, until its deadline.
+func (n *Node) forwarded(o *op, r opResult) {
+	if !errors.Is(r.err, ErrNotOwner) && !errors.Is(r.err, errNotSent) {
+		o.done(r)
+		return
+	}
+	if time.Now().After(o.deadline) || n.isStopping() {
+		if errors.Is(r.err, errNotSent) {
+			r.err = fmt.Errorf("%w: %w", ErrUnavailable, r.err)
+		}
+		o.done(r)
+		return
+	}
+	snap, changed := n.cluster.Watch()
+	if snap != nil && snap.Version() != o.ringVer {
+		n.route(o) // the ring moved on since o was routed: try the new owner now
+		return
+	}
+	o.attempt++
+	backoff := min(time.Duration(1<<min(o.attempt, 10))*10*time.Millisecond, time.Second)
+	if !n.goFunc(func() {
+		t := time.NewTimer(min(backoff, time.Until(o.deadline)))
+		defer t.Stop()
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-n.stopCh:
+		}
+		n.route(o)
+	}) {
+		o.done(opResult{err: ErrShutdown})
+	}
+}
+
+// applyForwarded applies ops a peer forwarded to this node as their owner.
+// An op for a partition this node does not own is refused with
+// ErrNotOwner: forwarded ops are never forwarded again.
+func (n *Node) applyForwarded(ops []proto.Op) []proto.OpResult {
+	out := make([]proto.OpResult, len(ops))
+	snap := n.cluster.Ring()
+	stopping := n.isStopping()
+	for i := range ops {
+		in := &ops[i]
+		var err error
+		var res opResult
+		switch {
+		case stopping:
+			err = ErrShutdown
+		case snap == nil:
+			err = ErrNoRing
+		default:
+			var s *store
+			if s, err = n.store(in.Store); err == nil {
+				p := snap.Partition(in.Store, in.Key)
+				if !snap.Owns(n.cfg.Name, p) {
+					err = fmt.Errorf("%w: %s does not own partition %d in ring version %d", ErrNotOwner, n.cfg.Name, p, snap.Version())
+				} else {
+					res = n.apply(&op{kind: in.Kind, store: s, key: in.Key, delta: in.Delta}, p)
+					err = res.err
+				}
+			}
+		}
+		if err != nil {
+			out[i].Code, out[i].Message = codeOf(err), err.Error()
+		}
+		out[i].Count = res.count
+	}
+	return out
+}
