@@ -80,7 +80,7 @@ type StoreConfig struct {
 	RetryDelay time.Duration
 
 	// FlushTimeout bounds each attempt: the sink's context ends then. Zero
-	// means DefaultFlushTimeout.
+	// means DefaultFlushTimeout; negative means no limit.
 	FlushTimeout time.Duration
 }
 
@@ -118,8 +118,8 @@ func (c StoreConfig) Validate() error {
 		return fmt.Errorf("store %q: unsupported kind %q", c.Name, c.Kind)
 	case c.Sink == nil:
 		return fmt.Errorf("store %q: no sink", c.Name)
-	case c.Interval < 0, c.RetryDelay < 0, c.FlushTimeout < 0:
-		return fmt.Errorf("store %q: negative interval, retry delay or flush timeout", c.Name)
+	case c.Interval < 0, c.RetryDelay < 0:
+		return fmt.Errorf("store %q: negative interval or retry delay", c.Name)
 	case c.RetryMax < 0:
 		return fmt.Errorf("store %q: negative retry_max %d", c.Name, c.RetryMax)
 	}
@@ -289,8 +289,11 @@ func (s *store) deliver(ctx context.Context, b sinks.Batch) error {
 // callSink hands b to the sink under FlushTimeout, turning a panic into an
 // error.
 func (s *store) callSink(ctx context.Context, b sinks.Batch) (err error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.FlushTimeout)
-	defer cancel()
+	if s.cfg.FlushTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.FlushTimeout)
+		defer cancel()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("sink panicked: %v", r)

@@ -6,6 +6,7 @@ HOARD=${1:-bin/hoard}
 DIR=$(mktemp -d -t hoard-demo.XXXXXX)
 BASE=${HOARD_DEMO_PORT:-17946}   # gossip ports BASE..BASE+2, RPC BASE+100.., HTTP BASE+200..
 pids=()
+incrs=()
 
 cleanup() {
 	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -28,7 +29,13 @@ http_addr = "127.0.0.1:$((BASE + 200 + i))"
 $join
 data_dir  = "$DIR/$name"
 
-sink "file" "out" { path = "$DIR/out.jsonl" }
+sink "file" "out" { path = "$DIR/$name/out.jsonl" }
+
+counter "pageviews" {
+  sink     = "out"
+  interval = "2s"
+  jitter   = "500ms"
+}
 HCL
 	"$HOARD" agent --config "$DIR/$name.hcl" 2>"$DIR/$name.log" &
 	pids+=($!)
@@ -55,5 +62,30 @@ for i in 0 1 2; do
 	"$HOARD" owner pageviews /home --rpc "127.0.0.1:$((BASE + 100 + i))" --format json | tr -d ' \n'
 	echo
 done
+
+say "sending 90 increments over 3 pages, round-robin to all three nodes"
+pages=(/home /pricing /docs)
+for i in $(seq 0 89); do
+	"$HOARD" incr pageviews "${pages[$((i % 3))]}" 1 --rpc "127.0.0.1:$((BASE + 100 + i % 3))" &
+	incrs+=($!)
+	if (( i % 10 == 9 )); then
+		for pid in "${incrs[@]}"; do wait "$pid"; done
+		incrs=()
+	fi
+done
+"$HOARD" incr pageviews /home 10 --rpc "$RPC1"
+echo "sent: /home 40, /pricing 30, /docs 30"
+printf 'unflushed at the owner of /home: '
+"$HOARD" count pageviews /home --rpc "127.0.0.1:$((BASE + 102))"
+
+say "flushing every node now (they also flush every 2s on their own)"
+"$HOARD" flush --rpc "$RPC1"
+
+say "what reached the file sinks (one file per node; each key flushed by its owner)"
+cat "$DIR"/n*/out.jsonl
+echo
+awk -F'"' '{ for (i = 1; i < NF; i++) { if ($i == "key") k = $(i + 2); if ($i == "node") n = $(i + 2) }
+	match($0, /"count":-?[0-9]+/); c = substr($0, RSTART + 8, RLENGTH - 8); sum[k] += c; by[k] = n }
+	END { for (k in sum) printf "  %-10s %4d  (flushed by %s)\n", k, sum[k], by[k] }' "$DIR"/n*/out.jsonl | sort
 
 say "stopping the cluster (SIGTERM: graceful leave)"

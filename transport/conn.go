@@ -199,9 +199,9 @@ func (c *Conn) Call(ctx context.Context, method string, req, resp any) error {
 
 // Go sends a request without waiting: done is called exactly once with the
 // result, from one of the connection's goroutines (or from Go itself when the
-// request could not be sent). done must not block, nor close the Conn. Only the context's
-// deadline is honoured after Go returns, not its cancellation. Requests sent
-// with Go on one Conn are written in the order of the Go calls.
+// request could not be sent). done must not block, nor close the Conn. Only
+// the context's deadline is honoured after Go returns, not its cancellation.
+// Requests sent with Go on one Conn are written in the order of the Go calls.
 func (c *Conn) Go(ctx context.Context, method string, flags uint8, req, resp any, done func(error)) {
 	cl := &call{resp: resp, cb: done}
 	cl.deadline, _ = ctx.Deadline()

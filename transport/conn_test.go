@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -287,8 +288,8 @@ func TestDeadlines(t *testing.T) {
 		start := time.Now()
 		err := c.Call(ctx, "hang", nil, nil)
 		elapsed := time.Since(start)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Call: %v, want context.DeadlineExceeded", err)
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNotSent) {
+			t.Fatalf("Call: %v, want context.DeadlineExceeded without ErrNotSent", err)
 		}
 		if elapsed < timeout || elapsed > timeout+slack {
 			t.Fatalf("Call returned after %s, want about %s", elapsed, timeout)
@@ -369,13 +370,13 @@ func TestDeadlines(t *testing.T) {
 	t.Run("expired before sending", func(t *testing.T) {
 		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 		defer cancel()
-		if err := c.Call(ctx, "hang", nil, nil); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Call: %v, want context.DeadlineExceeded", err)
+		if err := c.Call(ctx, "hang", nil, nil); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrNotSent) {
+			t.Fatalf("Call: %v, want context.DeadlineExceeded and ErrNotSent", err)
 		}
 		done := make(chan error, 1)
 		c.Go(ctx, "hang", 0, nil, nil, func(err error) { done <- err })
-		if err := recv(t, "Go's callback", done); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Go: %v, want context.DeadlineExceeded", err)
+		if err := recv(t, "Go's callback", done); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrNotSent) {
+			t.Fatalf("Go: %v, want context.DeadlineExceeded and ErrNotSent", err)
 		}
 		// Neither reached the handler: the next request it sees is this one.
 		if err := c.Call(ctxTimeout(t), "echo", &echoMsg{}, nil); err != nil {
@@ -426,19 +427,20 @@ func TestConnClose(t *testing.T) {
 	if err := c.Err(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Err() = %v, want ErrClosed", err)
 	}
-	if err := recv(t, "the in-flight Call", inflight); !errors.Is(err, ErrClosed) {
-		t.Fatalf("in-flight Call: %v, want ErrClosed", err)
+	// The server got these requests: they must not claim otherwise.
+	if err := recv(t, "the in-flight Call", inflight); !errors.Is(err, ErrClosed) || errors.Is(err, ErrNotSent) {
+		t.Fatalf("in-flight Call: %v, want ErrClosed without ErrNotSent", err)
 	}
-	if err := recv(t, "the in-flight Go", goDone); !errors.Is(err, ErrClosed) {
-		t.Fatalf("in-flight Go: %v, want ErrClosed", err)
+	if err := recv(t, "the in-flight Go", goDone); !errors.Is(err, ErrClosed) || errors.Is(err, ErrNotSent) {
+		t.Fatalf("in-flight Go: %v, want ErrClosed without ErrNotSent", err)
 	}
-	if err := c.Call(ctx, "echo", &echoMsg{}, nil); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Call after Close: %v, want ErrClosed", err)
+	if err := c.Call(ctx, "echo", &echoMsg{}, nil); !errors.Is(err, ErrClosed) || !errors.Is(err, ErrNotSent) {
+		t.Fatalf("Call after Close: %v, want ErrClosed and ErrNotSent", err)
 	}
 	done := make(chan error, 1)
 	c.Go(ctx, "echo", 0, &echoMsg{}, nil, func(err error) { done <- err })
-	if err := recv(t, "Go after Close", done); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Go after Close: %v, want ErrClosed", err)
+	if err := recv(t, "Go after Close", done); !errors.Is(err, ErrClosed) || !errors.Is(err, ErrNotSent) {
+		t.Fatalf("Go after Close: %v, want ErrClosed and ErrNotSent", err)
 	}
 }
 
@@ -449,13 +451,13 @@ func TestOutgoingTooLarge(t *testing.T) {
 	ctx := ctxTimeout(t)
 
 	big := echoMsg{Payload: strings.Repeat("z", 2000)}
-	if err := c.Call(ctx, "echo", &big, nil); !errors.Is(err, ErrFrameTooLarge) {
-		t.Fatalf("Call with a large request: %v, want ErrFrameTooLarge", err)
+	if err := c.Call(ctx, "echo", &big, nil); !errors.Is(err, ErrFrameTooLarge) || !errors.Is(err, ErrNotSent) {
+		t.Fatalf("Call with a large request: %v, want ErrFrameTooLarge and ErrNotSent", err)
 	}
 	done := make(chan error, 1)
 	c.Go(ctx, "echo", 0, &big, nil, func(err error) { done <- err })
-	if err := recv(t, "Go's callback", done); !errors.Is(err, ErrFrameTooLarge) {
-		t.Fatalf("Go with a large request: %v, want ErrFrameTooLarge", err)
+	if err := recv(t, "Go's callback", done); !errors.Is(err, ErrFrameTooLarge) || !errors.Is(err, ErrNotSent) {
+		t.Fatalf("Go with a large request: %v, want ErrFrameTooLarge and ErrNotSent", err)
 	}
 	var resp echoMsg
 	if err := c.Call(ctx, "echo", &echoMsg{ID: 3, Payload: "small"}, &resp); err != nil || resp.ID != 3 {
@@ -467,36 +469,53 @@ func TestOutgoingTooLarge(t *testing.T) {
 }
 
 // TestCoalescing checks that concurrent callers share socket writes: the
-// writer sends everything queued during the previous write at once.
+// writer sends everything queued during the previous write at once. With one
+// P the writer must yield to the senders, or it writes frame by frame.
 func TestCoalescing(t *testing.T) {
-	checkLeaks(t)
-	s := startServer(t, nil, HandlerFunc(echo))
-	c := dial(t, s, nil)
-	ctx := ctxTimeout(t)
+	tests := []struct {
+		name       string
+		gomaxprocs int // 0: leave as it is
+	}{
+		{"default", 0},
+		{"GOMAXPROCS=1", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.gomaxprocs > 0 {
+				// Tests here do not run in parallel, so this only affects us.
+				old := runtime.GOMAXPROCS(tt.gomaxprocs)
+				t.Cleanup(func() { runtime.GOMAXPROCS(old) })
+			}
+			checkLeaks(t)
+			s := startServer(t, nil, HandlerFunc(echo))
+			c := dial(t, s, nil)
+			ctx := ctxTimeout(t)
 
-	const callers, calls = 32, 1000
-	before := c.l.writes.Load()
-	var wg sync.WaitGroup
-	var failed atomic.Int32
-	for g := range callers {
-		wg.Go(func() {
-			for i := range calls {
-				if err := c.Call(ctx, "echo", &echoMsg{ID: g*calls + i}, nil); err != nil {
-					failed.Add(1)
-					return
-				}
+			const callers, calls = 32, 1000
+			before := c.l.writes.Load()
+			var wg sync.WaitGroup
+			var failed atomic.Int32
+			for g := range callers {
+				wg.Go(func() {
+					for i := range calls {
+						if err := c.Call(ctx, "echo", &echoMsg{ID: g*calls + i}, nil); err != nil {
+							failed.Add(1)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if f := failed.Load(); f > 0 {
+				t.Fatalf("%d callers failed", f)
+			}
+			writes := c.l.writes.Load() - before
+			ratio := float64(callers*calls) / float64(writes)
+			t.Logf("%d frames in %d writes: %.1f frames per write", callers*calls, writes, ratio)
+			if ratio <= 2 {
+				t.Fatalf("%.1f frames per write, want more than 2", ratio)
 			}
 		})
-	}
-	wg.Wait()
-	if f := failed.Load(); f > 0 {
-		t.Fatalf("%d callers failed", f)
-	}
-	writes := c.l.writes.Load() - before
-	ratio := float64(callers*calls) / float64(writes)
-	t.Logf("%d frames in %d writes: %.1f frames per write", callers*calls, writes, ratio)
-	if ratio <= 2 {
-		t.Fatalf("%.1f frames per write, want more than 2", ratio)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -50,6 +51,11 @@ second signal exits at once.`,
 			}
 			flags := cmd.Flags()
 			if flags.Changed("name") {
+				// A data dir derived from the file's name follows the new name,
+				// so nodes sharing one file do not share a directory.
+				if a.DataDir == config.DefaultDataDir(a.Name) {
+					a.DataDir = ""
+				}
 				a.Name = name
 			}
 			if a.Name == "" {
@@ -83,7 +89,7 @@ second signal exits at once.`,
 			if err := a.Validate(); err != nil {
 				return err
 			}
-			return runAgent(cmd.Context(), &a, leaveTimeout)
+			return runAgent(cmd.Context(), &a, leaveTimeout, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -99,7 +105,7 @@ second signal exits at once.`,
 }
 
 // runAgent starts the node and runs it until a signal.
-func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration) error {
+func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, stdout io.Writer) error {
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name:   a.Name,
 		Level:  hclog.LevelFromString(a.LogLevel),
@@ -108,6 +114,11 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration) 
 	if err := os.MkdirAll(a.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data_dir %s: %w", a.DataDir, err)
 	}
+	stores, sinkCloser, err := buildStores(a, stdout)
+	if err != nil {
+		return err
+	}
+	defer sinkCloser.Close()
 	rc := ring.DefaultConfig()
 	rc.Partitions = a.Partitions
 	cfg := &node.Config{
@@ -120,6 +131,7 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration) 
 		Join:          a.Join,
 		DataDir:       a.DataDir,
 		Ring:          rc,
+		Stores:        stores,
 		Logger:        logger,
 	}
 

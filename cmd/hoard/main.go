@@ -60,6 +60,10 @@ running node's RPC address: --rpc ADDR, or HOARD_RPC_ADDR, default
 		newMembersCmd(getenv),
 		newRingCmd(getenv),
 		newOwnerCmd(getenv),
+		newIncrCmd(getenv),
+		newCountCmd(getenv),
+		newFlushCmd(getenv),
+		newDLQCmd(getenv),
 		newVersionCmd(getenv),
 	)
 	return root

@@ -146,7 +146,7 @@ type ForwardRequest struct {
 // OpResult is the outcome of one forwarded op.
 type OpResult struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	Code     string // "" on success
+	Code     string   // "" on success
 	Message  string
 	Count    int64 // OpCount
 }
