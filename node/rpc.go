@@ -53,7 +53,7 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
 			return
 		}
-		r.Send(proto.ForwardResponse{Results: n.applyForwarded(in.Ops)}, nil)
+		r.Send(&proto.ForwardResponse{Results: n.applyForwarded(in.Ops)}, nil)
 	case proto.MethodFlush:
 		var in proto.FlushRequest
 		if err := req.Decode(&in); err != nil {

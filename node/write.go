@@ -63,13 +63,21 @@ func (n *Node) Count(ctx context.Context, store, key string) (int64, error) {
 	return n.do(ctx, proto.OpCount, store, key, 0)
 }
 
-// do runs one op and waits for its result.
+// do runs one op and waits for its result. An op for a key this node owns
+// is applied on the caller's goroutine without allocating.
 func (n *Node) do(ctx context.Context, kind uint8, storeName, key string, delta int64) (int64, error) {
-	o, err := n.newOp(kind, storeName, key, delta)
+	s, err := n.checkOp(storeName, key)
 	if err != nil {
 		return 0, err
 	}
-	o.deadline = deadlineOf(ctx)
+	if snap := n.cluster.Ring(); snap != nil {
+		if p, owner := snap.Locate(storeName, key); owner.Name == n.cfg.Name {
+			local := op{kind: kind, store: s, key: key, delta: delta}
+			r := n.apply(&local, p)
+			return r.count, r.err
+		}
+	}
+	o := &op{kind: kind, store: s, key: key, delta: delta, deadline: deadlineOf(ctx)}
 	ch := make(chan opResult, 1)
 	o.done = func(r opResult) { ch <- r }
 	n.route(o)
@@ -88,8 +96,17 @@ func deadlineOf(ctx context.Context) time.Time {
 	return time.Now().Add(defaultOpTimeout)
 }
 
-// newOp validates an op's arguments.
+// newOp validates an op's arguments and returns it, not yet routed.
 func (n *Node) newOp(kind uint8, storeName, key string, delta int64) (*op, error) {
+	s, err := n.checkOp(storeName, key)
+	if err != nil {
+		return nil, err
+	}
+	return &op{kind: kind, store: s, key: key, delta: delta}, nil
+}
+
+// checkOp validates an op's arguments and returns its store.
+func (n *Node) checkOp(storeName, key string) (*store, error) {
 	if n.isStopping() {
 		return nil, ErrShutdown
 	}
@@ -103,7 +120,7 @@ func (n *Node) newOp(kind uint8, storeName, key string, delta int64) (*op, error
 	if err := checkKey(storeName, key); err != nil {
 		return nil, err
 	}
-	return &op{kind: kind, store: s, key: key, delta: delta}, nil
+	return s, nil
 }
 
 func (n *Node) store(name string) (*store, error) {

@@ -234,6 +234,8 @@ func encodeBody(dst []byte, v any) ([]byte, error) {
 		return dst, nil
 	case Raw:
 		return append(dst, v...), nil
+	case BodyAppender:
+		return v.AppendBody(dst), nil
 	}
 	buf := bytes.NewBuffer(dst)
 	enc := msgpack.GetEncoder()
@@ -258,10 +260,30 @@ func decodeBody(body []byte, v any) error {
 	if len(body) == 0 {
 		return fmt.Errorf("%w: empty body", ErrMalformedFrame)
 	}
+	if d, ok := v.(BodyDecoder); ok {
+		// Hand-written decoders read only what they expect, bounds-checked.
+		if err := d.DecodeBody(body); err != nil {
+			return fmt.Errorf("%w: body: %w", ErrMalformedFrame, err)
+		}
+		return nil
+	}
 	if err := checkBody(body); err != nil {
 		return fmt.Errorf("%w: body: %w", ErrMalformedFrame, err)
 	}
 	return msgpack.Unmarshal(body, v)
+}
+
+// BodyAppender is implemented by message types that encode themselves as
+// one msgpack value, appended to b, without reflection: the hot path's
+// messages do.
+type BodyAppender interface {
+	AppendBody(b []byte) []byte
+}
+
+// BodyDecoder is implemented by message types that decode themselves from
+// a msgpack body without reflection. DecodeBody must not keep b.
+type BodyDecoder interface {
+	DecodeBody(b []byte) error
 }
 
 // Raw is a msgpack value that is already encoded. Passed as a request or

@@ -1,0 +1,142 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/sinks"
+	"github.com/hoard-dev/hoard/testcluster"
+)
+
+// benchCluster starts n nodes with a counter store whose sink discards, and
+// quiet logs.
+func benchCluster(b *testing.B, n int) *testcluster.Cluster {
+	b.Helper()
+	discard := sinks.SinkFunc(func(context.Context, sinks.Batch) error { return nil })
+	return testcluster.New(b, n, &testcluster.Options{
+		LogLevel: hclog.Error,
+		Configure: func(i int, cfg *node.Config) {
+			cfg.Stores = []node.StoreConfig{{Name: "pageviews", Kind: node.KindCounter, Sink: discard, Interval: time.Second}}
+		},
+	})
+}
+
+// keysOwnedBy returns count keys whose owner is the named node, or, with
+// owner "", keys spread over every node.
+func keysOwnedBy(n *node.Node, owner string, count int) []string {
+	snap := n.Ring()
+	var keys []string
+	for i := 0; len(keys) < count; i++ {
+		k := fmt.Sprintf("/page/%d", i)
+		if _, o := snap.Locate("pageviews", k); owner == "" || o.Name == owner {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// BenchmarkIncrLocal measures increments applied at their owner through
+// Node.Incr, from parallel goroutines.
+func BenchmarkIncrLocal(b *testing.B) {
+	c := benchCluster(b, 1)
+	n := c.Node(0)
+	keys := keysOwnedBy(n, "", 1024)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := n.Incr(ctx, "pageviews", keys[i&1023], 1); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "incr/s")
+}
+
+// BenchmarkClientIncr measures increments sent through one client connection
+// by 256 concurrent callers to one node of a 3-node cluster: "owner" sends
+// only keys that node owns, "forwarded" spreads keys over all three, so two
+// thirds are forwarded to their owner.
+func BenchmarkClientIncr(b *testing.B) {
+	c := benchCluster(b, 3)
+	entry := c.Node(0)
+	for _, tc := range []struct{ name, owner string }{{"owner", entry.Name()}, {"forwarded", ""}} {
+		b.Run(tc.name, func(b *testing.B) {
+			keys := keysOwnedBy(entry, tc.owner, 1024)
+			cl, err := client.Dial(context.Background(), entry.RPCAddr())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			runConcurrent(b, 256, func(i int) error {
+				return cl.Incr(context.Background(), "pageviews", keys[i&1023], 1)
+			})
+		})
+	}
+}
+
+// BenchmarkClientIncrAsync measures fire-and-forget increments through one
+// client connection: the receiving node aggregates them and sends sums to
+// the owners.
+func BenchmarkClientIncrAsync(b *testing.B) {
+	c := benchCluster(b, 3)
+	entry := c.Node(0)
+	keys := keysOwnedBy(entry, "", 1024)
+	cl, err := client.Dial(context.Background(), entry.RPCAddr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if err := cl.IncrAsync(ctx, "pageviews", keys[i&1023], 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The node answers requests of one connection in order: once Status
+	// returns, every increment before it was received and aggregated.
+	if _, err := cl.Status(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "incr/s")
+	if n, err := cl.AsyncFailures(); n > 0 {
+		b.Fatalf("%d async failures: %v", n, err)
+	}
+}
+
+// runConcurrent runs b.N calls of f spread over workers goroutines and
+// reports calls/s.
+func runConcurrent(b *testing.B, workers int, f func(i int) error) {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < b.N; i += workers {
+				if err := f(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "incr/s")
+}
