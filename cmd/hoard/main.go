@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -19,7 +21,7 @@ func main() {
 // it in process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	root := newRootCmd(getenv)
-	root.SetArgs(args)
+	root.SetArgs(negativeDeltas(args))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -30,6 +32,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 1
 	}
 	return 0
+}
+
+// negativeDeltas lets `hoard incr STORE KEY -5` mean a delta of -5 rather
+// than an unknown flag: a negative number among incr's arguments is moved
+// behind "--", where flags end.
+func negativeDeltas(args []string) []string {
+	if len(args) == 0 || args[0] != "incr" || slices.Contains(args, "--") {
+		return args
+	}
+	var rest, nums []string
+	for _, a := range args {
+		if len(a) > 1 && a[0] == '-' && strings.Trim(a[1:], "0123456789") == "" {
+			nums = append(nums, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	if len(nums) == 0 {
+		return args
+	}
+	return append(append(rest, "--"), nums...)
 }
 
 // exitError carries a specific exit status.
