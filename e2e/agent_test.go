@@ -52,7 +52,10 @@ type agent struct {
 	log    *bytes.Buffer
 	exited chan struct{}
 	err    error // exit error, valid once exited is closed
+	config string
 }
+
+func (a *agent) cmdConfig() string { return a.config }
 
 // freePort returns a loopback port free for both TCP and UDP (gossip uses
 // both).
@@ -76,8 +79,8 @@ func freePort(t *testing.T) int {
 }
 
 // startAgents writes a config file per node and starts n agents, each
-// joining the first.
-func startAgents(t *testing.T, n int) []*agent {
+// joining the first. extra is appended to every config file.
+func startAgents(t *testing.T, n int, extra ...string) []*agent {
 	t.Helper()
 	dir := t.TempDir()
 	var agents []*agent
@@ -101,11 +104,13 @@ rpc_addr  = %q
 http_addr = %q
 %s
 data_dir  = %q
-`, a.name, a.gossip, a.rpc, a.http, join, filepath.Join(dir, a.name))
+%s
+`, a.name, a.gossip, a.rpc, a.http, join, filepath.Join(dir, a.name), strings.ReplaceAll(strings.Join(extra, "\n"), "{dir}", filepath.Join(dir, a.name)))
 		path := filepath.Join(dir, a.name+".hcl")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		a.config = path
 		a.cmd = exec.Command(hoardBin, "agent", "--config", path)
 		a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 		if err := a.cmd.Start(); err != nil {

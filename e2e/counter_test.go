@@ -1,0 +1,105 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestCountersThroughAgents sends increments to all three agents, lets the
+// interval flush some and SIGTERM flush the rest, and checks that the file
+// sinks hold exactly what was sent.
+func TestCountersThroughAgents(t *testing.T) {
+	agents := startAgents(t, 3, `
+sink "file" "out" { path = "{dir}/out.jsonl" }
+counter "pageviews" {
+  sink     = "out"
+  interval = "1s"
+  jitter   = "200ms"
+}`)
+	for _, a := range agents {
+		eventually(t, 30*time.Second, a.name+" sees 3 alive", func() error {
+			ms, err := members(a.rpc)
+			if err != nil {
+				return err
+			}
+			if len(ms) != 3 {
+				return fmt.Errorf("members: %+v", ms)
+			}
+			return nil
+		})
+	}
+	want := map[string]int64{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 60 {
+		key := fmt.Sprintf("/page/%d", i%6)
+		mu.Lock()
+		want[key] += int64(i)
+		mu.Unlock()
+		wg.Go(func() {
+			if _, err := hoardErr("incr", "pageviews", key, fmt.Sprint(i), "--rpc", agents[i%3].rpc); err != nil {
+				t.Errorf("incr: %v", err)
+			}
+		})
+		if i%10 == 9 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, a := range agents {
+		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-a.exited:
+		case <-time.After(45 * time.Second):
+			t.Fatalf("%s did not exit after SIGTERM", a.name)
+		}
+		if a.err != nil {
+			t.Fatalf("%s exited with %v", a.name, a.err)
+		}
+	}
+	got := map[string]int64{}
+	for _, a := range agents {
+		path := filepath.Join(filepath.Dir(a.cmdConfig()), a.name, "out.jsonl")
+		f, err := os.Open(path)
+		if os.IsNotExist(err) {
+			continue // this node owned none of the keys
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var l struct {
+				Store, Kind, Key, Node, Batch string
+				Count                         int64
+			}
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Fatalf("%s: %q: %v", path, sc.Text(), err)
+			}
+			if l.Store != "pageviews" || l.Kind != "counter" || l.Node != a.name || l.Batch == "" {
+				t.Fatalf("%s: unexpected line %q", path, sc.Text())
+			}
+			got[l.Key] += l.Count
+		}
+		f.Close()
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("%s: sinks hold %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}
