@@ -556,3 +556,83 @@ func equalUint64(a, b []uint64) bool {
 	}
 	return true
 }
+
+// TestIncrementsAcrossAJoin keeps incrementing through all nodes while a
+// fourth joins and partitions move: ops that reach a node that just lost
+// their partition are refused and routed again, and the sink ends up with
+// exactly what was acknowledged.
+func TestIncrementsAcrossAJoin(t *testing.T) {
+	c, mem := counterCluster(t, 3, 200*time.Millisecond)
+	ctx := ctxT(t)
+	var clients []*client.Client
+	for _, addr := range c.RPCAddrs() {
+		clients = append(clients, dial(t, addr))
+	}
+	var acked sync.Map // key -> *atomic.Int64
+	var ackedTotal atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("k%d", (i*8+w)%300)
+				if err := clients[(i+w)%3].Incr(ctx, "pageviews", key, 1); err != nil {
+					t.Errorf("incr: %v", err)
+					return
+				}
+				v, _ := acked.LoadOrStore(key, new(atomic.Int64))
+				v.(*atomic.Int64).Add(1)
+				ackedTotal.Add(1)
+			}
+		})
+	}
+	// Traffic before, during and after the join.
+	waitAcked := func(n int64) {
+		deadline := time.Now().Add(20 * time.Second)
+		for ackedTotal.Load() < n && !t.Failed() {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d increments acknowledged, want %d", ackedTotal.Load(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitAcked(2000)
+	c.Add()
+	c.WaitConverged()
+	waitAcked(ackedTotal.Load() + 3000)
+	close(stop)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	flushAll(t, c)
+	got := mem.Counts("pageviews")
+	var total int64
+	acked.Range(func(k, v any) bool {
+		n := v.(*atomic.Int64).Load()
+		total += n
+		if got[k.(string)] != n {
+			t.Errorf("%s: sink has %d, acknowledged %d", k, got[k.(string)], n)
+		}
+		return true
+	})
+	t.Logf("%d acknowledged increments across the join", total)
+}
+
+func TestClientTriesTheNextAddress(t *testing.T) {
+	c, _ := counterCluster(t, 2, time.Hour)
+	ctx := ctxT(t)
+	dead := "127.0.0.1:1"
+	cl := dial(t, dead, c.Node(0).RPCAddr())
+	if err := cl.Incr(ctx, "pageviews", "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if cl.Addr() != c.Node(0).RPCAddr() {
+		t.Fatalf("talking to %s", cl.Addr())
+	}
+}
