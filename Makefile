@@ -21,7 +21,7 @@ e2e:
 	$(GO) test -tags e2e -count=1 -v -timeout 10m ./e2e/
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ring/ ./transport/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ring/ ./transport/ ./node/
 
 lint:
 	$(GO) vet ./...
@@ -31,7 +31,9 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 30s ./transport/
 	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime 30s ./transport/
+	$(GO) test -run '^$$' -fuzz FuzzCheckBody -fuzztime 30s ./transport/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeBodies -fuzztime 30s ./internal/proto/
 
 demo: build
 	./scripts/demo.sh $(BIN)
