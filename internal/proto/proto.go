@@ -104,6 +104,7 @@ const (
 
 // IncrRequest adds Delta to the counter Key of Store.
 type IncrRequest struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Store    string
 	Key      string
@@ -112,6 +113,7 @@ type IncrRequest struct {
 
 // KeyRequest names one key.
 type KeyRequest struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Store    string
 	Key      string
@@ -130,6 +132,7 @@ const (
 
 // Op is one operation forwarded to its owner.
 type Op struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Kind     uint8
 	Store    string
@@ -139,12 +142,14 @@ type Op struct {
 
 // ForwardRequest carries ops, in order, to the node that owns their keys.
 type ForwardRequest struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Ops      []Op
 }
 
 // OpResult is the outcome of one forwarded op.
 type OpResult struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Code     string   // "" on success
 	Message  string
@@ -153,6 +158,7 @@ type OpResult struct {
 
 // ForwardResponse holds one result per op of the request, in order.
 type ForwardResponse struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Results  []OpResult
 }
