@@ -91,3 +91,15 @@ func addInt64(a, b int64) (int64, bool) {
 	}
 	return a + b, true
 }
+
+// stats counts the keys and increments held.
+func (c *counterState) stats() (keys int, ops int64) {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		keys += len(sh.m)
+		ops += sh.ops
+		sh.mu.Unlock()
+	}
+	return keys, ops
+}

@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/transport"
 )
 
 // Flush flushes store ("" for every store) on this node now, whatever the
@@ -28,7 +30,7 @@ func (n *Node) Flush(ctx context.Context, store string) (FlushResult, error) {
 	var total FlushResult
 	var errs []error
 	for _, s := range stores {
-		res, err := s.flush(ctx, false)
+		res, err := s.flush(ctx, flushAll)
 		total.Batches += res.Batches
 		total.Keys += res.Keys
 		total.DeadLettered += res.DeadLettered
@@ -53,15 +55,7 @@ func (n *Node) selectStores(name string) ([]*store, error) {
 	for _, s := range n.stores {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b *store) int {
-		switch {
-		case a.cfg.Name < b.cfg.Name:
-			return -1
-		case a.cfg.Name > b.cfg.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *store) int { return strings.Compare(a.cfg.Name, b.cfg.Name) })
 	return out, nil
 }
 
@@ -82,48 +76,143 @@ func (n *Node) flushRPC(ctx context.Context, in proto.FlushRequest) (proto.Flush
 	if in.Local {
 		return proto.FlushResponse{Nodes: []proto.NodeFlush{local()}}, nil
 	}
-	snap := n.cluster.Ring()
-	if snap == nil {
-		return proto.FlushResponse{}, ErrNoRing
-	}
-	var mu sync.Mutex // guards out
 	var out proto.FlushResponse
-	var wg sync.WaitGroup
-	for _, m := range snap.Members() {
-		if m.Name == n.cfg.Name {
-			continue
-		}
-		wg.Go(func() {
-			nf := proto.NodeFlush{Node: m.Name}
+	err := n.fanOut(ctx, func() { out.Nodes = append(out.Nodes, local()) },
+		func(ctx context.Context, name string, conn *transport.Conn, err error) func() {
 			var resp proto.FlushResponse
-			conn, err := n.pool.Get(ctx, m.Addr)
 			if err == nil {
 				err = conn.Call(ctx, proto.MethodFlush, proto.FlushRequest{Store: in.Store, Local: true}, &resp)
 			}
+			nf := proto.NodeFlush{Node: name}
 			switch {
 			case err != nil:
 				nf.Error = err.Error()
 			case len(resp.Nodes) == 1:
 				nf = resp.Nodes[0]
 			}
+			return func() { out.Nodes = append(out.Nodes, nf) }
+		})
+	slices.SortFunc(out.Nodes, func(a, b proto.NodeFlush) int { return strings.Compare(a.Node, b.Node) })
+	return out, err
+}
+
+// fanOut runs local here and remote for every other member of the ring, in
+// parallel. Each returns a function that records its result; those run one
+// at a time, so they need no lock.
+func (n *Node) fanOut(ctx context.Context, local func(), remote func(ctx context.Context, name string, conn *transport.Conn, err error) func()) error {
+	snap := n.cluster.Ring()
+	if snap == nil {
+		return ErrNoRing
+	}
+	var mu sync.Mutex // serializes the recorders
+	var wg sync.WaitGroup
+	for _, m := range snap.Members() {
+		if m.Name == n.cfg.Name {
+			continue
+		}
+		wg.Go(func() {
+			conn, err := n.pool.Get(ctx, m.Addr)
+			record := remote(ctx, m.Name, conn, err)
 			mu.Lock()
-			out.Nodes = append(out.Nodes, nf)
+			record()
 			mu.Unlock()
 		})
 	}
-	nf := local()
+	mu.Lock()
+	local()
+	mu.Unlock()
 	wg.Wait()
-	out.Nodes = append(out.Nodes, nf)
-	slices.SortFunc(out.Nodes, func(a, b proto.NodeFlush) int {
-		switch {
-		case a.Node < b.Node:
-			return -1
-		case a.Node > b.Node:
-			return 1
+	return nil
+}
+
+// Info describes store ("" for every store) on this node. Errors:
+// ErrUnknownStore.
+func (n *Node) Info(store string) ([]StoreInfo, error) {
+	stores, err := n.selectStores(store)
+	if err != nil {
+		return nil, err
+	}
+	var out []StoreInfo
+	for _, s := range stores {
+		si := StoreInfo{
+			Name:         s.cfg.Name,
+			Kind:         s.cfg.Kind,
+			Flushes:      s.stats.flushes.Load(),
+			Failures:     s.stats.failures.Load(),
+			DeadLettered: s.stats.deadLettered.Load(),
 		}
-		return 0
-	})
+		if t := s.stats.lastFlush.Load(); t != 0 {
+			si.LastFlush = time.Unix(0, t)
+		}
+		switch {
+		case s.buffers != nil:
+			si.Keys, si.Values = s.buffers.stats()
+			si.Bytes = s.buffers.held.Load()
+		case s.counters != nil:
+			si.Keys, si.Values = s.counters.stats()
+		}
+		out = append(out, si)
+	}
 	return out, nil
+}
+
+// StoreInfo describes one store on one node.
+type StoreInfo struct {
+	Name string
+	Kind StoreKind
+	// Keys held, not yet flushed.
+	Keys int
+	// Values held (buffers), or increments held (counters).
+	Values int64
+	// Bytes held by a buffer store, batches being flushed included: what
+	// MaxBytes bounds.
+	Bytes        int64
+	Flushes      int64     // batches the sink accepted
+	Failures     int64     // failed attempts
+	DeadLettered int64     // batches sent to the dead-letter
+	LastFlush    time.Time // zero if none yet
+}
+
+func (n *Node) infoRPC(ctx context.Context, in proto.InfoRequest) (proto.InfoResponse, error) {
+	if _, err := n.selectStores(in.Store); err != nil {
+		return proto.InfoResponse{}, err
+	}
+	local := func() proto.NodeInfo {
+		ni := proto.NodeInfo{Node: n.cfg.Name, Unflushed: n.exposed.Load()}
+		infos, err := n.Info(in.Store)
+		if err != nil {
+			ni.Error = err.Error()
+		}
+		for _, si := range infos {
+			ni.Stores = append(ni.Stores, proto.StoreInfo{
+				Node: n.cfg.Name, Store: si.Name, Kind: string(si.Kind), Keys: si.Keys, Values: si.Values,
+				Bytes: si.Bytes, Flushes: si.Flushes, Failures: si.Failures, DeadLettered: si.DeadLettered,
+				LastFlush: si.LastFlush,
+			})
+		}
+		return ni
+	}
+	if in.Local {
+		return proto.InfoResponse{Nodes: []proto.NodeInfo{local()}}, nil
+	}
+	var out proto.InfoResponse
+	err := n.fanOut(ctx, func() { out.Nodes = append(out.Nodes, local()) },
+		func(ctx context.Context, name string, conn *transport.Conn, err error) func() {
+			var resp proto.InfoResponse
+			if err == nil {
+				err = conn.Call(ctx, proto.MethodInfo, proto.InfoRequest{Store: in.Store, Local: true}, &resp)
+			}
+			ni := proto.NodeInfo{Node: name}
+			switch {
+			case err != nil:
+				ni.Error = err.Error()
+			case len(resp.Nodes) == 1:
+				ni = resp.Nodes[0]
+			}
+			return func() { out.Nodes = append(out.Nodes, ni) }
+		})
+	slices.SortFunc(out.Nodes, func(a, b proto.NodeInfo) int { return strings.Compare(a.Node, b.Node) })
+	return out, err
 }
 
 // DeadLetters lists this node's dead-lettered batches of store ("" for
@@ -208,42 +297,19 @@ func (n *Node) ReplayDeadLetters(ctx context.Context, store string) (ReplayResul
 	return res, nil
 }
 
-// StoreStats describes one store on one node.
-type StoreStats struct {
-	Name         string
-	Kind         StoreKind
-	Flushes      int64     // batches the sink accepted
-	Failures     int64     // failed attempts
-	DeadLettered int64     // batches sent to the dead-letter
-	LastFlush    time.Time // zero if none yet
-}
-
 // Stats describes the node.
 type Stats struct {
-	// Unflushed is the number of ops acknowledged on this node and not yet
-	// handed to a flush: what a crash of this node would lose now.
+	// Unflushed is the number of ops (increments and inserts) acknowledged
+	// on this node and not yet delivered to a sink or written to the
+	// dead-letter: what a crash of this node would lose now.
 	Unflushed int64
 	// AsyncLost counts async increments given up on.
 	AsyncLost int64
-	Stores    []StoreStats
+	Stores    []StoreInfo
 }
 
-// Stats returns the node's counters. Cheap: no locks beyond a map walk.
+// Stats returns the node's counters.
 func (n *Node) Stats() Stats {
-	st := Stats{Unflushed: n.exposed.Load(), AsyncLost: n.asyncLost.Load()}
-	stores, _ := n.selectStores("")
-	for _, s := range stores {
-		ss := StoreStats{
-			Name:         s.cfg.Name,
-			Kind:         s.cfg.Kind,
-			Flushes:      s.stats.flushes.Load(),
-			Failures:     s.stats.failures.Load(),
-			DeadLettered: s.stats.deadLettered.Load(),
-		}
-		if t := s.stats.lastFlush.Load(); t != 0 {
-			ss.LastFlush = time.Unix(0, t)
-		}
-		st.Stores = append(st.Stores, ss)
-	}
-	return st
+	stores, _ := n.Info("")
+	return Stats{Unflushed: n.exposed.Load(), AsyncLost: n.asyncLost.Load(), Stores: stores}
 }

@@ -138,7 +138,7 @@ func (f *forwarder) sendChunk(conn *transport.Conn, chunk []*op) {
 	req := proto.ForwardRequest{Ops: make([]proto.Op, len(chunk))}
 	var deadline time.Time
 	for i, o := range chunk {
-		req.Ops[i] = proto.Op{Kind: o.kind, Store: o.store.cfg.Name, Key: o.key, Delta: o.delta}
+		req.Ops[i] = proto.Op{Kind: o.kind, Store: o.store.cfg.Name, Key: o.key, Delta: o.delta, Values: o.values}
 		if o.deadline.After(deadline) {
 			deadline = o.deadline
 		}
@@ -163,7 +163,7 @@ func (f *forwarder) sendChunk(conn *transport.Conn, chunk []*op) {
 		}
 		for i, o := range chunk {
 			r := resp.Results[i]
-			f.n.forwarded(o, opResult{count: r.Count, err: errorOf(r.Code, r.Message)})
+			f.n.forwarded(o, opResult{count: r.Count, values: r.Values, err: errorOf(r.Code, r.Message)})
 		}
 	})
 }
@@ -189,6 +189,8 @@ func codeOf(err error) string {
 		return proto.CodeUnavailable
 	case errors.Is(err, ErrIndeterminate):
 		return proto.CodeIndeterminate
+	case errors.Is(err, ErrOverloaded):
+		return proto.CodeOverloaded
 	}
 	return transport.CodeInternal
 }
@@ -219,6 +221,8 @@ func errorOf(code, msg string) error {
 		sentinel = ErrUnavailable
 	case proto.CodeIndeterminate:
 		sentinel = ErrIndeterminate
+	case proto.CodeOverloaded:
+		sentinel = ErrOverloaded
 	default:
 		return &transport.Error{Code: code, Message: msg}
 	}

@@ -374,7 +374,7 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	n.loopWG.Wait()
 	if flush {
 		for _, s := range n.stores {
-			res, err := s.flush(ctx, true)
+			res, err := s.flush(ctx, flushFinal)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("final flush of %s: %w", s.cfg.Name, err))
 			}

@@ -41,8 +41,18 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			out.Backups = append(out.Backups, proto.RingMember{Name: b.Name, Addr: b.Addr})
 		}
 		r.Send(out, nil)
-	case proto.MethodIncr, proto.MethodIncrAsync, proto.MethodCount:
+	case proto.MethodIncr, proto.MethodIncrAsync, proto.MethodCount,
+		proto.MethodInsert, proto.MethodSize, proto.MethodDump:
 		n.serveOp(req, r)
+	case proto.MethodInfo:
+		var in proto.InfoRequest
+		if err := req.Decode(&in); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
+			return n.infoRPC(ctx, in)
+		})
 	case proto.MethodForward:
 		if req.Flags&transport.FlagForwarded == 0 {
 			r.Send(nil, transport.NewError(proto.CodeInvalid, errors.New("fwd is for peers only")))
@@ -95,48 +105,74 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 	}
 }
 
-// serveOp handles a client's incr, incr.async or count. It never blocks:
-// the reply is sent when the owner has answered.
+// serveOp handles a client's op on one key. It never blocks: the reply is
+// sent when the owner has answered.
 func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
-	var in proto.IncrRequest
-	if req.Method == proto.MethodCount {
-		var k proto.KeyRequest
-		if err := req.Decode(&k); err != nil {
+	var o op
+	var store, key string
+	switch req.Method {
+	case proto.MethodIncr, proto.MethodIncrAsync:
+		var in proto.IncrRequest
+		if err := req.Decode(&in); err != nil {
 			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
 			return
 		}
-		in.Store, in.Key = k.Store, k.Key
-	} else if err := req.Decode(&in); err != nil {
-		r.Send(nil, transport.NewError(proto.CodeInvalid, err))
-		return
+		if req.Method == proto.MethodIncrAsync {
+			r.Send(nil, rpcError(n.IncrAsync(in.Store, in.Key, in.Delta)))
+			return
+		}
+		o.kind, store, key, o.delta = proto.OpIncr, in.Store, in.Key, in.Delta
+	case proto.MethodInsert:
+		var in proto.InsertRequest
+		if err := req.Decode(&in); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		if len(in.Values) == 0 {
+			r.Send(nil, rpcError(fmt.Errorf("%w: no values to insert", ErrInvalidKey)))
+			return
+		}
+		o.kind, store, key, o.values = proto.OpInsert, in.Store, in.Key, in.Values
+	default:
+		var in proto.KeyRequest
+		if err := req.Decode(&in); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		store, key = in.Store, in.Key
+		switch req.Method {
+		case proto.MethodCount:
+			o.kind = proto.OpCount
+		case proto.MethodSize:
+			o.kind = proto.OpSize
+		default:
+			o.kind = proto.OpDump
+		}
 	}
-	if req.Method == proto.MethodIncrAsync {
-		r.Send(nil, rpcError(n.IncrAsync(in.Store, in.Key, in.Delta)))
-		return
-	}
-	kind := proto.OpIncr
-	if req.Method == proto.MethodCount {
-		kind = proto.OpCount
-	}
-	o, err := n.newOp(kind, in.Store, in.Key, in.Delta)
+	s, err := n.checkOp(o.kind, store, key)
 	if err != nil {
 		r.Send(nil, rpcError(err))
 		return
 	}
+	o.store, o.key = s, key
 	o.deadline = req.Deadline
 	if o.deadline.IsZero() {
 		o.deadline = time.Now().Add(defaultOpTimeout)
 	}
+	kind := o.kind
 	o.done = func(res opResult) {
-		if res.err != nil {
+		switch {
+		case res.err != nil:
 			r.Send(nil, rpcError(res.err))
-		} else if kind == proto.OpCount {
+		case kind == proto.OpCount || kind == proto.OpSize:
 			r.Send(proto.CountResponse{Count: res.count}, nil)
-		} else {
+		case kind == proto.OpDump:
+			r.Send(proto.ValuesResponse{Values: res.values}, nil)
+		default:
 			r.Send(nil, nil)
 		}
 	}
-	n.route(o)
+	n.route(&o)
 }
 
 // serveBlocking runs f, which may block, on its own goroutine and replies

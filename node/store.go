@@ -21,6 +21,8 @@ type StoreKind string
 const (
 	// KindCounter stores hold int64 deltas per key, flushed as sums.
 	KindCounter StoreKind = "counter"
+	// KindBuffer stores hold a list of values per key, flushed in order.
+	KindBuffer StoreKind = "buffer"
 )
 
 var (
@@ -43,6 +45,7 @@ const (
 	DefaultRetryMax     = 5
 	DefaultRetryDelay   = time.Second
 	DefaultFlushTimeout = 30 * time.Second
+	DefaultMaxBytes     = 64 << 20
 
 	// maxRetryDelay caps the exponential backoff between flush attempts.
 	maxRetryDelay = 5 * time.Minute
@@ -82,6 +85,16 @@ type StoreConfig struct {
 	// FlushTimeout bounds each attempt: the sink's context ends then. Zero
 	// means DefaultFlushTimeout; negative means no limit.
 	FlushTimeout time.Duration
+
+	// MaxSize (buffers) flushes a key at once when it holds this many
+	// values. Zero means no limit: keys flush on their interval.
+	MaxSize int
+
+	// MaxBytes (buffers) bounds the bytes a store holds on one node, values
+	// waiting and being flushed alike. Above half of it the node flushes
+	// early; at it, inserts fail with ErrOverloaded until the sink catches
+	// up. Zero means DefaultMaxBytes; negative means no bound.
+	MaxBytes int64
 }
 
 var storeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -106,6 +119,9 @@ func (c StoreConfig) withDefaults() StoreConfig {
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = DefaultFlushTimeout
 	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
 	return c
 }
 
@@ -114,8 +130,10 @@ func (c StoreConfig) Validate() error {
 	switch {
 	case !storeNameRE.MatchString(c.Name):
 		return fmt.Errorf("store %q: name must be 1-64 letters, digits, '_', '.' or '-'", c.Name)
-	case c.Kind != KindCounter:
+	case c.Kind != KindCounter && c.Kind != KindBuffer:
 		return fmt.Errorf("store %q: unsupported kind %q", c.Name, c.Kind)
+	case c.MaxSize < 0:
+		return fmt.Errorf("store %q: negative max_size %d", c.Name, c.MaxSize)
 	case c.Sink == nil:
 		return fmt.Errorf("store %q: no sink", c.Name)
 	case c.Interval < 0, c.RetryDelay < 0:
@@ -135,11 +153,12 @@ type store struct {
 	kind   sinks.Kind
 
 	counters *counterState
+	buffers  *bufferState
 
 	// flushMu is held for a whole flush or replay: at most one sink call of
 	// the store is in flight per node. It guards stuck.
 	flushMu sync.Mutex
-	stuck   []sinks.Batch // batches interrupted by shutdown, tried again first
+	stuck   []pendingBatch // batches not yet delivered, tried again first
 
 	stats storeStats
 }
@@ -161,24 +180,63 @@ func newStore(n *Node, cfg StoreConfig) *store {
 	case KindCounter:
 		s.kind = sinks.KindCounter
 		s.counters = newCounterState(n.cfg.Ring.Partitions)
+	case KindBuffer:
+		s.kind = sinks.KindBuffer
+		s.buffers = newBufferState(n.cfg.Ring.Partitions, s.cfg)
 	}
 	return s
 }
 
-// flushLoop flushes the store every interval plus jitter until ctx ends.
+// pendingBatch is a batch on its way to the sink, with what it accounts
+// for: the ops it acknowledged and the bytes it holds.
+type pendingBatch struct {
+	batch sinks.Batch
+	ops   int64
+	bytes int64
+}
+
+// flushMode says what a flush takes.
+type flushMode int
+
+const (
+	flushDue   flushMode = iota // the flush loop: what is due (counters: everything)
+	flushAll                    // Flush: everything
+	flushFinal                  // stopping: everything, then refuse writes; failures are dead-lettered
+)
+
+// flushLoop flushes the store until ctx ends: counters every interval plus
+// jitter; buffers every few milliseconds for the keys that are due, and at
+// once when a key reaches max_size or memory is high.
 func (s *store) flushLoop(ctx context.Context) {
-	t := time.NewTimer(s.nextInterval())
+	next := s.nextInterval
+	var kick chan struct{}
+	if s.buffers != nil {
+		next = s.buffers.tick
+		kick = s.buffers.kick
+	}
+	t := time.NewTimer(next())
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
+		case <-kick:
 		case <-ctx.Done():
 			return
 		}
-		if _, err := s.flush(ctx, false); err != nil && ctx.Err() == nil {
+		mode := flushDue
+		if s.buffers != nil && s.cfg.MaxBytes > 0 && s.buffers.held.Load() > s.cfg.MaxBytes/2 {
+			mode = flushAll
+		}
+		if _, err := s.flush(ctx, mode); err != nil && ctx.Err() == nil {
 			s.logger.Error("flush failed", "error", err)
 		}
-		t.Reset(s.nextInterval())
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next())
 	}
 }
 
@@ -199,38 +257,39 @@ type FlushResult struct {
 // flush swaps out what the store holds and delivers it. Writers are not
 // blocked: they fill fresh maps meanwhile. If ctx ends before a batch is
 // delivered, the batch is kept for the next flush, or dead-lettered when
-// final (the node is stopping).
-func (s *store) flush(ctx context.Context, final bool) (FlushResult, error) {
+// the node is stopping.
+func (s *store) flush(ctx context.Context, mode flushMode) (FlushResult, error) {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 
 	batches := s.stuck
 	s.stuck = nil
-	b, ops, ok := s.take(final)
-	if ok {
-		batches = append(batches, b)
+	if pb, ok := s.take(mode); ok {
+		batches = append(batches, pb)
 	}
-	s.n.exposed.Add(-ops)
 	var res FlushResult
 	var errs []error
-	for _, b := range batches {
+	for _, pb := range batches {
+		b := pb.batch
 		err := s.deliver(ctx, b)
 		switch {
 		case err == nil:
 			res.Batches++
 			res.Keys += b.Len()
+			s.settle(pb)
 			continue
-		case ctx.Err() != nil && !final:
-			s.stuck = append(s.stuck, b)
+		case ctx.Err() != nil && mode != flushFinal:
+			s.stuck = append(s.stuck, pb)
 			continue
 		}
 		if derr := s.n.dlq.write(b, err, s.cfg.RetryMax); derr != nil {
 			// Never drop: keep it in memory and try again next flush.
 			s.logger.Error("cannot write dead-letter; keeping the batch in memory", "batch", b.ID, "error", derr)
-			s.stuck = append(s.stuck, b)
+			s.stuck = append(s.stuck, pb)
 			errs = append(errs, derr)
 			continue
 		}
+		s.settle(pb)
 		s.stats.deadLettered.Add(1)
 		res.DeadLettered++
 		s.logger.Error("batch dead-lettered", "batch", b.ID, "keys", b.Len(), "error", err)
@@ -239,20 +298,32 @@ func (s *store) flush(ctx context.Context, final bool) (FlushResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// take swaps out the store's data as a batch, with the number of ops it
-// holds; false when there is none.
-func (s *store) take(final bool) (sinks.Batch, int64, bool) {
-	b := sinks.Batch{Store: s.cfg.Name, Kind: s.kind, Node: s.n.cfg.Name, Time: time.Now()}
-	var ops int64
+// settle accounts for a batch that left memory: delivered, or on disk in
+// the dead-letter.
+func (s *store) settle(pb pendingBatch) {
+	s.n.exposed.Add(-pb.ops)
+	if s.buffers != nil {
+		s.buffers.release(pb.bytes)
+	}
+}
+
+// take swaps out the store's data as a batch; false when there is none.
+func (s *store) take(mode flushMode) (pendingBatch, bool) {
+	now := time.Now()
+	b := sinks.Batch{Store: s.cfg.Name, Kind: s.kind, Node: s.n.cfg.Name, Time: now}
+	pb := pendingBatch{}
 	switch s.kind {
 	case sinks.KindCounter:
-		b.Counts, ops = s.counters.take(final)
+		b.Counts, pb.ops = s.counters.take(mode == flushFinal)
+	case sinks.KindBuffer:
+		b.Values, pb.ops, pb.bytes = s.buffers.take(now, mode != flushDue, mode == flushFinal)
 	}
 	if b.Len() == 0 {
-		return b, ops, false
+		return pb, false
 	}
 	b.ID = s.n.nextBatchID()
-	return b, ops, true
+	pb.batch = b
+	return pb, true
 }
 
 // deliver tries the sink up to RetryMax times with growing gaps. It returns

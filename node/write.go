@@ -31,10 +31,11 @@ const defaultOpTimeout = 30 * time.Second
 
 // op is one write or read on its way to the key's owner.
 type op struct {
-	kind     uint8 // proto.OpIncr, proto.OpCount
+	kind     uint8 // proto.OpIncr, OpCount, OpInsert, OpSize, OpDump
 	store    *store
 	key      string
 	delta    int64
+	values   [][]byte
 	deadline time.Time
 	attempt  int
 	ringVer  uint64         // version of the ring that routed it last
@@ -42,8 +43,9 @@ type op struct {
 }
 
 type opResult struct {
-	count int64
-	err   error
+	count  int64
+	values [][]byte
+	err    error
 }
 
 // Incr adds delta to key of a counter store. It returns once the owner has
@@ -52,7 +54,7 @@ type opResult struct {
 // ErrNotOwner (rings did not agree in time), ErrShutdown, or the context's
 // error.
 func (n *Node) Incr(ctx context.Context, store, key string, delta int64) error {
-	_, err := n.do(ctx, proto.OpIncr, store, key, delta)
+	_, err := n.do(ctx, &op{kind: proto.OpIncr, delta: delta}, store, key)
 	return err
 }
 
@@ -60,32 +62,74 @@ func (n *Node) Incr(ctx context.Context, store, key string, delta int64) error {
 // when it holds none. Async increments still being aggregated on other
 // nodes are not included.
 func (n *Node) Count(ctx context.Context, store, key string) (int64, error) {
-	return n.do(ctx, proto.OpCount, store, key, 0)
+	r, err := n.do(ctx, &op{kind: proto.OpCount}, store, key)
+	return r.count, err
 }
 
-// do runs one op and waits for its result. An op for a key this node owns
-// is applied on the caller's goroutine without allocating.
-func (n *Node) do(ctx context.Context, kind uint8, storeName, key string, delta int64) (int64, error) {
-	s, err := n.checkOp(storeName, key)
-	if err != nil {
-		return 0, err
+// Insert appends values, in order, to key of a buffer store (DataBuffer's
+// insert and insert_batch). It returns once the owner holds them. The
+// values are copied. Values sent by one caller to one key reach the sink in
+// the order they were inserted. Errors: those of Incr, and ErrOverloaded
+// when the owner holds its max_bytes for the store: back off and retry.
+func (n *Node) Insert(ctx context.Context, store, key string, values ...[]byte) error {
+	if len(values) == 0 {
+		return fmt.Errorf("%w: no values to insert", ErrInvalidKey)
 	}
+	// One allocation for all the copies.
+	var total int
+	for _, v := range values {
+		total += len(v)
+	}
+	arena := make([]byte, 0, total)
+	copies := make([][]byte, len(values))
+	for i, v := range values {
+		start := len(arena)
+		arena = append(arena, v...)
+		copies[i] = arena[start:len(arena):len(arena)]
+	}
+	_, err := n.do(ctx, &op{kind: proto.OpInsert, values: copies}, store, key)
+	return err
+}
+
+// Size returns how many values key of a buffer store holds at its owner,
+// not yet flushed.
+func (n *Node) Size(ctx context.Context, store, key string) (int, error) {
+	r, err := n.do(ctx, &op{kind: proto.OpSize}, store, key)
+	return int(r.count), err
+}
+
+// Dump returns the values key of a buffer store holds at its owner, not yet
+// flushed, oldest first, without removing them. The slices are the
+// caller's to read, not to modify.
+func (n *Node) Dump(ctx context.Context, store, key string) ([][]byte, error) {
+	r, err := n.do(ctx, &op{kind: proto.OpDump}, store, key)
+	return r.values, err
+}
+
+// do runs o, whose kind and arguments are set, on key of storeName and
+// waits for its result. An op for a key this node owns is applied on the
+// caller's goroutine.
+func (n *Node) do(ctx context.Context, o *op, storeName, key string) (opResult, error) {
+	s, err := n.checkOp(o.kind, storeName, key)
+	if err != nil {
+		return opResult{}, err
+	}
+	o.store, o.key = s, key
 	if snap := n.cluster.Ring(); snap != nil {
 		if p, owner := snap.Locate(storeName, key); owner.Name == n.cfg.Name {
-			local := op{kind: kind, store: s, key: key, delta: delta}
-			r := n.apply(&local, p)
-			return r.count, r.err
+			r := n.apply(o, p)
+			return r, r.err
 		}
 	}
-	o := &op{kind: kind, store: s, key: key, delta: delta, deadline: deadlineOf(ctx)}
+	o.deadline = deadlineOf(ctx)
 	ch := make(chan opResult, 1)
 	o.done = func(r opResult) { ch <- r }
 	n.route(o)
 	select {
 	case r := <-ch:
-		return r.count, r.err
+		return r, r.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return opResult{}, ctx.Err()
 	}
 }
 
@@ -98,7 +142,7 @@ func deadlineOf(ctx context.Context) time.Time {
 
 // newOp validates an op's arguments and returns it, not yet routed.
 func (n *Node) newOp(kind uint8, storeName, key string, delta int64) (*op, error) {
-	s, err := n.checkOp(storeName, key)
+	s, err := n.checkOp(kind, storeName, key)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +150,7 @@ func (n *Node) newOp(kind uint8, storeName, key string, delta int64) (*op, error
 }
 
 // checkOp validates an op's arguments and returns its store.
-func (n *Node) checkOp(storeName, key string) (*store, error) {
+func (n *Node) checkOp(kind uint8, storeName, key string) (*store, error) {
 	if n.isStopping() {
 		return nil, ErrShutdown
 	}
@@ -114,13 +158,30 @@ func (n *Node) checkOp(storeName, key string) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.Kind != KindCounter {
-		return nil, fmt.Errorf("%w: %q is a %s store", ErrWrongKind, storeName, s.cfg.Kind)
+	if err := s.accepts(kind); err != nil {
+		return nil, err
 	}
 	if err := checkKey(storeName, key); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// accepts reports whether an op of kind fits the store's kind.
+func (s *store) accepts(kind uint8) error {
+	switch kind {
+	case proto.OpIncr, proto.OpCount:
+		if s.counters != nil {
+			return nil
+		}
+	case proto.OpInsert, proto.OpSize, proto.OpDump:
+		if s.buffers != nil {
+			return nil
+		}
+	default:
+		return fmt.Errorf("%w: unknown op kind %d", ErrWrongKind, kind)
+	}
+	return fmt.Errorf("%w: %q is a %s store", ErrWrongKind, s.cfg.Name, s.cfg.Kind)
 }
 
 func (n *Node) store(name string) (*store, error) {
@@ -155,20 +216,32 @@ func (n *Node) route(o *op) {
 
 // apply runs o on this node's data for partition p.
 func (n *Node) apply(o *op, p int) opResult {
-	if o.store.counters == nil {
-		return opResult{err: fmt.Errorf("%w: %q is a %s store", ErrWrongKind, o.store.cfg.Name, o.store.cfg.Kind)}
+	if err := o.store.accepts(o.kind); err != nil {
+		return opResult{err: err}
 	}
 	switch o.kind {
 	case proto.OpIncr:
 		if err := o.store.counters.add(p, o.key, o.delta); err != nil {
 			return opResult{err: err}
 		}
-		n.exposed.Add(1)
-		return opResult{}
 	case proto.OpCount:
 		return opResult{count: o.store.counters.get(p, o.key)}
+	case proto.OpInsert:
+		if len(o.values) == 0 {
+			return opResult{err: fmt.Errorf("%w: no values to insert", ErrInvalidKey)}
+		}
+		if err := o.store.buffers.add(p, o.key, o.values); err != nil {
+			return opResult{err: err}
+		}
+	case proto.OpSize:
+		return opResult{count: int64(o.store.buffers.size(p, o.key))}
+	case proto.OpDump:
+		return opResult{values: o.store.buffers.dump(p, o.key)}
 	}
-	return opResult{err: fmt.Errorf("unknown op kind %d", o.kind)}
+	if o.kind == proto.OpIncr || o.kind == proto.OpInsert {
+		n.exposed.Add(1)
+	}
+	return opResult{}
 }
 
 // forwarded handles the outcome of an op sent to its owner: an op that was
@@ -230,7 +303,7 @@ func (n *Node) applyForwarded(ops []proto.Op) []proto.OpResult {
 				if !snap.Owns(n.cfg.Name, p) {
 					err = fmt.Errorf("%w: %s does not own partition %d in ring version %d", ErrNotOwner, n.cfg.Name, p, snap.Version())
 				} else {
-					res = n.apply(&op{kind: in.Kind, store: s, key: in.Key, delta: in.Delta}, p)
+					res = n.apply(&op{kind: in.Kind, store: s, key: in.Key, delta: in.Delta, values: in.Values}, p)
 					err = res.err
 				}
 			}
@@ -238,7 +311,7 @@ func (n *Node) applyForwarded(ops []proto.Op) []proto.OpResult {
 		if err != nil {
 			out[i].Code, out[i].Message = codeOf(err), err.Error()
 		}
-		out[i].Count = res.count
+		out[i].Count, out[i].Values = res.count, res.values
 	}
 	return out
 }

@@ -52,6 +52,25 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+func appendBytesArray(b []byte, vs [][]byte) []byte {
+	if vs == nil {
+		return append(b, 0xc0) // nil
+	}
+	b = appendArrayLen(b, len(vs))
+	for _, v := range vs {
+		switch n := len(v); {
+		case n <= math.MaxUint8:
+			b = append(b, 0xc4, byte(n))
+		case n <= math.MaxUint16:
+			b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
+		default:
+			b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+		}
+		b = append(b, v...)
+	}
+	return b
+}
+
 // reader decodes msgpack values from a byte slice; the first error sticks.
 type reader struct {
 	b   []byte
@@ -184,6 +203,47 @@ func (r *reader) string() string {
 	return string(r.next(n))
 }
 
+// bytes reads a bin (or str) value into a slice of buf, the arena all of a
+// message's values are copied into: one allocation, not one per value.
+func (r *reader) bytesArray() [][]byte {
+	if r.err == nil && len(r.b) > 0 && r.b[0] == 0xc0 {
+		r.b = r.b[1:]
+		return nil
+	}
+	n := r.arrayLen()
+	if r.err != nil {
+		return nil
+	}
+	out := make([][]byte, n)
+	// Every value's bytes lie within what is left of the message.
+	arena := make([]byte, 0, len(r.b))
+	for i := 0; i < n && r.err == nil; i++ {
+		c := r.byte()
+		var l int
+		switch {
+		case c == 0xc4 || c == 0xd9:
+			l = int(r.byte())
+		case c == 0xc5 || c == 0xda:
+			if b := r.next(2); b != nil {
+				l = int(binary.BigEndian.Uint16(b))
+			}
+		case c == 0xc6 || c == 0xdb:
+			if b := r.next(4); b != nil {
+				l = int(binary.BigEndian.Uint32(b))
+			}
+		case c&0xe0 == 0xa0:
+			l = int(c & 0x1f)
+		default:
+			r.fail("expected bytes, got 0x%02x", c)
+		}
+		v := r.next(l)
+		start := len(arena)
+		arena = append(arena, v...)
+		out[i] = arena[start:len(arena):len(arena)]
+	}
+	return out
+}
+
 // fields reads an array header and checks it holds exactly want elements.
 func (r *reader) fields(msg string, want int) {
 	if n := r.arrayLen(); r.err == nil && n != want {
@@ -239,11 +299,12 @@ func (m *ForwardRequest) AppendBody(b []byte) []byte {
 	b = appendArrayLen(b, len(m.Ops))
 	for i := range m.Ops {
 		op := &m.Ops[i]
-		b = appendArrayLen(b, 4)
+		b = appendArrayLen(b, 5)
 		b = appendInt(b, int64(op.Kind))
 		b = appendString(b, op.Store)
 		b = appendString(b, op.Key)
 		b = appendInt(b, op.Delta)
+		b = appendBytesArray(b, op.Values)
 	}
 	return b
 }
@@ -255,12 +316,12 @@ func (m *ForwardRequest) DecodeBody(b []byte) error {
 	n := r.arrayLen()
 	m.Ops = make([]Op, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		r.fields("op", 4)
+		r.fields("op", 5)
 		kind := r.int64()
 		if kind < 0 || kind > math.MaxUint8 {
 			r.fail("op kind %d out of range", kind)
 		}
-		m.Ops[i] = Op{Kind: uint8(kind), Store: r.string(), Key: r.string(), Delta: r.int64()}
+		m.Ops[i] = Op{Kind: uint8(kind), Store: r.string(), Key: r.string(), Delta: r.int64(), Values: r.bytesArray()}
 	}
 	return r.end("forward request")
 }
@@ -271,10 +332,11 @@ func (m *ForwardResponse) AppendBody(b []byte) []byte {
 	b = appendArrayLen(b, len(m.Results))
 	for i := range m.Results {
 		res := &m.Results[i]
-		b = appendArrayLen(b, 3)
+		b = appendArrayLen(b, 4)
 		b = appendString(b, res.Code)
 		b = appendString(b, res.Message)
 		b = appendInt(b, res.Count)
+		b = appendBytesArray(b, res.Values)
 	}
 	return b
 }
@@ -286,8 +348,25 @@ func (m *ForwardResponse) DecodeBody(b []byte) error {
 	n := r.arrayLen()
 	m.Results = make([]OpResult, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		r.fields("op result", 3)
-		m.Results[i] = OpResult{Code: r.string(), Message: r.string(), Count: r.int64()}
+		r.fields("op result", 4)
+		m.Results[i] = OpResult{Code: r.string(), Message: r.string(), Count: r.int64(), Values: r.bytesArray()}
 	}
 	return r.end("forward response")
+}
+
+// AppendBody implements transport.BodyAppender.
+func (m InsertRequest) AppendBody(b []byte) []byte {
+	b = appendArrayLen(b, 3)
+	b = appendString(b, m.Store)
+	b = appendString(b, m.Key)
+	return appendBytesArray(b, m.Values)
+}
+
+// DecodeBody implements transport.BodyDecoder. The values are copies: they
+// do not alias b.
+func (m *InsertRequest) DecodeBody(b []byte) error {
+	r := reader{b: b}
+	r.fields("insert request", 3)
+	m.Store, m.Key, m.Values = r.string(), r.string(), r.bytesArray()
+	return r.end("insert request")
 }

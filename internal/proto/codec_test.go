@@ -29,8 +29,11 @@ func TestCodecsMatchMsgpack(t *testing.T) {
 		{"incr negative", &IncrRequest{Store: "s", Key: "k", Delta: -33}, func() bodyCodec { return &IncrRequest{} }},
 		{"key", &KeyRequest{Store: "a", Key: strings.Repeat("k", 300)}, func() bodyCodec { return &KeyRequest{} }},
 		{"forward", &ForwardRequest{Ops: []Op{{Kind: OpIncr, Store: "s", Key: "k", Delta: 1 << 40}, {Kind: OpCount, Store: "t", Key: "", Delta: -1}}}, func() bodyCodec { return &ForwardRequest{} }},
+		{"forward values", &ForwardRequest{Ops: []Op{{Kind: OpInsert, Store: "s", Key: "k", Values: [][]byte{[]byte("a"), {}, []byte(strings.Repeat("v", 70000)), {0xff}}}}}, func() bodyCodec { return &ForwardRequest{} }},
+		{"insert", &InsertRequest{Store: "events", Key: "u1", Values: [][]byte{[]byte("x"), []byte(strings.Repeat("y", 300))}}, func() bodyCodec { return &InsertRequest{} }},
+		{"insert no values", &InsertRequest{Store: "events", Key: "u1"}, func() bodyCodec { return &InsertRequest{} }},
 		{"forward empty", &ForwardRequest{Ops: []Op{}}, func() bodyCodec { return &ForwardRequest{} }},
-		{"forward response", &ForwardResponse{Results: []OpResult{{}, {Code: CodeNotOwner, Message: "no", Count: 7}}}, func() bodyCodec { return &ForwardResponse{} }},
+		{"forward response", &ForwardResponse{Results: []OpResult{{}, {Code: CodeNotOwner, Message: "no", Count: 7}, {Values: [][]byte{[]byte("d")}}}}, func() bodyCodec { return &ForwardResponse{} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ours := tc.in.AppendBody(nil)
@@ -78,6 +81,7 @@ func TestCodecRejectsBadInput(t *testing.T) {
 func FuzzDecodeBodies(f *testing.F) {
 	f.Add((&ForwardRequest{Ops: []Op{{Kind: 1, Store: "s", Key: "k", Delta: 5}}}).AppendBody(nil))
 	f.Add(IncrRequest{Store: "s", Key: "k", Delta: -1}.AppendBody(nil))
+	f.Add(InsertRequest{Store: "s", Key: "k", Values: [][]byte{[]byte("v")}}.AppendBody(nil))
 	f.Add((&ForwardResponse{Results: []OpResult{{Code: "x"}}}).AppendBody(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var a ForwardRequest
@@ -89,6 +93,8 @@ func FuzzDecodeBodies(f *testing.F) {
 		}
 		var i IncrRequest
 		_ = i.DecodeBody(b)
+		var ins InsertRequest
+		_ = ins.DecodeBody(b)
 		var k KeyRequest
 		_ = k.DecodeBody(b)
 		var r ForwardResponse

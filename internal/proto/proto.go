@@ -83,6 +83,10 @@ type OwnerResponse struct {
 // Write path and flush methods.
 const (
 	MethodIncr      = "incr"
+	MethodInsert    = "insert"
+	MethodSize      = "size"
+	MethodDump      = "dump"
+	MethodInfo      = "info"
 	MethodIncrAsync = "incr.async"
 	MethodCount     = "count"
 	MethodForward   = "fwd" // a batch of ops a node forwards to their owner
@@ -126,9 +130,61 @@ type CountResponse struct {
 
 // Op kinds in a ForwardRequest.
 const (
-	OpIncr  uint8 = 1
-	OpCount uint8 = 2
+	OpIncr   uint8 = 1
+	OpCount  uint8 = 2
+	OpInsert uint8 = 3
+	OpSize   uint8 = 4
+	OpDump   uint8 = 5
 )
+
+// InsertRequest appends Values, in order, to the buffer Key of Store.
+type InsertRequest struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
+	_msgpack struct{} `msgpack:",as_array"`
+	Store    string
+	Key      string
+	Values   [][]byte
+}
+
+// ValuesResponse answers MethodDump.
+type ValuesResponse struct {
+	Values [][]byte `msgpack:"values"`
+}
+
+// InfoRequest asks for the stores' state, on the answering node only when
+// Local, else on every live node.
+type InfoRequest struct {
+	Store string `msgpack:"store"`
+	Local bool   `msgpack:"local"`
+}
+
+// StoreInfo is one store's state on one node.
+type StoreInfo struct {
+	Node         string    `msgpack:"node"`
+	Store        string    `msgpack:"store"`
+	Kind         string    `msgpack:"kind"`
+	Keys         int       `msgpack:"keys"`
+	Values       int64     `msgpack:"values"` // buffers: values held; counters: increments held
+	Bytes        int64     `msgpack:"bytes"`  // buffers: bytes held, in-flight batches included
+	Flushes      int64     `msgpack:"flushes"`
+	Failures     int64     `msgpack:"failures"`
+	DeadLettered int64     `msgpack:"dead_lettered"`
+	LastFlush    time.Time `msgpack:"last_flush"`
+	Error        string    `msgpack:"error"` // the node could not be asked
+}
+
+// NodeInfo is one node's state.
+type NodeInfo struct {
+	Node      string      `msgpack:"node"`
+	Unflushed int64       `msgpack:"unflushed"` // ops acknowledged and not yet flushed
+	Stores    []StoreInfo `msgpack:"stores"`
+	Error     string      `msgpack:"error"`
+}
+
+// InfoResponse answers MethodInfo.
+type InfoResponse struct {
+	Nodes []NodeInfo `msgpack:"nodes"`
+}
 
 // Op is one operation forwarded to its owner.
 type Op struct {
@@ -138,6 +194,7 @@ type Op struct {
 	Store    string
 	Key      string
 	Delta    int64
+	Values   [][]byte
 }
 
 // ForwardRequest carries ops, in order, to the node that owns their keys.
@@ -153,7 +210,8 @@ type OpResult struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Code     string   // "" on success
 	Message  string
-	Count    int64 // OpCount
+	Count    int64    // OpCount, OpSize
+	Values   [][]byte // OpDump
 }
 
 // ForwardResponse holds one result per op of the request, in order.
