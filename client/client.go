@@ -42,6 +42,10 @@ var (
 	// ErrIndeterminate is returned when a connection broke after an op was
 	// sent: it may or may not have been applied.
 	ErrIndeterminate = errors.New("client: outcome unknown")
+
+	// ErrOverloaded is returned by Insert when the owner holds its
+	// max_bytes for the store: nothing was applied; back off and retry.
+	ErrOverloaded = errors.New("client: overloaded")
 )
 
 // Client talks to a hoard cluster through any of its nodes. It keeps one
@@ -169,6 +173,8 @@ func mapError(err error) error {
 		return fmt.Errorf("%w: %s", ErrOverflow, re.Message)
 	case proto.CodeIndeterminate:
 		return fmt.Errorf("%w: %s", ErrIndeterminate, re.Message)
+	case proto.CodeOverloaded:
+		return fmt.Errorf("%w: %s", ErrOverloaded, re.Message)
 	case proto.CodeUnavailable, proto.CodeNotOwner:
 		return fmt.Errorf("%w: %s", ErrUnavailable, re.Message)
 	case proto.CodeInvalid:

@@ -109,3 +109,37 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, store string) (ReplayRes
 	err := c.call(ctx, proto.MethodDLQReplay, false, proto.DLQRequest{Store: store}, &resp)
 	return resp, err
 }
+
+// Insert appends values, in order, to key of a buffer store. It returns
+// once the owner holds them. Values sent by one client to one key reach the
+// sink in the order they were inserted. Errors: as Incr, plus ErrOverloaded
+// when the owner holds its max_bytes for the store (back off and retry).
+func (c *Client) Insert(ctx context.Context, store, key string, values ...[]byte) error {
+	return c.call(ctx, proto.MethodInsert, false, proto.InsertRequest{Store: store, Key: key, Values: values}, nil)
+}
+
+// Size returns how many values key of a buffer store holds at its owner,
+// not yet flushed.
+func (c *Client) Size(ctx context.Context, store, key string) (int, error) {
+	var resp proto.CountResponse
+	err := c.call(ctx, proto.MethodSize, true, proto.KeyRequest{Store: store, Key: key}, &resp)
+	return int(resp.Count), err
+}
+
+// Dump returns the values key of a buffer store holds at its owner, oldest
+// first, without removing them.
+func (c *Client) Dump(ctx context.Context, store, key string) ([][]byte, error) {
+	var resp proto.ValuesResponse
+	err := c.call(ctx, proto.MethodDump, true, proto.KeyRequest{Store: store, Key: key}, &resp)
+	return resp.Values, err
+}
+
+// NodeInfo is one node's state: its unflushed ops and its stores.
+type NodeInfo = proto.NodeInfo
+
+// Info describes store ("" for every store) on every live node.
+func (c *Client) Info(ctx context.Context, store string) ([]NodeInfo, error) {
+	var resp proto.InfoResponse
+	err := c.call(ctx, proto.MethodInfo, true, proto.InfoRequest{Store: store}, &resp)
+	return resp.Nodes, err
+}

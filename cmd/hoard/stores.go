@@ -34,13 +34,16 @@ func buildStores(a *config.Agent, stdout io.Writer) ([]node.StoreConfig, io.Clos
 	}
 	var stores []node.StoreConfig
 	for _, st := range a.Stores {
-		if st.Kind != config.KindCounter {
+		kind := node.StoreKind(st.Kind)
+		if st.Kind != config.KindCounter && st.Kind != config.KindBuffer {
 			_ = closers.Close()
 			return nil, nil, fmt.Errorf("%s: %s %q: %s stores are not supported by this version of hoard yet", st.Range, st.Kind, st.Name, st.Kind)
 		}
 		sc := node.StoreConfig{
 			Name:         st.Name,
-			Kind:         node.KindCounter,
+			Kind:         kind,
+			MaxSize:      st.MaxSize,
+			MaxBytes:     st.MaxBytes,
 			Sink:         built[st.Sink],
 			Interval:     st.Interval,
 			Jitter:       st.Jitter,
@@ -53,6 +56,9 @@ func buildStores(a *config.Agent, stdout io.Writer) ([]node.StoreConfig, io.Clos
 		}
 		if st.FlushTimeout == 0 {
 			sc.FlushTimeout = -1 // no limit
+		}
+		if st.MaxBytes == 0 {
+			sc.MaxBytes = -1 // unbounded
 		}
 		stores = append(stores, sc)
 	}

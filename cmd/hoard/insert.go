@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+)
+
+func newInsertCmd(getenv func(string) string) *cobra.Command {
+	var f *clientFlags
+	cmd := &cobra.Command{
+		Use:   "insert STORE KEY VALUE...",
+		Short: "Append values to a buffer",
+		Long: `Append each VALUE, in order, to KEY of the buffer store STORE, through the node
+at --rpc, which forwards them to the key's owner. Returns once the owner holds
+them; they reach the sink, in order, when the key flushes.`,
+		Example: `  hoard insert events u1 login
+  hoard insert events u1 '{"page":"/home"}' '{"page":"/docs"}'`,
+		Args: cobra.MinimumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ctx, cancel, err := f.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer c.Close()
+			values := make([][]byte, len(args)-2)
+			for i, v := range args[2:] {
+				values[i] = []byte(v)
+			}
+			return c.Insert(ctx, args[0], args[1], values...)
+		},
+	}
+	f = addClientFlags(cmd, getenv, false)
+	return cmd
+}
+
+func newDumpCmd(getenv func(string) string) *cobra.Command {
+	var f *clientFlags
+	cmd := &cobra.Command{
+		Use:   "dump STORE KEY",
+		Short: "Print the values a buffer key holds, without removing them",
+		Long: `Print the values KEY of the buffer store STORE holds at its owner, not yet
+flushed, oldest first, one per line (JSON: strings, or base64 under
+"values_b64" when a value is not valid UTF-8).`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ctx, cancel, err := f.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer c.Close()
+			values, err := c.Dump(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			text := true
+			for _, v := range values {
+				text = text && utf8.Valid(v)
+			}
+			if f.json() {
+				strs := make([]string, len(values))
+				for i, v := range values {
+					if text {
+						strs[i] = string(v)
+					} else {
+						strs[i] = base64.StdEncoding.EncodeToString(v)
+					}
+				}
+				field := "values"
+				if !text {
+					field = "values_b64"
+				}
+				return writeJSON(out, map[string]any{"store": args[0], "key": args[1], field: strs})
+			}
+			for _, v := range values {
+				if utf8.Valid(v) {
+					fmt.Fprintln(out, string(v))
+				} else {
+					fmt.Fprintln(out, "base64:"+base64.StdEncoding.EncodeToString(v))
+				}
+			}
+			return nil
+		},
+	}
+	f = addClientFlags(cmd, getenv, true)
+	return cmd
+}
+
+func newInfoCmd(getenv func(string) string) *cobra.Command {
+	var f *clientFlags
+	cmd := &cobra.Command{
+		Use:   "info [STORE]",
+		Short: "Show what each node holds and has flushed, per store",
+		Long: `Show, for every live node and each store (or STORE): keys and values (buffers)
+or increments (counters) held and not yet flushed, bytes held (buffers,
+batches being flushed included), batches flushed, failed attempts, batches
+dead-lettered and the last flush. UNFLUSHED is the node's total of
+acknowledged ops not yet flushed: what a crash of that node would lose now.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store := ""
+			if len(args) == 1 {
+				store = args[0]
+			}
+			c, ctx, cancel, err := f.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer c.Close()
+			nodes, err := c.Info(ctx, store)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if f.json() {
+				return writeJSON(out, nodes)
+			}
+			tw := newTable(out)
+			fmt.Fprintln(tw, "NODE\tUNFLUSHED\tSTORE\tKIND\tKEYS\tVALUES\tBYTES\tFLUSHES\tFAILED\tDEAD-LETTERED\tLAST FLUSH")
+			for _, n := range nodes {
+				if n.Error != "" {
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\terror: %s\n", n.Node, n.Error)
+					continue
+				}
+				for _, s := range n.Stores {
+					last := "-"
+					if !s.LastFlush.IsZero() {
+						last = s.LastFlush.Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", n.Node, n.Unflushed, s.Store, s.Kind,
+						s.Keys, s.Values, s.Bytes, s.Flushes, s.Failures, s.DeadLettered, last)
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	f = addClientFlags(cmd, getenv, true)
+	return cmd
+}
