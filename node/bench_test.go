@@ -3,6 +3,8 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +25,10 @@ func benchCluster(b *testing.B, n int) *testcluster.Cluster {
 	return testcluster.New(b, n, &testcluster.Options{
 		LogLevel: hclog.Error,
 		Configure: func(i int, cfg *node.Config) {
-			cfg.Stores = []node.StoreConfig{{Name: "pageviews", Kind: node.KindCounter, Sink: discard, Interval: time.Second}}
+			cfg.Stores = []node.StoreConfig{
+				{Name: "pageviews", Kind: node.KindCounter, Sink: discard, Interval: time.Second},
+				{Name: "events", Kind: node.KindBuffer, Sink: discard, Interval: time.Second, MaxBytes: -1},
+			}
 		},
 	})
 }
@@ -120,7 +125,7 @@ func BenchmarkClientIncrAsync(b *testing.B) {
 }
 
 // runConcurrent runs b.N calls of f spread over workers goroutines and
-// reports calls/s.
+// reports ops/s.
 func runConcurrent(b *testing.B, workers int, f func(i int) error) {
 	b.Helper()
 	b.ReportAllocs()
@@ -138,5 +143,116 @@ func runConcurrent(b *testing.B, workers int, f func(i int) error) {
 		})
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "incr/s")
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+var valueSizes = []struct {
+	name string
+	size int
+}{{"16B", 16}, {"1KiB", 1024}}
+
+// BenchmarkInsertLocal measures inserts applied at their owner through
+// Node.Insert, from parallel goroutines.
+func BenchmarkInsertLocal(b *testing.B) {
+	c := benchCluster(b, 1)
+	n := c.Node(0)
+	keys := keysOwnedBy(n, "", 1024)
+	ctx := context.Background()
+	for _, vs := range valueSizes {
+		b.Run(vs.name, func(b *testing.B) {
+			value := make([]byte, vs.size)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if err := n.Insert(ctx, "events", keys[i&1023], value); err != nil {
+						b.Error(err)
+						return
+					}
+					i++
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "insert/s")
+		})
+	}
+}
+
+// BenchmarkClientInsert measures inserts of one value each through one
+// client connection by 256 concurrent callers to one node of a 3-node
+// cluster, keys spread over all three: two thirds are forwarded.
+func BenchmarkClientInsert(b *testing.B) {
+	c := benchCluster(b, 3)
+	entry := c.Node(0)
+	keys := keysOwnedBy(entry, "", 1024)
+	cl, err := client.Dial(context.Background(), entry.RPCAddr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	for _, vs := range valueSizes {
+		b.Run("forwarded/"+vs.name, func(b *testing.B) {
+			value := make([]byte, vs.size)
+			runConcurrent(b, 256, func(i int) error {
+				return cl.Insert(context.Background(), "events", keys[i&1023], value)
+			})
+		})
+	}
+}
+
+// BenchmarkFileSinkValues measures values flushed per second to the file
+// sink (JSON Lines, fsync per batch), in batches of 1,000 keys of 10
+// 16-byte values.
+func BenchmarkFileSinkValues(b *testing.B) {
+	f, err := sinks.NewFile(filepath.Join(b.TempDir(), "out.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	batch := sinks.Batch{ID: "bench", Store: "events", Kind: sinks.KindBuffer, Node: "n1", Time: time.Now()}
+	value := []byte("0123456789abcdef")
+	for k := range 1000 {
+		vs := make([][]byte, 10)
+		for i := range vs {
+			vs[i] = value
+		}
+		batch.Values = append(batch.Values, sinks.Values{Key: fmt.Sprintf("key-%d", k), Values: vs})
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		if err := f.Flush(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*10000)/time.Since(start).Seconds(), "values/s")
+}
+
+// BenchmarkHeldValueMemory measures the heap a buffer needs per value it
+// holds: 1,000,000 16-byte values over 10,000 keys, unflushed.
+func BenchmarkHeldValueMemory(b *testing.B) {
+	const values = 1000000
+	c := benchCluster(b, 1)
+	n := c.Node(0)
+	keys := keysOwnedBy(n, "", 10000)
+	ctx := context.Background()
+	value := make([]byte, 16)
+	for b.Loop() {
+		if _, err := n.Flush(ctx, "events"); err != nil {
+			b.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range values {
+			if err := n.Insert(ctx, "events", keys[i%len(keys)], value); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/values, "B/value")
+	}
 }

@@ -203,8 +203,8 @@ func (r *reader) string() string {
 	return string(r.next(n))
 }
 
-// bytes reads a bin (or str) value into a slice of buf, the arena all of a
-// message's values are copied into: one allocation, not one per value.
+// bytesArray reads an array of bin (or str) values, copied into one arena
+// sized exactly for them: one allocation for the lot, not one per value.
 func (r *reader) bytesArray() [][]byte {
 	if r.err == nil && len(r.b) > 0 && r.b[0] == 0xc0 {
 		r.b = r.b[1:]
@@ -214,34 +214,48 @@ func (r *reader) bytesArray() [][]byte {
 	if r.err != nil {
 		return nil
 	}
+	// First pass, on a copy of the reader: how many bytes in all.
+	peek := *r
+	total := 0
+	for i := 0; i < n && peek.err == nil; i++ {
+		total += len(peek.binary())
+	}
+	if peek.err != nil {
+		r.err = peek.err
+		return nil
+	}
 	out := make([][]byte, n)
-	// Every value's bytes lie within what is left of the message.
-	arena := make([]byte, 0, len(r.b))
-	for i := 0; i < n && r.err == nil; i++ {
-		c := r.byte()
-		var l int
-		switch {
-		case c == 0xc4 || c == 0xd9:
-			l = int(r.byte())
-		case c == 0xc5 || c == 0xda:
-			if b := r.next(2); b != nil {
-				l = int(binary.BigEndian.Uint16(b))
-			}
-		case c == 0xc6 || c == 0xdb:
-			if b := r.next(4); b != nil {
-				l = int(binary.BigEndian.Uint32(b))
-			}
-		case c&0xe0 == 0xa0:
-			l = int(c & 0x1f)
-		default:
-			r.fail("expected bytes, got 0x%02x", c)
-		}
-		v := r.next(l)
+	arena := make([]byte, 0, total)
+	for i := range out {
 		start := len(arena)
-		arena = append(arena, v...)
+		arena = append(arena, r.binary()...)
 		out[i] = arena[start:len(arena):len(arena)]
 	}
 	return out
+}
+
+// binary reads one bin or str value and returns its bytes, aliasing the
+// message.
+func (r *reader) binary() []byte {
+	c := r.byte()
+	var l int
+	switch {
+	case c == 0xc4 || c == 0xd9:
+		l = int(r.byte())
+	case c == 0xc5 || c == 0xda:
+		if b := r.next(2); b != nil {
+			l = int(binary.BigEndian.Uint16(b))
+		}
+	case c == 0xc6 || c == 0xdb:
+		if b := r.next(4); b != nil {
+			l = int(binary.BigEndian.Uint32(b))
+		}
+	case c&0xe0 == 0xa0:
+		l = int(c & 0x1f)
+	default:
+		r.fail("expected bytes, got 0x%02x", c)
+	}
+	return r.next(l)
 }
 
 // fields reads an array header and checks it holds exactly want elements.
