@@ -109,3 +109,77 @@ func TestCounterCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestBufferCommands(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{
+			{Name: "events", Kind: node.KindBuffer, Sink: mem, Interval: time.Hour},
+			{Name: "pageviews", Kind: node.KindCounter, Sink: mem, Interval: time.Hour},
+		}
+	}})
+	addrs := c.RPCAddrs()
+	if _, errOut, code := hoard(t, nil, "insert", "events", "u1", "login", "view /home", "--rpc", addrs[0]); code != 0 {
+		t.Fatalf("insert: %s", errOut)
+	}
+	if _, errOut, code := hoard(t, nil, "insert", "events", "u1", "logout", "--rpc", addrs[1]); code != 0 {
+		t.Fatalf("insert: %s", errOut)
+	}
+	out, errOut, code := hoard(t, nil, "dump", "events", "u1", "--rpc", addrs[2])
+	if code != 0 || out != "login\nview /home\nlogout\n" {
+		t.Fatalf("dump: exit %d %s\n%q", code, errOut, out)
+	}
+	out, _, code = hoard(t, nil, "dump", "events", "u1", "--rpc", addrs[2], "--format", "json")
+	var d struct{ Values []string }
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil || len(d.Values) != 3 {
+		t.Fatalf("dump json: %s", out)
+	}
+	out, errOut, code = hoard(t, nil, "info", "--rpc", addrs[0])
+	if code != 0 || strings.Count(out, "events") != 3 || strings.Count(out, "pageviews") != 3 {
+		t.Fatalf("info: exit %d %s\n%s", code, errOut, out)
+	}
+	out, _, code = hoard(t, nil, "info", "events", "--rpc", addrs[0], "--format", "json")
+	var nodes []struct {
+		Node      string
+		Unflushed int64
+		Stores    []struct {
+			Store  string
+			Keys   int
+			Values int64
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 3 {
+		t.Fatalf("info json: %s", out)
+	}
+	var values, unflushed int64
+	for _, n := range nodes {
+		unflushed += n.Unflushed
+		for _, s := range n.Stores {
+			values += s.Values
+		}
+	}
+	if values != 3 || unflushed != 2 {
+		t.Fatalf("info: %d values held, %d ops unflushed; want 3 and 2\n%s", values, unflushed, out)
+	}
+	if _, errOut, code := hoard(t, nil, "flush", "--rpc", addrs[0]); code != 0 {
+		t.Fatal(errOut)
+	}
+	if got := mem.Values("events")["u1"]; len(got) != 3 || string(got[2]) != "logout" {
+		t.Fatalf("sink: %q", got)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"insert", "events", "u1"}, "requires at least 3 arg"},
+		{[]string{"insert", "pageviews", "k", "v"}, "counter store"},
+		{[]string{"incr", "events", "k"}, "buffer store"},
+		{[]string{"dump", "nope", "k"}, "unknown store"},
+		{[]string{"info", "nope"}, "unknown store"},
+	} {
+		_, errOut, code := hoard(t, nil, append(tc.args, "--rpc", addrs[0])...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
