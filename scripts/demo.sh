@@ -36,6 +36,12 @@ counter "pageviews" {
   interval = "2s"
   jitter   = "500ms"
 }
+
+buffer "events" {
+  sink     = "out"
+  interval = "2s"
+  max_size = 100
+}
 HCL
 	"$HOARD" agent --config "$DIR/$name.hcl" 2>"$DIR/$name.log" &
 	pids+=($!)
@@ -78,14 +84,24 @@ echo "sent: /home 40, /pricing 30, /docs 30"
 printf 'unflushed at the owner of /home: '
 "$HOARD" count pageviews /home --rpc "127.0.0.1:$((BASE + 102))"
 
+say "inserting events for two users through different nodes; each key keeps its order"
+"$HOARD" insert events u1 login "view /home" --rpc "$RPC1"
+"$HOARD" insert events u2 signup --rpc "127.0.0.1:$((BASE + 101))"
+"$HOARD" insert events u1 logout --rpc "127.0.0.1:$((BASE + 102))"
+echo "held for u1 at its owner:"
+"$HOARD" dump events u1 --rpc "$RPC1" | sed 's/^/  /'
+"$HOARD" info --rpc "$RPC1"
+
 say "flushing every node now (they also flush every 2s on their own)"
 "$HOARD" flush --rpc "$RPC1"
 
 say "what reached the file sinks (one file per node; each key flushed by its owner)"
 cat "$DIR"/n*/out.jsonl
 echo
-awk -F'"' '{ for (i = 1; i < NF; i++) { if ($i == "key") k = $(i + 2); if ($i == "node") n = $(i + 2) }
-	match($0, /"count":-?[0-9]+/); c = substr($0, RSTART + 8, RLENGTH - 8); sum[k] += c; by[k] = n }
+echo "counter sums:"
+awk -F'"' '/"kind":"counter"/ {
+		for (i = 1; i < NF; i++) { if ($i == "key") k = $(i + 2); if ($i == "node") n = $(i + 2) }
+		match($0, /"count":-?[0-9]+/); sum[k] += substr($0, RSTART + 8, RLENGTH - 8); by[k] = n }
 	END { for (k in sum) printf "  %-10s %4d  (flushed by %s)\n", k, sum[k], by[k] }' "$DIR"/n*/out.jsonl | sort
 
 say "stopping the cluster (SIGTERM: graceful leave)"
