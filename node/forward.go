@@ -168,29 +168,30 @@ func (f *forwarder) sendChunk(conn *transport.Conn, chunk []*op) {
 	})
 }
 
+// errorCodes maps the node's sentinel errors to their wire codes, both
+// ways. The first match wins.
+var errorCodes = []struct {
+	err  error
+	code string
+}{
+	{ErrNotOwner, proto.CodeNotOwner},
+	{ErrUnknownStore, proto.CodeUnknownStore},
+	{ErrWrongKind, proto.CodeWrongKind},
+	{ErrOverflow, proto.CodeOverflow},
+	{ErrOverloaded, proto.CodeOverloaded},
+	{ErrInvalidKey, proto.CodeInvalid},
+	{ErrShutdown, proto.CodeShuttingDown},
+	{ErrNoRing, proto.CodeNoRing},
+	{ErrUnavailable, proto.CodeUnavailable},
+	{ErrIndeterminate, proto.CodeIndeterminate},
+}
+
 // codeOf is the wire code of an op error.
 func codeOf(err error) string {
-	switch {
-	case errors.Is(err, ErrNotOwner):
-		return proto.CodeNotOwner
-	case errors.Is(err, ErrUnknownStore):
-		return proto.CodeUnknownStore
-	case errors.Is(err, ErrWrongKind):
-		return proto.CodeWrongKind
-	case errors.Is(err, ErrOverflow):
-		return proto.CodeOverflow
-	case errors.Is(err, ErrInvalidKey):
-		return proto.CodeInvalid
-	case errors.Is(err, ErrShutdown):
-		return proto.CodeShuttingDown
-	case errors.Is(err, ErrNoRing):
-		return proto.CodeNoRing
-	case errors.Is(err, ErrUnavailable):
-		return proto.CodeUnavailable
-	case errors.Is(err, ErrIndeterminate):
-		return proto.CodeIndeterminate
-	case errors.Is(err, ErrOverloaded):
-		return proto.CodeOverloaded
+	for _, ec := range errorCodes {
+		if errors.Is(err, ec.err) {
+			return ec.code
+		}
 	}
 	return transport.CodeInternal
 }
@@ -199,35 +200,19 @@ func codeOf(err error) string {
 // that is shutting down did not apply the op, which can go to the next
 // owner, like one refused by a node that is not the owner.
 func errorOf(code, msg string) error {
-	var sentinel error
 	switch code {
 	case "":
 		return nil
-	case proto.CodeNotOwner:
-		sentinel = ErrNotOwner
 	case proto.CodeShuttingDown:
 		return fmt.Errorf("%w: %w: %s", ErrNotOwner, ErrShutdown, msg)
-	case proto.CodeUnknownStore:
-		sentinel = ErrUnknownStore
-	case proto.CodeWrongKind:
-		sentinel = ErrWrongKind
-	case proto.CodeOverflow:
-		sentinel = ErrOverflow
-	case proto.CodeInvalid:
-		sentinel = ErrInvalidKey
-	case proto.CodeNoRing:
-		sentinel = ErrNoRing
-	case proto.CodeUnavailable:
-		sentinel = ErrUnavailable
-	case proto.CodeIndeterminate:
-		sentinel = ErrIndeterminate
-	case proto.CodeOverloaded:
-		sentinel = ErrOverloaded
-	default:
-		return &transport.Error{Code: code, Message: msg}
 	}
-	// The message usually starts with the sentinel's own text already.
-	return fmt.Errorf("%w%s", sentinel, strings.TrimPrefix(msg, sentinel.Error()))
+	for _, ec := range errorCodes {
+		if ec.code == code {
+			// The message usually starts with the sentinel's own text already.
+			return fmt.Errorf("%w%s", ec.err, strings.TrimPrefix(msg, ec.err.Error()))
+		}
+	}
+	return &transport.Error{Code: code, Message: msg}
 }
 
 // retire stops a forwarder whose owner left the ring: its queued ops are

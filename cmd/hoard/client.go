@@ -23,8 +23,8 @@ type clientFlags struct {
 	timeout time.Duration
 }
 
-func addClientFlags(cmd *cobra.Command, getenv func(string) string, withFormat bool) *clientFlags {
-	f := &clientFlags{}
+// register adds the client flags to cmd, bound to f.
+func (f *clientFlags) register(cmd *cobra.Command, getenv func(string) string, withFormat bool) {
 	def := getenv("HOARD_RPC_ADDR")
 	if def == "" {
 		def = defaultRPCAddr
@@ -34,7 +34,6 @@ func addClientFlags(cmd *cobra.Command, getenv func(string) string, withFormat b
 	if withFormat {
 		cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	}
-	return f
 }
 
 // dial validates the flags and connects to the node.
@@ -65,4 +64,19 @@ func writeJSON(w io.Writer, v any) error {
 // table writes aligned columns; call flush when done.
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// runE adapts a command body that needs a connected client: it dials the
+// node named by the flags, runs body under the --timeout context and closes
+// the connection.
+func (f *clientFlags) runE(body func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, ctx, cancel, err := f.dial(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		defer c.Close()
+		return body(ctx, c, cmd, args)
+	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/hoard-dev/hoard/client"
 	"github.com/spf13/cobra"
 )
 
@@ -22,18 +24,12 @@ one only once the sink accepted it. Both act on the node at --rpc.`,
 }
 
 func newDLQListCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "list [STORE]",
 		Short: "List the node's dead-lettered batches",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			letters, err := c.DeadLetters(ctx, strings.Join(args, ""))
 			if err != nil {
 				return err
@@ -52,25 +48,19 @@ func newDLQListCmd(getenv func(string) string) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", l.Store, l.Batch, l.Keys, l.Attempts, l.Time.Format(time.RFC3339), l.Error)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	return cmd
 }
 
 func newDLQReplayCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "replay [STORE]",
 		Short: "Send the node's dead-lettered batches to their sinks again",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			res, err := c.ReplayDeadLetters(ctx, strings.Join(args, ""))
 			if err != nil {
 				return err
@@ -95,8 +85,8 @@ func newDLQReplayCmd(getenv func(string) string) *cobra.Command {
 				return fmt.Errorf("%d batches could not be replayed and stay dead-lettered", len(res.Failed))
 			}
 			return nil
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	return cmd
 }

@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
+	"github.com/hoard-dev/hoard/client"
 	"github.com/spf13/cobra"
 )
 
 func newFlushCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "flush [STORE]",
 		Short: "Flush a store (default: every store) on every node now",
@@ -16,17 +18,11 @@ func newFlushCmd(getenv func(string) string) *cobra.Command {
 and wait for the sinks. Prints what each node flushed. Exits non-zero if any
 node failed (its batches then went to its dead-letter: see 'hoard dlq').`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			store := ""
 			if len(args) == 1 {
 				store = args[0]
 			}
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
 			nodes, ferr := c.Flush(ctx, store)
 			if nodes == nil && ferr != nil {
 				return ferr
@@ -50,8 +46,8 @@ node failed (its batches then went to its dead-letter: see 'hoard dlq').`,
 				return errors.New("some nodes did not flush everything (see above)")
 			}
 			return nil
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	return cmd
 }

@@ -1,16 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
+	"github.com/hoard-dev/hoard/client"
 	"github.com/spf13/cobra"
 )
 
 func newInsertCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "insert STORE KEY VALUE...",
 		Short: "Append values to a buffer",
@@ -20,26 +22,20 @@ them; they reach the sink, in order, when the key flushes.`,
 		Example: `  hoard insert events u1 login
   hoard insert events u1 '{"page":"/home"}' '{"page":"/docs"}'`,
 		Args: cobra.MinimumNArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			values := make([][]byte, len(args)-2)
 			for i, v := range args[2:] {
 				values[i] = []byte(v)
 			}
 			return c.Insert(ctx, args[0], args[1], values...)
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, false)
+	f.register(cmd, getenv, false)
 	return cmd
 }
 
 func newDumpCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "dump STORE KEY",
 		Short: "Print the values a buffer key holds, without removing them",
@@ -47,13 +43,7 @@ func newDumpCmd(getenv func(string) string) *cobra.Command {
 flushed, oldest first, one per line (JSON: strings, or base64 under
 "values_b64" when a value is not valid UTF-8).`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			values, err := c.Dump(ctx, args[0], args[1])
 			if err != nil {
 				return err
@@ -86,14 +76,14 @@ flushed, oldest first, one per line (JSON: strings, or base64 under
 				}
 			}
 			return nil
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	return cmd
 }
 
 func newInfoCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "info [STORE]",
 		Short: "Show what each node holds and has flushed, per store",
@@ -103,17 +93,11 @@ batches being flushed included), batches flushed, failed attempts, batches
 dead-lettered and the last flush. UNFLUSHED is the node's total of
 acknowledged ops not yet flushed: what a crash of that node would lose now.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			store := ""
 			if len(args) == 1 {
 				store = args[0]
 			}
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
 			nodes, err := c.Info(ctx, store)
 			if err != nil {
 				return err
@@ -139,8 +123,8 @@ acknowledged ops not yet flushed: what a crash of that node would lose now.`,
 				}
 			}
 			return tw.Flush()
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	return cmd
 }

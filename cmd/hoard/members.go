@@ -1,13 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/hoard-dev/hoard/client"
 	"github.com/spf13/cobra"
 )
 
 func newMembersCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "members",
 		Short: "List the cluster's members as one node sees them",
@@ -15,13 +17,7 @@ func newMembersCmd(getenv func(string) string) *cobra.Command {
 state (alive, leaving), addresses and the partitions each owns in that node's
 ring. Failed and departed members stay listed for an hour.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			members, err := c.Members(ctx)
 			if err != nil {
 				return err
@@ -36,9 +32,9 @@ ring. Failed and departed members stay listed for an hour.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.Name, m.Status, m.State, m.GossipAddr, m.RPCAddr, orDash(m.HTTPAddr), m.Partitions, m.Version)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	return cmd
 }
 

@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/hoard-dev/hoard/client"
 	"github.com/spf13/cobra"
 )
 
 func newOwnerCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "owner STORE KEY",
 		Short: "Show which node owns a key",
@@ -16,13 +18,7 @@ func newOwnerCmd(getenv func(string) string) *cobra.Command {
 the owner that aggregates and flushes it, and the partition's ordered backups.
 Every node of a converged cluster gives the same answer.`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			pl, err := c.Owner(ctx, args[0], args[1])
 			if err != nil {
 				return err
@@ -46,8 +42,8 @@ Every node of a converged cluster gives the same answer.`,
 			fmt.Fprintf(out, "partition  %d\nowner      %s (%s)\nbackups    %s\nring       version %d\n",
 				pl.Partition, pl.Owner.Name, pl.Owner.Addr, orDash(strings.Join(backups, ", ")), pl.RingVersion)
 			return nil
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	return cmd
 }

@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/hoard-dev/hoard/client"
 	"github.com/spf13/cobra"
 )
 
 func newRingCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	var partitions bool
 	cmd := &cobra.Command{
 		Use:   "ring",
@@ -18,13 +20,7 @@ member the number of partitions it owns and its share of them. With
 --partitions, print the whole partition table: each partition's owner and
 ordered backups.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
+		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			snap, err := c.Ring(ctx)
 			if err != nil {
 				return err
@@ -88,9 +84,9 @@ ordered backups.`,
 				return tw.Flush()
 			}
 			return nil
-		},
+		}),
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	cmd.Flags().BoolVar(&partitions, "partitions", false, "print the whole partition table")
 	return cmd
 }

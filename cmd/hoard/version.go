@@ -12,7 +12,7 @@ import (
 )
 
 func newVersionCmd(getenv func(string) string) *cobra.Command {
-	var f *clientFlags
+	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print hoard's version, and the node's if one is reachable",
@@ -47,6 +47,6 @@ the node's name and version. An unreachable node is not an error here.`,
 			return nil
 		},
 	}
-	f = addClientFlags(cmd, getenv, true)
+	f.register(cmd, getenv, true)
 	return cmd
 }
