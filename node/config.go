@@ -17,6 +17,9 @@ import (
 // `hoard version`.
 const Version = "0.1.0"
 
+// DefaultMaxValueBytes is the default bound on one buffer value.
+const DefaultMaxValueBytes = 1 << 20
+
 // ErrInvalidConfig is returned by Validate and Start for a configuration that
 // cannot work.
 var ErrInvalidConfig = errors.New("node: invalid config")
@@ -66,6 +69,9 @@ type Config struct {
 	// cluster.Config.RejoinInterval. Zero means 15s.
 	RejoinInterval time.Duration
 
+	// MaxValueBytes bounds one buffer value. Zero means DefaultMaxValueBytes.
+	MaxValueBytes int
+
 	// Stores declares the node's stores. Every node of a cluster declares
 	// the same ones.
 	Stores []StoreConfig
@@ -103,6 +109,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data dir is required", ErrInvalidConfig)
+	}
+	if c.MaxValueBytes < 0 || c.MaxValueBytes > maxInsertBytes {
+		return fmt.Errorf("%w: max value bytes %d must be between 1 and %d", ErrInvalidConfig, c.MaxValueBytes, maxInsertBytes)
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Stores {

@@ -27,6 +27,8 @@ func (n *Node) Flush(ctx context.Context, store string) (FlushResult, error) {
 	if err != nil {
 		return FlushResult{}, err
 	}
+	ctx, cancel := n.untilStop(ctx)
+	defer cancel()
 	var total FlushResult
 	var errs []error
 	for _, s := range stores {
@@ -264,37 +266,50 @@ func (n *Node) ReplayDeadLetters(ctx context.Context, store string) (ReplayResul
 	if err != nil {
 		return res, err
 	}
+	ctx, cancel := n.untilStop(ctx)
+	defer cancel()
 	for _, s := range stores {
-		paths, err := n.dlq.paths(s.cfg.Name)
-		if err != nil {
+		if err := n.replayStore(ctx, s, &res); err != nil {
 			return res, err
-		}
-		for _, p := range paths {
-			l, err := n.dlq.read(p)
-			if err != nil {
-				res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", filepath.Base(p), err))
-				continue
-			}
-			s.flushMu.Lock()
-			err = s.callSink(ctx, l.Batch)
-			s.flushMu.Unlock()
-			if err != nil {
-				res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", l.Batch.ID, err))
-				continue
-			}
-			if err := os.Remove(p); err != nil {
-				// The sink has it; a second replay would send it again with
-				// the same batch ID, which deduplicating sinks ignore.
-				res.Failed = append(res.Failed, fmt.Sprintf("%s: delivered, but the file stays: %v", l.Batch.ID, err))
-				continue
-			}
-			_ = syncDir(filepath.Dir(p))
-			s.stats.flushes.Add(1)
-			n.logger.Info("dead letter replayed", "store", s.cfg.Name, "batch", l.Batch.ID, "keys", l.Batch.Len())
-			res.Replayed = append(res.Replayed, l.Batch.ID)
 		}
 	}
 	return res, nil
+}
+
+// replayStore replays one store's dead letters. It holds the store's flush
+// lock throughout, so two replays never send the same file twice and no
+// flush runs meanwhile.
+func (n *Node) replayStore(ctx context.Context, s *store, res *ReplayResult) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.unlock()
+	paths, err := n.dlq.paths(s.cfg.Name)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		l, err := n.dlq.read(p)
+		if err != nil {
+			res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", filepath.Base(p), err))
+			continue
+		}
+		if err := s.callSink(ctx, l.Batch); err != nil {
+			res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", l.Batch.ID, err))
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			// The sink has it; a second replay would send it again with the
+			// same batch ID, which deduplicating sinks ignore.
+			res.Failed = append(res.Failed, fmt.Sprintf("%s: delivered, but the file stays: %v", l.Batch.ID, err))
+			continue
+		}
+		_ = syncDir(filepath.Dir(p))
+		s.stats.flushes.Add(1)
+		n.logger.Info("dead letter replayed", "store", s.cfg.Name, "batch", l.Batch.ID, "keys", l.Batch.Len())
+		res.Replayed = append(res.Replayed, l.Batch.ID)
+	}
+	return nil
 }
 
 // Stats describes the node.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,8 +21,10 @@ import (
 var errNotSent = errors.New("node: op not sent")
 
 const (
-	// maxForwardOps bounds the ops in one forwarded frame.
-	maxForwardOps = 1024
+	// maxForwardOps and maxForwardBytes bound one forwarded frame, well
+	// under the transport's frame limit.
+	maxForwardOps   = 1024
+	maxForwardBytes = 4 << 20
 
 	// dialTimeout bounds connecting to a peer.
 	dialTimeout = 5 * time.Second
@@ -126,13 +129,24 @@ func (f *forwarder) send(ops []*op) {
 		return
 	}
 	for len(ops) > 0 {
-		chunk := ops[:min(len(ops), maxForwardOps)]
-		ops = ops[len(chunk):]
-		f.sendChunk(conn, slicesClone(chunk))
+		n, size := 0, 0
+		for n < len(ops) && n < maxForwardOps && (n == 0 || size+ops[n].wireSize() <= maxForwardBytes) {
+			size += ops[n].wireSize()
+			n++
+		}
+		f.sendChunk(conn, slices.Clone(ops[:n]))
+		ops = ops[n:]
 	}
 }
 
-func slicesClone(ops []*op) []*op { return append([]*op(nil), ops...) }
+// wireSize estimates the bytes o takes in a forwarded frame.
+func (o *op) wireSize() int {
+	size := 16 + len(o.store.cfg.Name) + len(o.key)
+	for _, v := range o.values {
+		size += 5 + len(v)
+	}
+	return size
+}
 
 func (f *forwarder) sendChunk(conn *transport.Conn, chunk []*op) {
 	req := proto.ForwardRequest{Ops: make([]proto.Op, len(chunk))}
@@ -180,6 +194,7 @@ var errorCodes = []struct {
 	{ErrOverflow, proto.CodeOverflow},
 	{ErrOverloaded, proto.CodeOverloaded},
 	{ErrInvalidKey, proto.CodeInvalid},
+	{ErrInvalidValue, proto.CodeInvalid},
 	{ErrShutdown, proto.CodeShuttingDown},
 	{ErrNoRing, proto.CodeNoRing},
 	{ErrUnavailable, proto.CodeUnavailable},

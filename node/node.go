@@ -67,6 +67,7 @@ type Node struct {
 	leaving  atomic.Bool
 	stopping atomic.Bool // refuses new ops
 
+	loopCtx    context.Context    // ends when the node starts stopping
 	loopCancel context.CancelFunc // stops the flush and async loops
 	loopWG     sync.WaitGroup
 
@@ -99,6 +100,9 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		n.logger = hclog.NewNullLogger()
 	}
 	n.cfg.Ring = cfg.ringConfig()
+	if n.cfg.MaxValueBytes == 0 {
+		n.cfg.MaxValueBytes = DefaultMaxValueBytes
+	}
 	if n.cfg.Cluster == "" {
 		n.cfg.Cluster = cluster.DefaultCluster
 	}
@@ -146,7 +150,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	}
 
 	loopCtx, cancel := context.WithCancel(context.Background())
-	n.loopCancel = cancel
+	n.loopCtx, n.loopCancel = loopCtx, cancel
 	for _, s := range n.stores {
 		n.loopWG.Go(func() { s.flushLoop(loopCtx) })
 	}
@@ -369,6 +373,16 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	var errs []error
 	if flush {
 		n.sendAsync(ctx)
+		if left := n.async.take(); len(left) > 0 {
+			var sum int64
+			for k, delta := range left {
+				n.logger.Error("async increment lost: its owner could not be reached before the node stopped",
+					"store", k.store.cfg.Name, "key", k.key, "delta", delta)
+				sum++
+			}
+			n.asyncLost.Add(sum)
+			errs = append(errs, fmt.Errorf("node: %d async increments could not reach their owners before the node stopped", sum))
+		}
 	}
 	n.loopCancel()
 	n.loopWG.Wait()
@@ -425,6 +439,27 @@ func (n *Node) isStopped() bool {
 	n.lifeMu.Lock()
 	defer n.lifeMu.Unlock()
 	return n.stopped
+}
+
+// untilStop returns a context that also ends when the node starts
+// stopping, so a manual flush or replay gives way to the final flush.
+func (n *Node) untilStop(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(n.loopCtx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// stopDone reports whether background work must end.
+func (n *Node) stopDone() bool {
+	select {
+	case <-n.stopCh:
+		return true
+	default:
+		return false
+	}
 }
 
 // isStopping reports whether the node refuses new ops.

@@ -128,8 +128,8 @@ func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
 			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
 			return
 		}
-		if len(in.Values) == 0 {
-			r.Send(nil, rpcError(fmt.Errorf("%w: no values to insert", ErrInvalidKey)))
+		if err := n.checkValues(in.Values); err != nil {
+			r.Send(nil, rpcError(err))
 			return
 		}
 		o.kind, store, key, o.values = proto.OpInsert, in.Store, in.Key, in.Values

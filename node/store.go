@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,10 +154,11 @@ type store struct {
 	counters *counterState
 	buffers  *bufferState
 
-	// flushMu is held for a whole flush or replay: at most one sink call of
-	// the store is in flight per node. It guards stuck.
-	flushMu sync.Mutex
-	stuck   []pendingBatch // batches not yet delivered, tried again first
+	// flushSem, a lock that can be waited for with a deadline, is held for
+	// a whole flush or replay: at most one sink call of the store is in
+	// flight per node. It guards stuck.
+	flushSem chan struct{}
+	stuck    []pendingBatch // batches not yet delivered, tried again first
 
 	stats storeStats
 }
@@ -172,9 +172,10 @@ type storeStats struct {
 
 func newStore(n *Node, cfg StoreConfig) *store {
 	s := &store{
-		n:      n,
-		cfg:    cfg.withDefaults(),
-		logger: n.logger.With("store", cfg.Name),
+		n:        n,
+		cfg:      cfg.withDefaults(),
+		logger:   n.logger.With("store", cfg.Name),
+		flushSem: make(chan struct{}, 1),
 	}
 	switch cfg.Kind {
 	case KindCounter:
@@ -259,8 +260,13 @@ type FlushResult struct {
 // delivered, the batch is kept for the next flush, or dead-lettered when
 // the node is stopping.
 func (s *store) flush(ctx context.Context, mode flushMode) (FlushResult, error) {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
+	if err := s.lock(ctx); err != nil {
+		if mode == flushFinal {
+			return s.spill(err)
+		}
+		return FlushResult{}, err
+	}
+	defer s.unlock()
 
 	batches := s.stuck
 	s.stuck = nil
@@ -296,6 +302,39 @@ func (s *store) flush(ctx context.Context, mode flushMode) (FlushResult, error) 
 		errs = append(errs, fmt.Errorf("%w: %s: %w", ErrDeadLettered, b.ID, err))
 	}
 	return res, errors.Join(errs...)
+}
+
+// lock takes the flush lock, or gives up when ctx ends.
+func (s *store) lock(ctx context.Context) error {
+	select {
+	case s.flushSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the flush in progress: %w", ctx.Err())
+	}
+}
+
+func (s *store) unlock() { <-s.flushSem }
+
+// spill is the final flush when the flush lock could not be had in time (a
+// sink call ignoring its deadline holds it): what the store holds goes
+// straight to the dead-letter, not through the sink.
+func (s *store) spill(cause error) (FlushResult, error) {
+	var res FlushResult
+	pb, ok := s.take(flushFinal)
+	if !ok {
+		return res, cause
+	}
+	if err := s.n.dlq.write(pb.batch, cause, 0); err != nil {
+		s.logger.Error("data lost: could not flush or dead-letter it before the node stopped",
+			"batch", pb.batch.ID, "keys", pb.batch.Len(), "error", err)
+		return res, fmt.Errorf("store %s: %d keys lost: %w", s.cfg.Name, pb.batch.Len(), errors.Join(cause, err))
+	}
+	s.settle(pb)
+	s.stats.deadLettered.Add(1)
+	res.DeadLettered++
+	s.logger.Error("batch dead-lettered without trying the sink: a flush in progress held it past the deadline", "batch", pb.batch.ID, "keys", pb.batch.Len())
+	return res, fmt.Errorf("%w: %s: %w", ErrDeadLettered, pb.batch.ID, cause)
 }
 
 // settle accounts for a batch that left memory: delivered, or on disk in

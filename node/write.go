@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/transport"
 )
 
 var (
@@ -24,6 +25,10 @@ var (
 	// after the op was sent: it may or may not have been applied. Retrying
 	// an increment may count it twice.
 	ErrIndeterminate = errors.New("node: outcome unknown")
+
+	// ErrInvalidValue is returned for an insert of no values, of a value over
+	// Config.MaxValueBytes, or of more than 8 MiB in one call.
+	ErrInvalidValue = errors.New("node: invalid value")
 )
 
 // defaultOpTimeout bounds an op whose context has no deadline.
@@ -72,8 +77,8 @@ func (n *Node) Count(ctx context.Context, store, key string) (int64, error) {
 // the order they were inserted. Errors: those of Incr, and ErrOverloaded
 // when the owner holds its max_bytes for the store: back off and retry.
 func (n *Node) Insert(ctx context.Context, store, key string, values ...[]byte) error {
-	if len(values) == 0 {
-		return fmt.Errorf("%w: no values to insert", ErrInvalidKey)
+	if err := n.checkValues(values); err != nil {
+		return err
 	}
 	// One allocation for all the copies.
 	var total int
@@ -90,6 +95,29 @@ func (n *Node) Insert(ctx context.Context, store, key string, values ...[]byte) 
 	_, err := n.do(ctx, &op{kind: proto.OpInsert, values: copies}, store, key)
 	return err
 }
+
+// checkValues refuses an insert of no values, of a value over
+// MaxValueBytes, or of more than maxInsertBytes in all.
+func (n *Node) checkValues(values [][]byte) error {
+	if len(values) == 0 {
+		return fmt.Errorf("%w: no values to insert", ErrInvalidValue)
+	}
+	total := 0
+	for _, v := range values {
+		if len(v) > n.cfg.MaxValueBytes {
+			return fmt.Errorf("%w: a value of %d bytes is over the %d-byte limit (max_value_bytes)", ErrInvalidValue, len(v), n.cfg.MaxValueBytes)
+		}
+		total += len(v)
+	}
+	if total > maxInsertBytes {
+		return fmt.Errorf("%w: %d bytes in one insert, over the %d-byte limit per call: split it", ErrInvalidValue, total, maxInsertBytes)
+	}
+	return nil
+}
+
+// maxInsertBytes bounds the values of one insert, so that it always fits a
+// frame when forwarded.
+const maxInsertBytes = 8 << 20
 
 // Size returns how many values key of a buffer store holds at its owner,
 // not yet flushed.
@@ -228,7 +256,7 @@ func (n *Node) apply(o *op, p int) opResult {
 		return opResult{count: o.store.counters.get(p, o.key)}
 	case proto.OpInsert:
 		if len(o.values) == 0 {
-			return opResult{err: fmt.Errorf("%w: no values to insert", ErrInvalidKey)}
+			return opResult{err: fmt.Errorf("%w: no values to insert", ErrInvalidValue)}
 		}
 		if err := o.store.buffers.add(p, o.key, o.values); err != nil {
 			return opResult{err: err}
@@ -248,11 +276,17 @@ func (n *Node) apply(o *op, p int) opResult {
 // refused (not the owner) or never sent is routed again once the ring
 // changes or after a backoff, until its deadline.
 func (n *Node) forwarded(o *op, r opResult) {
-	if !errors.Is(r.err, ErrNotOwner) && !errors.Is(r.err, errNotSent) {
+	retryable := errors.Is(r.err, ErrNotOwner) || errors.Is(r.err, errNotSent)
+	if errors.Is(r.err, transport.ErrFrameTooLarge) {
+		retryable = false // it will not fit next time either
+	}
+	if !retryable {
 		o.done(r)
 		return
 	}
-	if time.Now().After(o.deadline) || n.isStopping() {
+	// While the node stops, ops it is still draining (async sums) keep
+	// their retries until the background work ends.
+	if time.Now().After(o.deadline) || n.stopDone() {
 		if errors.Is(r.err, errNotSent) {
 			r.err = fmt.Errorf("%w: %w", ErrUnavailable, r.err)
 		}
