@@ -131,6 +131,7 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 		Join:          a.Join,
 		DataDir:       a.DataDir,
 		Ring:          rc,
+		MaxValueBytes: int(a.MaxValueBytes),
 		Stores:        stores,
 		Logger:        logger,
 	}

@@ -14,6 +14,7 @@ const (
 	DefaultHTTPAddr      = "127.0.0.1:8080"
 	DefaultLogLevel      = "info"
 	DefaultPartitions    = 1021
+	DefaultMaxValueBytes = 1 << 20
 	DefaultInterval      = 5 * time.Second
 	DefaultRetryMax      = 5
 	DefaultRetryDelay    = time.Second
@@ -99,6 +100,10 @@ type Agent struct {
 	// partitions spread keys more evenly at the cost of a larger ring.
 	// Default 1021.
 	Partitions int
+
+	// MaxValueBytes bounds one buffer value (max_value_bytes); larger
+	// inserts are refused. Accepts a size like "1MiB". Default 1MiB.
+	MaxValueBytes int64
 
 	// Sinks are the declared sink blocks, in file order.
 	Sinks []Sink
@@ -223,12 +228,13 @@ type Loader struct {
 // and Validate fills it in.
 func Default() Agent {
 	return Agent{
-		Cluster:    DefaultCluster,
-		BindAddr:   DefaultBindAddr,
-		RPCAddr:    DefaultRPCAddr,
-		HTTPAddr:   DefaultHTTPAddr,
-		LogLevel:   DefaultLogLevel,
-		Partitions: DefaultPartitions,
+		Cluster:       DefaultCluster,
+		BindAddr:      DefaultBindAddr,
+		RPCAddr:       DefaultRPCAddr,
+		HTTPAddr:      DefaultHTTPAddr,
+		LogLevel:      DefaultLogLevel,
+		Partitions:    DefaultPartitions,
+		MaxValueBytes: DefaultMaxValueBytes,
 	}
 }
 

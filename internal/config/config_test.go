@@ -23,7 +23,7 @@ func designAgent() *Agent {
 		Join:       []string{"127.0.0.1:7947"},
 		DataDir:    "./data/n1",
 		LogLevel:   "info",
-		Partitions: 1021,
+		Partitions: 1021, MaxValueBytes: 1 << 20,
 		Sinks: []Sink{
 			{Type: "file", Name: "out", Path: "./data/n1/out.jsonl"},
 		},
@@ -120,7 +120,7 @@ func TestDefault(t *testing.T) {
 		RPCAddr:    "127.0.0.1:7373",
 		HTTPAddr:   "127.0.0.1:8080",
 		LogLevel:   "info",
-		Partitions: 1021,
+		Partitions: 1021, MaxValueBytes: 1 << 20,
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v, want %+v", got, want)
@@ -177,6 +177,7 @@ join           = ["10.0.0.1:7946", "[::1]:7946"]
 data_dir       = "/var/lib/hoard"
 log_level      = "debug"
 partitions     = 271
+max_value_bytes = "2MiB"
 
 sink "http" "hook" {
   url     = "https://example.com/hook"
@@ -225,7 +226,7 @@ cache "users" {
 	want := &Agent{
 		Name: "n3", Cluster: "blue", BindAddr: "0.0.0.0:0", AdvertiseAddr: "10.0.0.3:7946",
 		RPCAddr: ":7373", HTTPAddr: "", Join: []string{"10.0.0.1:7946", "[::1]:7946"},
-		DataDir: "/var/lib/hoard", LogLevel: "debug", Partitions: 271,
+		DataDir: "/var/lib/hoard", LogLevel: "debug", Partitions: 271, MaxValueBytes: 2 << 20,
 		Sinks: []Sink{
 			{Type: "http", Name: "hook", URL: "https://example.com/hook",
 				Headers: map[string]string{"Authorization": "Bearer x", "X-Trace": "1"}, Timeout: 2 * time.Second},

@@ -96,7 +96,7 @@ func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
 var (
 	agentSchema = &hcl.BodySchema{
 		Attributes: attrs("name", "cluster", "bind_addr", "advertise_addr", "rpc_addr",
-			"http_addr", "join", "data_dir", "log_level", "partitions"),
+			"http_addr", "join", "data_dir", "log_level", "partitions", "max_value_bytes"),
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "sink", LabelNames: []string{"type", "name"}},
 			{Type: KindCounter, LabelNames: []string{"name"}},
@@ -178,6 +178,7 @@ func (d *decoder) agent(body hcl.Body) *Agent {
 	}
 	b.str("log_level", &a.LogLevel)
 	b.integer("partitions", &a.Partitions)
+	b.size("max_value_bytes", &a.MaxValueBytes)
 
 	for _, blk := range c.Blocks {
 		switch blk.Type {

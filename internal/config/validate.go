@@ -163,6 +163,9 @@ func (v *validator) agent(a *Agent) {
 	if !c.skip("log_level") && !slices.Contains(LogLevels, a.LogLevel) {
 		c.fail("log_level", "invalid level %q, want one of %s", a.LogLevel, strings.Join(LogLevels, ", "))
 	}
+	if !c.skip("max_value_bytes") && (a.MaxValueBytes < 1 || a.MaxValueBytes > 8<<20) {
+		c.fail("max_value_bytes", "must be from 1 byte to 8MiB, got %d", a.MaxValueBytes)
+	}
 	if !c.skip("partitions") && a.Partitions < 1 {
 		c.fail("partitions", "must be at least 1, got %d", a.Partitions)
 	}
