@@ -142,11 +142,24 @@ func (c *Client) call(ctx context.Context, method string, idempotent bool, req, 
 			return err
 		}
 		err = conn.Call(ctx, method, req, resp)
-		retry := errors.Is(err, transport.ErrNotSent) || (idempotent && errors.Is(err, transport.ErrClosed))
-		if retry && ctx.Err() == nil && attempt < len(c.addrs) {
+		// A node that is shutting down applied nothing: another may take it.
+		var re *transport.Error
+		leaving := errors.As(err, &re) && re.Code == proto.CodeShuttingDown
+		retry := leaving || errors.Is(err, transport.ErrNotSent) || (idempotent && errors.Is(err, transport.ErrClosed))
+		// Not-sent requests may go to the same address again (its connection
+		// is redialled); a leaving node's only to another.
+		tries := len(c.addrs)
+		if leaving {
+			tries--
+		}
+		if retry && ctx.Err() == nil && attempt < tries {
 			c.mu.Lock()
 			if c.conn == conn {
 				c.next = (c.next + 1) % len(c.addrs)
+				if leaving {
+					c.conn = nil // connection() dials the next address
+					defer conn.Close()
+				}
 			}
 			c.mu.Unlock()
 			continue
@@ -177,7 +190,7 @@ func mapError(err error) error {
 		return fmt.Errorf("%w: %s", ErrOverloaded, re.Message)
 	case proto.CodeUnavailable, proto.CodeNotOwner:
 		return fmt.Errorf("%w: %s", ErrUnavailable, re.Message)
-	case proto.CodeInvalid:
+	case proto.CodeInvalid, proto.CodeInvalidValue:
 		return fmt.Errorf("%w: %s", ErrInvalid, re.Message)
 	case proto.CodeShuttingDown:
 		return fmt.Errorf("%w: %s", ErrShuttingDown, re.Message)

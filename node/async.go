@@ -27,9 +27,10 @@ type asyncAgg struct {
 }
 
 type asyncShard struct {
-	// mu guards m.
-	mu sync.Mutex
-	m  map[asyncKey]int64
+	// mu guards m and closed.
+	mu     sync.Mutex
+	m      map[asyncKey]int64
+	closed bool // set by the final take: later increments are refused
 }
 
 type asyncKey struct {
@@ -44,6 +45,9 @@ func (a *asyncAgg) add(s *store, key string, delta int64) error {
 	k := asyncKey{s, key}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.closed {
+		return ErrShutdown
+	}
 	sum, ok := addInt64(sh.m[k], delta)
 	if !ok {
 		return fmt.Errorf("%w: pending async increments of %q would overflow", ErrOverflow, key)
@@ -55,14 +59,15 @@ func (a *asyncAgg) add(s *store, key string, delta int64) error {
 	return nil
 }
 
-// take swaps every shard's map out.
-func (a *asyncAgg) take() map[asyncKey]int64 {
+// take swaps every shard's map out. A final take closes the shards.
+func (a *asyncAgg) take(final bool) map[asyncKey]int64 {
 	out := map[asyncKey]int64{}
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		m := sh.m
 		sh.m = nil
+		sh.closed = sh.closed || final
 		sh.mu.Unlock()
 		for k, v := range m {
 			out[k] += v
@@ -97,15 +102,16 @@ func (n *Node) asyncLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		n.sendAsync(ctx)
+		n.sendAsync(ctx, false)
 		t.Reset(asyncInterval/2 + rand.N(asyncInterval))
 	}
 }
 
 // sendAsync routes every pending async sum to its owner and waits for the
-// outcomes. A sum that could not be applied is put back for the next round.
-func (n *Node) sendAsync(ctx context.Context) {
-	pending := n.async.take()
+// outcomes, or for ctx to end. A sum that could not be applied is put back
+// for the next round. A final round closes the aggregator first.
+func (n *Node) sendAsync(ctx context.Context, final bool) {
+	pending := n.async.take(final)
 	if len(pending) == 0 {
 		return
 	}
@@ -119,7 +125,7 @@ func (n *Node) sendAsync(ctx context.Context) {
 	}
 	for k, delta := range pending {
 		wg.Add(1)
-		o := &op{kind: proto.OpIncr, store: k.store, key: k.key, delta: delta, deadline: deadline}
+		o := &op{kind: proto.OpIncr, store: k.store, key: k.key, delta: delta, deadline: deadline, cancel: ctx.Done()}
 		o.done = func(r opResult) {
 			defer wg.Done()
 			if r.err == nil {
@@ -137,7 +143,7 @@ func (n *Node) sendAsync(ctx context.Context) {
 				n.logger.Error("async increment may not have been applied", "store", k.store.cfg.Name, "key", k.key, "delta", delta, "error", r.err)
 				return
 			}
-			if err := n.async.add(k.store, k.key, delta); err != nil {
+			if err := n.async.putBack(k, delta); err != nil {
 				lost++
 				n.logger.Error("async increment lost", "store", k.store.cfg.Name, "key", k.key, "delta", delta, "error", err)
 				return
@@ -151,4 +157,53 @@ func (n *Node) sendAsync(ctx context.Context) {
 		n.logger.Warn("async increments not applied yet; kept for the next round", "keys", failed, "error", firstErr)
 	}
 	n.asyncLost.Add(int64(lost))
+}
+
+// putBack returns an unsent sum to the aggregator, even once it is closed:
+// the node's stop drains it after.
+func (a *asyncAgg) putBack(k asyncKey, delta int64) error {
+	sh := &a.shards[ring.PartitionOf(asyncShards, k.store.cfg.Name, k.key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sum, ok := addInt64(sh.m[k], delta)
+	if !ok {
+		return fmt.Errorf("%w: pending async increments of %q would overflow", ErrOverflow, k.key)
+	}
+	if sh.m == nil {
+		sh.m = make(map[asyncKey]int64)
+	}
+	sh.m[k] = sum
+	return nil
+}
+
+// drainAsync runs when the node stops: a last round sends the pending
+// sums to their owners within ctx, and what could still not be sent is
+// added to this node's own counters, which the final flush then delivers:
+// counter deltas merge, so it does not matter which node flushes them.
+func (n *Node) drainAsync(ctx context.Context) error {
+	n.sendAsync(ctx, true)
+	var errs []error
+	for k, delta := range n.async.take(true) {
+		p := ring.PartitionOf(n.cfg.Ring.Partitions, k.store.cfg.Name, k.key)
+		if err := k.store.counters.add(p, k.key, delta); err != nil {
+			n.asyncLost.Add(1)
+			n.logger.Error("async increment lost", "store", k.store.cfg.Name, "key", k.key, "delta", delta, "error", err)
+			errs = append(errs, fmt.Errorf("async increment of %q lost: %w", k.key, err))
+			continue
+		}
+		n.exposed.Add(1)
+	}
+	return errors.Join(errs...)
+}
+
+// pending counts the sums waiting to be sent.
+func (a *asyncAgg) pending() int {
+	n := 0
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
 }

@@ -318,6 +318,10 @@ type Stats struct {
 	// on this node and not yet delivered to a sink or written to the
 	// dead-letter: what a crash of this node would lose now.
 	Unflushed int64
+	// AsyncPending is the number of async sums (one per key) held on this
+	// node, waiting for the next round to send them to their owners: a
+	// crash of this node would lose them too.
+	AsyncPending int
 	// AsyncLost counts async increments given up on.
 	AsyncLost int64
 	Stores    []StoreInfo
@@ -326,5 +330,5 @@ type Stats struct {
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	stores, _ := n.Info("")
-	return Stats{Unflushed: n.exposed.Load(), AsyncLost: n.asyncLost.Load(), Stores: stores}
+	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.pending(), AsyncLost: n.asyncLost.Load(), Stores: stores}
 }

@@ -129,10 +129,18 @@ func (f *forwarder) send(ops []*op) {
 		return
 	}
 	for len(ops) > 0 {
+		// A dump goes alone: its answer may be large, and a frame too large
+		// for the connection would fail the writes that shared it.
 		n, size := 0, 0
 		for n < len(ops) && n < maxForwardOps && (n == 0 || size+ops[n].wireSize() <= maxForwardBytes) {
+			if n > 0 && ops[n].kind == proto.OpDump {
+				break
+			}
 			size += ops[n].wireSize()
 			n++
+			if ops[n-1].kind == proto.OpDump {
+				break
+			}
 		}
 		f.sendChunk(conn, slices.Clone(ops[:n]))
 		ops = ops[n:]
@@ -194,7 +202,7 @@ var errorCodes = []struct {
 	{ErrOverflow, proto.CodeOverflow},
 	{ErrOverloaded, proto.CodeOverloaded},
 	{ErrInvalidKey, proto.CodeInvalid},
-	{ErrInvalidValue, proto.CodeInvalid},
+	{ErrInvalidValue, proto.CodeInvalidValue},
 	{ErrShutdown, proto.CodeShuttingDown},
 	{ErrNoRing, proto.CodeNoRing},
 	{ErrUnavailable, proto.CodeUnavailable},

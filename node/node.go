@@ -64,6 +64,7 @@ type Node struct {
 	fwdMu sync.Mutex
 	fwds  map[string]*forwarder // by owner RPC address
 
+	started  atomic.Bool // set once every field is set: the RPC handler serves
 	leaving  atomic.Bool
 	stopping atomic.Bool // refuses new ops
 
@@ -75,6 +76,7 @@ type Node struct {
 	lifeMu  sync.Mutex
 	stopped bool
 	stopCh  chan struct{} // closed when background work must end
+	doneCh  chan struct{} // closed when stop has finished
 	wg      sync.WaitGroup
 }
 
@@ -94,6 +96,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		dlq:    &deadLetters{dir: filepath.Join(cfg.DataDir, "deadletter")},
 		fwds:   make(map[string]*forwarder),
 		stopCh: make(chan struct{}),
+		doneCh: make(chan struct{}),
 		bootID: newBootID(),
 	}
 	if n.logger == nil {
@@ -156,6 +159,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	}
 	n.loopWG.Go(func() { n.asyncLoop(loopCtx) })
 	n.goFunc(n.watchRing)
+	n.started.Store(true)
 
 	if len(cfg.Join) > 0 {
 		if k, err := n.cluster.Join(ctx); err != nil {
@@ -364,28 +368,29 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	n.lifeMu.Lock()
 	if n.stopped {
 		n.lifeMu.Unlock()
-		return nil
+		// Another call is stopping the node: wait for it to finish.
+		select {
+		case <-n.doneCh:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("node: waiting for the stop in progress: %w", ctx.Err())
+		}
 	}
 	n.stopped = true
 	n.lifeMu.Unlock()
 	n.stopping.Store(true)
+	defer close(n.doneCh)
 
 	var errs []error
-	if flush {
-		n.sendAsync(ctx)
-		if left := n.async.take(); len(left) > 0 {
-			var sum int64
-			for k, delta := range left {
-				n.logger.Error("async increment lost: its owner could not be reached before the node stopped",
-					"store", k.store.cfg.Name, "key", k.key, "delta", delta)
-				sum++
-			}
-			n.asyncLost.Add(sum)
-			errs = append(errs, fmt.Errorf("node: %d async increments could not reach their owners before the node stopped", sum))
-		}
-	}
+	// Stop the loops first: a flush or async round in progress gives way
+	// (its data is kept for what follows).
 	n.loopCancel()
 	n.loopWG.Wait()
+	if flush {
+		if err := n.drainAsync(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if flush {
 		for _, s := range n.stores {
 			res, err := s.flush(ctx, flushFinal)

@@ -13,6 +13,10 @@ import (
 // serveRPC answers requests from clients and peers. It runs on the
 // connection's reader goroutine and must not block.
 func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
+	if !n.started.Load() {
+		r.Send(nil, transport.NewError(proto.CodeShuttingDown, errors.New("node: still starting")))
+		return
+	}
 	switch req.Method {
 	case proto.MethodStatus:
 		r.Send(n.status(), nil)

@@ -277,7 +277,10 @@ func (s *store) flush(ctx context.Context, mode flushMode) (FlushResult, error) 
 	var errs []error
 	for _, pb := range batches {
 		b := pb.batch
-		err := s.deliver(ctx, b)
+		var err error
+		if err = ctx.Err(); err == nil {
+			err = s.deliver(ctx, b)
+		}
 		switch {
 		case err == nil:
 			res.Batches++
@@ -285,7 +288,9 @@ func (s *store) flush(ctx context.Context, mode flushMode) (FlushResult, error) 
 			s.settle(pb)
 			continue
 		case ctx.Err() != nil && mode != flushFinal:
+			// Interrupted, not failed: kept, in order, for the next flush.
 			s.stuck = append(s.stuck, pb)
+			errs = append(errs, fmt.Errorf("batch %s not delivered yet, kept for the next flush: %w", b.ID, err))
 			continue
 		}
 		if derr := s.n.dlq.write(b, err, s.cfg.RetryMax); derr != nil {

@@ -43,8 +43,9 @@ type op struct {
 	values   [][]byte
 	deadline time.Time
 	attempt  int
-	ringVer  uint64         // version of the ring that routed it last
-	done     func(opResult) // called exactly once
+	ringVer  uint64          // version of the ring that routed it last
+	cancel   <-chan struct{} // when closed, stop retrying (nil: never)
+	done     func(opResult)  // called exactly once
 }
 
 type opResult struct {
@@ -157,6 +158,10 @@ func (n *Node) do(ctx context.Context, o *op, storeName, key string) (opResult, 
 	case r := <-ch:
 		return r, r.err
 	case <-ctx.Done():
+		if o.kind == proto.OpIncr || o.kind == proto.OpInsert {
+			// The op is on its way and may still be applied.
+			return opResult{}, fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
+		}
 		return opResult{}, ctx.Err()
 	}
 }
@@ -249,7 +254,11 @@ func (n *Node) apply(o *op, p int) opResult {
 	}
 	switch o.kind {
 	case proto.OpIncr:
+		// Counted as exposed before it is visible to a flush, so the count
+		// never goes below what is held.
+		n.exposed.Add(1)
 		if err := o.store.counters.add(p, o.key, o.delta); err != nil {
+			n.exposed.Add(-1)
 			return opResult{err: err}
 		}
 	case proto.OpCount:
@@ -258,16 +267,15 @@ func (n *Node) apply(o *op, p int) opResult {
 		if len(o.values) == 0 {
 			return opResult{err: fmt.Errorf("%w: no values to insert", ErrInvalidValue)}
 		}
+		n.exposed.Add(1)
 		if err := o.store.buffers.add(p, o.key, o.values); err != nil {
+			n.exposed.Add(-1)
 			return opResult{err: err}
 		}
 	case proto.OpSize:
 		return opResult{count: int64(o.store.buffers.size(p, o.key))}
 	case proto.OpDump:
 		return opResult{values: o.store.buffers.dump(p, o.key)}
-	}
-	if o.kind == proto.OpIncr || o.kind == proto.OpInsert {
-		n.exposed.Add(1)
 	}
 	return opResult{}
 }
@@ -286,7 +294,7 @@ func (n *Node) forwarded(o *op, r opResult) {
 	}
 	// While the node stops, ops it is still draining (async sums) keep
 	// their retries until the background work ends.
-	if time.Now().After(o.deadline) || n.stopDone() {
+	if time.Now().After(o.deadline) || n.stopDone() || closed(o.cancel) {
 		if errors.Is(r.err, errNotSent) {
 			r.err = fmt.Errorf("%w: %w", ErrUnavailable, r.err)
 		}
@@ -307,10 +315,21 @@ func (n *Node) forwarded(o *op, r opResult) {
 		case <-changed:
 		case <-t.C:
 		case <-n.stopCh:
+		case <-o.cancel:
 		}
 		n.route(o)
 	}) {
 		o.done(opResult{err: ErrShutdown})
+	}
+}
+
+// closed reports whether ch is closed; a nil ch never is.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -333,6 +352,12 @@ func (n *Node) applyForwarded(ops []proto.Op) []proto.OpResult {
 		default:
 			var s *store
 			if s, err = n.store(in.Store); err == nil {
+				err = checkKey(in.Store, in.Key)
+			}
+			if err == nil && in.Kind == proto.OpInsert {
+				err = n.checkValues(in.Values)
+			}
+			if err == nil {
 				p := snap.Partition(in.Store, in.Key)
 				if !snap.Owns(n.cfg.Name, p) {
 					err = fmt.Errorf("%w: %s does not own partition %d in ring version %d", ErrNotOwner, n.cfg.Name, p, snap.Version())

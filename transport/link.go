@@ -90,6 +90,28 @@ func (l *link) send(ctx context.Context, frame []byte) error {
 	return nil
 }
 
+// sendReply queues a response frame without ever blocking: the handler
+// that answers may run on another connection's reader. A peer that lets
+// more than four times MaxBuffered of responses pile up unread is cut off.
+func (l *link) sendReply(frame []byte) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	if len(l.out) > 0 && len(l.out)+len(frame) > 4*l.maxBuffered {
+		l.mu.Unlock()
+		l.close(fmt.Errorf("peer is not reading its responses: over %d bytes queued", 4*l.maxBuffered))
+		return
+	}
+	l.out = append(l.out, frame...)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (l *link) writeLoop() {
 	var spare []byte
 	for {

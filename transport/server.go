@@ -97,7 +97,7 @@ func (r Reply) Send(resp any, err error) {
 	}
 	fixLength(frame)
 	*buf = frame
-	_ = r.sc.l.send(context.Background(), frame)
+	r.sc.l.sendReply(frame)
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a rune.

@@ -125,7 +125,8 @@ func (r *reader) arrayLen() int {
 	default:
 		r.fail("expected an array, got 0x%02x", c)
 	}
-	if r.err == nil && n > len(r.b) {
+	// n < 0: a 32-bit length above MaxInt32 on a 32-bit platform.
+	if r.err == nil && (n < 0 || n > len(r.b)) {
 		r.err = errShort
 		return 0
 	}

@@ -104,6 +104,7 @@ const (
 	CodeUnavailable   = "unavailable"   // the owner could not be reached; the op was not applied
 	CodeIndeterminate = "indeterminate" // the owner went away after the op was sent: it may have been applied
 	CodeOverloaded    = "overloaded"
+	CodeInvalidValue  = "invalid_value"
 )
 
 // IncrRequest adds Delta to the counter Key of Store.
