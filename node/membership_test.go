@@ -237,3 +237,14 @@ func TestOwnerRejectsBadKeys(t *testing.T) {
 		t.Fatalf("a key of exactly %d bytes: %v", node.MaxKeyBytes, err)
 	}
 }
+
+func TestPartitionHeals(t *testing.T) {
+	c := testcluster.New(t, 4, nil)
+	c.Partition([]int{0, 1}, []int{2, 3})
+	// Each side declares the other failed and goes on with a ring of two.
+	c.WaitRing(0, 1)
+	c.WaitRing(2, 3)
+	c.Heal()
+	c.WaitConverged()
+	assertSameOwners(t, c)
+}

@@ -33,10 +33,11 @@ type Options struct {
 // gossip timers. Its methods must be called from the test's goroutine: they
 // fail the test on error.
 type Cluster struct {
-	t    testing.TB
-	opts Options
-	out  *testWriter
-	dir  string
+	t      testing.TB
+	opts   Options
+	out    *testWriter
+	dir    string
+	faults faults
 
 	// mu guards nodes.
 	mu    sync.Mutex
@@ -95,6 +96,12 @@ func (c *Cluster) Add() int {
 func (c *Cluster) start(i int) {
 	c.t.Helper()
 	name := fmt.Sprintf("n%d", i+1)
+	gossip := FastGossip()
+	ft, err := newFaultTransport("127.0.0.1", &c.faults, gossip)
+	if err != nil {
+		c.t.Fatalf("testcluster: start %s: %v", name, err)
+	}
+	gossip.Transport = ft
 	cfg := &node.Config{
 		Name:           name,
 		BindAddr:       "127.0.0.1:0",
@@ -102,7 +109,7 @@ func (c *Cluster) start(i int) {
 		HTTPAddr:       "127.0.0.1:0",
 		DataDir:        filepath.Join(c.dir, name),
 		Join:           c.gossipAddrs(),
-		Gossip:         FastGossip(),
+		Gossip:         gossip,
 		RejoinInterval: time.Second,
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:   name,
@@ -117,6 +124,7 @@ func (c *Cluster) start(i int) {
 	defer cancel()
 	nd, err := node.Start(ctx, cfg)
 	if err != nil {
+		_ = ft.Shutdown()
 		c.t.Fatalf("testcluster: start %s: %v", name, err)
 	}
 	c.mu.Lock()
@@ -219,6 +227,73 @@ func (c *Cluster) take(i int) *node.Node {
 		c.t.Fatalf("testcluster: n%d is not running", i+1)
 	}
 	return n
+}
+
+// Partition cuts the gossip between the given groups of node indexes: nodes
+// of different groups stop reaching each other, as if the network between
+// them failed, and each group goes on as a cluster of its own. Nodes in no
+// group keep talking to everyone. Heal undoes it.
+func (c *Cluster) Partition(groups ...[]int) {
+	c.t.Helper()
+	cut := map[[2]string]bool{}
+	addr := func(i int) string {
+		n := c.Node(i)
+		if n == nil {
+			c.t.Fatalf("testcluster: partition: n%d is not running", i+1)
+		}
+		return n.GossipAddr()
+	}
+	for gi, g := range groups {
+		for gj, h := range groups {
+			if gi == gj {
+				continue
+			}
+			for _, i := range g {
+				for _, j := range h {
+					cut[[2]string{addr(i), addr(j)}] = true
+				}
+			}
+		}
+	}
+	c.faults.set(cut)
+}
+
+// Heal ends a Partition. The groups find each other again through their
+// periodic re-joins.
+func (c *Cluster) Heal() { c.faults.set(nil) }
+
+// WaitRing waits until each of the given nodes has a ring of exactly those
+// nodes, and fails the test after Options.ConvergeTimeout.
+func (c *Cluster) WaitRing(nodes ...int) {
+	c.t.Helper()
+	var want []string
+	for _, i := range nodes {
+		want = append(want, fmt.Sprintf("n%d", i+1))
+	}
+	slices.Sort(want)
+	deadline := time.Now().Add(c.opts.ConvergeTimeout)
+	for {
+		var why strings.Builder
+		for _, i := range nodes {
+			n := c.Node(i)
+			var got []string
+			if snap := n.Ring(); snap != nil {
+				for _, m := range snap.Members() {
+					got = append(got, m.Name)
+				}
+			}
+			if !slices.Equal(got, want) {
+				fmt.Fprintf(&why, "%s: ring has %v, want %v\n", n.Name(), got, want)
+			}
+		}
+		if why.Len() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("testcluster: rings not as expected after %s:\n%s", c.opts.ConvergeTimeout, why.String())
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
 }
 
 // WaitConverged waits until every live node's ring holds exactly the live
