@@ -105,6 +105,7 @@ func New(cfg Config) (*Cluster, error) {
 			State:       StateAlive,
 			Version:     cfg.Version,
 			Fingerprint: cfg.Ring.Fingerprint(),
+			Stores:      cfg.Stores,
 		},
 		shutdownCh: make(chan struct{}),
 	}

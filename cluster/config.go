@@ -46,6 +46,11 @@ type Config struct {
 	// Version is the software version advertised in the metadata.
 	Version string
 
+	// Stores is a digest of the stores the node declares. Every node should
+	// declare the same ones: a member whose digest differs is logged, not
+	// refused (a rolling change of the stores passes through that state).
+	Stores string
+
 	// Ring is the placement configuration. Its fingerprint is advertised and
 	// a node whose fingerprint differs is refused: two rings that disagree
 	// on placement would send a key to two owners.

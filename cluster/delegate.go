@@ -52,6 +52,7 @@ func (d *delegate) NotifyJoin(n *memberlist.Node) {
 	}
 	if n.Name != d.cfg.Name {
 		d.logger.Info("member joined", "member", m.Name, "gossip", m.GossipAddr, "rpc", m.RPCAddr, "state", m.State)
+		d.checkStores(m)
 	}
 	(*Cluster)(d).markDirty()
 }
@@ -64,6 +65,7 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) {
 		return
 	}
 	d.logger.Info("member updated", "member", m.Name, "rpc", m.RPCAddr, "state", m.State)
+	d.checkStores(m)
 	(*Cluster)(d).markDirty()
 }
 
@@ -105,6 +107,15 @@ func (d *delegate) record(n *memberlist.Node, status Status) (Member, error) {
 	d.members[n.Name] = &m
 	d.mu.Unlock()
 	return m, nil
+}
+
+// checkStores logs a member that declares other stores than this node:
+// ops for a store it lacks fail on it.
+func (d *delegate) checkStores(m Member) {
+	if m.Name != d.cfg.Name && m.Stores != d.cfg.Stores {
+		d.logger.Warn("member declares other stores than this node; ops on stores it lacks fail there",
+			"member", m.Name, "its_stores", m.Stores, "our_stores", d.cfg.Stores)
+	}
 }
 
 // NotifyAlive refuses a node of another cluster or with another ring

@@ -26,6 +26,7 @@ type Meta struct {
 	State       State  `msgpack:"s"`
 	Version     string `msgpack:"v"`
 	Fingerprint string `msgpack:"f"`
+	Stores      string `msgpack:"st"` // digest of the declared stores
 }
 
 func (m Meta) encode() ([]byte, error) { return msgpack.Marshal(&m) }

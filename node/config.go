@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 
@@ -143,10 +146,22 @@ func (c *Config) clusterConfig() cluster.Config {
 		RPCAddr:        c.RPCAddr,
 		HTTPAddr:       c.HTTPAddr,
 		Version:        Version,
+		Stores:         storesDigest(c.Stores),
 		Ring:           c.ringConfig(),
 		Join:           c.Join,
 		RejoinInterval: c.RejoinInterval,
 		Memberlist:     c.Gossip,
 		Logger:         c.Logger,
 	}
+}
+
+// storesDigest summarizes the declared stores (kind and name) so nodes can
+// tell whether they agree.
+func storesDigest(stores []StoreConfig) string {
+	names := make([]string, len(stores))
+	for i, s := range stores {
+		names[i] = string(s.Kind) + ":" + s.Name
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("%016x", xxhash.Sum64String(strings.Join(names, ",")))
 }

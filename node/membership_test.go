@@ -11,6 +11,7 @@ import (
 	"github.com/hoard-dev/hoard/cluster"
 	"github.com/hoard-dev/hoard/node"
 	"github.com/hoard-dev/hoard/ring"
+	"github.com/hoard-dev/hoard/sinks"
 	"github.com/hoard-dev/hoard/testcluster"
 )
 
@@ -247,4 +248,21 @@ func TestPartitionHeals(t *testing.T) {
 	c.Heal()
 	c.WaitConverged()
 	assertSameOwners(t, c)
+}
+
+func TestStoreMismatchIsVisible(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{Name: "pageviews", Kind: node.KindCounter, Sink: mem}}
+		if i == 2 {
+			cfg.Stores = append(cfg.Stores, node.StoreConfig{Name: "extra", Kind: node.KindBuffer, Sink: mem})
+		}
+	}})
+	digest := map[string]string{}
+	for _, m := range c.Node(0).Members() {
+		digest[m.Name] = m.Stores
+	}
+	if digest["n1"] != digest["n2"] || digest["n1"] == digest["n3"] || digest["n1"] == "" {
+		t.Fatalf("store digests %v: n1 and n2 declare the same stores, n3 one more", digest)
+	}
 }

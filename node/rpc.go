@@ -231,6 +231,7 @@ func (n *Node) membersResponse() proto.MembersResponse {
 			State:      string(m.State),
 			Version:    m.Version,
 			Partitions: load[m.Name],
+			Stores:     m.Stores,
 		})
 	}
 	return out

@@ -41,6 +41,7 @@ type Member struct {
 	State      string `msgpack:"state"`  // alive, leaving
 	Version    string `msgpack:"version"`
 	Partitions int    `msgpack:"partitions"` // owned in the answering node's ring
+	Stores     string `msgpack:"stores"`     // digest of the member's declared stores
 }
 
 // MembersResponse answers MethodMembers.
