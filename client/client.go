@@ -46,6 +46,10 @@ var (
 	// ErrOverloaded is returned by Insert when the owner holds its
 	// max_bytes for the store: nothing was applied; back off and retry.
 	ErrOverloaded = errors.New("client: overloaded")
+
+	// ErrLoadFailed is returned by Fetch when the cache's loader failed at
+	// the key's owner. The failure is not cached.
+	ErrLoadFailed = errors.New("client: load failed")
 )
 
 // Client talks to a hoard cluster through any of its nodes. It keeps one
@@ -188,6 +192,8 @@ func mapError(err error) error {
 		return fmt.Errorf("%w: %s", ErrIndeterminate, re.Message)
 	case proto.CodeOverloaded:
 		return fmt.Errorf("%w: %s", ErrOverloaded, re.Message)
+	case proto.CodeLoadFailed:
+		return fmt.Errorf("%w: %s", ErrLoadFailed, re.Message)
 	case proto.CodeUnavailable, proto.CodeNotOwner:
 		return fmt.Errorf("%w: %s", ErrUnavailable, re.Message)
 	case proto.CodeInvalid, proto.CodeInvalidValue:

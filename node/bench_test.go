@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/node"
 	"github.com/hoard-dev/hoard/sinks"
 	"github.com/hoard-dev/hoard/testcluster"
@@ -28,6 +29,9 @@ func benchCluster(b *testing.B, n int) *testcluster.Cluster {
 			cfg.Stores = []node.StoreConfig{
 				{Name: "pageviews", Kind: node.KindCounter, Sink: discard, Interval: time.Second},
 				{Name: "events", Kind: node.KindBuffer, Sink: discard, Interval: time.Second, MaxBytes: -1},
+				{Name: "users", Kind: node.KindCache, Loader: loaders.LoaderFunc(func(_ context.Context, key string) (loaders.Result, error) {
+					return loaders.Result{Value: []byte("value of " + key)}, nil
+				})},
 			}
 		},
 	})
@@ -255,4 +259,57 @@ func BenchmarkHeldValueMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/values, "B/value")
 	}
+}
+
+// BenchmarkCacheHitLocal measures cache hits at the owner through
+// Node.Get, from parallel goroutines.
+func BenchmarkCacheHitLocal(b *testing.B) {
+	c := benchCluster(b, 1)
+	n := c.Node(0)
+	keys := keysOwnedBy(n, "", 1024)
+	ctx := context.Background()
+	for _, k := range keys {
+		if _, _, err := n.Get(ctx, "users", k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, found, err := n.Get(ctx, "users", keys[i&1023]); err != nil || !found {
+				b.Error(found, err)
+				return
+			}
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "hit/s")
+}
+
+// BenchmarkClientCacheHit measures cache hits through one client
+// connection by 256 concurrent callers to one node of a 3-node cluster,
+// keys over all three: two thirds are forwarded to their owner.
+func BenchmarkClientCacheHit(b *testing.B) {
+	c := benchCluster(b, 3)
+	entry := c.Node(0)
+	keys := keysOwnedBy(entry, "", 1024)
+	cl, err := client.Dial(context.Background(), entry.RPCAddr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	for _, k := range keys {
+		if _, _, err := cl.Get(context.Background(), "users", k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("forwarded", func(b *testing.B) {
+		runConcurrent(b, 256, func(i int) error {
+			_, _, err := cl.Get(context.Background(), "users", keys[i&1023])
+			return err
+		})
+	})
 }

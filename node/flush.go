@@ -152,6 +152,8 @@ func (n *Node) Info(store string) ([]StoreInfo, error) {
 			si.Bytes = s.buffers.held.Load()
 		case s.counters != nil:
 			si.Keys, si.Values = s.counters.stats()
+		case s.caches != nil:
+			si.Keys = int(s.caches.entries.Load())
 		}
 		out = append(out, si)
 	}

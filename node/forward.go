@@ -207,6 +207,7 @@ var errorCodes = []struct {
 	{ErrNoRing, proto.CodeNoRing},
 	{ErrUnavailable, proto.CodeUnavailable},
 	{ErrIndeterminate, proto.CodeIndeterminate},
+	{ErrLoadFailed, proto.CodeLoadFailed},
 }
 
 // codeOf is the wire code of an op error.

@@ -155,6 +155,13 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.loopCtx, n.loopCancel = loopCtx, cancel
 	for _, s := range n.stores {
+		if s.caches != nil {
+			if s.cfg.Dump {
+				s.loadDump()
+			}
+			n.loopWG.Go(func() { s.cacheLoop(loopCtx) })
+			continue
+		}
 		n.loopWG.Go(func() { s.flushLoop(loopCtx) })
 	}
 	n.loopWG.Go(func() { n.asyncLoop(loopCtx) })
@@ -166,7 +173,12 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 			n.logger.Warn("could not join the cluster yet; retrying in the background", "seeds", cfg.Join, "error", err)
 		} else {
 			n.logger.Info("joined the cluster", "seeds_reached", k)
+			n.waitForPeers(ctx)
 		}
+	}
+	if err := n.seedCaches(ctx); err != nil {
+		_ = n.stop(context.Background(), false, false)
+		return nil, err
 	}
 	n.logger.Info("node started", "name", cfg.Name, "cluster", n.cfg.Cluster,
 		"gossip", n.cluster.GossipAddr(), "rpc", n.cfg.RPCAddr, "http", n.cfg.HTTPAddr,
@@ -203,10 +215,15 @@ func (n *Node) goFunc(f func()) bool {
 // watchRing follows ring changes: it stops the forwarders of members that
 // left the ring (their queued ops are routed again).
 func (n *Node) watchRing() {
+	var prev *ring.Snapshot
 	for {
 		snap, changed := n.cluster.Watch()
 		if snap != nil {
 			n.pruneForwarders(snap)
+			if lost := lostPartitions(prev, snap, n.cfg.Name); len(lost) > 0 {
+				n.dropLost(lost)
+			}
+			prev = snap
 		}
 		select {
 		case <-changed:
@@ -214,6 +231,22 @@ func (n *Node) watchRing() {
 			return
 		}
 	}
+}
+
+// lostPartitions lists the partitions name owned in prev and not in next.
+// With no prev (the node's first ring), it lists every partition name does
+// not own: entries loaded from a dump for them are not ours.
+func lostPartitions(prev, next *ring.Snapshot, name string) []int {
+	var lost []int
+	for p := range next.Partitions() {
+		if next.Owns(name, p) {
+			continue
+		}
+		if prev == nil || prev.Partitions() != next.Partitions() || prev.Owns(name, p) {
+			lost = append(lost, p)
+		}
+	}
+	return lost
 }
 
 func (n *Node) pruneForwarders(snap *ring.Snapshot) {
@@ -393,6 +426,14 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	}
 	if flush {
 		for _, s := range n.stores {
+			if s.caches != nil {
+				if s.cfg.Dump {
+					if err := s.writeDump(); err != nil {
+						errs = append(errs, fmt.Errorf("cache dump of %s: %w", s.cfg.Name, err))
+					}
+				}
+				continue
+			}
 			res, err := s.flush(ctx, flushFinal)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("final flush of %s: %w", s.cfg.Name, err))

@@ -46,7 +46,8 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		}
 		r.Send(out, nil)
 	case proto.MethodIncr, proto.MethodIncrAsync, proto.MethodCount,
-		proto.MethodInsert, proto.MethodSize, proto.MethodDump:
+		proto.MethodInsert, proto.MethodSize, proto.MethodDump,
+		proto.MethodGet, proto.MethodFetch, proto.MethodSet, proto.MethodDelete:
 		n.serveOp(req, r)
 	case proto.MethodInfo:
 		var in proto.InfoRequest
@@ -67,7 +68,9 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
 			return
 		}
-		r.Send(&proto.ForwardResponse{Results: n.applyForwarded(in.Ops)}, nil)
+		n.applyForwarded(in.Ops, func(res []proto.OpResult) {
+			r.Send(&proto.ForwardResponse{Results: res}, nil)
+		})
 	case proto.MethodFlush:
 		var in proto.FlushRequest
 		if err := req.Decode(&in); err != nil {
@@ -137,6 +140,17 @@ func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
 			return
 		}
 		o.kind, store, key, o.values = proto.OpInsert, in.Store, in.Key, in.Values
+	case proto.MethodSet:
+		var in proto.SetRequest
+		if err := req.Decode(&in); err != nil {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+			return
+		}
+		if err := n.checkValues([][]byte{in.Value}); err != nil {
+			r.Send(nil, rpcError(err))
+			return
+		}
+		o.kind, store, key, o.values = proto.OpSet, in.Store, in.Key, [][]byte{in.Value}
 	default:
 		var in proto.KeyRequest
 		if err := req.Decode(&in); err != nil {
@@ -149,6 +163,12 @@ func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
 			o.kind = proto.OpCount
 		case proto.MethodSize:
 			o.kind = proto.OpSize
+		case proto.MethodGet:
+			o.kind = proto.OpGet
+		case proto.MethodFetch:
+			o.kind = proto.OpFetch
+		case proto.MethodDelete:
+			o.kind = proto.OpDelete
 		default:
 			o.kind = proto.OpDump
 		}
@@ -168,8 +188,11 @@ func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
 		switch {
 		case res.err != nil:
 			r.Send(nil, rpcError(res.err))
-		case kind == proto.OpCount || kind == proto.OpSize:
+		case kind == proto.OpCount || kind == proto.OpSize || kind == proto.OpDelete:
 			r.Send(proto.CountResponse{Count: res.count}, nil)
+		case kind == proto.OpGet || kind == proto.OpFetch:
+			fr := fetchResult(res)
+			r.Send(proto.GetResponse{Value: fr.Value, Found: fr.Found, Loaded: fr.Loaded}, nil)
 		case kind == proto.OpDump:
 			r.Send(proto.ValuesResponse{Values: res.values}, nil)
 		default:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -22,6 +23,9 @@ const (
 	KindCounter StoreKind = "counter"
 	// KindBuffer stores hold a list of values per key, flushed in order.
 	KindBuffer StoreKind = "buffer"
+	// KindCache stores hold a value per key, loaded through a loader on a
+	// miss and kept for reads.
+	KindCache StoreKind = "cache"
 )
 
 var (
@@ -94,6 +98,36 @@ type StoreConfig struct {
 	// early; at it, inserts fail with ErrOverloaded until the sink catches
 	// up. Zero means DefaultMaxBytes; negative means no bound.
 	MaxBytes int64
+
+	// Loader (caches, required) loads a key's value on a miss. A loader
+	// that implements loaders.Initializer seeds the cache at start.
+	Loader loaders.Loader
+
+	// LoadTimeout (caches) bounds one loader call. Zero means 10s.
+	LoadTimeout time.Duration
+
+	// RefreshInterval (caches) reloads every key the node holds this
+	// often, keeping the old value when a reload fails. Zero: never.
+	RefreshInterval time.Duration
+
+	// TTL (caches) drops an entry not read or refreshed for this long.
+	// Zero: never.
+	TTL time.Duration
+
+	// MaxEntries (caches) bounds the entries one node holds; above it the
+	// least recently read are evicted (approximately, by sampling). Zero:
+	// no bound.
+	MaxEntries int
+
+	// Dump (caches) writes the node's entries to DataDir/cache/NAME.dump
+	// every DumpInterval and on shutdown, and loads them at start.
+	Dump bool
+
+	// DumpInterval is how often a dump is written. Zero means 1 minute.
+	DumpInterval time.Duration
+
+	// SkipSave (caches) returns loaded values without caching them.
+	SkipSave bool
 }
 
 var storeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -121,6 +155,12 @@ func (c StoreConfig) withDefaults() StoreConfig {
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
 	}
+	if c.LoadTimeout == 0 {
+		c.LoadTimeout = defaultLoadTimeout
+	}
+	if c.DumpInterval == 0 {
+		c.DumpInterval = time.Minute
+	}
 	return c
 }
 
@@ -129,12 +169,16 @@ func (c StoreConfig) Validate() error {
 	switch {
 	case !storeNameRE.MatchString(c.Name):
 		return fmt.Errorf("store %q: name must be 1-64 letters, digits, '_', '.' or '-'", c.Name)
-	case c.Kind != KindCounter && c.Kind != KindBuffer:
+	case c.Kind != KindCounter && c.Kind != KindBuffer && c.Kind != KindCache:
 		return fmt.Errorf("store %q: unsupported kind %q", c.Name, c.Kind)
 	case c.MaxSize < 0:
 		return fmt.Errorf("store %q: negative max_size %d", c.Name, c.MaxSize)
-	case c.Sink == nil:
+	case c.Kind == KindCache && c.Loader == nil:
+		return fmt.Errorf("store %q: a cache store needs a loader", c.Name)
+	case c.Kind != KindCache && c.Sink == nil:
 		return fmt.Errorf("store %q: no sink", c.Name)
+	case c.TTL < 0, c.RefreshInterval < 0, c.LoadTimeout < 0, c.DumpInterval < 0, c.MaxEntries < 0:
+		return fmt.Errorf("store %q: negative ttl, refresh interval, load timeout, dump interval or max entries", c.Name)
 	case c.Interval < 0, c.RetryDelay < 0:
 		return fmt.Errorf("store %q: negative interval or retry delay", c.Name)
 	case c.RetryMax < 0:
@@ -153,6 +197,7 @@ type store struct {
 
 	counters *counterState
 	buffers  *bufferState
+	caches   *cacheState
 
 	// flushSem, a lock that can be waited for with a deadline, is held for
 	// a whole flush or replay: at most one sink call of the store is in
@@ -184,6 +229,8 @@ func newStore(n *Node, cfg StoreConfig) *store {
 	case KindBuffer:
 		s.kind = sinks.KindBuffer
 		s.buffers = newBufferState(n.cfg.Ring.Partitions, s.cfg)
+	case KindCache:
+		s.caches = newCacheState(n.cfg.Ring.Partitions, s.cfg)
 	}
 	return s
 }

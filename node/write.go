@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/proto"
@@ -146,8 +147,16 @@ func (n *Node) do(ctx context.Context, o *op, storeName, key string) (opResult, 
 	o.store, o.key = s, key
 	if snap := n.cluster.Ring(); snap != nil {
 		if p, owner := snap.Locate(storeName, key); owner.Name == n.cfg.Name {
-			r := n.apply(o, p)
-			return r, r.err
+			switch {
+			case !isCacheOp(o.kind):
+				r := n.apply(o, p)
+				return r, r.err
+			case o.kind == proto.OpGet || o.kind == proto.OpFetch:
+				// A hit here needs no goroutine or channel.
+				if v, ok := s.caches.get(p, key); ok {
+					return opResult{values: [][]byte{v}, count: proto.FlagFound}, nil
+				}
+			}
 		}
 	}
 	o.deadline = deadlineOf(ctx)
@@ -158,7 +167,7 @@ func (n *Node) do(ctx context.Context, o *op, storeName, key string) (opResult, 
 	case r := <-ch:
 		return r, r.err
 	case <-ctx.Done():
-		if o.kind == proto.OpIncr || o.kind == proto.OpInsert {
+		if o.kind == proto.OpIncr || o.kind == proto.OpInsert || o.kind == proto.OpSet || o.kind == proto.OpDelete {
 			// The op is on its way and may still be applied.
 			return opResult{}, fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
 		}
@@ -211,6 +220,10 @@ func (s *store) accepts(kind uint8) error {
 		if s.buffers != nil {
 			return nil
 		}
+	case proto.OpGet, proto.OpFetch, proto.OpSet, proto.OpDelete:
+		if s.caches != nil {
+			return nil
+		}
 	default:
 		return fmt.Errorf("%w: unknown op kind %d", ErrWrongKind, kind)
 	}
@@ -236,7 +249,7 @@ func (n *Node) route(o *op) {
 	p, owner := snap.Locate(o.store.cfg.Name, o.key)
 	o.ringVer = snap.Version()
 	if owner.Name == n.cfg.Name {
-		o.done(n.apply(o, p))
+		n.applyAsync(o, p, o.done)
 		return
 	}
 	f, err := n.forwarder(owner)
@@ -336,41 +349,68 @@ func closed(ch <-chan struct{}) bool {
 // applyForwarded applies ops a peer forwarded to this node as their owner.
 // An op for a partition this node does not own is refused with
 // ErrNotOwner: forwarded ops are never forwarded again.
-func (n *Node) applyForwarded(ops []proto.Op) []proto.OpResult {
+func (n *Node) applyForwarded(ops []proto.Op, reply func([]proto.OpResult)) {
 	out := make([]proto.OpResult, len(ops))
+	// pending counts the ops not answered yet, plus one for this loop: the
+	// last to finish sends the reply. Cache misses finish later, after
+	// their load.
+	var pending atomic.Int64
+	pending.Store(int64(len(ops)) + 1)
+	finish := func() {
+		if pending.Add(-1) == 0 {
+			reply(out)
+		}
+	}
 	snap := n.cluster.Ring()
 	stopping := n.isStopping()
 	for i := range ops {
 		in := &ops[i]
+		answer := func(res opResult) {
+			if res.err != nil {
+				out[i].Code, out[i].Message = codeOf(res.err), res.err.Error()
+			}
+			out[i].Count, out[i].Values = res.count, res.values
+			finish()
+		}
 		var err error
-		var res opResult
+		var s *store
 		switch {
 		case stopping:
 			err = ErrShutdown
 		case snap == nil:
 			err = ErrNoRing
 		default:
-			var s *store
 			if s, err = n.store(in.Store); err == nil {
 				err = checkKey(in.Store, in.Key)
 			}
 			if err == nil && in.Kind == proto.OpInsert {
 				err = n.checkValues(in.Values)
 			}
-			if err == nil {
-				p := snap.Partition(in.Store, in.Key)
-				if !snap.Owns(n.cfg.Name, p) {
-					err = fmt.Errorf("%w: %s does not own partition %d in ring version %d", ErrNotOwner, n.cfg.Name, p, snap.Version())
-				} else {
-					res = n.apply(&op{kind: in.Kind, store: s, key: in.Key, delta: in.Delta, values: in.Values}, p)
-					err = res.err
-				}
-			}
 		}
 		if err != nil {
-			out[i].Code, out[i].Message = codeOf(err), err.Error()
+			answer(opResult{err: err})
+			continue
 		}
-		out[i].Count, out[i].Values = res.count, res.values
+		p := snap.Partition(in.Store, in.Key)
+		if !snap.Owns(n.cfg.Name, p) {
+			answer(opResult{err: fmt.Errorf("%w: %s does not own partition %d in ring version %d", ErrNotOwner, n.cfg.Name, p, snap.Version())})
+			continue
+		}
+		n.applyAsync(&op{kind: in.Kind, store: s, key: in.Key, delta: in.Delta, values: in.Values}, p, answer)
 	}
-	return out
+	finish()
+}
+
+// applyAsync runs o on this node's data for partition p and calls done
+// with the result: at once, or for a cache miss once the load finished.
+func (n *Node) applyAsync(o *op, p int, done func(opResult)) {
+	if isCacheOp(o.kind) {
+		if err := o.store.accepts(o.kind); err != nil {
+			done(opResult{err: err})
+			return
+		}
+		n.cacheOp(o, p, done)
+		return
+	}
+	done(n.apply(o, p))
 }

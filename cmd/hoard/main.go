@@ -88,6 +88,8 @@ running node's RPC address: --rpc ADDR, or HOARD_RPC_ADDR, default
 		newInsertCmd(getenv),
 		newDumpCmd(getenv),
 		newInfoCmd(getenv),
+		newGetCmd(getenv),
+		newSetCmd(getenv),
 		newFlushCmd(getenv),
 		newDLQCmd(getenv),
 		newVersionCmd(getenv),

@@ -1,18 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hoard-dev/hoard/internal/config"
+	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/node"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
 // buildStores turns the configuration's sink and store blocks into node
 // stores. The returned closer closes the sinks that hold files.
-func buildStores(a *config.Agent, stdout io.Writer) ([]node.StoreConfig, io.Closer, error) {
+func buildStores(ctx context.Context, a *config.Agent, stdout io.Writer) ([]node.StoreConfig, io.Closer, error) {
 	built := map[string]sinks.Sink{}
 	var closers multiCloser
 	for _, s := range a.Sinks {
@@ -35,9 +38,17 @@ func buildStores(a *config.Agent, stdout io.Writer) ([]node.StoreConfig, io.Clos
 	var stores []node.StoreConfig
 	for _, st := range a.Stores {
 		kind := node.StoreKind(st.Kind)
-		if st.Kind != config.KindCounter && st.Kind != config.KindBuffer {
-			_ = closers.Close()
-			return nil, nil, fmt.Errorf("%s: %s %q: %s stores are not supported by this version of hoard yet", st.Range, st.Kind, st.Name, st.Kind)
+		if st.Kind == config.KindCache {
+			sc, closer, err := buildCache(ctx, st)
+			if err != nil {
+				_ = closers.Close()
+				return nil, nil, err
+			}
+			if closer != nil {
+				closers = append(closers, closer)
+			}
+			stores = append(stores, sc)
+			continue
 		}
 		sc := node.StoreConfig{
 			Name:         st.Name,
@@ -73,4 +84,50 @@ func (m multiCloser) Close() error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// buildCache turns a cache block and its loader into a node store.
+func buildCache(ctx context.Context, st config.Store) (node.StoreConfig, io.Closer, error) {
+	sc := node.StoreConfig{
+		Name:            st.Name,
+		Kind:            node.KindCache,
+		RefreshInterval: st.RefreshInterval,
+		TTL:             st.TTL,
+		MaxEntries:      st.MaxEntries,
+		Dump:            st.Dump,
+		SkipSave:        st.SkipSave,
+	}
+	if st.Loader == nil {
+		return sc, nil, fmt.Errorf("%s: cache %q: a cache needs a loader block (loader \"http\" { url = ... } or loader \"postgres\" { dsn = ..., query = ... })", st.Range, st.Name)
+	}
+	l := st.Loader
+	if l.Timeout > 0 {
+		sc.LoadTimeout = l.Timeout
+	}
+	switch l.Type {
+	case config.LoaderHTTP:
+		h, err := loaders.NewHTTP(loaders.HTTPConfig{URL: l.URL, Timeout: l.Timeout})
+		if err != nil {
+			return sc, nil, fmt.Errorf("%s: cache %q: %w", l.Range, st.Name, err)
+		}
+		sc.Loader = h
+		return sc, nil, nil
+	case config.LoaderPostgres:
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		p, err := loaders.NewPostgres(pctx, loaders.PostgresConfig{DSN: l.DSN, Query: l.Query, Timeout: l.Timeout})
+		if err != nil {
+			return sc, nil, fmt.Errorf("%s: cache %q: %w", l.Range, st.Name, err)
+		}
+		sc.Loader = p
+		return sc, closerFunc(p.Close), nil
+	}
+	return sc, nil, fmt.Errorf("%s: cache %q: unknown loader %q", l.Range, st.Name, l.Type)
+}
+
+type closerFunc func()
+
+func (f closerFunc) Close() error {
+	f()
+	return nil
 }

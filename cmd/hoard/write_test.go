@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/node"
 	"github.com/hoard-dev/hoard/sinks"
 	"github.com/hoard-dev/hoard/testcluster"
@@ -181,5 +183,45 @@ func TestBufferCommands(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
 		}
+	}
+}
+
+func TestCacheCommands(t *testing.T) {
+	loader := loaders.LoaderFunc(func(_ context.Context, key string) (loaders.Result, error) {
+		switch key {
+		case "ghost":
+			return loaders.Result{}, loaders.ErrNotFound
+		case "broken":
+			return loaders.Result{}, errors.New("backend down")
+		}
+		return loaders.Result{Value: []byte("loaded " + key)}, nil
+	})
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{Name: "users", Kind: node.KindCache, Loader: loader}}
+	}})
+	addrs := c.RPCAddrs()
+	out, errOut, code := hoard(t, nil, "get", "users", "alice", "--rpc", addrs[0])
+	if code != 0 || out != "loaded alice\n" {
+		t.Fatalf("get: exit %d %s %q", code, errOut, out)
+	}
+	out, _, code = hoard(t, nil, "get", "users", "alice", "--rpc", addrs[1], "--format", "json")
+	var g struct {
+		Value  string
+		Loaded bool
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &g) != nil || g.Value != "loaded alice" || g.Loaded {
+		t.Fatalf("second get should hit the cache: %s", out)
+	}
+	if _, errOut, code := hoard(t, nil, "set", "users", "alice", "direct", "--rpc", addrs[2]); code != 0 {
+		t.Fatal(errOut)
+	}
+	if out, _, _ := hoard(t, nil, "get", "users", "alice", "--rpc", addrs[0]); out != "direct\n" {
+		t.Fatalf("get after set: %q", out)
+	}
+	if _, errOut, code := hoard(t, nil, "get", "users", "ghost", "--rpc", addrs[0]); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("get of a missing key: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := hoard(t, nil, "get", "users", "broken", "--rpc", addrs[0]); code == 0 || !strings.Contains(errOut, "backend down") {
+		t.Fatalf("get with a failing loader: exit %d %q", code, errOut)
 	}
 }

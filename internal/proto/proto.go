@@ -88,6 +88,10 @@ const (
 	MethodSize      = "size"
 	MethodDump      = "dump"
 	MethodInfo      = "info"
+	MethodGet       = "get"
+	MethodFetch     = "fetch"
+	MethodSet       = "set"
+	MethodDelete    = "delete"
 	MethodIncrAsync = "incr.async"
 	MethodCount     = "count"
 	MethodForward   = "fwd" // a batch of ops a node forwards to their owner
@@ -106,6 +110,7 @@ const (
 	CodeIndeterminate = "indeterminate" // the owner went away after the op was sent: it may have been applied
 	CodeOverloaded    = "overloaded"
 	CodeInvalidValue  = "invalid_value"
+	CodeLoadFailed    = "load_failed"
 )
 
 // IncrRequest adds Delta to the counter Key of Store.
@@ -137,6 +142,16 @@ const (
 	OpInsert uint8 = 3
 	OpSize   uint8 = 4
 	OpDump   uint8 = 5
+	OpGet    uint8 = 6
+	OpFetch  uint8 = 7
+	OpSet    uint8 = 8
+	OpDelete uint8 = 9
+)
+
+// Flags in OpResult.Count of OpGet and OpFetch.
+const (
+	FlagFound  = 1 // the key has a value
+	FlagLoaded = 2 // the value came from the loader, not the cache
 )
 
 // InsertRequest appends Values, in order, to the buffer Key of Store.
@@ -146,6 +161,20 @@ type InsertRequest struct {
 	Store    string
 	Key      string
 	Values   [][]byte
+}
+
+// SetRequest stores Value for Key of a cache Store.
+type SetRequest struct {
+	Store string `msgpack:"store"`
+	Key   string `msgpack:"key"`
+	Value []byte `msgpack:"value"`
+}
+
+// GetResponse answers MethodGet and MethodFetch.
+type GetResponse struct {
+	Value  []byte `msgpack:"value"`
+	Found  bool   `msgpack:"found"`
+	Loaded bool   `msgpack:"loaded"` // from the loader, not the cache
 }
 
 // ValuesResponse answers MethodDump.
