@@ -34,6 +34,7 @@ type cacheEntry struct {
 // loadCall is one load in flight; later misses of the key wait on it.
 type loadCall struct {
 	waiters []func(loadOutcome)
+	stale   bool // a Set or Delete of the key happened during the load
 }
 
 // loadOutcome is what a load gave the callers waiting on it.
@@ -71,13 +72,24 @@ func (c *cacheState) get(p int, key string) ([]byte, bool) {
 	return e.value, true
 }
 
-// set stores value for key in partition p, replacing any entry.
+// set stores value for key in partition p, replacing any entry. A load of
+// the key in flight will not overwrite it with what it read before.
 func (c *cacheState) set(p int, key string, value []byte) {
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	c.storeLocked(sh, key, value)
+	if call := sh.loads[key]; call != nil {
+		call.stale = true
+	}
+	sh.mu.Unlock()
+	c.evict()
+}
+
+// storeLocked puts a fresh entry for key in sh, whose lock is held.
+func (c *cacheState) storeLocked(sh *cacheShard, key string, value []byte) {
 	now := time.Now().UnixNano()
 	e := &cacheEntry{value: value, loaded: now}
 	e.access.Store(now)
-	sh := &c.shards[p]
-	sh.mu.Lock()
 	if sh.m == nil {
 		sh.m = make(map[string]*cacheEntry)
 	}
@@ -85,15 +97,17 @@ func (c *cacheState) set(p int, key string, value []byte) {
 		c.entries.Add(1)
 	}
 	sh.m[key] = e
-	sh.mu.Unlock()
-	c.evict()
 }
 
-// delete removes key from partition p.
+// delete removes key from partition p; a load of the key in flight will
+// not cache what it read before.
 func (c *cacheState) delete(p int, key string) bool {
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if call := sh.loads[key]; call != nil {
+		call.stale = true
+	}
 	if _, ok := sh.m[key]; !ok {
 		return false
 	}
@@ -123,14 +137,20 @@ func (c *cacheState) startLoad(p int, key string, wait func(loadOutcome)) bool {
 // finishLoad ends key's load: the value is cached when save is set and the
 // load found one, and every waiter gets the outcome.
 func (c *cacheState) finishLoad(p int, key string, out loadOutcome, save bool) {
-	if save && out.found && out.err == nil {
-		c.set(p, key, out.value)
-	}
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	call := sh.loads[key]
 	delete(sh.loads, key)
+	// Stored under the same lock that ends the load, so a Set that comes
+	// after cannot be overwritten by this older value.
+	stored := save && out.found && out.err == nil && (call == nil || !call.stale)
+	if stored {
+		c.storeLocked(sh, key, out.value)
+	}
 	sh.mu.Unlock()
+	if stored {
+		c.evict()
+	}
 	if call != nil {
 		for _, w := range call.waiters {
 			w(out)
