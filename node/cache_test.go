@@ -22,7 +22,6 @@ type countingLoader struct {
 	mu    sync.Mutex
 	calls map[string]int
 	fn    func(ctx context.Context, key string) (loaders.Result, error)
-	init  func(ctx context.Context) (map[string][]byte, error)
 }
 
 func newCountingLoader(fn func(ctx context.Context, key string) (loaders.Result, error)) *countingLoader {
