@@ -636,3 +636,54 @@ func TestClientTriesTheNextAddress(t *testing.T) {
 		t.Fatalf("talking to %s", cl.Addr())
 	}
 }
+
+func TestPermanentSinkErrorIsDeadLetteredAtOnce(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 1, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{Name: "pageviews", Kind: node.KindCounter, Sink: mem, Interval: time.Hour, RetryMax: 5, RetryDelay: time.Millisecond}}
+	}})
+	mem.FailWith(func(sinks.Batch) error { return fmt.Errorf("%w: 400 Bad Request", sinks.ErrPermanent) })
+	n := c.Node(0)
+	ctx := ctxT(t)
+	if err := n.Incr(ctx, "pageviews", "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Flush(ctx, ""); !errors.Is(err, node.ErrDeadLettered) {
+		t.Fatalf("flush: %v", err)
+	}
+	if mem.Calls() != 1 {
+		t.Fatalf("a permanent failure was tried %d times, want 1", mem.Calls())
+	}
+	mem.FailWith(nil)
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 1, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{Name: "pageviews", Kind: node.KindCounter, Sink: mem, Interval: time.Hour, RetryMax: 2, RetryDelay: time.Millisecond}}
+	}})
+	var mu sync.Mutex
+	var attempts []time.Time
+	mem.FailWith(func(sinks.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts = append(attempts, time.Now())
+		if len(attempts) == 1 {
+			return &sinks.RetryAfterError{Err: errors.New("503 Service Unavailable"), After: 300 * time.Millisecond}
+		}
+		return nil
+	})
+	n := c.Node(0)
+	ctx := ctxT(t)
+	if err := n.Incr(ctx, "pageviews", "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Flush(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(attempts) != 2 || attempts[1].Sub(attempts[0]) < 300*time.Millisecond {
+		t.Fatalf("attempts %v: want a second one at least 300ms after the first", attempts)
+	}
+}

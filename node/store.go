@@ -432,10 +432,13 @@ func (s *store) deliver(ctx context.Context, b sinks.Batch) error {
 			return nil
 		}
 		s.stats.failures.Add(1)
-		if attempt >= s.cfg.RetryMax {
+		if attempt >= s.cfg.RetryMax || errors.Is(err, sinks.ErrPermanent) {
 			return err
 		}
 		wait := jitter(delay)
+		if after, ok := sinks.RetryAfter(err); ok && after > wait {
+			wait = min(after, maxRetryDelay)
+		}
 		s.logger.Warn("flush attempt failed; retrying", "batch", b.ID, "attempt", attempt, "of", s.cfg.RetryMax, "retry_in", wait, "error", err)
 		t := time.NewTimer(wait)
 		select {
