@@ -148,10 +148,10 @@ func (b *bufferState) dump(p int, key string) [][]byte {
 // take removes the keys that are due (all of them when all) and returns
 // their values, the inserts they held and their bytes. A final take closes
 // the shards.
-func (b *bufferState) take(now time.Time, all, final bool) ([]sinks.Values, int64, int64) {
+func (b *bufferState) take(now time.Time, all, final bool, only []int) ([]sinks.Values, int64, int64) {
 	var out []sinks.Values
 	var ops, bytes int64
-	for i := range b.shards {
+	for _, i := range shardIndexes(len(b.shards), only) {
 		sh := &b.shards[i]
 		sh.mu.Lock()
 		sh.closed = sh.closed || final

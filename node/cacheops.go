@@ -338,3 +338,22 @@ func callInit(ctx context.Context, init loaders.Initializer, timeout time.Durati
 	}()
 	return init.Init(ctx)
 }
+
+// handOff flushes at once what the counter and buffer stores hold for
+// partitions this node lost: their new owners start empty, and the sink
+// receives both sides' data (counter deltas and buffer appends merge).
+func (n *Node) handOff(partitions []int) {
+	for _, s := range n.stores {
+		if s.caches != nil {
+			continue
+		}
+		n.goFunc(func() {
+			res, err := s.flushParts(n.loopCtx, flushAll, partitions)
+			if err != nil && n.loopCtx.Err() == nil {
+				s.logger.Error("hand-off flush failed", "partitions", len(partitions), "error", err)
+			} else if res.Keys > 0 {
+				s.logger.Info("flushed partitions handed off", "partitions", len(partitions), "keys", res.Keys)
+			}
+		})
+	}
+}

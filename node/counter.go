@@ -62,13 +62,13 @@ func (c *counterState) get(p int, key string) int64 {
 	return sh.m[key]
 }
 
-// take swaps every shard's map out and returns their contents and the
-// number of increments they hold. A final take closes the shards: later
+// take swaps the shards' maps out (every shard, or only those listed) and
+// returns their contents and the number of increments they hold. A final take closes the shards: later
 // writes fail with ErrShutdown instead of landing after the last flush.
-func (c *counterState) take(final bool) ([]sinks.Count, int64) {
+func (c *counterState) take(final bool, only []int) ([]sinks.Count, int64) {
 	var out []sinks.Count
 	var ops int64
-	for i := range c.shards {
+	for _, i := range shardIndexes(len(c.shards), only) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		m := sh.m
@@ -102,4 +102,16 @@ func (c *counterState) stats() (keys int, ops int64) {
 		sh.mu.Unlock()
 	}
 	return keys, ops
+}
+
+// shardIndexes returns only, or every index below n when only is nil.
+func shardIndexes(n int, only []int) []int {
+	if only != nil {
+		return only
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	return all
 }

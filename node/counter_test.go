@@ -687,3 +687,54 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		t.Fatalf("attempts %v: want a second one at least 300ms after the first", attempts)
 	}
 }
+
+// TestLostPartitionsAreFlushedAtOnce: when a join moves partitions away
+// from a node, it flushes what it holds for them at once, without waiting
+// for its interval.
+func TestLostPartitionsAreFlushedAtOnce(t *testing.T) {
+	c, mem := counterCluster(t, 2, time.Hour)
+	ctx := ctxT(t)
+	n1 := c.Node(0)
+	keys := keysOwnedBy(n1, n1.Name(), 300)
+	for _, k := range keys {
+		if err := n1.Incr(ctx, "pageviews", k, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Add()
+	c.WaitConverged()
+	snap := n1.Ring()
+	var moved []string
+	for _, k := range keys {
+		if _, o := snap.Locate("pageviews", k); o.Name != n1.Name() {
+			moved = append(moved, k)
+		}
+	}
+	if len(moved) == 0 {
+		t.Fatal("the join moved none of n1's keys")
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		got := mem.Counts("pageviews")
+		missing := 0
+		for _, k := range moved {
+			if got[k] != 1 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		select {
+		case <-mem.Changed():
+		case <-deadline:
+			t.Fatalf("%d of %d moved keys not flushed by their old owner", missing, len(moved))
+		}
+	}
+	// Keys n1 still owns stay until its interval.
+	for _, k := range keys {
+		if _, o := snap.Locate("pageviews", k); o.Name == n1.Name() && mem.Counts("pageviews")[k] != 0 {
+			t.Fatalf("%s, still owned by n1, was flushed too", k)
+		}
+	}
+}

@@ -222,6 +222,9 @@ func (n *Node) watchRing() {
 			n.pruneForwarders(snap)
 			if lost := lostPartitions(prev, snap, n.cfg.Name); len(lost) > 0 {
 				n.dropLost(lost)
+				if prev != nil {
+					n.handOff(lost)
+				}
 			}
 			prev = snap
 		}

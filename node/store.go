@@ -307,6 +307,11 @@ type FlushResult struct {
 // delivered, the batch is kept for the next flush, or dead-lettered when
 // the node is stopping.
 func (s *store) flush(ctx context.Context, mode flushMode) (FlushResult, error) {
+	return s.flushParts(ctx, mode, nil)
+}
+
+// flushParts is flush for only the listed partitions (nil: all).
+func (s *store) flushParts(ctx context.Context, mode flushMode, only []int) (FlushResult, error) {
 	if err := s.lock(ctx); err != nil {
 		if mode == flushFinal {
 			return s.spill(err)
@@ -317,7 +322,7 @@ func (s *store) flush(ctx context.Context, mode flushMode) (FlushResult, error) 
 
 	batches := s.stuck
 	s.stuck = nil
-	if pb, ok := s.take(mode); ok {
+	if pb, ok := s.take(mode, only); ok {
 		batches = append(batches, pb)
 	}
 	var res FlushResult
@@ -373,7 +378,7 @@ func (s *store) unlock() { <-s.flushSem }
 // straight to the dead-letter, not through the sink.
 func (s *store) spill(cause error) (FlushResult, error) {
 	var res FlushResult
-	pb, ok := s.take(flushFinal)
+	pb, ok := s.take(flushFinal, nil)
 	if !ok {
 		return res, cause
 	}
@@ -399,15 +404,15 @@ func (s *store) settle(pb pendingBatch) {
 }
 
 // take swaps out the store's data as a batch; false when there is none.
-func (s *store) take(mode flushMode) (pendingBatch, bool) {
+func (s *store) take(mode flushMode, only []int) (pendingBatch, bool) {
 	now := time.Now()
 	b := sinks.Batch{Store: s.cfg.Name, Kind: s.kind, Node: s.n.cfg.Name, Time: now}
 	pb := pendingBatch{}
 	switch s.kind {
 	case sinks.KindCounter:
-		b.Counts, pb.ops = s.counters.take(mode == flushFinal)
+		b.Counts, pb.ops = s.counters.take(mode == flushFinal, only)
 	case sinks.KindBuffer:
-		b.Values, pb.ops, pb.bytes = s.buffers.take(now, mode != flushDue, mode == flushFinal)
+		b.Values, pb.ops, pb.bytes = s.buffers.take(now, mode != flushDue, mode == flushFinal, only)
 	}
 	if b.Len() == 0 {
 		return pb, false
