@@ -41,7 +41,7 @@ func (s *store) writeDump() error {
 	enc := json.NewEncoder(w)
 	entries := s.caches.list()
 	for _, e := range entries {
-		if err := enc.Encode(dumpLine{Key: e.Key, Value: e.Value, Loaded: e.Loaded}); err != nil {
+		if err := enc.Encode(dumpLine{Key: e.Key, Value: e.Entry.value, Loaded: time.Unix(0, e.Entry.loaded)}); err != nil {
 			tmp.Close()
 			return err
 		}
@@ -56,8 +56,9 @@ func (s *store) writeDump() error {
 	return syncDir(dir)
 }
 
-// loadDump fills the store from its dump file, if there is one. Entries
-// this node turns out not to own are dropped when the ring says so. A
+// loadDump fills the store from its dump file, if there is one, each entry
+// keeping its age for the TTL. Entries this node turns out not to own are
+// dropped when the ring says so. A
 // missing dump is normal; a corrupt one is logged, keeping what was read
 // before the damage, and start-up goes on.
 func (s *store) loadDump() {
@@ -81,8 +82,9 @@ func (s *store) loadDump() {
 				"path", path, "line", loaded+1, "error", fmt.Sprint(err))
 			break
 		}
-		s.caches.set(ring.PartitionOf(s.n.cfg.Ring.Partitions, s.cfg.Name, l.Key), l.Key, l.Value)
-		loaded++
+		if s.caches.restore(ring.PartitionOf(s.n.cfg.Ring.Partitions, s.cfg.Name, l.Key), l.Key, l.Value, l.Loaded) {
+			loaded++
+		}
 	}
 	if err := sc.Err(); err != nil {
 		s.logger.Error("cache dump is corrupt; keeping the entries read before the damage", "path", path, "error", err)

@@ -99,25 +99,30 @@ func (n *Node) cacheOp(o *op, p int, done func(opResult)) {
 			return
 		}
 		kind := o.kind
-		n.load(o.store, p, o.key, func(out loadOutcome) {
+		v, hit, first := c.startLoad(p, o.key, func(out loadOutcome) {
 			switch {
-			case out.err != nil && kind == proto.OpFetch:
+			case errors.Is(out.err, ErrLoadFailed) && kind == proto.OpGet:
+				done(opResult{count: proto.FlagLoaded}) // Get reads a failed load as not found
+			case out.err != nil:
 				done(opResult{err: out.err})
-			case out.err != nil, !out.found:
+			case !out.found:
 				done(opResult{count: proto.FlagLoaded})
 			default:
 				done(opResult{values: [][]byte{out.value}, count: proto.FlagFound | proto.FlagLoaded})
 			}
 		})
+		switch {
+		case hit:
+			done(opResult{values: [][]byte{v}, count: proto.FlagFound})
+		case first:
+			n.runLoad(o.store, p, o.key)
+		}
 	}
 }
 
-// load loads key of store into partition p, once however many callers
-// miss it at the same time: each gets the outcome through wait.
-func (n *Node) load(s *store, p int, key string, wait func(loadOutcome)) {
-	if !s.caches.startLoad(p, key, wait) {
-		return // a load of this key is in flight: wait joined it
-	}
+// runLoad loads key of store into partition p on a goroutine of its own
+// and hands the outcome to every caller waiting on it.
+func (n *Node) runLoad(s *store, p int, key string) {
 	if !n.goFunc(func() {
 		out, extra := s.callLoader(n.loopCtx, key)
 		s.caches.finishLoad(p, key, out, !s.cfg.SkipSave)
@@ -144,9 +149,17 @@ func (s *store) callLoader(ctx context.Context, key string) (out loadOutcome, ex
 	switch {
 	case errors.Is(err, loaders.ErrNotFound):
 		return loadOutcome{}, nil
+	case err != nil && s.n.loopCtx.Err() != nil:
+		// The node is stopping: not the key's fault. The caller's op moves
+		// to the next owner like one refused by a leaving node.
+		return loadOutcome{err: fmt.Errorf("%w: load of %q interrupted", ErrShutdown, key)}, nil
 	case err != nil:
 		s.logger.Error("load failed", "key", key, "error", err)
 		return loadOutcome{err: fmt.Errorf("%w: %w", ErrLoadFailed, err)}, nil
+	case len(res.Value) > s.n.cfg.MaxValueBytes:
+		err := fmt.Errorf("%w: the loader returned %d bytes for %q, over the %d-byte limit (max_value_bytes)", ErrLoadFailed, len(res.Value), key, s.n.cfg.MaxValueBytes)
+		s.logger.Error("load refused", "key", key, "error", err)
+		return loadOutcome{err: err}, nil
 	}
 	return loadOutcome{value: res.Value, found: true}, res.Extra
 }
@@ -157,6 +170,10 @@ func (n *Node) setExtra(s *store, extra map[string][]byte) {
 	for k, v := range extra {
 		if err := checkKey(s.cfg.Name, k); err != nil {
 			s.logger.Warn("loader returned an extra entry with an invalid key; skipped", "key", k, "error", err)
+			continue
+		}
+		if len(v) > n.cfg.MaxValueBytes {
+			s.logger.Warn("loader returned an extra entry over max_value_bytes; skipped", "key", k, "bytes", len(v))
 			continue
 		}
 		o := &op{kind: proto.OpSet, store: s, key: k, values: [][]byte{v}, deadline: deadline, cancel: n.loopCtx.Done()}
@@ -210,7 +227,8 @@ func (s *store) cacheLoop(ctx context.Context) {
 const refreshConcurrency = 8
 
 // refresh reloads every key this node holds. A failed reload keeps the old
-// value and logs; a key the loader no longer finds is dropped.
+// value and logs; a key the loader no longer finds is dropped. A Set,
+// Delete or hand-off of a key during its reload wins over the reload.
 func (s *store) refresh(ctx context.Context) {
 	entries := s.caches.list()
 	sem := make(chan struct{}, refreshConcurrency)
@@ -233,9 +251,9 @@ func (s *store) refresh(ctx context.Context) {
 				failed++
 				mu.Unlock()
 			case !out.found:
-				s.caches.delete(e.Partition, e.Key)
+				s.caches.refreshed(e.Partition, e.Key, e.Entry, nil)
 			default:
-				s.caches.set(e.Partition, e.Key, out.value)
+				s.caches.refreshed(e.Partition, e.Key, e.Entry, out.value)
 				if len(extra) > 0 {
 					s.n.setExtra(s, extra)
 				}
@@ -308,6 +326,10 @@ func (n *Node) seedCaches(ctx context.Context) error {
 		for k, v := range entries {
 			if err := checkKey(s.cfg.Name, k); err != nil {
 				s.logger.Warn("init returned an invalid key; skipped", "key", k, "error", err)
+				continue
+			}
+			if len(v) > n.cfg.MaxValueBytes {
+				s.logger.Warn("init returned a value over max_value_bytes; skipped", "key", k, "bytes", len(v))
 				continue
 			}
 			wg.Add(1)

@@ -129,22 +129,39 @@ func (f *forwarder) send(ops []*op) {
 		return
 	}
 	for len(ops) > 0 {
-		// A dump goes alone: its answer may be large, and a frame too large
-		// for the connection would fail the writes that shared it.
+		// Writes and reads never share a frame: the owner answers a frame
+		// once all its ops are done, and a read may wait on a slow load
+		// (or, for a dump, be large), which must not hold writes back past
+		// their deadline. A dump goes alone.
 		n, size := 0, 0
+		class := frameClass(ops[0].kind)
 		for n < len(ops) && n < maxForwardOps && (n == 0 || size+ops[n].wireSize() <= maxForwardBytes) {
-			if n > 0 && ops[n].kind == proto.OpDump {
+			if n > 0 && (frameClass(ops[n].kind) != class || class == classDump) {
 				break
 			}
 			size += ops[n].wireSize()
 			n++
-			if ops[n-1].kind == proto.OpDump {
-				break
-			}
 		}
 		f.sendChunk(conn, slices.Clone(ops[:n]))
 		ops = ops[n:]
 	}
+}
+
+// Frame classes: ops of different classes go in different frames.
+const (
+	classWrite = iota
+	classRead
+	classDump
+)
+
+func frameClass(kind uint8) int {
+	switch kind {
+	case proto.OpIncr, proto.OpInsert, proto.OpSet, proto.OpDelete:
+		return classWrite
+	case proto.OpDump:
+		return classDump
+	}
+	return classRead
 }
 
 // wireSize estimates the bytes o takes in a forwarded frame.

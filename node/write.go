@@ -152,7 +152,8 @@ func (n *Node) do(ctx context.Context, o *op, storeName, key string) (opResult, 
 				r := n.apply(o, p)
 				return r, r.err
 			case o.kind == proto.OpGet || o.kind == proto.OpFetch:
-				// A hit here needs no goroutine or channel.
+				// A hit here needs no goroutine or channel. The value is the
+				// cache's: Get and Fetch say callers must not modify it.
 				if v, ok := s.caches.get(p, key); ok {
 					return opResult{values: [][]byte{v}, count: proto.FlagFound}, nil
 				}
