@@ -114,7 +114,7 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 	if err := os.MkdirAll(a.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data_dir %s: %w", a.DataDir, err)
 	}
-	stores, sinkCloser, err := buildStores(ctx, a, stdout)
+	stores, sinkCloser, err := buildStores(ctx, a, stdout, logger)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/hoard-dev/hoard/internal/config"
 	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/node"
@@ -15,7 +17,7 @@ import (
 
 // buildStores turns the configuration's sink and store blocks into node
 // stores. The returned closer closes the sinks that hold files.
-func buildStores(ctx context.Context, a *config.Agent, stdout io.Writer) ([]node.StoreConfig, io.Closer, error) {
+func buildStores(ctx context.Context, a *config.Agent, stdout io.Writer, logger hclog.Logger) ([]node.StoreConfig, io.Closer, error) {
 	built := map[string]sinks.Sink{}
 	var closers multiCloser
 	for _, s := range a.Sinks {
@@ -30,9 +32,21 @@ func buildStores(ctx context.Context, a *config.Agent, stdout io.Writer) ([]node
 			built[s.Name] = f
 		case config.SinkStdout:
 			built[s.Name] = sinks.NewWriter(stdout)
+		case config.SinkHTTP:
+			timeout := s.Timeout
+			if timeout == 0 {
+				timeout = -1 // only the store's flush_timeout bounds a request
+			}
+			h, err := sinks.NewHTTP(sinks.HTTPConfig{URL: s.URL, Headers: s.Headers, Timeout: timeout, Logger: logger.Named("sink").With("sink", s.Name)})
+			if err != nil {
+				_ = closers.Close()
+				return nil, nil, fmt.Errorf("%s: sink %q: %w", s.Range, s.Name, err)
+			}
+			closers = append(closers, h)
+			built[s.Name] = h
 		default:
 			_ = closers.Close()
-			return nil, nil, fmt.Errorf("%s: sink %q: %s sinks are not supported by this version of hoard yet (use file or stdout)", s.Range, s.Name, s.Type)
+			return nil, nil, fmt.Errorf("%s: sink %q: %s sinks are not supported by this version of hoard yet (use file, stdout or http)", s.Range, s.Name, s.Type)
 		}
 	}
 	var stores []node.StoreConfig
