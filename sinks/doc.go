@@ -9,4 +9,8 @@
 //		}
 //		return nil
 //	})
+//
+// Postgres writes counter deltas and buffer values to PostgreSQL tables (see
+// PostgresDDL), one transaction per batch, recording each batch's ID so that
+// a batch that is retried or replayed is applied at most once.
 package sinks
