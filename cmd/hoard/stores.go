@@ -44,9 +44,25 @@ func buildStores(ctx context.Context, a *config.Agent, stdout io.Writer, logger 
 			}
 			closers = append(closers, h)
 			built[s.Name] = h
+		case config.SinkPostgres:
+			pctx, cancel := context.WithTimeout(ctx, time.Minute)
+			pg, err := sinks.NewPostgres(pctx, sinks.PostgresConfig{
+				DSN:           s.DSN,
+				CountersTable: s.CountersTable,
+				ValuesTable:   s.ValuesTable,
+				CreateTables:  s.CreateTables,
+				Timeout:       s.Timeout,
+			})
+			cancel()
+			if err != nil {
+				_ = closers.Close()
+				return nil, nil, fmt.Errorf("%s: sink %q: %w", s.Range, s.Name, err)
+			}
+			closers = append(closers, closerFunc(pg.Close))
+			built[s.Name] = pg
 		default:
 			_ = closers.Close()
-			return nil, nil, fmt.Errorf("%s: sink %q: %s sinks are not supported by this version of hoard yet (use file, stdout or http)", s.Range, s.Name, s.Type)
+			return nil, nil, fmt.Errorf("%s: sink %q: %s sinks are not supported by this version of hoard yet (use file, stdout, http or postgres)", s.Range, s.Name, s.Type)
 		}
 	}
 	var stores []node.StoreConfig
