@@ -77,7 +77,7 @@ func BenchmarkPostgresVersusDirect(b *testing.B) {
 			clients = append(clients, cl)
 		}
 		start := time.Now()
-		runWorkers(b, 192, increments, func(i int) error {
+		runWorkers(b, 768, increments, func(i int) error {
 			return clients[i%3].Incr(ctx, "pv", key(i), 1)
 		})
 		if _, err := clients[0].Flush(ctx, ""); err != nil {
