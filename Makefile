@@ -20,8 +20,10 @@ test:
 e2e:
 	$(GO) test -tags e2e -count=1 -v -timeout 10m ./e2e/
 
+# PostgreSQL benchmarks run when HOARD_TEST_POSTGRES_DSN is set
+# (source scripts/ci-postgres.sh first).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ring/ ./transport/ ./node/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./ring/ ./transport/ ./node/ ./sinks/
 
 lint:
 	$(GO) vet ./...
