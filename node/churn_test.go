@@ -169,3 +169,81 @@ func churnWriter(t *testing.T, c *testcluster.Cluster, led *churnLedger, w int, 
 		}
 	}
 }
+
+// TestCrashLosesOnlyTheUnflushed kills one of three nodes under load: the
+// survivors own every partition within the failure-detection time, and
+// what is lost is at most what the victim held unflushed when it died.
+func TestCrashLosesOnlyTheUnflushed(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{Name: "pv", Kind: node.KindCounter, Sink: mem, Interval: time.Hour}}
+	}})
+	led := &churnLedger{acked: map[string]int64{}, maybe: map[string]int64{}, ackedValues: map[string]bool{}, maybeValues: map[string]bool{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var errsAfterConverge atomic.Int64
+	var converged atomic.Bool
+	for w := range 4 {
+		wg.Go(func() {
+			cl := dial(t, c.RPCAddrs()...)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("k%d", (i*4+w)%200)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := cl.Incr(ctx, "pv", key, 1)
+				cancel()
+				led.mu.Lock()
+				if err == nil {
+					led.acked[key]++
+					led.acks.Add(1)
+				} else if converged.Load() {
+					errsAfterConverge.Add(1)
+				}
+				led.mu.Unlock()
+			}
+		})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for led.acks.Load() < 3000 {
+		if time.Now().After(deadline) {
+			t.Fatal("writers stalled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	victim := c.Node(2)
+	c.Kill(2)
+	killed := time.Now()
+	exposed := victim.Stats().Unflushed // what it held when it died
+	c.WaitConverged()
+	detected := time.Since(killed)
+	converged.Store(true)
+	target := led.acks.Load() + 2000
+	for led.acks.Load() < target {
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatal("writers stalled after the crash")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	flushAll(t, c)
+	got := mem.Counts("pv")
+	var lost int64
+	for k, v := range led.acked {
+		if got[k] > v {
+			t.Errorf("%s counted twice: sink %d, acknowledged %d", k, got[k], v)
+		}
+		lost += v - got[k]
+	}
+	if lost > exposed {
+		t.Fatalf("lost %d increments, more than the %d the victim held unflushed", lost, exposed)
+	}
+	if n := errsAfterConverge.Load(); n > 0 {
+		t.Fatalf("%d client errors after the survivors took over", n)
+	}
+	t.Logf("survivors owned every partition %s after the kill; lost %d acknowledged increments, victim held %d unflushed", detected.Round(10*time.Millisecond), lost, exposed)
+}
