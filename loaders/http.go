@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Defaults for zero config fields.
@@ -79,7 +81,7 @@ func (c *HTTPConfig) Validate() error {
 		return fmt.Errorf("loaders: http %s: negative MaxBodyBytes %d", u.Redacted(), c.MaxBodyBytes)
 	}
 	for k, v := range c.Headers {
-		if !validHeaderName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("loaders: http %s: invalid header name %q", u.Redacted(), k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -87,23 +89,6 @@ func (c *HTTPConfig) Validate() error {
 		}
 	}
 	return nil
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // HTTP loads a key with GET on a URL made from the key: a 200 response's

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -77,7 +79,7 @@ func (c *HTTPConfig) Validate() error {
 		return fmt.Errorf("sinks: http %s: URL needs a host", u.Redacted())
 	}
 	for k, v := range c.Headers {
-		if !validHTTPHeaderName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("sinks: http %s: invalid header name %q", u.Redacted(), k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -89,23 +91,6 @@ func (c *HTTPConfig) Validate() error {
 		}
 	}
 	return nil
-}
-
-// validHTTPHeaderName reports whether s is an RFC 9110 token.
-func validHTTPHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // HTTP POSTs each batch as one JSON document to a URL:
