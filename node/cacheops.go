@@ -44,7 +44,8 @@ func (n *Node) Get(ctx context.Context, store, key string) ([]byte, bool, error)
 
 // Fetch is Get that says whether the value came from the cache or a load,
 // and returns the loader's error wrapped in ErrLoadFailed (DataWorker's
-// fetch). Concurrent misses of one key share one load at the owner.
+// fetch). Concurrent misses of one key share one load at the owner. On a
+// hit at this node the value is the cache's own: read it, do not modify it.
 func (n *Node) Fetch(ctx context.Context, store, key string) (FetchResult, error) {
 	r, err := n.do(ctx, &op{kind: proto.OpFetch}, store, key)
 	return fetchResult(r), err
