@@ -64,33 +64,88 @@ type Client struct {
 	conn   *transport.Conn
 	next   int // index of the address to try first
 	closed bool
+	direct *direct // nil when Config.Forward
 
 	async asyncState
 }
 
+// Config configures a Client.
+type Config struct {
+	// Addrs are RPC addresses (host:port) of nodes to talk to, tried in
+	// turn. Required.
+	Addrs []string
+
+	// Forward makes the client send every op to the one node it is
+	// connected to, which forwards it to the key's owner: one connection,
+	// and a hop more for most ops. By default (false) the client keeps a
+	// copy of the ring and sends each op on a key straight to its owner,
+	// over one connection per node, falling back to forwarding while the
+	// owner cannot be reached.
+	Forward bool
+}
+
 // Dial connects to the first reachable node of addrs (RPC addresses,
-// host:port). Errors wrap ErrUnavailable with each address's failure.
+// host:port) and fetches the ring, so that ops go straight to their keys'
+// owners. Errors wrap ErrUnavailable with each address's failure.
 func Dial(ctx context.Context, addrs ...string) (*Client, error) {
-	if len(addrs) == 0 {
+	return DialConfig(ctx, Config{Addrs: addrs})
+}
+
+// DialConfig is Dial with a Config.
+func DialConfig(ctx context.Context, cfg Config) (*Client, error) {
+	if len(cfg.Addrs) == 0 {
 		return nil, fmt.Errorf("%w: no address given", ErrUnavailable)
 	}
-	c := &Client{addrs: append([]string(nil), addrs...), tcfg: transport.DefaultConfig()}
+	c := &Client{addrs: append([]string(nil), cfg.Addrs...), tcfg: transport.DefaultConfig()}
 	if _, err := c.connection(ctx); err != nil {
 		return nil, err
+	}
+	if !cfg.Forward {
+		d, err := newDirect(c)
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		c.direct = d
+		d.fetch(ctx, 0)
 	}
 	return c, nil
 }
 
-// Close closes the connection. Calls after Close return ErrClosed.
+// Close closes the connections. Calls after Close return ErrClosed.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	conn := c.conn
-	c.conn, c.closed = nil, true
+	conn, d := c.conn, c.direct
+	c.conn, c.closed, c.direct = nil, true, nil
 	c.mu.Unlock()
+	if d != nil {
+		d.close()
+	}
 	if conn != nil {
 		return conn.Close()
 	}
 	return nil
+}
+
+// keyed runs an op on one key: straight to the key's owner when the client
+// knows the ring, else (or when the owner cannot take it) through the main
+// connection.
+func (c *Client) keyed(ctx context.Context, method, store, key string, idempotent bool, req, resp any) error {
+	c.mu.Lock()
+	d, closed := c.direct, c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if d != nil {
+		if done, err := d.call(ctx, method, store, key, idempotent, req, resp); done {
+			if errors.Is(err, transport.ErrClosed) {
+				return fmt.Errorf("%w: %w", ErrIndeterminate, err)
+			}
+			return mapError(err)
+		}
+	}
+	return c.call(ctx, method, idempotent, req, resp)
 }
 
 // Addr is the address of the node the client currently talks to, "" when

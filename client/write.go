@@ -16,13 +16,13 @@ import (
 // increment was sent: it may have been applied), ErrShuttingDown, or the
 // context's error.
 func (c *Client) Incr(ctx context.Context, store, key string, delta int64) error {
-	return c.call(ctx, proto.MethodIncr, false, proto.IncrRequest{Store: store, Key: key, Delta: delta}, nil)
+	return c.keyed(ctx, proto.MethodIncr, store, key, false, proto.IncrRequest{Store: store, Key: key, Delta: delta}, nil)
 }
 
 // Count returns the owner's unflushed delta for key of a counter store.
 func (c *Client) Count(ctx context.Context, store, key string) (int64, error) {
 	var resp proto.CountResponse
-	err := c.call(ctx, proto.MethodCount, true, proto.KeyRequest{Store: store, Key: key}, &resp)
+	err := c.keyed(ctx, proto.MethodCount, store, key, true, proto.KeyRequest{Store: store, Key: key}, &resp)
 	return resp.Count, err
 }
 
@@ -115,14 +115,14 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, store string) (ReplayRes
 // sink in the order they were inserted. Errors: as Incr, plus ErrOverloaded
 // when the owner holds its max_bytes for the store (back off and retry).
 func (c *Client) Insert(ctx context.Context, store, key string, values ...[]byte) error {
-	return c.call(ctx, proto.MethodInsert, false, proto.InsertRequest{Store: store, Key: key, Values: values}, nil)
+	return c.keyed(ctx, proto.MethodInsert, store, key, false, proto.InsertRequest{Store: store, Key: key, Values: values}, nil)
 }
 
 // Size returns how many values key of a buffer store holds at its owner,
 // not yet flushed.
 func (c *Client) Size(ctx context.Context, store, key string) (int, error) {
 	var resp proto.CountResponse
-	err := c.call(ctx, proto.MethodSize, true, proto.KeyRequest{Store: store, Key: key}, &resp)
+	err := c.keyed(ctx, proto.MethodSize, store, key, true, proto.KeyRequest{Store: store, Key: key}, &resp)
 	return int(resp.Count), err
 }
 
@@ -130,7 +130,7 @@ func (c *Client) Size(ctx context.Context, store, key string) (int, error) {
 // first, without removing them.
 func (c *Client) Dump(ctx context.Context, store, key string) ([][]byte, error) {
 	var resp proto.ValuesResponse
-	err := c.call(ctx, proto.MethodDump, true, proto.KeyRequest{Store: store, Key: key}, &resp)
+	err := c.keyed(ctx, proto.MethodDump, store, key, true, proto.KeyRequest{Store: store, Key: key}, &resp)
 	return resp.Values, err
 }
 

@@ -84,7 +84,7 @@ func BenchmarkClientIncr(b *testing.B) {
 	for _, tc := range []struct{ name, owner string }{{"owner", entry.Name()}, {"forwarded", ""}} {
 		b.Run(tc.name, func(b *testing.B) {
 			keys := keysOwnedBy(entry, tc.owner, 1024)
-			cl, err := client.Dial(context.Background(), entry.RPCAddr())
+			cl, err := client.DialConfig(context.Background(), client.Config{Addrs: []string{entry.RPCAddr()}, Forward: true})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -94,6 +94,19 @@ func BenchmarkClientIncr(b *testing.B) {
 			})
 		})
 	}
+	// The default, ring-aware client: every op straight to its owner, one
+	// connection per node.
+	b.Run("direct", func(b *testing.B) {
+		keys := keysOwnedBy(entry, "", 1024)
+		cl, err := client.Dial(context.Background(), entry.RPCAddr())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		runConcurrent(b, 256, func(i int) error {
+			return cl.Incr(context.Background(), "pageviews", keys[i&1023], 1)
+		})
+	})
 }
 
 // BenchmarkClientIncrAsync measures fire-and-forget increments through one
@@ -103,7 +116,7 @@ func BenchmarkClientIncrAsync(b *testing.B) {
 	c := benchCluster(b, 3)
 	entry := c.Node(0)
 	keys := keysOwnedBy(entry, "", 1024)
-	cl, err := client.Dial(context.Background(), entry.RPCAddr())
+	cl, err := client.DialConfig(context.Background(), client.Config{Addrs: []string{entry.RPCAddr()}, Forward: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -190,7 +203,7 @@ func BenchmarkClientInsert(b *testing.B) {
 	c := benchCluster(b, 3)
 	entry := c.Node(0)
 	keys := keysOwnedBy(entry, "", 1024)
-	cl, err := client.Dial(context.Background(), entry.RPCAddr())
+	cl, err := client.DialConfig(context.Background(), client.Config{Addrs: []string{entry.RPCAddr()}, Forward: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -296,7 +309,7 @@ func BenchmarkClientCacheHit(b *testing.B) {
 	c := benchCluster(b, 3)
 	entry := c.Node(0)
 	keys := keysOwnedBy(entry, "", 1024)
-	cl, err := client.Dial(context.Background(), entry.RPCAddr())
+	cl, err := client.DialConfig(context.Background(), client.Config{Addrs: []string{entry.RPCAddr()}, Forward: true})
 	if err != nil {
 		b.Fatal(err)
 	}

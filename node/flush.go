@@ -326,11 +326,14 @@ type Stats struct {
 	AsyncPending int
 	// AsyncLost counts async increments given up on.
 	AsyncLost int64
+	// Forwarded counts the ops this node sent on to their owner, since it
+	// started. A ring-aware client's ops need none.
+	Forwarded int64
 	Stores    []StoreInfo
 }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	stores, _ := n.Info("")
-	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.pending(), AsyncLost: n.asyncLost.Load(), Stores: stores}
+	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.forwards.Load(), Stores: stores}
 }

@@ -76,6 +76,7 @@ func (f *forwarder) enqueue(o *op) {
 	}
 	f.queue = append(f.queue, o)
 	f.mu.Unlock()
+	f.n.forwards.Add(1)
 	select {
 	case f.wake <- struct{}{}:
 	default:

@@ -59,6 +59,7 @@ type Node struct {
 
 	exposed   atomic.Int64 // ops applied here and not yet taken by a flush
 	asyncLost atomic.Int64 // async increments given up on
+	forwards  atomic.Int64 // ops this node forwarded to their owner
 
 	// fwdMu guards fwds; nil once stopped.
 	fwdMu sync.Mutex

@@ -364,15 +364,14 @@ func (n *Node) applyForwarded(ops []proto.Op, reply func([]proto.OpResult)) {
 	}
 	snap := n.cluster.Ring()
 	stopping := n.isStopping()
+	record := func(i int, res opResult) {
+		if res.err != nil {
+			out[i].Code, out[i].Message = codeOf(res.err), res.err.Error()
+		}
+		out[i].Count, out[i].Values = res.count, res.values
+	}
 	for i := range ops {
 		in := &ops[i]
-		answer := func(res opResult) {
-			if res.err != nil {
-				out[i].Code, out[i].Message = codeOf(res.err), res.err.Error()
-			}
-			out[i].Count, out[i].Values = res.count, res.values
-			finish()
-		}
 		var err error
 		var s *store
 		switch {
@@ -388,16 +387,29 @@ func (n *Node) applyForwarded(ops []proto.Op, reply func([]proto.OpResult)) {
 				err = n.checkValues(in.Values)
 			}
 		}
-		if err != nil {
-			answer(opResult{err: err})
-			continue
+		var p int
+		if err == nil {
+			p = snap.Partition(in.Store, in.Key)
+			if !snap.Owns(n.cfg.Name, p) {
+				err = fmt.Errorf("%w: %s does not own partition %d in ring version %d", ErrNotOwner, n.cfg.Name, p, snap.Version())
+			}
 		}
-		p := snap.Partition(in.Store, in.Key)
-		if !snap.Owns(n.cfg.Name, p) {
-			answer(opResult{err: fmt.Errorf("%w: %s does not own partition %d in ring version %d", ErrNotOwner, n.cfg.Name, p, snap.Version())})
-			continue
+		switch {
+		case err != nil:
+			record(i, opResult{err: err})
+			pending.Add(-1)
+		case isCacheOp(in.Kind):
+			// A miss answers later, once loaded.
+			n.applyAsync(&op{kind: in.Kind, store: s, key: in.Key, delta: in.Delta, values: in.Values}, p, func(res opResult) {
+				record(i, res)
+				finish()
+			})
+		default:
+			// Counter and buffer ops finish here, without a closure.
+			o := op{kind: in.Kind, store: s, key: in.Key, delta: in.Delta, values: in.Values}
+			record(i, n.apply(&o, p))
+			pending.Add(-1)
 		}
-		n.applyAsync(&op{kind: in.Kind, store: s, key: in.Key, delta: in.Delta, values: in.Values}, p, answer)
 	}
 	finish()
 }
