@@ -1,0 +1,264 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hoard-dev/hoard/client"
+)
+
+// TestChurnWithAgents runs the churn of issue 6 with real processes: writers
+// send increments and inserts continuously while 3 agents become 5 (two
+// joins), 3 again (two SIGTERM leaves), and the original three restart one
+// by one. Afterwards the file sinks hold, per key, exactly the acknowledged
+// increments, and every acknowledged value exactly once.
+func TestChurnWithAgents(t *testing.T) {
+	dir := t.TempDir()
+	stores := `
+sink "file" "out" { path = "{dir}/out.jsonl" }
+counter "pv" {
+  sink     = "out"
+  interval = "1s"
+}
+buffer "ev" {
+  sink     = "out"
+  interval = "1s"
+}`
+	var all []*agent
+	mk := func(join string) *agent {
+		a := &agent{
+			name:   fmt.Sprintf("n%d", len(all)+1),
+			gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			rpc:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			http:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		}
+		joinLine := ""
+		if join != "" {
+			joinLine = fmt.Sprintf("join = [%q]", join)
+		}
+		data := filepath.Join(dir, a.name)
+		cfg := fmt.Sprintf("name = %q\nbind_addr = %q\nrpc_addr = %q\nhttp_addr = %q\n%s\ndata_dir = %q\n%s\n",
+			a.name, a.gossip, a.rpc, a.http, joinLine, data, bytes.ReplaceAll([]byte(stores), []byte("{dir}"), []byte(data)))
+		a.config = filepath.Join(dir, a.name+".hcl")
+		if err := os.WriteFile(a.config, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, a)
+		return a
+	}
+	launch := func(a *agent) {
+		a.log = &bytes.Buffer{}
+		a.exited = make(chan struct{})
+		a.cmd = exec.Command(hoardBin, "agent", "--config", a.config)
+		a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
+		if err := a.cmd.Start(); err != nil {
+			t.Fatalf("start %s: %v", a.name, err)
+		}
+		exited := a.exited
+		go func() {
+			a.err = a.cmd.Wait()
+			close(exited)
+		}()
+	}
+	stop := func(a *agent) {
+		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-a.exited:
+		case <-time.After(45 * time.Second):
+			t.Fatalf("%s did not exit after SIGTERM", a.name)
+		}
+		if a.err != nil {
+			t.Fatalf("%s exited with %v:\n%s", a.name, a.err, a.log)
+		}
+	}
+	t.Cleanup(func() {
+		for _, a := range all {
+			if a.cmd == nil {
+				continue
+			}
+			select {
+			case <-a.exited:
+			default:
+				_ = a.cmd.Process.Kill()
+				<-a.exited
+			}
+			if t.Failed() {
+				t.Logf("--- log of %s ---\n%s", a.name, a.log)
+			}
+		}
+	})
+	aliveOn := func(a *agent, want int) {
+		t.Helper()
+		eventually(t, 45*time.Second, fmt.Sprintf("%s sees %d alive", a.name, want), func() error {
+			ms, err := members(a.rpc)
+			if err != nil {
+				return err
+			}
+			alive := 0
+			for _, m := range ms {
+				if m.Status == "alive" && m.State == "alive" {
+					alive++
+				}
+			}
+			if alive != want {
+				return fmt.Errorf("%d alive: %+v", alive, ms)
+			}
+			return nil
+		})
+	}
+
+	n1 := mk("")
+	launch(n1)
+	for range 2 {
+		launch(mk(n1.gossip))
+	}
+	aliveOn(n1, 3)
+
+	// Writers: ring-aware clients seeded with the original three, which
+	// keep their addresses across restarts.
+	var mu sync.Mutex
+	acked := map[string]int64{}
+	maybe := map[string]int64{}
+	ackedValues := map[string]bool{}
+	var acks, unknown atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			cl, err := client.Dial(ctx, all[0].rpc, all[1].rpc, all[2].rpc)
+			cancel()
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				return
+			}
+			defer cl.Close()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				key := fmt.Sprintf("k%d", (i*4+w)%40)
+				value := fmt.Sprintf("w%d-%d", w, i)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if i%2 == 0 {
+					err = cl.Incr(ctx, "pv", key, 1)
+				} else {
+					err = cl.Insert(ctx, "ev", key, []byte(value))
+				}
+				cancel()
+				mu.Lock()
+				switch {
+				case err == nil && i%2 == 0:
+					acked[key]++
+					acks.Add(1)
+				case err == nil:
+					ackedValues[value] = true
+					acks.Add(1)
+				case errors.Is(err, client.ErrIndeterminate) || errors.Is(err, context.DeadlineExceeded):
+					unknown.Add(1)
+					if i%2 == 0 {
+						maybe[key]++
+					}
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(20 * time.Millisecond) // back off while the cluster changes; not synchronisation
+				}
+			}
+		})
+	}
+	progress := func() {
+		t.Helper()
+		target := acks.Load() + 300
+		eventually(t, 45*time.Second, "writers make progress", func() error {
+			if acks.Load() < target {
+				return fmt.Errorf("%d acks, want %d", acks.Load(), target)
+			}
+			return nil
+		})
+	}
+	progress()
+	for range 2 { // 3 -> 5
+		launch(mk(n1.gossip))
+		aliveOn(n1, len(all))
+		progress()
+	}
+	for _, a := range []*agent{all[4], all[3]} { // 5 -> 3 by graceful leaves
+		stop(a)
+		progress()
+	}
+	for _, a := range all[:3] { // rolling restart
+		stop(a)
+		progress()
+		launch(a)
+		aliveOn(a, 3)
+		progress()
+	}
+	close(done)
+	wg.Wait()
+	for _, a := range all[:3] {
+		stop(a)
+	}
+
+	got := map[string]int64{}
+	seen := map[string]bool{}
+	for _, a := range all {
+		path := filepath.Join(dir, a.name, "out.jsonl")
+		f, err := os.Open(path)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var l struct {
+				Store, Key string
+				Count      int64
+				Values     []string
+			}
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Fatal(err)
+			}
+			got[l.Key] += l.Count
+			for _, v := range l.Values {
+				if seen[v] {
+					t.Fatalf("value %s reached the sinks twice", v)
+				}
+				seen[v] = true
+			}
+		}
+		f.Close()
+	}
+	for k, v := range acked {
+		if got[k] < v || got[k] > v+maybe[k] {
+			t.Errorf("%s: sinks hold %d, acknowledged %d (+%d unknown)", k, got[k], v, maybe[k])
+		}
+	}
+	for v := range ackedValues {
+		if !seen[v] {
+			t.Errorf("acknowledged value %s never reached a sink", v)
+		}
+	}
+	t.Logf("%d acknowledged ops through 2 joins, 2 leaves and 3 restarts; %d with an unknown outcome", acks.Load(), unknown.Load())
+}
