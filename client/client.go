@@ -282,6 +282,13 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return s, err
 }
 
+// Leave asks the node the client talks to to leave the cluster gracefully:
+// it stops taking writes, flushes everything and leaves the gossip (an
+// agent then exits). It returns once the node accepted the request.
+func (c *Client) Leave(ctx context.Context) error {
+	return c.call(ctx, proto.MethodLeave, false, nil, nil)
+}
+
 // Members lists the members the answering node knows, sorted by name.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	var resp proto.MembersResponse

@@ -297,9 +297,12 @@ func TestThreeAgents(t *testing.T) {
 	}
 	t.Logf("failure of n3 detected by both survivors %s after SIGKILL", time.Since(killed).Round(100*time.Millisecond))
 
-	// SIGTERM the rest: graceful leave, exit 0.
-	for _, a := range agents[:2] {
-		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	// The rest leave gracefully and exit 0: n2 through `hoard leave`, n1 on
+	// SIGTERM.
+	for i, a := range []*agent{agents[1], agents[0]} {
+		if i == 0 {
+			hoard(t, "leave", "--rpc", a.rpc)
+		} else if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		select {

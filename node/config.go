@@ -72,6 +72,11 @@ type Config struct {
 	// cluster.Config.RejoinInterval. Zero means 15s.
 	RejoinInterval time.Duration
 
+	// RingDebounce is how long membership must be quiet before the node
+	// builds a new ring; see cluster.Config.Debounce. Zero means 100ms.
+	// Tests raise it on one node to make its ring lag behind its peers'.
+	RingDebounce time.Duration
+
 	// MaxValueBytes bounds one buffer value. Zero means DefaultMaxValueBytes.
 	MaxValueBytes int
 
@@ -150,6 +155,7 @@ func (c *Config) clusterConfig() cluster.Config {
 		Ring:           c.ringConfig(),
 		Join:           c.Join,
 		RejoinInterval: c.RejoinInterval,
+		Debounce:       c.RingDebounce,
 		Memberlist:     c.Gossip,
 		Logger:         c.Logger,
 	}

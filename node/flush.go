@@ -329,11 +329,14 @@ type Stats struct {
 	// Forwarded counts the ops this node sent on to their owner, since it
 	// started. A ring-aware client's ops need none.
 	Forwarded int64
-	Stores    []StoreInfo
+	// Rerouted counts forwarded ops an owner refused because its ring
+	// differed, which this node then routed again.
+	Rerouted int64
+	Stores   []StoreInfo
 }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	stores, _ := n.Info("")
-	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.forwards.Load(), Stores: stores}
+	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.forwards.Load(), Rerouted: n.rerouted.Load(), Stores: stores}
 }

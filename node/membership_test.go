@@ -266,3 +266,67 @@ func TestStoreMismatchIsVisible(t *testing.T) {
 		t.Fatalf("store digests %v: n1 and n2 declare the same stores, n3 one more", digest)
 	}
 }
+
+// TestLaggingRingNeverBouncesOps delays one node's view of a join: its
+// ring lags seconds behind its peers', so it forwards ops to their old
+// owner, which refuses them as not the owner. The op is never forwarded
+// again (hop limit 1): the lagging node backs off and routes it again until
+// its ring catches up, and every op is applied exactly once.
+func TestLaggingRingNeverBouncesOps(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{Name: "pv", Kind: node.KindCounter, Sink: mem, Interval: time.Hour}}
+		if i == 0 {
+			cfg.RingDebounce = 2 * time.Second // n1's ring lags behind
+		}
+	}})
+	lagging := c.Node(0)
+	before := lagging.Ring()
+	c.Add()
+	// The others see n4 at once; n1 does not yet.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.Node(1).Ring().Members()) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatal("n2 never saw n4")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if lagging.Ring().Checksum() != before.Checksum() {
+		t.Skip("n1's ring caught up before the test could use the lag")
+	}
+	// Keys n1 still places on n2 or n3 that now belong to n4.
+	now := c.Node(1).Ring()
+	var moved []string
+	for i := 0; len(moved) < 20 && i < 100000; i++ {
+		k := fmt.Sprintf("k%d", i)
+		_, old := before.Locate("pv", k)
+		_, cur := now.Locate("pv", k)
+		if old.Name != lagging.Name() && cur.Name == "n4" {
+			moved = append(moved, k)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, k := range moved {
+		if err := lagging.Incr(ctx, "pv", k, 1); err != nil {
+			t.Fatalf("incr %s through the lagging node: %v", k, err)
+		}
+	}
+	c.WaitConverged()
+	if lagging.Stats().Rerouted == 0 {
+		t.Fatal("no op was refused as not the owner: the lag was not exercised")
+	}
+	for _, n := range c.Nodes()[1:] {
+		if f := n.Stats().Forwarded; f != 0 {
+			t.Fatalf("%s forwarded %d ops: an op bounced", n.Name(), f)
+		}
+	}
+	flushAll(t, c)
+	got := mem.Counts("pv")
+	for _, k := range moved {
+		if got[k] != 1 {
+			t.Fatalf("%s applied %d times, want once", k, got[k])
+		}
+	}
+	t.Logf("%d ops through a node whose ring lagged: %d refusals as not the owner, no bounce", len(moved), lagging.Stats().Rerouted)
+}

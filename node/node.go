@@ -60,6 +60,7 @@ type Node struct {
 	exposed   atomic.Int64 // ops applied here and not yet taken by a flush
 	asyncLost atomic.Int64 // async increments given up on
 	forwards  atomic.Int64 // ops this node forwarded to their owner
+	rerouted  atomic.Int64 // forwarded ops refused as not the owner, routed again
 
 	// fwdMu guards fwds; nil once stopped.
 	fwdMu sync.Mutex
@@ -501,6 +502,10 @@ func (n *Node) untilStop(ctx context.Context) (context.Context, context.CancelFu
 		cancel()
 	}
 }
+
+// Done is closed once the node has stopped, by Leave, Shutdown or Kill,
+// whoever asked (a `hoard leave` arrives over RPC).
+func (n *Node) Done() <-chan struct{} { return n.doneCh }
 
 // stopDone reports whether background work must end.
 func (n *Node) stopDone() bool {

@@ -49,6 +49,18 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		proto.MethodInsert, proto.MethodSize, proto.MethodDump,
 		proto.MethodGet, proto.MethodFetch, proto.MethodSet, proto.MethodDelete:
 		n.serveOp(req, r)
+	case proto.MethodLeave:
+		// Answer first: the leave closes this connection. Leave runs on a
+		// goroutine of its own, not goFunc's, which Leave itself waits for;
+		// it ends when the leave does, bounded by leaveTimeout.
+		r.Send(nil, nil)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+			defer cancel()
+			if err := n.Leave(ctx); err != nil && !errors.Is(err, ErrShutdown) {
+				n.logger.Error("leave on request failed", "error", err)
+			}
+		}()
 	case proto.MethodInfo:
 		var in proto.InfoRequest
 		if err := req.Decode(&in); err != nil {
@@ -214,6 +226,9 @@ func (n *Node) serveBlocking(req *transport.Request, r transport.Reply, f func(c
 		r.Send(nil, rpcError(ErrShutdown))
 	}
 }
+
+// leaveTimeout bounds a leave asked for over RPC.
+const leaveTimeout = 30 * time.Second
 
 // rpcError gives err the code clients map back to a sentinel error.
 func rpcError(err error) error {

@@ -151,6 +151,10 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 	select {
 	case sig = <-sigs:
 	case <-ctx.Done():
+	case <-n.Done():
+		// `hoard leave` made the node leave; it has flushed and stopped.
+		logger.Info("node left the cluster on request; exiting")
+		return nil
 	}
 	logger.Info("leaving on signal; send another to exit at once", "signal", sig, "timeout", leaveTimeout)
 	left := make(chan struct{})

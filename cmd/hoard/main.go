@@ -92,6 +92,7 @@ running node's RPC address: --rpc ADDR, or HOARD_RPC_ADDR, default
 		newSetCmd(getenv),
 		newFlushCmd(getenv),
 		newDLQCmd(getenv),
+		newLeaveCmd(getenv),
 		newVersionCmd(getenv),
 	)
 	return root

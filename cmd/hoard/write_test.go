@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +224,52 @@ func TestCacheCommands(t *testing.T) {
 	}
 	if _, errOut, code := hoard(t, nil, "get", "users", "broken", "--rpc", addrs[0]); code == 0 || !strings.Contains(errOut, "backend down") {
 		t.Fatalf("get with a failing loader: exit %d %q", code, errOut)
+	}
+}
+
+func TestLeaveCommand(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{Name: "pv", Kind: node.KindCounter, Sink: mem, Interval: time.Hour}}
+	}})
+	n3 := c.Node(2)
+	for i := range 50 {
+		if _, errOut, code := hoard(t, nil, "incr", "pv", fmt.Sprintf("k%d", i), "--rpc", n3.RPCAddr()); code != 0 {
+			t.Fatal(errOut)
+		}
+	}
+	out, errOut, code := hoard(t, nil, "leave", "--rpc", n3.RPCAddr())
+	if code != 0 || !strings.Contains(out, "leaving") {
+		t.Fatalf("leave: exit %d %s %s", code, out, errOut)
+	}
+	select {
+	case <-n3.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node did not stop after hoard leave")
+	}
+	var total int64
+	for _, v := range mem.Counts("pv") {
+		total += v
+	}
+	// n3 flushed what it owned as it left; the others still hold theirs.
+	var held int64
+	for _, n := range c.Nodes() {
+		if n != n3 {
+			held += n.Stats().Unflushed
+		}
+	}
+	if total+held != 50 {
+		t.Fatalf("%d flushed + %d held by the others, want 50", total, held)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _, _ := hoard(t, nil, "members", "--rpc", c.Node(0).RPCAddr(), "--format", "json")
+		if strings.Contains(out, `"Status": "left"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n3 not seen as left:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -92,6 +92,7 @@ const (
 	MethodFetch     = "fetch"
 	MethodSet       = "set"
 	MethodDelete    = "delete"
+	MethodLeave     = "leave"
 	MethodIncrAsync = "incr.async"
 	MethodCount     = "count"
 	MethodForward   = "fwd" // a batch of ops a node forwards to their owner
