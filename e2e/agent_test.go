@@ -259,6 +259,16 @@ func TestThreeAgents(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"ready":true`)) {
 			t.Fatalf("%s /readyz: %d %s", a.name, resp.StatusCode, body)
 		}
+		resp, err = http.Get("http://" + a.http + "/metrics")
+		if err != nil {
+			t.Fatalf("%s /metrics: %v", a.name, err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := fmt.Sprintf(`hoard_ring_members{node=%q} 3`, a.name)
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want)) || !bytes.Contains(body, []byte("hoard_unflushed_ops")) {
+			t.Fatalf("%s /metrics lacks %s:\n%s", a.name, want, body)
+		}
 	}
 
 	// SIGKILL n3: the others see it fail and drop it from their rings.

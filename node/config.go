@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -83,6 +84,10 @@ type Config struct {
 	// Stores declares the node's stores. Every node of a cluster declares
 	// the same ones.
 	Stores []StoreConfig
+
+	// HTTPRoutes adds handlers to the node's HTTP endpoint, by pattern
+	// (the agent serves Prometheus metrics at "GET /metrics" this way).
+	HTTPRoutes map[string]http.Handler
 
 	// Logger receives the node's logs. Nil discards them.
 	Logger hclog.Logger

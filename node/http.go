@@ -25,6 +25,9 @@ func (n *Node) startHTTP() {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"node": n.status(), "members": n.membersResponse().Members})
 	})
+	for pattern, h := range n.cfg.HTTPRoutes {
+		mux.Handle(pattern, h)
+	}
 	n.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

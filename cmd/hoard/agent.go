@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -119,6 +120,7 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 		return err
 	}
 	defer sinkCloser.Close()
+	m := newMetrics()
 	rc := ring.DefaultConfig()
 	rc.Partitions = a.Partitions
 	cfg := &node.Config{
@@ -133,6 +135,7 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 		Ring:          rc,
 		MaxValueBytes: int(a.MaxValueBytes),
 		Stores:        stores,
+		HTTPRoutes:    map[string]http.Handler{"GET /metrics": m.handler()},
 		Logger:        logger,
 	}
 
@@ -146,6 +149,7 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 	if err != nil {
 		return err
 	}
+	m.n.Store(n)
 
 	var sig os.Signal
 	select {
