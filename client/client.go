@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hoard-dev/hoard/internal/proto"
 	"github.com/hoard-dev/hoard/ring"
@@ -64,7 +65,11 @@ type Client struct {
 	conn   *transport.Conn
 	next   int // index of the address to try first
 	closed bool
-	direct *direct // nil when Config.Forward
+
+	// direct is nil when Config.Forward, and after Close. Read without mu,
+	// so that ops on keys never wait behind a redial of the main
+	// connection.
+	direct atomic.Pointer[direct]
 
 	async asyncState
 }
@@ -106,7 +111,7 @@ func DialConfig(ctx context.Context, cfg Config) (*Client, error) {
 			_ = c.Close()
 			return nil, err
 		}
-		c.direct = d
+		c.direct.Store(d)
 		d.fetch(ctx, 0)
 	}
 	return c, nil
@@ -115,9 +120,10 @@ func DialConfig(ctx context.Context, cfg Config) (*Client, error) {
 // Close closes the connections. Calls after Close return ErrClosed.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	conn, d := c.conn, c.direct
-	c.conn, c.closed, c.direct = nil, true, nil
+	conn := c.conn
+	c.conn, c.closed = nil, true
 	c.mu.Unlock()
+	d := c.direct.Swap(nil)
 	if d != nil {
 		d.close()
 	}
@@ -131,13 +137,7 @@ func (c *Client) Close() error {
 // knows the ring, else (or when the owner cannot take it) through the main
 // connection.
 func (c *Client) keyed(ctx context.Context, method, store, key string, idempotent bool, req, resp any) error {
-	c.mu.Lock()
-	d, closed := c.direct, c.closed
-	c.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	if d != nil {
+	if d := c.direct.Load(); d != nil {
 		if done, err := d.call(ctx, method, store, key, idempotent, req, resp); done {
 			if errors.Is(err, transport.ErrClosed) {
 				return fmt.Errorf("%w: %w", ErrIndeterminate, err)
