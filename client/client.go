@@ -286,7 +286,12 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 // it stops taking writes, flushes everything and leaves the gossip (an
 // agent then exits). It returns once the node accepted the request.
 func (c *Client) Leave(ctx context.Context) error {
-	return c.call(ctx, proto.MethodLeave, false, nil, nil)
+	// Never another node than the one connected: no failover here.
+	conn, err := c.connection(ctx)
+	if err != nil {
+		return err
+	}
+	return mapError(conn.Call(ctx, proto.MethodLeave, nil, nil))
 }
 
 // Members lists the members the answering node knows, sorted by name.

@@ -85,6 +85,11 @@ type Config struct {
 	// the same ones.
 	Stores []StoreConfig
 
+	// LeaveTimeout bounds a graceful leave asked for over RPC (`hoard
+	// leave`): what cannot be flushed in time goes to the dead-letter. Zero
+	// means 30s.
+	LeaveTimeout time.Duration
+
 	// HTTPRoutes adds handlers to the node's HTTP endpoint, by pattern
 	// (the agent serves Prometheus metrics at "GET /metrics" this way).
 	HTTPRoutes map[string]http.Handler

@@ -67,6 +67,7 @@ type Node struct {
 	fwds  map[string]*forwarder // by owner RPC address
 
 	started  atomic.Bool // set once every field is set: the RPC handler serves
+	leaveErr atomic.Pointer[error]
 	leaving  atomic.Bool
 	stopping atomic.Bool // refuses new ops
 
@@ -107,6 +108,9 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	n.cfg.Ring = cfg.ringConfig()
 	if n.cfg.MaxValueBytes == 0 {
 		n.cfg.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if n.cfg.LeaveTimeout == 0 {
+		n.cfg.LeaveTimeout = 30 * time.Second
 	}
 	if n.cfg.Cluster == "" {
 		n.cfg.Cluster = cluster.DefaultCluster
@@ -368,11 +372,17 @@ func (n *Node) Ready() (bool, string) {
 // within the context's deadline. Idempotent; after Shutdown it returns
 // ErrShutdown.
 func (n *Node) Leave(ctx context.Context) error {
-	if n.isStopped() {
+	if n.isStopped() && !n.leaving.Load() {
+		// Shut down (or shutting down) without leaving: wait, then say so.
+		if err := n.waitStopped(ctx); err != nil {
+			return err
+		}
 		return ErrShutdown
 	}
 	if !n.leaving.CompareAndSwap(false, true) {
-		return nil
+		// A leave is under way (a `hoard leave`, say): wait for it to end,
+		// so a caller that exits afterwards does not cut its flush short.
+		return n.waitStopped(ctx)
 	}
 	n.logger.Info("leaving the cluster")
 	var errs []error
@@ -380,7 +390,31 @@ func (n *Node) Leave(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, n.stop(ctx, true, true))
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if err != nil {
+		n.leaveErr.Store(&err)
+	}
+	return err
+}
+
+// waitStopped waits until the node has stopped, or ctx ends.
+func (n *Node) waitStopped(ctx context.Context) error {
+	select {
+	case <-n.doneCh:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("node: waiting for the leave in progress: %w", ctx.Err())
+	}
+}
+
+// LeaveErr returns what went wrong in the node's graceful leave, nil if it
+// went well or has not happened. An agent that left on `hoard leave`
+// reports it.
+func (n *Node) LeaveErr() error {
+	if p := n.leaveErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Shutdown stops the node without telling its peers (they see it fail after

@@ -52,10 +52,10 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 	case proto.MethodLeave:
 		// Answer first: the leave closes this connection. Leave runs on a
 		// goroutine of its own, not goFunc's, which Leave itself waits for;
-		// it ends when the leave does, bounded by leaveTimeout.
+		// it ends when the leave does, bounded by Config.LeaveTimeout.
 		r.Send(nil, nil)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaveTimeout)
 			defer cancel()
 			if err := n.Leave(ctx); err != nil && !errors.Is(err, ErrShutdown) {
 				n.logger.Error("leave on request failed", "error", err)
@@ -226,9 +226,6 @@ func (n *Node) serveBlocking(req *transport.Request, r transport.Reply, f func(c
 		r.Send(nil, rpcError(ErrShutdown))
 	}
 }
-
-// leaveTimeout bounds a leave asked for over RPC.
-const leaveTimeout = 30 * time.Second
 
 // rpcError gives err the code clients map back to a sentinel error.
 func rpcError(err error) error {

@@ -306,9 +306,7 @@ func (n *Node) forwarded(o *op, r opResult) {
 		o.done(r)
 		return
 	}
-	if errors.Is(r.err, ErrNotOwner) {
-		n.rerouted.Add(1)
-	}
+
 	// While the node stops, ops it is still draining (async sums) keep
 	// their retries until the background work ends.
 	if time.Now().After(o.deadline) || n.stopDone() || closed(o.cancel) {
@@ -317,6 +315,9 @@ func (n *Node) forwarded(o *op, r opResult) {
 		}
 		o.done(r)
 		return
+	}
+	if errors.Is(r.err, ErrNotOwner) {
+		n.rerouted.Add(1)
 	}
 	snap, changed := n.cluster.Watch()
 	if snap != nil && snap.Version() != o.ringVer {

@@ -135,6 +135,7 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 		Ring:          rc,
 		MaxValueBytes: int(a.MaxValueBytes),
 		Stores:        stores,
+		LeaveTimeout:  leaveTimeout,
 		HTTPRoutes:    map[string]http.Handler{"GET /metrics": m.handler()},
 		Logger:        logger,
 	}
@@ -158,7 +159,7 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 	case <-n.Done():
 		// `hoard leave` made the node leave; it has flushed and stopped.
 		logger.Info("node left the cluster on request; exiting")
-		return nil
+		return n.LeaveErr()
 	}
 	logger.Info("leaving on signal; send another to exit at once", "signal", sig, "timeout", leaveTimeout)
 	left := make(chan struct{})
@@ -173,8 +174,12 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 	}()
 	leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
 	defer cancel()
-	if err := n.Leave(leaveCtx); err != nil {
+	err = n.Leave(leaveCtx)
+	// A leave already under way (a `hoard leave`) is bounded by the same
+	// timeout: let it finish before the sinks close and the process exits.
+	<-n.Done()
+	if err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
-	return nil
+	return n.LeaveErr()
 }
