@@ -123,14 +123,14 @@ func (c *Client) Close() error {
 	conn := c.conn
 	c.conn, c.closed = nil, true
 	c.mu.Unlock()
-	d := c.direct.Swap(nil)
-	if d != nil {
+	var err error
+	if conn != nil {
+		err = conn.Close() // first: a ring refresh in flight on it ends at once
+	}
+	if d := c.direct.Swap(nil); d != nil {
 		d.close()
 	}
-	if conn != nil {
-		return conn.Close()
-	}
-	return nil
+	return err
 }
 
 // keyed runs an op on one key: straight to the key's owner when the client
