@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hoard-dev/hoard/internal/endpoint"
+
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -58,13 +60,13 @@ func (c *HTTPConfig) Validate() error {
 		return errors.New("loaders: http: URL is required")
 	}
 	if !strings.Contains(c.URL, "{key}") {
-		return fmt.Errorf("loaders: http %s: URL must contain {key}", redactURL(c.URL))
+		return fmt.Errorf("loaders: http %s: URL must contain {key}", endpoint.URL(c.URL))
 	}
 	// The marker has no character either escaper changes.
 	const marker = "hoardkeymarker"
 	u, err := url.Parse(strings.ReplaceAll(c.URL, "{key}", marker))
 	if err != nil {
-		return fmt.Errorf("loaders: http %s: invalid URL: %w", redactURL(c.URL), errors.Unwrap(err))
+		return fmt.Errorf("loaders: http %s: invalid URL: %w", endpoint.URL(c.URL), errors.Unwrap(err))
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
@@ -180,7 +182,7 @@ func (h *HTTP) Load(ctx context.Context, key string) (Result, error) {
 	u := h.url(key)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Result{}, fmt.Errorf("loaders: http GET %s: %w", redactURL(u), err)
+		return Result{}, fmt.Errorf("loaders: http GET %s: %w", endpoint.URL(u), err)
 	}
 	req.Header = h.header.Clone()
 	if h.host != "" {
@@ -222,16 +224,4 @@ func (h *HTTP) Load(ctx context.Context, key string) (Result, error) {
 // can be reused.
 func drain(body io.Reader) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
-}
-
-// redactURL returns s with any password in it replaced, for errors.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i, j := strings.Index(s, "://"), strings.LastIndexByte(s, '@'); i >= 0 && j > i {
-			return s[:i+3] + "xxxxx" + s[j:]
-		}
-		return s
-	}
-	return u.Redacted()
 }

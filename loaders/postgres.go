@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
+
+	"github.com/hoard-dev/hoard/internal/endpoint"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
@@ -56,7 +56,7 @@ func (c *PostgresConfig) poolConfig() (*pgxpool.Config, error) {
 		// pgx redacts the password in a ParseConfigError.
 		return nil, fmt.Errorf("loaders: postgres: invalid DSN: %w", err)
 	}
-	name := describe(pc.ConnConfig.Config)
+	name := endpoint.Postgres(pc.ConnConfig.Config)
 	switch {
 	case c.Query == "":
 		return nil, fmt.Errorf("loaders: postgres %s: Query is required", name)
@@ -64,12 +64,6 @@ func (c *PostgresConfig) poolConfig() (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("loaders: postgres %s: negative Timeout %v", name, c.Timeout)
 	}
 	return pc, nil
-}
-
-// describe names a database for errors: user@host:port/database, never
-// the password.
-func describe(c pgconn.Config) string {
-	return c.User + "@" + net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))) + "/" + c.Database
 }
 
 // Postgres loads a key by running a query with the key as $1 on a pool of
@@ -94,7 +88,7 @@ func NewPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Postgres{name: describe(pc.ConnConfig.Config), query: cfg.Query, timeout: cfg.Timeout}
+	p := &Postgres{name: endpoint.Postgres(pc.ConnConfig.Config), query: cfg.Query, timeout: cfg.Timeout}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
 	}

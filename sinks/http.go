@@ -3,7 +3,6 @@ package sinks
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/hoard-dev/hoard/internal/endpoint"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -70,7 +71,7 @@ func (c *HTTPConfig) Validate() error {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return fmt.Errorf("sinks: http %s: invalid URL: %w", redactHTTPURL(c.URL), errors.Unwrap(err))
+		return fmt.Errorf("sinks: http %s: invalid URL: %w", endpoint.URL(c.URL), errors.Unwrap(err))
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
@@ -125,7 +126,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	}
 	h := &HTTP{
 		url:     cfg.URL,
-		safeURL: redactHTTPURL(cfg.URL),
+		safeURL: endpoint.URL(cfg.URL),
 		header:  make(http.Header, len(cfg.Headers)+2),
 		timeout: cfg.Timeout,
 		client:  cfg.Client,
@@ -303,18 +304,6 @@ func drainHTTPBody(body io.Reader) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, httpDrainBytes))
 }
 
-// redactHTTPURL returns s with any password in it replaced, for errors.
-func redactHTTPURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i, j := strings.Index(s, "://"), strings.LastIndexByte(s, '@'); i >= 0 && j > i {
-			return s[:i+3] + "xxxxx" + s[j:]
-		}
-		return s
-	}
-	return u.Redacted()
-}
-
 // httpDoc is the JSON document an HTTP sink POSTs for one batch.
 type httpDoc struct {
 	Batch  string       `json:"batch"`
@@ -362,22 +351,4 @@ func writeHTTPDoc(w io.Writer, b *Batch) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(&doc)
-}
-
-// encodeValues applies the file sink's rule to one key's values: strings
-// when every value is valid UTF-8 (an empty, non-nil list for no values),
-// otherwise all of them base64-encoded, returned as b64.
-func encodeValues(vs [][]byte) (plain, b64 []string) {
-	if !allUTF8(vs) {
-		b64 = make([]string, len(vs))
-		for i, v := range vs {
-			b64[i] = base64.StdEncoding.EncodeToString(v)
-		}
-		return nil, b64
-	}
-	plain = make([]string, len(vs))
-	for i, v := range vs {
-		plain[i] = string(v)
-	}
-	return plain, nil
 }

@@ -44,21 +44,8 @@ func writeLines(w io.Writer, b *Batch) error {
 	}
 	l.Count = nil
 	for _, v := range b.Values {
-		l.Key, l.Values, l.ValuesB64 = v.Key, nil, nil
-		if allUTF8(v.Values) {
-			l.Values = make([]string, len(v.Values))
-			for i, val := range v.Values {
-				l.Values[i] = string(val)
-			}
-		} else {
-			l.ValuesB64 = make([]string, len(v.Values))
-			for i, val := range v.Values {
-				l.ValuesB64[i] = base64.StdEncoding.EncodeToString(val)
-			}
-		}
-		if l.Values == nil && l.ValuesB64 == nil {
-			l.Values = []string{}
-		}
+		l.Key = v.Key
+		l.Values, l.ValuesB64 = encodeValues(v.Values)
 		if err := enc.Encode(&l); err != nil {
 			return err
 		}
@@ -73,6 +60,24 @@ func allUTF8(vs [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// encodeValues applies the file sink's rule to one key's values: strings
+// when every value is valid UTF-8 (an empty, non-nil list for no values),
+// otherwise all of them base64-encoded, returned as b64.
+func encodeValues(vs [][]byte) (plain, b64 []string) {
+	if !allUTF8(vs) {
+		b64 = make([]string, len(vs))
+		for i, v := range vs {
+			b64[i] = base64.StdEncoding.EncodeToString(v)
+		}
+		return nil, b64
+	}
+	plain = make([]string, len(vs))
+	for i, v := range vs {
+		plain[i] = string(v)
+	}
+	return plain, nil
 }
 
 // File appends batches to a file as JSON Lines and fsyncs after each batch,

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hoard-dev/hoard/internal/endpoint"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -163,7 +163,7 @@ func (c *PostgresConfig) poolConfig() (*pgxpool.Config, pgTables, error) {
 		// pgx redacts the password in a ParseConfigError.
 		return nil, pgTables{}, fmt.Errorf("sinks: postgres: invalid DSN: %w", err)
 	}
-	name := pgDescribe(pc.ConnConfig.Config)
+	name := endpoint.Postgres(pc.ConnConfig.Config)
 	switch {
 	case c.Timeout < 0:
 		return nil, pgTables{}, fmt.Errorf("sinks: postgres %s: negative Timeout %v", name, c.Timeout)
@@ -205,12 +205,6 @@ func dsnSetsPoolSize(dsn string) bool {
 	}
 	_, ok := cc.RuntimeParams["pool_max_conns"]
 	return ok
-}
-
-// pgDescribe names a database for errors: user@host:port/database, never
-// the password.
-func pgDescribe(c pgconn.Config) string {
-	return c.User + "@" + net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))) + "/" + c.Database
 }
 
 // PostgresDDL returns the statements that create cfg's three tables (if
@@ -258,7 +252,7 @@ CREATE TABLE IF NOT EXISTS ` + batches + ` (
 // after its transaction committed (say the commit's answer was lost to a
 // timeout) is not applied twice. It is safe for concurrent use.
 type Postgres struct {
-	name string // pgDescribe's, for errors
+	name string // endpoint.Postgres's, for errors
 	pool *pgxpool.Pool
 
 	counters, values, batches string         // sanitized table names
@@ -284,7 +278,7 @@ func NewPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 		return nil, err
 	}
 	p := &Postgres{
-		name:     pgDescribe(pc.ConnConfig.Config),
+		name:     endpoint.Postgres(pc.ConnConfig.Config),
 		counters: t.counters.Sanitize(),
 		values:   t.values.Sanitize(),
 		batches:  t.batches.Sanitize(),
