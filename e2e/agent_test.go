@@ -194,6 +194,23 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() er
 	}
 }
 
+// waitMembers waits until every agent lists all of them as members.
+func waitMembers(t *testing.T, agents []*agent) {
+	t.Helper()
+	for _, a := range agents {
+		eventually(t, 30*time.Second, fmt.Sprintf("%s sees %d members", a.name, len(agents)), func() error {
+			ms, err := members(a.rpc)
+			if err != nil {
+				return err
+			}
+			if len(ms) != len(agents) {
+				return fmt.Errorf("members: %+v", ms)
+			}
+			return nil
+		})
+	}
+}
+
 func statusOf(ms []member) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {

@@ -36,18 +36,7 @@ cache "users" {
   loader "http" { url = "%s/users/{key}" }
   ttl = "1h"
 }`, backend.URL))
-	for _, a := range agents {
-		eventually(t, 30*time.Second, a.name+" sees 3 alive", func() error {
-			ms, err := members(a.rpc)
-			if err != nil {
-				return err
-			}
-			if len(ms) != 3 {
-				return fmt.Errorf("members: %+v", ms)
-			}
-			return nil
-		})
-	}
+	waitMembers(t, agents)
 	// Wait for the rings to agree, so every node routes a key to one owner.
 	eventually(t, 30*time.Second, "owners agree", func() error {
 		var first string

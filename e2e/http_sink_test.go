@@ -59,18 +59,7 @@ counter "pageviews" {
   interval    = "1h"
   retry_delay = "100ms"
 }`, endpoint.URL))
-	for _, a := range agents {
-		eventually(t, 30*time.Second, a.name+" sees 3 alive", func() error {
-			ms, err := members(a.rpc)
-			if err != nil {
-				return err
-			}
-			if len(ms) != 3 {
-				return fmt.Errorf("members: %+v", ms)
-			}
-			return nil
-		})
-	}
+	waitMembers(t, agents)
 	want := map[string]int64{}
 	for i := range 30 {
 		key := fmt.Sprintf("/p/%d", i%5)

@@ -31,18 +31,7 @@ buffer "events" {
   interval = "1s"
   max_size = 4
 }`)
-	for _, a := range agents {
-		eventually(t, 30*time.Second, a.name+" sees 3 alive", func() error {
-			ms, err := members(a.rpc)
-			if err != nil {
-				return err
-			}
-			if len(ms) != 3 {
-				return fmt.Errorf("members: %+v", ms)
-			}
-			return nil
-		})
-	}
+	waitMembers(t, agents)
 	want := map[string]int64{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
