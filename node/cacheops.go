@@ -15,10 +15,6 @@ import (
 // failure is logged on the owner and not cached: the next miss loads again.
 var ErrLoadFailed = errors.New("node: load failed")
 
-// defaultLoadTimeout bounds one loader call when StoreConfig.LoadTimeout is
-// zero.
-const defaultLoadTimeout = 10 * time.Second
-
 func isCacheOp(kind uint8) bool {
 	return kind >= proto.OpGet && kind <= proto.OpDelete
 }

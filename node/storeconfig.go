@@ -1,0 +1,209 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/hoard-dev/hoard/loaders"
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// StoreKind is what a store holds.
+type StoreKind string
+
+const (
+	// KindCounter stores hold int64 deltas per key, flushed as sums.
+	KindCounter StoreKind = "counter"
+	// KindBuffer stores hold a list of values per key, flushed in order.
+	KindBuffer StoreKind = "buffer"
+	// KindCache stores hold a value per key, loaded through a loader on a
+	// miss and kept for reads.
+	KindCache StoreKind = "cache"
+)
+
+var (
+	// ErrUnknownStore is returned for a store the node does not declare.
+	ErrUnknownStore = errors.New("node: unknown store")
+
+	// ErrWrongKind is returned for an op that does not fit the store's kind,
+	// such as Incr on a buffer.
+	ErrWrongKind = errors.New("node: wrong store kind")
+
+	// ErrDeadLettered is returned by Flush, Leave and Shutdown when a batch
+	// failed every attempt and went to the dead-letter: it is on disk, to be
+	// replayed, not lost.
+	ErrDeadLettered = errors.New("node: batch dead-lettered")
+)
+
+// Store defaults: DefaultStoreConfig returns them; a zero field of a
+// StoreConfig means its default.
+const (
+	DefaultInterval     = 5 * time.Second
+	DefaultRetryMax     = 5
+	DefaultRetryDelay   = time.Second
+	DefaultFlushTimeout = 30 * time.Second
+	DefaultMaxBytes     = 64 << 20
+	DefaultLoadTimeout  = 10 * time.Second
+	DefaultDumpInterval = time.Minute
+)
+
+// StoreConfig declares a store. Every node of a cluster declares the same
+// stores.
+type StoreConfig struct {
+	// Name identifies the store: 1-64 letters, digits, '_', '.' or '-'.
+	Name string
+
+	// Kind is what the store holds.
+	Kind StoreKind
+
+	// Sink receives the store's flushed batches. Required.
+	Sink sinks.Sink
+
+	// Interval is the time between two flushes of the store on a node.
+	// Shorter means fresher data in the sink and more, smaller writes.
+	// Zero means DefaultInterval.
+	Interval time.Duration
+
+	// Jitter adds up to this much, at random, to each interval, so nodes do
+	// not hit the sink together. Zero means Interval/5; negative disables.
+	Jitter time.Duration
+
+	// RetryMax is how many times a batch is tried in all, the first attempt
+	// included, before it goes to the dead-letter. Zero means
+	// DefaultRetryMax; 1 means no retry.
+	RetryMax int
+
+	// RetryDelay is the pause after the first failed attempt; it doubles
+	// after each further failure (with jitter, capped at 5 minutes). Zero
+	// means DefaultRetryDelay.
+	RetryDelay time.Duration
+
+	// FlushTimeout bounds each attempt: the sink's context ends then. Zero
+	// means DefaultFlushTimeout; negative means no limit.
+	FlushTimeout time.Duration
+
+	// MaxSize (buffers) flushes a key at once when it holds this many
+	// values. Zero means no limit: keys flush on their interval.
+	MaxSize int
+
+	// MaxBytes (buffers) bounds the bytes a store holds on one node, values
+	// waiting and being flushed alike. Above half of it the node flushes
+	// early; at it, inserts fail with ErrOverloaded until the sink catches
+	// up. Zero means DefaultMaxBytes; negative means no bound.
+	MaxBytes int64
+
+	// Loader (caches, required) loads a key's value on a miss. A loader
+	// that implements loaders.Initializer seeds the cache at start.
+	Loader loaders.Loader
+
+	// LoadTimeout (caches) bounds one loader call. Zero means
+	// DefaultLoadTimeout.
+	LoadTimeout time.Duration
+
+	// RefreshInterval (caches) reloads every key the node holds this
+	// often, keeping the old value when a reload fails. Zero: never.
+	RefreshInterval time.Duration
+
+	// TTL (caches) drops an entry not read or refreshed for this long.
+	// Zero: never.
+	TTL time.Duration
+
+	// MaxEntries (caches) bounds the entries one node holds; above it the
+	// least recently read are evicted (approximately, by sampling). Zero:
+	// no bound.
+	MaxEntries int
+
+	// Dump (caches) writes the node's entries to DataDir/cache/NAME.dump
+	// every DumpInterval and on shutdown, and loads them at start.
+	Dump bool
+
+	// DumpInterval is how often a dump is written. Zero means
+	// DefaultDumpInterval.
+	DumpInterval time.Duration
+
+	// SkipSave (caches) returns loaded values without caching them.
+	SkipSave bool
+}
+
+var storeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// DefaultStoreConfig returns the defaults of a store of kind: what a zero
+// field of a StoreConfig means, and what `hoard agent` starts from before it
+// reads a store block. Name, Sink and Loader are left for the caller.
+func DefaultStoreConfig(kind StoreKind) StoreConfig {
+	c := StoreConfig{Kind: kind}
+	switch kind {
+	case KindCounter, KindBuffer:
+		c.Interval = DefaultInterval
+		c.Jitter = DefaultInterval / 5
+		c.RetryMax = DefaultRetryMax
+		c.RetryDelay = DefaultRetryDelay
+		c.FlushTimeout = DefaultFlushTimeout
+		if kind == KindBuffer {
+			c.MaxBytes = DefaultMaxBytes
+		}
+	case KindCache:
+		c.LoadTimeout = DefaultLoadTimeout
+		c.DumpInterval = DefaultDumpInterval
+	}
+	return c
+}
+
+// withDefaults returns c with zero fields set to their defaults (those of
+// DefaultStoreConfig) and negative "none" fields set to zero.
+func (c StoreConfig) withDefaults() StoreConfig {
+	d := DefaultStoreConfig(c.Kind)
+	if c.Interval == 0 {
+		c.Interval = d.Interval
+	}
+	if c.Jitter == 0 {
+		c.Jitter = c.Interval / 5
+	}
+	if c.Jitter < 0 {
+		c.Jitter = 0
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = d.RetryMax
+	}
+	if c.RetryDelay == 0 {
+		c.RetryDelay = d.RetryDelay
+	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = d.FlushTimeout
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = d.MaxBytes
+	}
+	if c.LoadTimeout == 0 {
+		c.LoadTimeout = d.LoadTimeout
+	}
+	if c.DumpInterval == 0 {
+		c.DumpInterval = d.DumpInterval
+	}
+	return c
+}
+
+// Validate reports the first problem with the store's declaration.
+func (c StoreConfig) Validate() error {
+	switch {
+	case !storeNameRE.MatchString(c.Name):
+		return fmt.Errorf("store %q: name must be 1-64 letters, digits, '_', '.' or '-'", c.Name)
+	case c.Kind != KindCounter && c.Kind != KindBuffer && c.Kind != KindCache:
+		return fmt.Errorf("store %q: unsupported kind %q", c.Name, c.Kind)
+	case c.MaxSize < 0:
+		return fmt.Errorf("store %q: negative max_size %d", c.Name, c.MaxSize)
+	case c.Kind == KindCache && c.Loader == nil:
+		return fmt.Errorf("store %q: a cache store needs a loader", c.Name)
+	case c.Kind != KindCache && c.Sink == nil:
+		return fmt.Errorf("store %q: no sink", c.Name)
+	case c.TTL < 0, c.RefreshInterval < 0, c.LoadTimeout < 0, c.DumpInterval < 0, c.MaxEntries < 0:
+		return fmt.Errorf("store %q: negative ttl, refresh interval, load timeout, dump interval or max entries", c.Name)
+	case c.Interval < 0, c.RetryDelay < 0:
+		return fmt.Errorf("store %q: negative interval or retry delay", c.Name)
+	case c.RetryMax < 0:
+		return fmt.Errorf("store %q: negative retry_max %d", c.Name, c.RetryMax)
+	}
+	return nil
+}
