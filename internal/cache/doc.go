@@ -1,0 +1,31 @@
+// Package cache is the state machine of a cache store at the keys' owner:
+// entries sharded by partition, their TTL and eviction, one load per key in
+// flight, refresh, and the dump file that carries entries across restarts.
+// It does no network I/O and starts no goroutine, but for Refresh's
+// loads; the node routes ops to the owner and runs the loads.
+//
+// A miss registers its caller and, for the first one, runs the load
+// outside the store's locks:
+//
+//	c := cache.New(cache.Config{Partitions: 64, TTL: time.Hour, MaxEntries: 100_000})
+//	lc := cache.LoadConfig{Loader: users, Timeout: 10 * time.Second, MaxValueBytes: 1 << 20, Logger: logger}
+//
+//	v, hit, first := c.StartLoad(p, key, func(out cache.Outcome) {
+//		reply(out.Value, out.Found, out.Err) // every caller of the load, the first included
+//	})
+//	switch {
+//	case hit:
+//		reply(v, true, nil)
+//	case first:
+//		go func() {
+//			out, extra := cache.Load(ctx, stopping, lc, key)
+//			c.FinishLoad(p, key, out, true) // a Set or Delete meanwhile wins
+//			setElsewhere(extra)
+//		}()
+//	}
+//
+// A maintenance loop ticking every cache.Tick(refresh, ttl, dump) calls
+// Sweep, Refresh and WriteDump(path, c.List()); at start ReadDump(path,
+// maxLine, validKey, restore) with a restore that calls c.Restore puts the
+// dumped entries back, each keeping its age.
+package cache

@@ -1,0 +1,109 @@
+package cache
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrCorruptDump is returned by ReadDump, wrapped with the line it stopped
+// at, when a dump file is damaged.
+var ErrCorruptDump = errors.New("cache: corrupt dump")
+
+// dumpLine is one cache entry in a dump file (JSON Lines; the value is
+// base64, as encoding/json writes bytes).
+type dumpLine struct {
+	Key    string    `json:"key"`
+	Value  []byte    `json:"value"`
+	Loaded time.Time `json:"loaded"`
+}
+
+// WriteDump writes entries to path atomically: a temp file in path's
+// directory (created if need be), fsync, rename over the previous dump,
+// fsync of the directory. One JSON object per line: {"key", "value"
+// (base64), "loaded"}, each entry keeping when it was stored so that it
+// keeps its age when read back.
+func WriteDump(path string, entries []Listed) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	base := filepath.Base(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-"+strings.TrimSuffix(base, filepath.Ext(base))+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename this fails harmlessly
+	w := bufio.NewWriterSize(tmp, 64<<10)
+	enc := json.NewEncoder(w)
+	for _, e := range entries {
+		if err := enc.Encode(dumpLine{Key: e.Key, Value: e.Entry.value, Loaded: time.Unix(0, e.Entry.loaded)}); err != nil {
+			tmp.Close()
+			return err
+		}
+	}
+	if err := errors.Join(w.Flush(), tmp.Sync(), tmp.Close()); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// ReadDump reads the dump file at path and calls restore for each entry, in
+// the file's order, with when it was stored (restore then decides whether
+// it is still live: see Store.Restore). It returns how many lines it read.
+//
+// A missing file is normal: (0, nil). A line that is not an entry, whose
+// key validKey refuses, or longer than maxLine bytes stops the read: the
+// error wraps ErrCorruptDump and names the line, and the entries read
+// before stay restored (callers log it and go on). Other errors (the file
+// cannot be opened) come back as they are. validKey nil accepts every key;
+// maxLine zero means 64 KiB (node passes 2*MaxValueBytes+64KiB: a base64
+// value and the rest of the line).
+func ReadDump(path string, maxLine int, validKey func(string) error, restore func(key string, value []byte, loaded time.Time)) (lines int, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if maxLine <= 0 {
+		maxLine = bufio.MaxScanTokenSize
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, min(64<<10, maxLine)), maxLine)
+	for sc.Scan() {
+		var l dumpLine
+		err := json.Unmarshal(sc.Bytes(), &l)
+		if err == nil && validKey != nil {
+			err = validKey(l.Key)
+		}
+		if err != nil {
+			return lines, fmt.Errorf("%w: %s: line %d: %w", ErrCorruptDump, path, lines+1, err)
+		}
+		restore(l.Key, l.Value, l.Loaded)
+		lines++
+	}
+	if err := sc.Err(); err != nil {
+		return lines, fmt.Errorf("%w: %s: line %d: %w", ErrCorruptDump, path, lines+1, err)
+	}
+	return lines, nil
+}

@@ -1,0 +1,261 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// restored is one call of ReadDump's restore.
+type restored struct {
+	key    string
+	value  string
+	loaded time.Time
+}
+
+func TestDumpRoundTrip(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries map[string]string // key: value, partition 0
+	}{
+		{"empty", nil},
+		{"one", map[string]string{"a": "1"}},
+		{"awkward bytes", map[string]string{"a": "", "b\n\"c": "\x00\xff\n{\"key\"}", "ü": strings.Repeat("x", 100<<10)}},
+		{"many", manyEntries(500)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, now := newTestStore(Config{Partitions: 3, TTL: time.Hour})
+			i := 0
+			for k, v := range tt.entries {
+				now.Add(int64(time.Second)) // a different age for each
+				c.Set(i%3, k, []byte(v))
+				i++
+			}
+			path := filepath.Join(t.TempDir(), "cache", "users.dump") // WriteDump makes the directory
+			if err := WriteDump(path, c.List()); err != nil {
+				t.Fatal(err)
+			}
+			var got []restored
+			lines, err := ReadDump(path, 2*(100<<10)+64<<10, nil, func(key string, value []byte, loaded time.Time) {
+				got = append(got, restored{key, string(value), loaded})
+			})
+			if err != nil || lines != len(tt.entries) || len(got) != lines {
+				t.Fatalf("ReadDump = %d, %v with %d restored; want %d entries", lines, err, len(got), len(tt.entries))
+			}
+			loadedOf := map[string]time.Time{}
+			for _, l := range c.List() {
+				loadedOf[l.Key] = l.Entry.Loaded()
+			}
+			for _, r := range got {
+				if want, ok := tt.entries[r.key]; !ok || r.value != want || !r.loaded.Equal(loadedOf[r.key]) {
+					t.Fatalf("restored %q = %q loaded %v; want %q loaded %v", r.key, r.value, r.loaded, want, loadedOf[r.key])
+				}
+			}
+			// No temp file is left next to the dump.
+			names, _ := os.ReadDir(filepath.Dir(path))
+			if len(names) != 1 {
+				t.Fatalf("dump directory holds %v", names)
+			}
+		})
+	}
+}
+
+// TestDumpFormat pins the file format: JSON Lines of {"key", "value"
+// (base64), "loaded" (RFC 3339)}, which dumps of earlier versions use.
+func TestDumpFormat(t *testing.T) {
+	c, _ := newTestStore(Config{Partitions: 1})
+	c.Set(0, "user:1", []byte("Ada"))
+	path := filepath.Join(t.TempDir(), "users.dump")
+	if err := WriteDump(path, c.List()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"key":"user:1","value":%q,"loaded":%q}`+"\n",
+		base64.StdEncoding.EncodeToString([]byte("Ada")), time.Unix(0, base.UnixNano()).Format(time.RFC3339Nano))
+	if string(b) != want {
+		t.Fatalf("dump is\n%s\nwant\n%s", b, want)
+	}
+	// And a line written by hand, as an earlier version wrote it, reads.
+	line, _ := json.Marshal(map[string]any{"key": "old", "value": []byte("from a dump"), "loaded": base.Add(-3 * time.Hour)})
+	if err := os.WriteFile(path, append(line, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got []restored
+	if _, err := ReadDump(path, 0, nil, func(k string, v []byte, l time.Time) { got = append(got, restored{k, string(v), l}) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].key != "old" || got[0].value != "from a dump" || !got[0].loaded.Equal(base.Add(-3*time.Hour)) {
+		t.Fatalf("read %+v", got)
+	}
+}
+
+func TestWriteDumpReplacesThePrevious(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users.dump")
+	c := New(Config{Partitions: 1})
+	c.Set(0, "a", []byte("1"))
+	c.Set(0, "b", []byte("2"))
+	if err := WriteDump(path, c.List()); err != nil {
+		t.Fatal(err)
+	}
+	c.Delete(0, "a")
+	if err := WriteDump(path, c.List()); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	if _, err := ReadDump(path, 0, nil, func(k string, _ []byte, _ time.Time) { keys = append(keys, k) }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"b"}) {
+		t.Fatalf("second dump holds %v", keys)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 1 {
+		t.Fatalf("dump directory holds %v", names)
+	}
+}
+
+func TestWriteDumpFails(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The dump's directory is a file.
+	if err := WriteDump(filepath.Join(file, "users.dump"), nil); err == nil {
+		t.Fatal("WriteDump under a file succeeded")
+	}
+	// The dump's path is a directory: the rename fails, the temp file goes.
+	if err := os.Mkdir(filepath.Join(dir, "users.dump"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteDump(filepath.Join(dir, "users.dump"), nil); err == nil {
+		t.Fatal("WriteDump over a directory succeeded")
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 2 {
+		t.Fatalf("a failed dump left %v", names)
+	}
+}
+
+func dumpLineOf(key, value string) string {
+	b, _ := json.Marshal(dumpLine{Key: key, Value: []byte(value), Loaded: base})
+	return string(b) + "\n"
+}
+
+func TestReadDump(t *testing.T) {
+	noColon := func(k string) error {
+		if strings.Contains(k, ":") {
+			return errors.New("a key with a colon")
+		}
+		return nil
+	}
+	tests := []struct {
+		name      string
+		content   *string // nil: no file
+		maxLine   int
+		validKey  func(string) error
+		wantKeys  []string
+		wantLines int
+		wantErr   string // "" none; else the error wraps ErrCorruptDump and has this
+	}{
+		{name: "missing file", content: nil},
+		{name: "empty file", content: ptr("")},
+		{name: "entries in order", content: ptr(dumpLineOf("a", "1") + dumpLineOf("b", "2") + dumpLineOf("c", "3")),
+			wantKeys: []string{"a", "b", "c"}, wantLines: 3},
+		{name: "no final newline", content: ptr(strings.TrimSuffix(dumpLineOf("a", "1")+dumpLineOf("b", "2"), "\n")),
+			wantKeys: []string{"a", "b"}, wantLines: 2},
+		{name: "corrupt tail keeps the entries before", content: ptr(dumpLineOf("a", "1") + dumpLineOf("b", "2") + `{"key":"c","val`),
+			wantKeys: []string{"a", "b"}, wantLines: 2, wantErr: "line 3"},
+		{name: "corrupt middle stops the read", content: ptr(dumpLineOf("a", "1") + "garbage\n" + dumpLineOf("c", "3")),
+			wantKeys: []string{"a"}, wantLines: 1, wantErr: "line 2"},
+		{name: "blank line is corrupt", content: ptr(dumpLineOf("a", "1") + "\n" + dumpLineOf("c", "3")),
+			wantKeys: []string{"a"}, wantLines: 1, wantErr: "line 2"},
+		{name: "bad base64 is corrupt", content: ptr(`{"key":"a","value":"!!","loaded":"2025-01-01T00:00:00Z"}` + "\n"),
+			wantErr: "line 1"},
+		{name: "invalid key is corrupt", content: ptr(dumpLineOf("a", "1") + dumpLineOf("b:1", "2") + dumpLineOf("c", "3")),
+			validKey: noColon, wantKeys: []string{"a"}, wantLines: 1, wantErr: "a key with a colon"},
+		{name: "line over maxLine is corrupt", content: ptr(dumpLineOf("a", "1") + dumpLineOf("big", strings.Repeat("x", 300)) + dumpLineOf("c", "3")),
+			maxLine: 200, wantKeys: []string{"a"}, wantLines: 1, wantErr: "line 2"},
+		{name: "line under maxLine reads", content: ptr(dumpLineOf("big", strings.Repeat("x", 300))),
+			maxLine: 600, wantKeys: []string{"big"}, wantLines: 1},
+		{name: "zero maxLine is 64KiB", content: ptr(dumpLineOf("a", strings.Repeat("x", 40<<10)) + dumpLineOf("b", strings.Repeat("x", 50<<10))),
+			wantKeys: []string{"a"}, wantLines: 1, wantErr: "line 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "users.dump")
+			if tt.content != nil {
+				if err := os.WriteFile(path, []byte(*tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := New(Config{Partitions: 1})
+			var keys []string
+			lines, err := ReadDump(path, tt.maxLine, tt.validKey, func(k string, v []byte, l time.Time) {
+				keys = append(keys, k)
+				c.Restore(0, k, v, l)
+			})
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("ReadDump: %v", err)
+			case tt.wantErr != "" && (!errors.Is(err, ErrCorruptDump) || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("ReadDump error %v, want ErrCorruptDump with %q", err, tt.wantErr)
+			}
+			if lines != tt.wantLines || !slices.Equal(keys, tt.wantKeys) || c.Len() != len(tt.wantKeys) {
+				t.Fatalf("ReadDump read %d lines, restored %v (store holds %d); want %d, %v", lines, keys, c.Len(), tt.wantLines, tt.wantKeys)
+			}
+		})
+	}
+}
+
+func TestReadDumpCannotOpen(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := ReadDump(filepath.Join(file, "users.dump"), 0, nil, func(string, []byte, time.Time) {})
+	if err == nil || errors.Is(err, ErrCorruptDump) || n != 0 {
+		t.Fatalf("ReadDump under a file = %d, %v; want an error that is not ErrCorruptDump", n, err)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+// FuzzReadDump feeds ReadDump any file: it must not panic, and restores
+// exactly the lines it reports.
+func FuzzReadDump(f *testing.F) {
+	f.Add([]byte(dumpLineOf("a", "1") + dumpLineOf("b", "2")))
+	f.Add([]byte(dumpLineOf("a", "1") + `{"key":"c","val`))
+	f.Add([]byte("\n\n{}\n"))
+	f.Add([]byte(`{"key":1}`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "users.dump")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		lines, err := ReadDump(path, 1<<10, nil, func(string, []byte, time.Time) { calls++ })
+		if calls != lines {
+			t.Fatalf("restore called %d times for %d lines", calls, lines)
+		}
+		if err != nil && !errors.Is(err, ErrCorruptDump) {
+			t.Fatalf("error %v does not wrap ErrCorruptDump", err)
+		}
+		if most := bytes.Count(data, []byte("\n")) + 1; lines > most {
+			t.Fatalf("%d lines read from %d", lines, most)
+		}
+	})
+}

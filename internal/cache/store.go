@@ -1,0 +1,366 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hoard-dev/hoard/internal/singleflight"
+)
+
+// ErrInvalidConfig is returned by Config.Validate.
+var ErrInvalidConfig = errors.New("cache: invalid config")
+
+// Config sizes a Store.
+type Config struct {
+	// Partitions is how many partitions the store holds, one shard (map and
+	// lock) each; the p argument of every method is in [0, Partitions).
+	// It must be at least 1.
+	Partitions int
+
+	// TTL drops an entry not read or refreshed for this long: a shorter
+	// TTL frees memory sooner and costs more loads. Zero: never.
+	TTL time.Duration
+
+	// MaxEntries bounds the entries the store holds; above it the least
+	// recently read are evicted (approximately, by sampling). Zero: no
+	// bound.
+	MaxEntries int
+}
+
+// Validate reports a config New cannot use, wrapping ErrInvalidConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.Partitions < 1:
+		return fmt.Errorf("%w: partitions %d must be at least 1", ErrInvalidConfig, c.Partitions)
+	case c.TTL < 0:
+		return fmt.Errorf("%w: ttl %v must not be negative", ErrInvalidConfig, c.TTL)
+	case c.MaxEntries < 0:
+		return fmt.Errorf("%w: max entries %d must not be negative", ErrInvalidConfig, c.MaxEntries)
+	}
+	return nil
+}
+
+// Store holds a cache store's entries at their owner, sharded by
+// partition. Reads take the shard's lock for a map lookup only; the time
+// of the read is recorded atomically on the entry. A Store is safe for
+// concurrent use; it starts no goroutine but for Refresh's loads.
+type Store struct {
+	ttl        time.Duration
+	maxEntries int
+	now        func() int64 // unix nanos; a field so that tests can move time
+
+	shards  []shard
+	entries atomic.Int64
+}
+
+type shard struct {
+	// mu guards m and loads.
+	mu    sync.Mutex
+	m     map[string]*Entry
+	loads singleflight.Group[Outcome] // loads in flight, one per key
+}
+
+// Entry is a cached value. It is immutable once stored, but for its access
+// time; a new value is a new entry, so "is the entry still the one I
+// read?" is a pointer check.
+type Entry struct {
+	value  []byte
+	loaded int64        // unix nanos of the load, set or refresh that stored it
+	access atomic.Int64 // unix nanos of the last read
+}
+
+// Value returns the entry's value. It is shared: callers must not modify
+// it.
+func (e *Entry) Value() []byte { return e.value }
+
+// Loaded returns when the load, set or refresh that stored the entry
+// happened (for a restored entry, when it was first stored).
+func (e *Entry) Loaded() time.Time { return time.Unix(0, e.loaded) }
+
+// Outcome is what a load gave the callers waiting on it.
+type Outcome struct {
+	Value []byte
+	Found bool  // false: the loader said the key does not exist
+	Err   error // the load failed; Value and Found mean nothing
+}
+
+// New returns an empty store. cfg must be valid (see Config.Validate):
+// New does not check it.
+func New(cfg Config) *Store {
+	return &Store{
+		ttl:        cfg.TTL,
+		maxEntries: cfg.MaxEntries,
+		now:        func() int64 { return time.Now().UnixNano() },
+		shards:     make([]shard, cfg.Partitions),
+	}
+}
+
+// Len returns how many entries the store holds, expired ones not yet
+// dropped included.
+func (c *Store) Len() int {
+	return int(c.entries.Load())
+}
+
+// expired reports whether e has gone unread and unrefreshed for the TTL.
+func (c *Store) expired(e *Entry, now int64) bool {
+	return c.ttl > 0 && now-max(e.loaded, e.access.Load()) > int64(c.ttl)
+}
+
+// lookupLocked returns key's live entry in sh (lock held), dropping it if
+// it expired.
+func (c *Store) lookupLocked(sh *shard, key string, now int64) *Entry {
+	e := sh.m[key]
+	if e != nil && c.expired(e, now) {
+		delete(sh.m, key)
+		c.entries.Add(-1)
+		return nil
+	}
+	return e
+}
+
+// Get returns key's cached value in partition p. The value is shared:
+// callers must not modify it.
+func (c *Store) Get(p int, key string) ([]byte, bool) {
+	now := c.now()
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	e := c.lookupLocked(sh, key, now)
+	sh.mu.Unlock()
+	if e == nil {
+		return nil, false
+	}
+	e.access.Store(now)
+	return e.value, true
+}
+
+// Set stores value for key in partition p, replacing any entry. A load of
+// the key in flight will not overwrite it with what it read before. The
+// store keeps value: the caller must not modify it afterwards.
+func (c *Store) Set(p int, key string, value []byte) {
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	c.storeLocked(sh, key, newEntry(value, c.now()))
+	sh.loads.MarkStale(key)
+	sh.mu.Unlock()
+	c.evict(sh, key)
+}
+
+func newEntry(value []byte, at int64) *Entry {
+	e := &Entry{value: value, loaded: at}
+	e.access.Store(at)
+	return e
+}
+
+// storeLocked puts e for key in sh, whose lock is held.
+func (c *Store) storeLocked(sh *shard, key string, e *Entry) {
+	if sh.m == nil {
+		sh.m = make(map[string]*Entry)
+	}
+	if _, ok := sh.m[key]; !ok {
+		c.entries.Add(1)
+	}
+	sh.m[key] = e
+}
+
+// Delete removes key from partition p and reports whether there was an
+// entry; a load of the key in flight will not cache what it read before.
+func (c *Store) Delete(p int, key string) bool {
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.loads.MarkStale(key)
+	if _, ok := sh.m[key]; !ok {
+		return false
+	}
+	delete(sh.m, key)
+	c.entries.Add(-1)
+	return true
+}
+
+// Refreshed replaces key's entry with value, keeping its last read time,
+// but only if the entry is still old (the one List returned): a Set,
+// Delete or drop since the refresh read it wins. A nil value removes the
+// entry (the loader no longer finds the key).
+func (c *Store) Refreshed(p int, key string, old *Entry, value []byte) {
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m[key] != old || old == nil {
+		return
+	}
+	if value == nil {
+		delete(sh.m, key)
+		c.entries.Add(-1)
+		return
+	}
+	e := newEntry(value, c.now())
+	e.access.Store(old.access.Load())
+	sh.m[key] = e
+}
+
+// StartLoad looks key up in partition p and, on a miss, registers wait as a
+// caller waiting for its load. It returns the cached value on a hit (wait
+// is then dropped); otherwise first is true for the caller that must run
+// the load and call FinishLoad, and false for callers that only wait. The
+// check and the registration share one lock, so a load that just finished
+// is never run again.
+func (c *Store) StartLoad(p int, key string, wait func(Outcome)) (value []byte, hit, first bool) {
+	now := c.now()
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	if e := c.lookupLocked(sh, key, now); e != nil {
+		sh.mu.Unlock()
+		e.access.Store(now)
+		return e.value, true, false
+	}
+	defer sh.mu.Unlock()
+	return nil, false, sh.loads.Join(key, wait)
+}
+
+// FinishLoad ends key's load in partition p: the value is cached when save
+// is set, the load found one and nothing made it stale (a Set, Delete or
+// DropPartition during the load), and every waiter gets out, called
+// without the store's locks held. The store keeps out.Value when it caches
+// it.
+func (c *Store) FinishLoad(p int, key string, out Outcome, save bool) {
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	waiters, stale := sh.loads.Finish(key)
+	// Stored under the same lock that ends the load, so a Set that comes
+	// after cannot be overwritten by this older value.
+	stored := save && out.Found && out.Err == nil && !stale
+	if stored {
+		c.storeLocked(sh, key, newEntry(out.Value, c.now()))
+	}
+	sh.mu.Unlock()
+	if stored {
+		c.evict(sh, key)
+	}
+	for _, w := range waiters {
+		w(out)
+	}
+}
+
+// evictSamples is how many entries an eviction compares.
+const evictSamples = 5
+
+// evict removes entries while the store holds more than maxEntries, least
+// recently read first, approximately: it walks the shards from a random
+// one, samples a few entries and evicts the one read longest ago, as Redis
+// does. The entry just stored (justSet in shard justShard) is never the
+// victim.
+func (c *Store) evict(justShard *shard, justSet string) {
+	if c.maxEntries <= 0 {
+		return
+	}
+	for c.entries.Load() > int64(c.maxEntries) {
+		var victimShard *shard
+		var victimKey string
+		var victim *Entry
+		oldest := int64(1<<63 - 1)
+		samples := 0
+		start := rand.IntN(len(c.shards))
+		for i := 0; i < len(c.shards) && samples < evictSamples; i++ {
+			sh := &c.shards[(start+i)%len(c.shards)]
+			sh.mu.Lock()
+			for k, e := range sh.m { // map order is random: a sample
+				if sh == justShard && k == justSet {
+					continue
+				}
+				if a := e.access.Load(); a < oldest {
+					oldest, victimShard, victimKey, victim = a, sh, k, e
+				}
+				if samples++; samples >= evictSamples {
+					break
+				}
+			}
+			sh.mu.Unlock()
+		}
+		if victim == nil {
+			return
+		}
+		victimShard.mu.Lock()
+		if victimShard.m[victimKey] == victim {
+			delete(victimShard.m, victimKey)
+			c.entries.Add(-1)
+		}
+		victimShard.mu.Unlock()
+	}
+}
+
+// Sweep drops expired entries.
+func (c *Store) Sweep() {
+	if c.ttl <= 0 {
+		return
+	}
+	now := c.now()
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.m {
+			if c.expired(e, now) {
+				delete(sh.m, k)
+				c.entries.Add(-1)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// DropPartition removes every entry of partition p and returns how many
+// there were. It makes p's loads in flight stale so they do not store into
+// a partition this node lost; their waiters still get their outcome.
+func (c *Store) DropPartition(p int) int {
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	n := len(sh.m)
+	sh.m = nil
+	sh.loads.MarkAllStale()
+	sh.mu.Unlock()
+	c.entries.Add(int64(-n))
+	return n
+}
+
+// Restore puts an entry read from a dump into partition p, keeping its age:
+// loaded is when it was first stored, and counts as its last read too. An
+// entry whose TTL already ran out is skipped, and Restore returns false.
+// The store keeps value.
+func (c *Store) Restore(p int, key string, value []byte, loaded time.Time) bool {
+	e := newEntry(value, loaded.UnixNano())
+	if c.expired(e, c.now()) {
+		return false
+	}
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	c.storeLocked(sh, key, e)
+	sh.mu.Unlock()
+	c.evict(sh, key)
+	return true
+}
+
+// Listed is one entry as listed for refresh and dumps.
+type Listed struct {
+	Partition int
+	Key       string
+	Entry     *Entry
+}
+
+// List returns every entry (shard by shard, so not one instant's view),
+// expired ones not yet dropped included. The slice is the caller's; the
+// entries are shared.
+func (c *Store) List() []Listed {
+	var out []Listed
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.m {
+			out = append(out, Listed{Partition: i, Key: k, Entry: e})
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
