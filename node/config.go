@@ -21,8 +21,14 @@ import (
 // `hoard version`.
 const Version = "0.1.0"
 
-// DefaultMaxValueBytes is the default bound on one buffer value.
-const DefaultMaxValueBytes = 1 << 20
+// Node defaults: DefaultConfig returns them; a zero field of a Config means
+// its default.
+const (
+	// DefaultMaxValueBytes is the default bound on one value.
+	DefaultMaxValueBytes = 1 << 20
+	// DefaultLeaveTimeout is the default bound on a graceful leave.
+	DefaultLeaveTimeout = 30 * time.Second
+)
 
 // ErrInvalidConfig is returned by Validate and Start for a configuration that
 // cannot work.
@@ -35,7 +41,7 @@ type Config struct {
 	Name string
 
 	// Cluster is the cluster's name; nodes of other clusters are refused.
-	// Empty means "hoard".
+	// Empty means cluster.DefaultCluster ("hoard").
 	Cluster string
 
 	// BindAddr is the gossip host:port (TCP and UDP). Port 0 picks one.
@@ -78,7 +84,8 @@ type Config struct {
 	// Tests raise it on one node to make its ring lag behind its peers'.
 	RingDebounce time.Duration
 
-	// MaxValueBytes bounds one buffer value. Zero means DefaultMaxValueBytes.
+	// MaxValueBytes bounds one value: a buffer insert's, a cache Set's or
+	// load's. Zero means DefaultMaxValueBytes.
 	MaxValueBytes int
 
 	// Stores declares the node's stores. Every node of a cluster declares
@@ -87,7 +94,7 @@ type Config struct {
 
 	// LeaveTimeout bounds a graceful leave asked for over RPC (`hoard
 	// leave`): what cannot be flushed in time goes to the dead-letter. Zero
-	// means 30s.
+	// means DefaultLeaveTimeout.
 	LeaveTimeout time.Duration
 
 	// HTTPRoutes adds handlers to the node's HTTP endpoint, by pattern
@@ -98,16 +105,21 @@ type Config struct {
 	Logger hclog.Logger
 }
 
-// DefaultConfig returns a Config with the defaults of `hoard agent`, named
-// after the host.
+// DefaultConfig returns a Config with every default filled in, named
+// "hoard" and with no stores. `hoard agent` starts from it: a setting left
+// out of its file means the same as here (the agent names the node after
+// the host and keeps its files in ./data/NAME instead).
 func DefaultConfig() *Config {
 	return &Config{
-		Name:     "hoard",
-		BindAddr: "127.0.0.1:7946",
-		RPCAddr:  "127.0.0.1:7373",
-		HTTPAddr: "127.0.0.1:8080",
-		DataDir:  "./data",
-		Ring:     ring.DefaultConfig(),
+		Name:          "hoard",
+		Cluster:       cluster.DefaultCluster,
+		BindAddr:      "127.0.0.1:7946",
+		RPCAddr:       "127.0.0.1:7373",
+		HTTPAddr:      "127.0.0.1:8080",
+		DataDir:       "./data",
+		Ring:          ring.DefaultConfig(),
+		MaxValueBytes: DefaultMaxValueBytes,
+		LeaveTimeout:  DefaultLeaveTimeout,
 	}
 }
 

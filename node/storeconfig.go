@@ -38,7 +38,8 @@ var (
 )
 
 // Store defaults: DefaultStoreConfig returns them; a zero field of a
-// StoreConfig means its default.
+// StoreConfig means its default. `hoard agent` takes its defaults from
+// DefaultStoreConfig too, so a setting left out of its file means the same.
 const (
 	DefaultInterval     = 5 * time.Second
 	DefaultRetryMax     = 5
@@ -51,6 +52,11 @@ const (
 
 // StoreConfig declares a store. Every node of a cluster declares the same
 // stores.
+//
+// A zero field means its default (see DefaultStoreConfig), or none where
+// there is no default (MaxSize, RefreshInterval, TTL, MaxEntries). A field
+// that has a default and can be turned off takes a negative value for none:
+// Jitter, FlushTimeout and MaxBytes.
 type StoreConfig struct {
 	// Name identifies the store: 1-64 letters, digits, '_', '.' or '-'.
 	Name string
@@ -67,7 +73,8 @@ type StoreConfig struct {
 	Interval time.Duration
 
 	// Jitter adds up to this much, at random, to each interval, so nodes do
-	// not hit the sink together. Zero means Interval/5; negative disables.
+	// not hit the sink together. Zero means DefaultJitter(Interval), a
+	// fifth of it; negative disables.
 	Jitter time.Duration
 
 	// RetryMax is how many times a batch is tried in all, the first attempt
@@ -137,7 +144,7 @@ func DefaultStoreConfig(kind StoreKind) StoreConfig {
 	switch kind {
 	case KindCounter, KindBuffer:
 		c.Interval = DefaultInterval
-		c.Jitter = DefaultInterval / 5
+		c.Jitter = DefaultJitter(DefaultInterval)
 		c.RetryMax = DefaultRetryMax
 		c.RetryDelay = DefaultRetryDelay
 		c.FlushTimeout = DefaultFlushTimeout
@@ -151,6 +158,12 @@ func DefaultStoreConfig(kind StoreKind) StoreConfig {
 	return c
 }
 
+// DefaultJitter returns the jitter of a store flushing every interval when
+// its Jitter is zero: a fifth of the interval.
+func DefaultJitter(interval time.Duration) time.Duration {
+	return interval / 5
+}
+
 // withDefaults returns c with zero fields set to their defaults (those of
 // DefaultStoreConfig) and negative "none" fields set to zero.
 func (c StoreConfig) withDefaults() StoreConfig {
@@ -159,7 +172,7 @@ func (c StoreConfig) withDefaults() StoreConfig {
 		c.Interval = d.Interval
 	}
 	if c.Jitter == 0 {
-		c.Jitter = c.Interval / 5
+		c.Jitter = DefaultJitter(c.Interval)
 	}
 	if c.Jitter < 0 {
 		c.Jitter = 0

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hoard-dev/hoard/internal/config"
 	"github.com/hoard-dev/hoard/node"
-	"github.com/hoard-dev/hoard/ring"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -93,15 +92,16 @@ second signal exits at once.`,
 			return runAgent(cmd.Context(), &a, leaveTimeout, cmd.OutOrStdout())
 		},
 	}
+	d := config.Default()
 	f := cmd.Flags()
 	f.StringVarP(&configPath, "config", "c", "", "configuration file (HCL, or JSON with a .json name)")
 	f.StringVar(&name, "name", "", "node name, unique in the cluster (default: name in the file, else the host name)")
-	f.StringVar(&bind, "bind", "", "gossip address host:port, TCP and UDP (default "+config.DefaultBindAddr+")")
-	f.StringVar(&rpc, "rpc", "", "RPC address host:port for clients and peers (default "+config.DefaultRPCAddr+")")
-	f.StringVar(&httpAddr, "http", "", `HTTP address for /healthz and /readyz; "" disables (default `+config.DefaultHTTPAddr+")")
+	f.StringVar(&bind, "bind", "", "gossip address host:port, TCP and UDP (default "+d.BindAddr+")")
+	f.StringVar(&rpc, "rpc", "", "RPC address host:port for clients and peers (default "+d.RPCAddr+")")
+	f.StringVar(&httpAddr, "http", "", `HTTP address for /healthz and /readyz; "" disables (default `+d.HTTPAddr+")")
 	f.StringSliceVar(&join, "join", nil, "gossip address of a node to join; repeat or comma-separate for several")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the node's files (default ./data/NAME)")
-	f.DurationVar(&leaveTimeout, "leave-timeout", 30*time.Second, "how long a graceful leave may take on SIGINT/SIGTERM")
+	f.DurationVar(&leaveTimeout, "leave-timeout", node.DefaultConfig().LeaveTimeout, "how long a graceful leave may take on SIGINT/SIGTERM or hoard leave")
 	return cmd
 }
 
@@ -121,24 +121,21 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 	}
 	defer sinkCloser.Close()
 	m := newMetrics()
-	rc := ring.DefaultConfig()
-	rc.Partitions = a.Partitions
-	cfg := &node.Config{
-		Name:          a.Name,
-		Cluster:       a.Cluster,
-		BindAddr:      a.BindAddr,
-		AdvertiseAddr: a.AdvertiseAddr,
-		RPCAddr:       a.RPCAddr,
-		HTTPAddr:      a.HTTPAddr,
-		Join:          a.Join,
-		DataDir:       a.DataDir,
-		Ring:          rc,
-		MaxValueBytes: int(a.MaxValueBytes),
-		Stores:        stores,
-		LeaveTimeout:  leaveTimeout,
-		HTTPRoutes:    map[string]http.Handler{"GET /metrics": m.handler()},
-		Logger:        logger,
-	}
+	cfg := node.DefaultConfig()
+	cfg.Name = a.Name
+	cfg.Cluster = a.Cluster
+	cfg.BindAddr = a.BindAddr
+	cfg.AdvertiseAddr = a.AdvertiseAddr
+	cfg.RPCAddr = a.RPCAddr
+	cfg.HTTPAddr = a.HTTPAddr
+	cfg.Join = a.Join
+	cfg.DataDir = a.DataDir
+	cfg.Ring.Partitions = a.Partitions
+	cfg.MaxValueBytes = int(a.MaxValueBytes)
+	cfg.Stores = stores
+	cfg.LeaveTimeout = leaveTimeout
+	cfg.HTTPRoutes = map[string]http.Handler{"GET /metrics": m.handler()}
+	cfg.Logger = logger
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

@@ -65,11 +65,13 @@ func buildStores(ctx context.Context, a *config.Agent, stdout io.Writer, logger 
 			return nil, nil, fmt.Errorf("%s: sink %q: %s sinks are not supported by this version of hoard yet (use file, stdout, http or postgres)", s.Range, s.Name, s.Type)
 		}
 	}
+	// A store's settings are the node's own (config.Store.Config); only
+	// its sink and loader are built here.
 	var stores []node.StoreConfig
 	for _, st := range a.Stores {
-		kind := node.StoreKind(st.Kind)
-		if st.Kind == config.KindCache {
-			sc, closer, err := buildCache(ctx, st)
+		sc := st.Config
+		if sc.Kind == node.KindCache {
+			loader, closer, err := buildLoader(ctx, st)
 			if err != nil {
 				_ = closers.Close()
 				return nil, nil, err
@@ -77,29 +79,9 @@ func buildStores(ctx context.Context, a *config.Agent, stdout io.Writer, logger 
 			if closer != nil {
 				closers = append(closers, closer)
 			}
-			stores = append(stores, sc)
-			continue
-		}
-		sc := node.StoreConfig{
-			Name:         st.Name,
-			Kind:         kind,
-			MaxSize:      st.MaxSize,
-			MaxBytes:     st.MaxBytes,
-			Sink:         built[st.Sink],
-			Interval:     st.Interval,
-			Jitter:       st.Jitter,
-			RetryMax:     max(st.RetryMax, 1), // retry_max = 0: one attempt, no retry
-			RetryDelay:   st.RetryDelay,
-			FlushTimeout: st.FlushTimeout,
-		}
-		if st.Jitter == 0 {
-			sc.Jitter = -1 // explicitly none
-		}
-		if st.FlushTimeout == 0 {
-			sc.FlushTimeout = -1 // no limit
-		}
-		if st.MaxBytes == 0 {
-			sc.MaxBytes = -1 // unbounded
+			sc.Loader = loader
+		} else {
+			sc.Sink = built[st.Sink]
 		}
 		stores = append(stores, sc)
 	}
@@ -116,43 +98,35 @@ func (m multiCloser) Close() error {
 	return errors.Join(errs...)
 }
 
-// buildCache turns a cache block and its loader into a node store.
-func buildCache(ctx context.Context, st config.Store) (node.StoreConfig, io.Closer, error) {
-	sc := node.StoreConfig{
-		Name:            st.Name,
-		Kind:            node.KindCache,
-		RefreshInterval: st.RefreshInterval,
-		TTL:             st.TTL,
-		MaxEntries:      st.MaxEntries,
-		Dump:            st.Dump,
-		SkipSave:        st.SkipSave,
-	}
-	if st.Loader == nil {
-		return sc, nil, fmt.Errorf("%s: cache %q: a cache needs a loader block (loader \"http\" { url = ... } or loader \"postgres\" { dsn = ..., query = ... })", st.Range, st.Name)
-	}
+// buildLoader builds a cache's loader from its loader block. The loader's
+// own timeout is the store's load timeout, so one value bounds a load.
+func buildLoader(ctx context.Context, st config.Store) (loaders.Loader, io.Closer, error) {
+	name := st.Config.Name
 	l := st.Loader
-	if l.Timeout > 0 {
-		sc.LoadTimeout = l.Timeout
+	if l == nil {
+		return nil, nil, fmt.Errorf("%s: cache %q: a cache needs a loader \"http\" or loader \"postgres\" block", st.Range, name)
+	}
+	timeout := st.Config.LoadTimeout
+	if timeout == 0 {
+		timeout = node.DefaultStoreConfig(node.KindCache).LoadTimeout
 	}
 	switch l.Type {
 	case config.LoaderHTTP:
-		h, err := loaders.NewHTTP(loaders.HTTPConfig{URL: l.URL, Timeout: l.Timeout})
+		h, err := loaders.NewHTTP(loaders.HTTPConfig{URL: l.URL, Timeout: timeout})
 		if err != nil {
-			return sc, nil, fmt.Errorf("%s: cache %q: %w", l.Range, st.Name, err)
+			return nil, nil, fmt.Errorf("%s: cache %q: %w", l.Range, name, err)
 		}
-		sc.Loader = h
-		return sc, nil, nil
+		return h, nil, nil
 	case config.LoaderPostgres:
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		p, err := loaders.NewPostgres(pctx, loaders.PostgresConfig{DSN: l.DSN, Query: l.Query, Timeout: l.Timeout})
+		p, err := loaders.NewPostgres(pctx, loaders.PostgresConfig{DSN: l.DSN, Query: l.Query, Timeout: timeout})
 		if err != nil {
-			return sc, nil, fmt.Errorf("%s: cache %q: %w", l.Range, st.Name, err)
+			return nil, nil, fmt.Errorf("%s: cache %q: %w", l.Range, name, err)
 		}
-		sc.Loader = p
-		return sc, closerFunc(p.Close), nil
+		return p, closerFunc(p.Close), nil
 	}
-	return sc, nil, fmt.Errorf("%s: cache %q: unknown loader %q", l.Range, st.Name, l.Type)
+	return nil, nil, fmt.Errorf("%s: cache %q: unknown loader %q", l.Range, name, l.Type)
 }
 
 type closerFunc func()

@@ -4,34 +4,18 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/sinks"
 )
 
-// Defaults used by Default and Parse for settings a file leaves out.
-const (
-	DefaultCluster       = "hoard"
-	DefaultBindAddr      = "127.0.0.1:7946"
-	DefaultRPCAddr       = "127.0.0.1:7373"
-	DefaultHTTPAddr      = "127.0.0.1:8080"
-	DefaultLogLevel      = "info"
-	DefaultPartitions    = 1021
-	DefaultMaxValueBytes = 1 << 20
-	DefaultInterval      = 5 * time.Second
-	DefaultRetryMax      = 5
-	DefaultRetryDelay    = time.Second
-	DefaultFlushTimeout  = 30 * time.Second
-	DefaultMaxBytes      = 64 << 20 // 64MiB
-	DefaultLoaderTimeout = 5 * time.Second
+// DefaultLogLevel is the log level of an agent whose file sets none.
+const DefaultLogLevel = "info"
 
-	DefaultCountersTable = "hoard_counters"
-	DefaultValuesTable   = "hoard_values"
-)
-
-// Store kinds, as written in the configuration file.
-const (
-	KindCounter = "counter"
-	KindBuffer  = "buffer"
-	KindCache   = "cache"
-)
+// None is what the file says to turn a store setting off ("no limit",
+// "never"), where it can be: jitter, flush_timeout, max_size, max_bytes,
+// refresh_interval, ttl and max_entries.
+const None = "none"
 
 // Sink types, the first label of a sink block.
 const (
@@ -52,8 +36,11 @@ var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
 
 // Agent is the configuration of one `hoard agent` process.
 //
-// Parse fills in every default; Default returns the defaults alone. A caller
-// applying command-line overrides sets fields and then calls Validate.
+// Parse fills in every default; Default returns the defaults alone. The
+// node's defaults come from node.DefaultConfig and a store's from
+// node.DefaultStoreConfig, so a setting left out of the file means what a
+// zero field means to the node. A caller applying command-line overrides
+// sets fields and then calls Validate.
 type Agent struct {
 	// Name identifies the node in the cluster; required, unique among the
 	// members, and made of letters, digits, '_', '.' and '-' (at most 64).
@@ -61,12 +48,12 @@ type Agent struct {
 
 	// Cluster is the cluster's name (cluster); a node refuses peers that
 	// announce another one, so two clusters on one network never merge.
-	// Default "hoard".
+	// Default node.DefaultConfig().Cluster, "hoard".
 	Cluster string
 
 	// BindAddr is the host:port the gossip layer listens on, TCP and UDP
 	// (bind_addr). An empty host means every interface; port 0 picks a free
-	// port. Default "127.0.0.1:7946".
+	// port. Default node.DefaultConfig().BindAddr, "127.0.0.1:7946".
 	BindAddr string
 
 	// AdvertiseAddr is the host:port peers use to reach the gossip port
@@ -75,12 +62,14 @@ type Agent struct {
 	AdvertiseAddr string
 
 	// RPCAddr is the host:port of the msgpack TCP listener for clients and
-	// peers (rpc_addr). Default "127.0.0.1:7373".
+	// peers (rpc_addr). Default node.DefaultConfig().RPCAddr,
+	// "127.0.0.1:7373".
 	RPCAddr string
 
 	// HTTPAddr is the host:port of the health, metrics and status listener
 	// (http_addr). Empty disables it; leaving the attribute out of the file
-	// (or setting it to null) means the default "127.0.0.1:8080".
+	// (or setting it to null) means the default,
+	// node.DefaultConfig().HTTPAddr, "127.0.0.1:8080".
 	HTTPAddr string
 
 	// Join lists gossip addresses (host:port) of existing members to join at
@@ -92,17 +81,18 @@ type Agent struct {
 	// is empty.
 	DataDir string
 
-	// LogLevel is one of LogLevels (log_level). Default "info".
+	// LogLevel is one of LogLevels (log_level). Default DefaultLogLevel.
 	LogLevel string
 
 	// Partitions is the number of ring partitions keys are hashed into
 	// (partitions); every node of a cluster must use the same number. More
 	// partitions spread keys more evenly at the cost of a larger ring.
-	// Default 1021.
+	// Default node.DefaultConfig().Ring.Partitions, 1021.
 	Partitions int
 
-	// MaxValueBytes bounds one buffer value (max_value_bytes); larger
-	// inserts are refused. Accepts a size like "1MiB". Default 1MiB.
+	// MaxValueBytes bounds one buffer or cache value (max_value_bytes);
+	// larger ones are refused. Accepts a size like "1MiB". Default
+	// node.DefaultMaxValueBytes, 1MiB.
 	MaxValueBytes int64
 
 	// Sinks are the declared sink blocks, in file order.
@@ -127,8 +117,9 @@ type Sink struct {
 	// Headers are extra request headers of an http sink (headers).
 	Headers map[string]string
 
-	// Timeout bounds one call to an http or postgres sink (timeout). Zero
-	// means the call is bounded only by the store's FlushTimeout.
+	// Timeout (timeout) bounds one request of an http sink; zero means the
+	// request is bounded only by the store's flush timeout. For a postgres
+	// sink it bounds connecting; zero means sinks.DefaultPostgresTimeout.
 	Timeout time.Duration
 
 	// DSN is a postgres sink's connection string (dsn); required.
@@ -138,8 +129,8 @@ type Sink struct {
 	CreateTables bool
 	// CountersTable and ValuesTable name the tables a postgres sink writes
 	// counters and buffer values to (counters_table, values_table),
-	// optionally schema-qualified. Defaults "hoard_counters" and
-	// "hoard_values".
+	// optionally schema-qualified. Defaults sinks.DefaultCountersTable and
+	// sinks.DefaultValuesTable.
 	CountersTable, ValuesTable string
 
 	// Range is where the block was declared (its type and labels); zero for
@@ -148,55 +139,41 @@ type Sink struct {
 }
 
 // Store is one `counter|buffer|cache "NAME" { ... }` block.
+//
+// Its settings are Config, the node's own store configuration: Parse starts
+// from node.DefaultStoreConfig(kind) and applies the block's attributes, so
+// every field means exactly what it means to the node, a negative Jitter,
+// FlushTimeout or MaxBytes included (none, written "none" in the file). The
+// file's attributes map to the fields one to one:
+//
+//	sink              Sink (the agent sets Config.Sink from it)
+//	interval          Config.Interval
+//	jitter            Config.Jitter
+//	retry_max         Config.RetryMax (attempts in all, the first included)
+//	retry_delay       Config.RetryDelay
+//	flush_timeout     Config.FlushTimeout
+//	max_size          Config.MaxSize
+//	max_bytes         Config.MaxBytes
+//	refresh_interval  Config.RefreshInterval
+//	ttl               Config.TTL
+//	max_entries       Config.MaxEntries
+//	dump              Config.Dump
+//	skip_save         Config.SkipSave
+//	loader's timeout  Config.LoadTimeout
+//
+// An attribute that does not apply to the block's kind is an error.
 type Store struct {
-	// Kind is KindCounter, KindBuffer or KindCache.
-	Kind string
-	// Name is the store's name, unique across all kinds.
-	Name string
+	// Config holds the store's name, kind and settings. Its Sink and Loader
+	// are nil: the agent builds them from the Sink and Loader fields below.
+	Config node.StoreConfig
 
-	// Sink names the sink the store flushes to (sink); required for counter
-	// and buffer stores, optional for caches.
+	// Sink names the sink block the store flushes to (sink); required for
+	// counter and buffer stores, refused for caches, which never flush.
 	Sink string
 
-	// Interval is the time between flushes (interval), default 5s. Jitter
-	// is the most a flush is moved by at random, so nodes do not hit a sink
-	// together (jitter); default Interval/5, at most Interval.
-	Interval, Jitter time.Duration
-	// RetryMax is how many times a failed flush is retried before the batch
-	// goes to the dead letters (retry_max); 0 means no retry. Default 5.
-	RetryMax int
-	// RetryDelay is the first wait before a retry, doubled on each further
-	// attempt (retry_delay). Default 1s.
-	RetryDelay time.Duration
-	// FlushTimeout bounds one attempt at flushing a batch (flush_timeout).
-	// Zero means no limit. Default 30s.
-	FlushTimeout time.Duration
-
-	// MaxSize is the number of values a buffer key holds before it is
-	// flushed early (max_size); 0 means unbounded.
-	MaxSize int
-	// MaxBytes bounds the bytes a buffer store holds on one node
-	// (max_bytes), written as a number or a size such as "64MiB"; 0 means
-	// unbounded. Default 64MiB for buffers.
-	MaxBytes int64
-
-	// RefreshInterval is the time between full reloads of a cache
-	// (refresh_interval); 0 means never.
-	RefreshInterval time.Duration
-	// TTL is how long a cache entry lives after it was loaded (ttl); 0
-	// means forever.
-	TTL time.Duration
-	// MaxEntries bounds the entries a cache holds on one node
-	// (max_entries); 0 means unbounded.
-	MaxEntries int
-	// Dump makes a cache write its entries to a file in the data directory
-	// at shutdown and reload them at start (dump).
-	Dump bool
-	// SkipSave makes a cache hand out the values its loader returns
-	// without keeping them (skip_save), as DataWorker's skip_save does.
-	SkipSave bool
-	// Loader loads a cache's missing keys; nil means entries are only ever
-	// set directly.
+	// Loader is a cache's loader block, from which the agent builds
+	// Config.Loader; nil when there is none. Its timeout attribute is
+	// Config.LoadTimeout, which bounds one load.
 	Loader *Loader
 
 	// Range is where the block was declared (its kind and name); zero for a
@@ -216,25 +193,24 @@ type Loader struct {
 	// Query is a postgres loader's query (query), taking the key as $1 and
 	// returning the value in its first column; required.
 	Query string
-	// Timeout bounds one load (timeout). Default 5s; 0 means no limit.
-	Timeout time.Duration
 	// Range is where the block was declared; zero for a loader not read
 	// from a file.
 	Range hcl.Range
 }
 
 // Default returns an Agent with every default filled in and no name, sinks
-// or stores. DataDir is empty: it depends on the name (see DefaultDataDir),
-// and Validate fills it in.
+// or stores: node.DefaultConfig's, and DefaultLogLevel. DataDir is empty: it
+// depends on the name (see DefaultDataDir), and Validate fills it in.
 func Default() Agent {
+	n := node.DefaultConfig()
 	return Agent{
-		Cluster:       DefaultCluster,
-		BindAddr:      DefaultBindAddr,
-		RPCAddr:       DefaultRPCAddr,
-		HTTPAddr:      DefaultHTTPAddr,
+		Cluster:       n.Cluster,
+		BindAddr:      n.BindAddr,
+		RPCAddr:       n.RPCAddr,
+		HTTPAddr:      n.HTTPAddr,
 		LogLevel:      DefaultLogLevel,
-		Partitions:    DefaultPartitions,
-		MaxValueBytes: DefaultMaxValueBytes,
+		Partitions:    n.Ring.Partitions,
+		MaxValueBytes: int64(n.MaxValueBytes),
 	}
 }
 
@@ -244,29 +220,19 @@ func DefaultDataDir(name string) string {
 	return "./data/" + name
 }
 
-// defaultStore returns a store of the given kind with its defaults.
-func defaultStore(kind, name string) Store {
-	s := Store{
-		Kind:         kind,
-		Name:         name,
-		Interval:     DefaultInterval,
-		Jitter:       DefaultInterval / 5,
-		RetryMax:     DefaultRetryMax,
-		RetryDelay:   DefaultRetryDelay,
-		FlushTimeout: DefaultFlushTimeout,
-	}
-	if kind == KindBuffer {
-		s.MaxBytes = DefaultMaxBytes
-	}
-	return s
+// defaultStore returns a store of the given kind with the node's defaults.
+func defaultStore(kind node.StoreKind, name string) Store {
+	c := node.DefaultStoreConfig(kind)
+	c.Name = name
+	return Store{Config: c}
 }
 
 // defaultSink returns a sink of the given type with its defaults.
 func defaultSink(typ, name string) Sink {
 	s := Sink{Type: typ, Name: name}
 	if typ == SinkPostgres {
-		s.CountersTable = DefaultCountersTable
-		s.ValuesTable = DefaultValuesTable
+		s.CountersTable = sinks.DefaultCountersTable
+		s.ValuesTable = sinks.DefaultValuesTable
 	}
 	return s
 }

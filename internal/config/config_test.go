@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hoard-dev/hoard/node"
 )
 
 // designAgent is what testdata/design.hcl, the sample in DESIGN.md, means.
@@ -29,22 +31,32 @@ func designAgent() *Agent {
 		},
 		Stores: []Store{
 			{
-				Kind: "counter", Name: "pageviews", Sink: "out",
-				Interval: 5 * time.Second, Jitter: time.Second,
-				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
+				Sink: "out",
+				Config: node.StoreConfig{
+					Kind: "counter", Name: "pageviews",
+					Interval: 5 * time.Second, Jitter: time.Second,
+					RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
+				},
 			},
 			{
-				Kind: "buffer", Name: "events", Sink: "out",
-				Interval: 5 * time.Second, Jitter: time.Second,
-				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
-				MaxSize: 1000, MaxBytes: 64 << 20,
+				Sink: "out",
+				Config: node.StoreConfig{
+					Kind: "buffer", Name: "events",
+					Interval: 5 * time.Second, Jitter: time.Second,
+					RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
+					MaxSize: 1000, MaxBytes: 64 << 20,
+				},
 			},
 			{
-				Kind: "cache", Name: "users",
-				Interval: 5 * time.Second, Jitter: time.Second,
-				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
-				RefreshInterval: 15 * time.Minute, TTL: time.Hour,
-				Loader: &Loader{Type: "http", URL: "http://127.0.0.1:9000/users/{key}", Timeout: 5 * time.Second},
+				// A cache never flushes: it has no interval, retries or
+				// flush timeout. Its loads are bounded by the node's
+				// default load timeout.
+				Config: node.StoreConfig{
+					Kind: "cache", Name: "users",
+					RefreshInterval: 15 * time.Minute, TTL: time.Hour,
+					LoadTimeout: 10 * time.Second, DumpInterval: time.Minute,
+				},
+				Loader: &Loader{Type: "http", URL: "http://127.0.0.1:9000/users/{key}"},
 			},
 		},
 	}
@@ -125,6 +137,13 @@ func TestDefault(t *testing.T) {
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v, want %+v", got, want)
 	}
+	// The same values, taken from the node's defaults rather than copied.
+	n := node.DefaultConfig()
+	got := Default()
+	if got.Cluster != n.Cluster || got.BindAddr != n.BindAddr || got.RPCAddr != n.RPCAddr ||
+		got.HTTPAddr != n.HTTPAddr || got.Partitions != n.Ring.Partitions || got.MaxValueBytes != int64(n.MaxValueBytes) {
+		t.Errorf("Default() = %+v does not match node.DefaultConfig() = %+v", got, n)
+	}
 }
 
 func TestParseDefaults(t *testing.T) {
@@ -152,12 +171,22 @@ cache "k" {}
 			CountersTable: "hoard_counters", ValuesTable: "hoard_values"},
 	}
 	want.Stores = []Store{
-		{Kind: "counter", Name: "c", Sink: "console", Interval: 10 * time.Second, Jitter: 2 * time.Second,
-			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second},
-		{Kind: "buffer", Name: "b", Sink: "db", Interval: 5 * time.Second, Jitter: time.Second,
-			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, MaxBytes: 64 << 20},
-		{Kind: "cache", Name: "k", Interval: 5 * time.Second, Jitter: time.Second,
-			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second},
+		{Sink: "console", Config: node.StoreConfig{Kind: "counter", Name: "c", Interval: 10 * time.Second, Jitter: 2 * time.Second,
+			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second}},
+		{Sink: "db", Config: node.StoreConfig{Kind: "buffer", Name: "b", Interval: 5 * time.Second, Jitter: time.Second,
+			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, MaxBytes: 64 << 20}},
+		{Config: node.StoreConfig{Kind: "cache", Name: "k", LoadTimeout: 10 * time.Second, DumpInterval: time.Minute}},
+	}
+	// The defaults are the node's, whatever the kind.
+	for i, s := range want.Stores {
+		d := node.DefaultStoreConfig(s.Config.Kind)
+		d.Name = s.Config.Name
+		if s.Config.Kind == node.KindCounter {
+			d.Interval, d.Jitter = 10*time.Second, node.DefaultJitter(10*time.Second)
+		}
+		if !reflect.DeepEqual(d, s.Config) {
+			t.Errorf("store %d: want %+v, node.DefaultStoreConfig gives %+v", i, s.Config, d)
+		}
 	}
 	if g := withoutRanges(got); !reflect.DeepEqual(g, &want) {
 		t.Errorf("got\n%+v\nwant\n%+v", g, &want)
@@ -194,28 +223,33 @@ sink "postgres" "db" {
 buffer "events" {
   sink          = "hook"
   interval      = "1m30s"
-  jitter        = "0s"
-  retry_max     = 0
+  jitter        = "none"
+  retry_max     = 1
   retry_delay   = "250ms"
-  flush_timeout = "0s"
+  flush_timeout = "none"
   max_size      = 10
   max_bytes     = "1 GB"
 }
 buffer "raw" {
   sink      = "db"
+  max_size  = "none"
   max_bytes = 4096
 }
+buffer "huge" {
+  sink      = "db"
+  jitter    = "2s"
+  max_bytes = "none"
+}
 cache "users" {
-  sink             = "db"
   refresh_interval = "1h"
-  ttl              = "0s"
+  ttl              = "none"
   max_entries      = 100
   dump             = true
   skip_save        = true
   loader "postgres" {
     dsn     = "postgres://localhost/users"
     query   = "select v from t where k = $1"
-    timeout = "0s"
+    timeout = "2s"
   }
 }
 `
@@ -234,13 +268,15 @@ cache "users" {
 				CreateTables: true, CountersTable: "stats.counters", ValuesTable: "vals"},
 		},
 		Stores: []Store{
-			{Kind: "buffer", Name: "events", Sink: "hook", Interval: 90 * time.Second, Jitter: 0,
-				RetryMax: 0, RetryDelay: 250 * time.Millisecond, FlushTimeout: 0, MaxSize: 10, MaxBytes: 1e9},
-			{Kind: "buffer", Name: "raw", Sink: "db", Interval: 5 * time.Second, Jitter: time.Second,
-				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, MaxBytes: 4096},
-			{Kind: "cache", Name: "users", Sink: "db", Interval: 5 * time.Second, Jitter: time.Second,
-				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second,
+			{Sink: "hook", Config: node.StoreConfig{Kind: "buffer", Name: "events", Interval: 90 * time.Second, Jitter: -1,
+				RetryMax: 1, RetryDelay: 250 * time.Millisecond, FlushTimeout: -1, MaxSize: 10, MaxBytes: 1e9}},
+			{Sink: "db", Config: node.StoreConfig{Kind: "buffer", Name: "raw", Interval: 5 * time.Second, Jitter: time.Second,
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, MaxBytes: 4096}},
+			{Sink: "db", Config: node.StoreConfig{Kind: "buffer", Name: "huge", Interval: 5 * time.Second, Jitter: 2 * time.Second,
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, MaxBytes: -1}},
+			{Config: node.StoreConfig{Kind: "cache", Name: "users",
 				RefreshInterval: time.Hour, MaxEntries: 100, Dump: true, SkipSave: true,
+				LoadTimeout: 2 * time.Second, DumpInterval: time.Minute},
 				Loader: &Loader{Type: "postgres", DSN: "postgres://localhost/users",
 					Query: "select v from t where k = $1"}},
 		},
@@ -254,12 +290,12 @@ func TestHTTPAddr(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
 	}{
-		{"unset", `name = "n"`, DefaultHTTPAddr},
-		{"null", "name = \"n\"\nhttp_addr = null", DefaultHTTPAddr},
+		{"unset", `name = "n"`, Default().HTTPAddr},
+		{"null", "name = \"n\"\nhttp_addr = null", Default().HTTPAddr},
 		{"empty disables", "name = \"n\"\nhttp_addr = \"\"", ""},
 		{"set", "name = \"n\"\nhttp_addr = \":9090\"", ":9090"},
-		{"json unset", `{"name": "n"}`, DefaultHTTPAddr},
-		{"json null", `{"name": "n", "http_addr": null}`, DefaultHTTPAddr},
+		{"json unset", `{"name": "n"}`, Default().HTTPAddr},
+		{"json null", `{"name": "n", "http_addr": null}`, Default().HTTPAddr},
 		{"json empty disables", `{"name": "n", "http_addr": ""}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

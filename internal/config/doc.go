@@ -27,5 +27,14 @@
 //	}
 //
 // Durations are strings in Go syntax ("5s", "1m30s"). Unknown attributes and
-// blocks are errors, so a typo is never silently ignored.
+// blocks are errors, so a typo is never silently ignored, and so are those
+// of another store kind (a ttl in a counter, a sink in a cache).
+//
+// Defaults are the node's: Default derives from node.DefaultConfig, and a
+// store block starts from node.DefaultStoreConfig(kind), so a setting left
+// out means what a zero field of node.StoreConfig means. A setting that can
+// be turned off takes None, "none", and the node's value for it (a negative
+// Jitter, FlushTimeout or MaxBytes; a zero MaxSize, TTL, RefreshInterval or
+// MaxEntries). A zero is refused where the node would read it as the
+// default, with a message saying what to write instead.
 package config

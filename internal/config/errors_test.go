@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hoard-dev/hoard/node"
 )
 
 // hoardExample is the example message from the package's brief, line for
@@ -173,8 +176,8 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`e.hcl:2,1: buffer "b": sink: required for a buffer store`}},
 		{name: "unknown sink", src: n + out + "buffer \"b\" { sink = \"ot\" }\n",
 			want: []string{`e.hcl:3,21: buffer "b": sink: no sink named "ot" (declared: "out")`}},
-		{name: "cache unknown sink", src: n + "cache \"c\" { sink = \"x\" }\n",
-			want: []string{`e.hcl:2,20: cache "c": sink: no sink named "x" (no sinks are declared)`}},
+		{name: "sink in a cache", src: n + "cache \"c\" { sink = \"x\" }\n",
+			want: []string{`e.hcl:2,13: cache "c": Unsupported argument; An argument named "sink" is not expected here: sink applies to counter and buffer stores only, not to cache stores.`}},
 		{name: "negative retry_max", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  retry_max = -1\n}\n",
 			want: []string{`e.hcl:5,15: counter "c": retry_max: must not be negative, got -1`}},
 		{name: "negative retry_delay", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  retry_delay = \"-1s\"\n}\n",
@@ -188,11 +191,38 @@ func TestParseErrors(t *testing.T) {
 		{name: "negative max_entries", src: n + "cache \"c\" { max_entries = -1 }\n",
 			want: []string{`e.hcl:2,27: cache "c": max_entries: must not be negative, got -1`}},
 		{name: "zero interval", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  interval = \"0s\"\n}\n",
-			want: []string{`e.hcl:5,14: counter "c": interval: must be positive for a store with a sink`}},
+			want: []string{`e.hcl:5,14: counter "c": interval: must be positive for a store with a sink; leave it out for the default 5s`}},
 		{name: "jitter above interval", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  interval = \"1s\"\n  jitter = \"2s\"\n}\n",
 			want: []string{`e.hcl:6,12: counter "c": jitter: 2s must not exceed interval 1s`}},
 		{name: "interval below default jitter", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  jitter = \"1s\"\n  interval = \"500ms\"\n}\n",
 			want: []string{`e.hcl:5,12: counter "c": jitter: 1s must not exceed interval 500ms`}},
+
+		// A zero that would mean the node's default is refused, naming the
+		// spellings that work; "none" turns a setting off where it can be.
+		{name: "zero jitter", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  interval = \"10s\"\n  jitter = \"0s\"\n}\n",
+			want: []string{`e.hcl:6,12: counter "c": jitter: must be positive; write "none" for no jitter, or leave it out for the default 2s`}},
+		{name: "zero flush_timeout", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  flush_timeout = \"0s\"\n}\n",
+			want: []string{`e.hcl:5,19: counter "c": flush_timeout: must be positive; write "none" for no limit, or leave it out for the default 30s`}},
+		{name: "zero retry_max", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  retry_max = 0\n}\n",
+			want: []string{`e.hcl:5,15: counter "c": retry_max: must be at least 1, the number of attempts with the first included (1: no retry); leave it out for the default 5`}},
+		{name: "zero retry_delay", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  retry_delay = \"0s\"\n}\n",
+			want: []string{`e.hcl:5,17: counter "c": retry_delay: must be positive; leave it out for the default 1s`}},
+		{name: "zero max_bytes", src: n + out + "buffer \"b\" {\n  sink = \"out\"\n  max_bytes = \"0MiB\"\n}\n",
+			want: []string{`e.hcl:5,15: buffer "b": max_bytes: must be positive; write "none" for no bound, or leave it out for the default 64MiB`}},
+		{name: "zero loader timeout", src: n + "cache \"c\" {\n  loader \"http\" {\n    url = \"http://h/{key}\"\n    timeout = \"0s\"\n  }\n}\n",
+			want: []string{`e.hcl:5,15: cache "c": loader "http": timeout: must be positive; leave it out for the default 10s`}},
+		{name: "negative jitter", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  jitter = \"-1s\"\n}\n",
+			want: []string{`e.hcl:5,12: counter "c": jitter: must not be negative, got -1s; write "none" for no jitter`}},
+		{name: "negative flush_timeout", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  flush_timeout = \"-1s\"\n}\n",
+			want: []string{`e.hcl:5,19: counter "c": flush_timeout: must not be negative, got -1s; write "none" for no limit`}},
+		{name: "none for a setting that cannot be off", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  interval = \"none\"\n  retry_max = \"none\"\n}\n",
+			want: []string{
+				`e.hcl:5,14: counter "c": interval: invalid duration "none"`,
+				`e.hcl:6,15: counter "c": retry_max: want a whole number, got "none"`,
+			}},
+		{name: "json zero flush_timeout", file: "e.json",
+			src:  "{\n\"name\": \"n\",\n\"sink\": {\"stdout\": {\"o\": {}}},\n\"counter\": {\"c\": {\"sink\": \"o\", \"flush_timeout\": \"0s\"}}\n}",
+			want: []string{`e.json:4,49: counter "c": flush_timeout: must be positive; write "none" for no limit, or leave it out for the default 30s`}},
 
 		// Loaders.
 		{name: "unknown loader type", src: n + "cache \"c\" {\n  loader \"redis\" {}\n}\n",
@@ -280,14 +310,20 @@ func TestParseValid(t *testing.T) {
 	const n = "name = \"n\"\n"
 	for _, tc := range []struct{ name, src string }{
 		{"listen on any port and interface", n + "bind_addr = \":0\"\nrpc_addr = \"0.0.0.0:0\"\nhttp_addr = \"[::]:0\"\n"},
-		{"retry_max zero", n + "sink \"stdout\" \"o\" {}\ncounter \"c\" {\n  sink = \"o\"\n  retry_max = 0\n}\n"},
+		{"retry_max one", n + "sink \"stdout\" \"o\" {}\ncounter \"c\" {\n  sink = \"o\"\n  retry_max = 1\n}\n"},
 		{"jitter equal to interval", n + "sink \"stdout\" \"o\" {}\ncounter \"c\" {\n  sink = \"o\"\n  interval = \"1s\"\n  jitter = \"1s\"\n}\n"},
-		{"cache with a sink", n + "sink \"stdout\" \"o\" {}\ncache \"c\" { sink = \"o\" }\n"},
-		{"cache without loader, zero interval", n + "cache \"c\" { interval = \"0s\" }\n"},
+		{"cache without loader", n + "cache \"c\" {}\n"},
 		{"null attributes keep defaults", n + "log_level = null\npartitions = null\n"},
 		{"arithmetic", n + "partitions = 1000 + 21\n"},
 		{"comment keys in json", `{"//": "x", "name": "n", "cache": {"c": {"//": "y"}}}`},
-		{"size as string number", n + "sink \"stdout\" \"o\" {}\nbuffer \"b\" {\n  sink = \"o\"\n  max_bytes = \"0\"\n}\n"},
+		{"size as string number", n + "sink \"stdout\" \"o\" {}\nbuffer \"b\" {\n  sink = \"o\"\n  max_bytes = \"4096\"\n}\n"},
+		{"none wherever a setting can be off", n + "sink \"stdout\" \"o\" {}\n" +
+			"buffer \"b\" {\n  sink = \"o\"\n  jitter = \"none\"\n  flush_timeout = \"none\"\n  max_size = \"none\"\n  max_bytes = \"none\"\n}\n" +
+			"cache \"c\" {\n  ttl = \"none\"\n  refresh_interval = \"none\"\n  max_entries = \"none\"\n}\n"},
+		{"zero where it means none to the node", n + "sink \"stdout\" \"o\" {}\n" +
+			"buffer \"b\" {\n  sink = \"o\"\n  max_size = 0\n}\n" +
+			"cache \"c\" {\n  ttl = \"0s\"\n  refresh_interval = \"0s\"\n  max_entries = 0\n}\n"},
+		{"none in json", `{"name": "n", "sink": {"stdout": {"o": {}}}, "counter": {"c": {"sink": "o", "flush_timeout": "none", "jitter": "none"}}}`},
 		{"number as string", n + "partitions = \"7\"\n"},
 		{"store and sink may share a name", n + "sink \"stdout\" \"x\" {}\ncounter \"x\" { sink = \"x\" }\n"},
 		{"empty file data_dir comes from name", n},
@@ -344,21 +380,33 @@ func TestValidate(t *testing.T) {
 		{"store from a file keeps its position", loaded(func(a *Agent) { a.Stores[1].Sink = "gone" }),
 			`testdata/design.hcl:17,1: buffer "events": sink: no sink named "gone" (declared: "out")`},
 		{"built store", withName(func(a *Agent) {
-			a.Stores = []Store{{Kind: KindCounter, Name: "c", Interval: time.Second}}
+			a.Stores = []Store{{Config: node.StoreConfig{Kind: node.KindCounter, Name: "c", Interval: time.Second}}}
 		}), `counter "c": sink: required for a counter store`},
 		{"unknown kind", withName(func(a *Agent) {
-			a.Stores = []Store{{Kind: "queue", Name: "q"}}
+			a.Stores = []Store{{Config: node.StoreConfig{Kind: "queue", Name: "q"}}}
 		}), `queue "q": kind: unknown store kind "queue", want counter, buffer or cache`},
 		{"loader on a counter", withName(func(a *Agent) {
 			a.Sinks = []Sink{{Type: SinkStdout, Name: "o"}}
-			a.Stores = []Store{{Kind: KindCounter, Name: "c", Sink: "o", Interval: time.Second, Loader: &Loader{Type: LoaderHTTP}}}
+			a.Stores = []Store{{Sink: "o", Config: node.StoreConfig{Kind: node.KindCounter, Name: "c", Interval: time.Second}, Loader: &Loader{Type: LoaderHTTP}}}
 		}), `counter "c": loader: only cache stores have a loader`},
 		{"built postgres sink without tables", withName(func(a *Agent) {
 			a.Sinks = []Sink{{Type: SinkPostgres, Name: "p", DSN: "x"}}
 		}), `sink "postgres" "p": counters_table: invalid table name ""` + ", want an SQL identifier, optionally schema-qualified\n" +
 			`sink "postgres" "p": values_table: invalid table name "", want an SQL identifier, optionally schema-qualified`},
+		{"built store with the node's none", withName(func(a *Agent) {
+			a.Sinks = []Sink{{Type: SinkStdout, Name: "o"}}
+			a.Stores = []Store{{Sink: "o", Config: node.StoreConfig{Kind: node.KindBuffer, Name: "b", Jitter: -1, FlushTimeout: -1, MaxBytes: -1}}}
+		}), ""},
+		{"built cache with a sink", withName(func(a *Agent) {
+			a.Sinks = []Sink{{Type: SinkStdout, Name: "o"}}
+			a.Stores = []Store{{Sink: "o", Config: node.StoreConfig{Kind: node.KindCache, Name: "c"}}}
+		}), `cache "c": sink: cache stores take no sink`},
+		{"built store negative where the node has no none", withName(func(a *Agent) {
+			a.Sinks = []Sink{{Type: SinkStdout, Name: "o"}}
+			a.Stores = []Store{{Sink: "o", Config: node.StoreConfig{Kind: node.KindCounter, Name: "c", RetryMax: -1}}}
+		}), `counter "c": retry_max: must not be negative, got -1`},
 		{"duplicate built stores", withName(func(a *Agent) {
-			a.Stores = []Store{{Kind: KindCache, Name: "c"}, {Kind: KindCache, Name: "c"}}
+			a.Stores = []Store{{Config: node.StoreConfig{Kind: node.KindCache, Name: "c"}}, {Config: node.StoreConfig{Kind: node.KindCache, Name: "c"}}}
 		}), `cache "c": name: duplicate store name "c"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -395,5 +443,95 @@ func TestValidateFillsDataDir(t *testing.T) {
 	a.DataDir = "/srv/hoard"
 	if err := a.Validate(); err != nil || a.DataDir != "/srv/hoard" {
 		t.Errorf("Validate changed a set DataDir to %q (err %v)", a.DataDir, err)
+	}
+}
+
+// TestAttributeOfAnotherKind checks that a store attribute or block that
+// does not apply to the block's kind is refused, at its name, naming the
+// attribute and the kinds, rather than silently ignored.
+func TestAttributeOfAnotherKind(t *testing.T) {
+	const n = "name = \"n\"\nsink \"stdout\" \"out\" {}\n"
+	for _, tc := range []struct {
+		name string
+		file string // default "k.hcl"
+		src  string
+		want string // the whole message
+	}{
+		{name: "cache with sink", src: n + "cache \"c\" {\n  sink = \"out\"\n}\n",
+			want: `k.hcl:4,3: cache "c": Unsupported argument; An argument named "sink" is not expected here: sink applies to counter and buffer stores only, not to cache stores.`},
+		{name: "cache with interval", src: n + "cache \"c\" {\n  interval = \"5s\"\n}\n",
+			want: `k.hcl:4,3: cache "c": Unsupported argument; An argument named "interval" is not expected here: interval applies to counter and buffer stores only, not to cache stores.`},
+		{name: "cache with flush_timeout", src: n + "cache \"c\" {\n  flush_timeout = \"5s\"\n}\n",
+			want: `k.hcl:4,3: cache "c": Unsupported argument; An argument named "flush_timeout" is not expected here: flush_timeout applies to counter and buffer stores only, not to cache stores.`},
+		{name: "cache with max_bytes", src: n + "cache \"c\" {\n  max_bytes = \"1MiB\"\n}\n",
+			want: `k.hcl:4,3: cache "c": Unsupported argument; An argument named "max_bytes" is not expected here: max_bytes applies to buffer stores only, not to cache stores.`},
+		{name: "counter with max_size", src: n + "counter \"c\" {\n  sink = \"out\"\n  max_size = 10\n}\n",
+			want: `k.hcl:5,3: counter "c": Unsupported argument; An argument named "max_size" is not expected here: max_size applies to buffer stores only, not to counter stores.`},
+		{name: "counter with max_bytes", src: n + "counter \"c\" {\n  sink = \"out\"\n  max_bytes = \"1MiB\"\n}\n",
+			want: `k.hcl:5,3: counter "c": Unsupported argument; An argument named "max_bytes" is not expected here: max_bytes applies to buffer stores only, not to counter stores.`},
+		{name: "counter with ttl", src: n + "counter \"c\" {\n  sink = \"out\"\n  ttl = \"1h\"\n}\n",
+			want: `k.hcl:5,3: counter "c": Unsupported argument; An argument named "ttl" is not expected here: ttl applies to cache stores only, not to counter stores.`},
+		{name: "counter with loader", src: n + "counter \"c\" {\n  sink = \"out\"\n  loader \"http\" { url = \"http://h/{key}\" }\n}\n",
+			want: `k.hcl:5,3: counter "c": Unsupported block type; Blocks of type "loader" are not expected here: a loader applies to cache stores only, not to counter stores.`},
+		{name: "buffer with ttl", src: n + "buffer \"b\" {\n  sink = \"out\"\n  ttl = \"1h\"\n}\n",
+			want: `k.hcl:5,3: buffer "b": Unsupported argument; An argument named "ttl" is not expected here: ttl applies to cache stores only, not to buffer stores.`},
+		{name: "buffer with dump", src: n + "buffer \"b\" {\n  sink = \"out\"\n  dump = true\n}\n",
+			want: `k.hcl:5,3: buffer "b": Unsupported argument; An argument named "dump" is not expected here: dump applies to cache stores only, not to buffer stores.`},
+		{name: "json counter with max_size", file: "k.json",
+			src:  "{\n\"name\": \"n\",\n\"sink\": {\"stdout\": {\"out\": {}}},\n\"counter\": {\"c\": {\"sink\": \"out\", \"max_size\": 10}}\n}",
+			want: `k.json:4,34: counter "c": Unsupported argument; An argument named "max_size" is not expected here: max_size applies to buffer stores only, not to counter stores.`},
+		{name: "json cache with sink", file: "k.json",
+			src:  "{\n\"name\": \"n\",\n\"sink\": {\"stdout\": {\"out\": {}}},\n\"cache\": {\"c\": {\"sink\": \"out\"}}\n}",
+			want: `k.json:4,17: cache "c": Unsupported argument; An argument named "sink" is not expected here: sink applies to counter and buffer stores only, not to cache stores.`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := tc.file
+			if file == "" {
+				file = "k.hcl"
+			}
+			_, err := Parse(file, []byte(tc.src))
+			if err == nil {
+				t.Fatal("Parse succeeded, want an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("errors.Is(err, ErrInvalid) = false for %v", err)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("Parse:\n%s\nwant\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEveryAttributeAppliesToItsKindsOnly writes each store attribute into a
+// block of each kind: it parses where it applies and is refused elsewhere.
+func TestEveryAttributeAppliesToItsKindsOnly(t *testing.T) {
+	values := map[string]string{
+		"sink": `"out"`, "interval": `"5s"`, "jitter": `"1s"`, "retry_max": "3", "retry_delay": `"1s"`,
+		"flush_timeout": `"10s"`, "max_size": "10", "max_bytes": `"1MiB"`, "refresh_interval": `"1m"`,
+		"ttl": `"1h"`, "max_entries": "10", "dump": "true", "skip_save": "true",
+	}
+	for attr, kinds := range storeKinds {
+		val, ok := values[attr]
+		if !ok {
+			t.Fatalf("no test value for %s", attr)
+		}
+		for _, kind := range []node.StoreKind{node.KindCounter, node.KindBuffer, node.KindCache} {
+			t.Run(attr+" in "+string(kind), func(t *testing.T) {
+				body := attr + " = " + val + "\n"
+				if kind != node.KindCache && attr != "sink" {
+					body += "sink = \"out\"\n"
+				}
+				src := "name = \"n\"\nsink \"stdout\" \"out\" {}\n" + string(kind) + " \"s\" {\n" + body + "}\n"
+				_, err := Parse("k.hcl", []byte(src))
+				applies := slices.Contains(kinds, kind)
+				switch {
+				case applies && err != nil:
+					t.Errorf("Parse: %v", err)
+				case !applies && (err == nil || !strings.Contains(err.Error(), "k.hcl:4,1: "+string(kind)+` "s": Unsupported argument; An argument named "`+attr+`"`)):
+					t.Errorf("Parse: %v, want %s refused in a %s", err, attr, kind)
+				}
+			})
+		}
 	}
 }

@@ -23,7 +23,7 @@ counter "pageviews" {
 	}
 	s := a.Stores[0]
 	fmt.Println(a.Name, a.DataDir, a.HTTPAddr)
-	fmt.Println(s.Kind, s.Name, s.Sink, s.Interval, s.Jitter, s.RetryMax)
+	fmt.Println(s.Config.Kind, s.Config.Name, s.Sink, s.Config.Interval, s.Config.Jitter, s.Config.RetryMax)
 	// Output:
 	// n1 ./data/n1 127.0.0.1:8080
 	// counter pageviews console 10s 2s 5

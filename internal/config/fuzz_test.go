@@ -28,6 +28,7 @@ func FuzzParse(f *testing.F) {
 		`{"name": "n", "sink": {"file": {"f": {"path": "p"}}}, "counter": [{"c": {"sink": "f"}}]}`,
 		`{"cache": {"c": {"loader": {"http": {"url": "http://h/{key}"}}}}, "name": 5}`,
 		"name = [for x in [1, 2]: x]\npartitions = 2 % 0\n",
+		"name = \"n\"\nsink \"stdout\" \"o\" {}\nbuffer \"b\" {\n sink = \"o\"\n jitter = \"none\"\n max_bytes = \"none\"\n flush_timeout = \"0s\"\n ttl = \"1h\"\n}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -3,13 +3,18 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/hoard-dev/hoard/node"
 )
 
 // Load reads the configuration file at path and parses it with Parse.
@@ -99,20 +104,18 @@ var (
 			"http_addr", "join", "data_dir", "log_level", "partitions", "max_value_bytes"),
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "sink", LabelNames: []string{"type", "name"}},
-			{Type: KindCounter, LabelNames: []string{"name"}},
-			{Type: KindBuffer, LabelNames: []string{"name"}},
-			{Type: KindCache, LabelNames: []string{"name"}},
+			{Type: string(node.KindCounter), LabelNames: []string{"name"}},
+			{Type: string(node.KindBuffer), LabelNames: []string{"name"}},
+			{Type: string(node.KindCache), LabelNames: []string{"name"}},
 		},
 	}
 
-	storeAttrs   = []string{"sink", "interval", "jitter", "retry_max", "retry_delay", "flush_timeout"}
-	storeSchemas = map[string]*hcl.BodySchema{
-		KindCounter: {Attributes: attrs(storeAttrs...)},
-		KindBuffer:  {Attributes: attrs(append([]string{"max_size", "max_bytes"}, storeAttrs...)...)},
-		KindCache: {
-			Attributes: attrs(append([]string{"refresh_interval", "ttl", "max_entries", "dump", "skip_save"}, storeAttrs...)...),
-			Blocks:     []hcl.BlockHeaderSchema{{Type: "loader", LabelNames: []string{"type"}}},
-		},
+	// storeSchema holds the attributes and blocks of every store kind, so
+	// that one of another kind is reported as not applying (see
+	// storeKinds) rather than as unknown.
+	storeSchema = &hcl.BodySchema{
+		Attributes: attrs(slices.Sorted(maps.Keys(storeKinds))...),
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "loader", LabelNames: []string{"type"}}},
 	}
 
 	sinkSchemas = map[string]*hcl.BodySchema{
@@ -126,6 +129,23 @@ var (
 		LoaderHTTP:     {Attributes: attrs("url", "timeout")},
 		LoaderPostgres: {Attributes: attrs("dsn", "query", "timeout")},
 	}
+)
+
+var (
+	flushing = []node.StoreKind{node.KindCounter, node.KindBuffer}
+	buffers  = []node.StoreKind{node.KindBuffer}
+	caches   = []node.StoreKind{node.KindCache}
+
+	// storeKinds and storeBlockKinds map each attribute and block type of a
+	// store block to the kinds it applies to.
+	storeKinds = map[string][]node.StoreKind{
+		"sink": flushing, "interval": flushing, "jitter": flushing,
+		"retry_max": flushing, "retry_delay": flushing, "flush_timeout": flushing,
+		"max_size": buffers, "max_bytes": buffers,
+		"refresh_interval": caches, "ttl": caches, "max_entries": caches,
+		"dump": caches, "skip_save": caches,
+	}
+	storeBlockKinds = map[string][]node.StoreKind{"loader": caches}
 )
 
 func attrs(names ...string) []hcl.AttributeSchema {
@@ -217,28 +237,32 @@ func (d *decoder) sink(a *Agent, blk *hcl.Block) {
 
 func (d *decoder) store(a *Agent, blk *hcl.Block) {
 	scope := fmt.Sprintf("store.%d", len(a.Stores))
-	s := defaultStore(blk.Type, blk.Labels[0])
+	s := defaultStore(node.StoreKind(blk.Type), blk.Labels[0])
 	s.Range = blk.DefRange
 	d.pos[posKey(scope, "name")] = blk.LabelRanges[0]
 	label := storeLabel(&s)
 
-	c := d.content(blk.Body, storeSchemas[s.Kind], label)
+	c := d.content(blk.Body, storeSchema, label)
+	d.applies(s.Config.Kind, label, c)
 	b := d.attrs(c.Attributes, scope, label)
+	cfg, def := &s.Config, s.Config
 	b.str("sink", &s.Sink)
-	if b.duration("interval", &s.Interval) {
-		s.Jitter = s.Interval / 5
+	if b.storeDuration(setting{name: "interval", def: def.Interval.String(),
+		zero: "must be positive for a store with a sink"}, &cfg.Interval) {
+		cfg.Jitter = node.DefaultJitter(cfg.Interval)
 	}
-	b.duration("jitter", &s.Jitter)
-	b.integer("retry_max", &s.RetryMax)
-	b.duration("retry_delay", &s.RetryDelay)
-	b.duration("flush_timeout", &s.FlushTimeout)
-	b.integer("max_size", &s.MaxSize)
-	b.size("max_bytes", &s.MaxBytes)
-	b.duration("refresh_interval", &s.RefreshInterval)
-	b.duration("ttl", &s.TTL)
-	b.integer("max_entries", &s.MaxEntries)
-	b.boolean("dump", &s.Dump)
-	b.boolean("skip_save", &s.SkipSave)
+	b.storeDuration(setting{name: "jitter", def: cfg.Jitter.String(), none: "no jitter"}, &cfg.Jitter)
+	b.storeInt(setting{name: "retry_max", def: strconv.Itoa(def.RetryMax),
+		zero: "must be at least 1, the number of attempts with the first included (1: no retry)"}, &cfg.RetryMax)
+	b.storeDuration(setting{name: "retry_delay", def: def.RetryDelay.String()}, &cfg.RetryDelay)
+	b.storeDuration(setting{name: "flush_timeout", def: def.FlushTimeout.String(), none: "no limit"}, &cfg.FlushTimeout)
+	b.storeInt(setting{name: "max_size", none: "no limit", zeroIsNone: true}, &cfg.MaxSize)
+	b.storeSize(setting{name: "max_bytes", def: formatSize(def.MaxBytes), none: "no bound"}, &cfg.MaxBytes)
+	b.storeDuration(setting{name: "refresh_interval", none: "never", zeroIsNone: true}, &cfg.RefreshInterval)
+	b.storeDuration(setting{name: "ttl", none: "never", zeroIsNone: true}, &cfg.TTL)
+	b.storeInt(setting{name: "max_entries", none: "no bound", zeroIsNone: true}, &cfg.MaxEntries)
+	b.boolean("dump", &cfg.Dump)
+	b.boolean("skip_save", &cfg.SkipSave)
 
 	for _, lb := range c.Blocks {
 		if s.Loader != nil {
@@ -249,13 +273,59 @@ func (d *decoder) store(a *Agent, blk *hcl.Block) {
 			})
 			continue
 		}
-		s.Loader = d.loader(scope+".loader", label, lb)
+		s.Loader = d.loader(scope+".loader", label, lb, cfg)
 	}
 	a.Stores = append(a.Stores, s)
 }
 
-func (d *decoder) loader(scope, storeLabel string, blk *hcl.Block) *Loader {
-	l := &Loader{Type: blk.Labels[0], Timeout: DefaultLoaderTimeout, Range: blk.DefRange}
+// applies reports the attributes and blocks of c that do not apply to a
+// store of kind, and removes them from c so they are not decoded.
+func (d *decoder) applies(kind node.StoreKind, label string, c *hcl.BodyContent) {
+	for _, name := range slices.Sorted(maps.Keys(c.Attributes)) {
+		kinds := storeKinds[name]
+		if slices.Contains(kinds, kind) {
+			continue
+		}
+		d.diags = d.diags.Append(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  label + ": Unsupported argument",
+			Detail: fmt.Sprintf("An argument named %q is not expected here: %s applies to %s stores only, not to %s stores.",
+				name, name, kindList(kinds), kind),
+			Subject: c.Attributes[name].NameRange.Ptr(),
+		})
+		delete(c.Attributes, name)
+	}
+	blocks := c.Blocks[:0]
+	for _, blk := range c.Blocks {
+		if kinds := storeBlockKinds[blk.Type]; !slices.Contains(kinds, kind) {
+			d.diags = d.diags.Append(&hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  label + ": Unsupported block type",
+				Detail: fmt.Sprintf("Blocks of type %q are not expected here: a %s applies to %s stores only, not to %s stores.",
+					blk.Type, blk.Type, kindList(kinds), kind),
+				Subject: blk.TypeRange.Ptr(),
+			})
+			continue
+		}
+		blocks = append(blocks, blk)
+	}
+	c.Blocks = blocks
+}
+
+// kindList renders kinds for a message: "buffer", "counter and buffer".
+func kindList(kinds []node.StoreKind) string {
+	s := make([]string, len(kinds))
+	for i, k := range kinds {
+		s[i] = string(k)
+	}
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+func (d *decoder) loader(scope, storeLabel string, blk *hcl.Block, cfg *node.StoreConfig) *Loader {
+	l := &Loader{Type: blk.Labels[0], Range: blk.DefRange}
 	d.pos[posKey(scope, "type")] = blk.LabelRanges[0]
 	schema, ok := loaderSchemas[l.Type]
 	if !ok {
@@ -266,14 +336,14 @@ func (d *decoder) loader(scope, storeLabel string, blk *hcl.Block) *Loader {
 	b.str("url", &l.URL)
 	b.str("dsn", &l.DSN)
 	b.str("query", &l.Query)
-	b.duration("timeout", &l.Timeout)
+	b.storeDuration(setting{name: "timeout", def: cfg.LoadTimeout.String()}, &cfg.LoadTimeout)
 	return l
 }
 
 // sinkLabel, storeLabel and loaderLabel name a block in messages the way it
 // is declared in the file.
 func sinkLabel(s *Sink) string   { return fmt.Sprintf("sink %q %q", s.Type, s.Name) }
-func storeLabel(s *Store) string { return fmt.Sprintf("%s %q", s.Kind, s.Name) }
+func storeLabel(s *Store) string { return fmt.Sprintf("%s %q", s.Config.Kind, s.Config.Name) }
 func loaderLabel(storeLabel string, l *Loader) string {
 	return fmt.Sprintf("%s: loader %q", storeLabel, l.Type)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hoard-dev/hoard/node"
 )
 
 // Validate checks the configuration's values and the references between
@@ -186,11 +188,11 @@ func (v *validator) agent(a *Agent) {
 		s := &a.Stores[i]
 		scope := fmt.Sprintf("store.%d", i)
 		v.store(scope, s, sinks)
-		if first, dup := stores[s.Name]; dup {
+		if first, dup := stores[s.Config.Name]; dup {
 			v.at(scope, storeLabel(s), s.Range).
-				fail("name", "duplicate store name %q%s", s.Name, firstAt(first.Range))
+				fail("name", "duplicate store name %q%s", s.Config.Name, firstAt(first.Range))
 		} else {
-			stores[s.Name] = s
+			stores[s.Config.Name] = s
 		}
 	}
 }
@@ -255,44 +257,44 @@ func (c check) table(field, name string) {
 
 func (v *validator) store(scope string, s *Store, sinks map[string]*Sink) {
 	c := v.at(scope, storeLabel(s), s.Range)
-	switch s.Kind {
-	case KindCounter, KindBuffer, KindCache:
+	cfg := &s.Config
+	switch cfg.Kind {
+	case node.KindCounter, node.KindBuffer, node.KindCache:
 	default:
-		c.fail("kind", "unknown store kind %q, want %s, %s or %s", s.Kind, KindCounter, KindBuffer, KindCache)
+		c.fail("kind", "unknown store kind %q, want %s, %s or %s", cfg.Kind, node.KindCounter, node.KindBuffer, node.KindCache)
 		return
 	}
-	c.name("name", s.Name)
+	c.name("name", cfg.Name)
 
 	if !c.skip("sink") {
 		switch {
-		case s.Sink == "" && s.Kind != KindCache:
-			c.fail("sink", "required for a %s store", s.Kind)
+		case cfg.Kind == node.KindCache && s.Sink != "":
+			c.fail("sink", "cache stores take no sink")
+		case s.Sink == "" && cfg.Kind != node.KindCache:
+			c.fail("sink", "required for a %s store", cfg.Kind)
 		case s.Sink != "" && sinks[s.Sink] == nil:
 			c.fail("sink", "no sink named %q%s", s.Sink, known(sinks))
 		}
 	}
 
-	c.duration("interval", s.Interval)
-	c.duration("jitter", s.Jitter)
-	c.duration("retry_delay", s.RetryDelay)
-	c.duration("flush_timeout", s.FlushTimeout)
-	c.duration("refresh_interval", s.RefreshInterval)
-	c.duration("ttl", s.TTL)
-	c.nonNegative("retry_max", int64(s.RetryMax))
-	c.nonNegative("max_size", int64(s.MaxSize))
-	c.nonNegative("max_bytes", s.MaxBytes)
-	c.nonNegative("max_entries", int64(s.MaxEntries))
-	if s.Sink != "" && s.Interval == 0 && !c.skip("interval") {
-		c.fail("interval", "must be positive for a store with a sink")
-	}
-	if s.Jitter > s.Interval && s.Interval >= 0 && !c.skip("jitter") && !c.skip("interval") {
-		c.errorf("jitter", []string{"jitter", "interval"}, "%s must not exceed interval %s", s.Jitter, s.Interval)
+	// What the node refuses. Negative Jitter, FlushTimeout and MaxBytes
+	// mean none to it; the decoder refuses them written as numbers.
+	c.duration("interval", cfg.Interval)
+	c.duration("retry_delay", cfg.RetryDelay)
+	c.duration("refresh_interval", cfg.RefreshInterval)
+	c.duration("ttl", cfg.TTL)
+	c.duration("dump_interval", cfg.DumpInterval)
+	c.nonNegative("retry_max", int64(cfg.RetryMax))
+	c.nonNegative("max_size", int64(cfg.MaxSize))
+	c.nonNegative("max_entries", int64(cfg.MaxEntries))
+	if cfg.Jitter > cfg.Interval && cfg.Interval > 0 && !c.skip("jitter") && !c.skip("interval") {
+		c.errorf("jitter", []string{"jitter", "interval"}, "%s must not exceed interval %s", cfg.Jitter, cfg.Interval)
 	}
 
 	if s.Loader == nil {
 		return
 	}
-	if s.Kind != KindCache {
+	if cfg.Kind != node.KindCache {
 		v.at(scope+".loader", storeLabel(s), s.Loader.Range).fail("loader", "only cache stores have a loader")
 		return
 	}
@@ -306,7 +308,7 @@ func (v *validator) loader(scope, storeLabel string, s *Store) {
 		fallback = s.Range
 	}
 	c := v.at(scope, loaderLabel(storeLabel, l), fallback)
-	c.duration("timeout", l.Timeout)
+	c.duration("timeout", s.Config.LoadTimeout)
 	switch l.Type {
 	case LoaderHTTP:
 		if c.required("url", l.URL, "an http loader") && !c.skip("url") {

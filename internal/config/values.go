@@ -135,6 +135,10 @@ func (b *attrSet) integer(name string, dst *int) bool {
 	if !ok {
 		return false
 	}
+	return b.integerOf(name, val, dst)
+}
+
+func (b *attrSet) integerOf(name string, val cty.Value, dst *int) bool {
 	n, ok := b.whole(name, val, "a whole number", math.MinInt, math.MaxInt)
 	if ok {
 		*dst = int(n)
@@ -190,10 +194,19 @@ func wholeNumber(f *big.Float, lo, hi int64) (int64, bool) {
 }
 
 func (b *attrSet) duration(name string, dst *time.Duration) bool {
-	s, ok := b.stringValue(name, `a duration such as "5s"`)
+	val, ok := b.value(name)
 	if !ok {
 		return false
 	}
+	return b.durationOf(name, val, dst)
+}
+
+func (b *attrSet) durationOf(name string, val cty.Value, dst *time.Duration) bool {
+	if val.Type() != cty.String {
+		b.fail(name, `want a duration such as "5s", got %s`, val.Type().FriendlyName())
+		return false
+	}
+	s := val.AsString()
 	dur, err := time.ParseDuration(s)
 	if err != nil {
 		b.fail(name, `invalid duration %q, want Go syntax such as "5s" or "1m30s"`, s)
@@ -210,6 +223,10 @@ func (b *attrSet) size(name string, dst *int64) bool {
 	if !ok {
 		return false
 	}
+	return b.sizeOf(name, val, dst)
+}
+
+func (b *attrSet) sizeOf(name string, val cty.Value, dst *int64) bool {
 	switch val.Type() {
 	case cty.String:
 		n, err := parseSize(val.AsString())
@@ -229,6 +246,121 @@ func (b *attrSet) size(name string, dst *int64) bool {
 		b.fail(name, `want a byte count or a size such as "64MiB", got %s`, val.Type().FriendlyName())
 		return false
 	}
+}
+
+// setting describes how the file writes a field of node.StoreConfig. An
+// attribute left out keeps the field's default; a value written means what
+// the field means to the node, except for a zero or a negative number
+// where the field takes it for its default or for none: the file spells
+// none "none" and refuses a zero that would silently mean the default.
+type setting struct {
+	// name is the attribute's name.
+	name string
+	// def renders the default for messages; "" when there is none.
+	def string
+	// none says what "none" means ("no limit"); "" when the setting cannot
+	// be turned off.
+	none string
+	// zeroIsNone is set when a zero field means none to the node (MaxSize,
+	// TTL, ...); then 0 is accepted and "none" stores 0. Otherwise a zero
+	// field means the default, and "none" stores -1, the node's none.
+	zeroIsNone bool
+	// zero replaces "must be positive" in the message refusing a zero.
+	zero string
+}
+
+// isNone reports whether val is the string None and s can be turned off.
+func (s setting) isNone(val cty.Value) bool {
+	return s.none != "" && val.Type() == cty.String && strings.TrimSpace(val.AsString()) == None
+}
+
+// noneValue is the field's value for "none".
+func (s setting) noneValue() int64 {
+	if s.zeroIsNone {
+		return 0
+	}
+	return -1
+}
+
+// check reports a zero the file may not write and a negative number where
+// the node would take it for none; other negative numbers are left to the
+// validator, which refuses them for files and built Agents alike.
+func (b *attrSet) check(s setting, n int64, shown string) bool {
+	switch {
+	case n == 0 && !s.zeroIsNone:
+		msg := s.zero
+		if msg == "" {
+			msg = "must be positive"
+		}
+		b.fail(s.name, "%s; %s", msg, s.hint())
+		return false
+	case n < 0 && s.none != "" && !s.zeroIsNone:
+		b.fail(s.name, "must not be negative, got %s; write %q for %s", shown, None, s.none)
+		return false
+	}
+	return true
+}
+
+// hint says how to get the default, and none if there is one.
+func (s setting) hint() string {
+	if s.none == "" {
+		return fmt.Sprintf("leave it out for the default %s", s.def)
+	}
+	return fmt.Sprintf("write %q for %s, or leave it out for the default %s", None, s.none, s.def)
+}
+
+// storeDuration decodes a duration setting.
+func (b *attrSet) storeDuration(s setting, dst *time.Duration) bool {
+	val, ok := b.value(s.name)
+	if !ok {
+		return false
+	}
+	if s.isNone(val) {
+		*dst = time.Duration(s.noneValue())
+		return true
+	}
+	var d time.Duration
+	if !b.durationOf(s.name, val, &d) || !b.check(s, int64(d), d.String()) {
+		return false
+	}
+	*dst = d
+	return true
+}
+
+// storeInt decodes a whole-number setting.
+func (b *attrSet) storeInt(s setting, dst *int) bool {
+	val, ok := b.value(s.name)
+	if !ok {
+		return false
+	}
+	if s.isNone(val) {
+		*dst = int(s.noneValue())
+		return true
+	}
+	var n int
+	if !b.integerOf(s.name, val, &n) || !b.check(s, int64(n), strconv.Itoa(n)) {
+		return false
+	}
+	*dst = n
+	return true
+}
+
+// storeSize decodes a size setting.
+func (b *attrSet) storeSize(s setting, dst *int64) bool {
+	val, ok := b.value(s.name)
+	if !ok {
+		return false
+	}
+	if s.isNone(val) {
+		*dst = s.noneValue()
+		return true
+	}
+	var n int64
+	if !b.sizeOf(s.name, val, &n) || !b.check(s, n, strconv.FormatInt(n, 10)) {
+		return false
+	}
+	*dst = n
+	return true
 }
 
 func (b *attrSet) strList(name string, dst *[]string) bool {
@@ -314,6 +446,20 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return n * mult, nil
+}
+
+// formatSize renders n bytes for a message, in the largest binary unit that
+// divides it: "64MiB", "1000B".
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		mult int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }
 
 // maxExponent bounds the binary exponent of number literals, about the
