@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hoard-dev/hoard/internal/errs"
 	"github.com/hoard-dev/hoard/internal/proto"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
@@ -14,43 +15,46 @@ import (
 
 var (
 	// ErrUnavailable is returned when no node could be reached at any of the
-	// client's addresses.
+	// client's addresses, or the key's owner could not be reached in time.
 	ErrUnavailable = errors.New("client: no node reachable")
 
 	// ErrInvalid is returned when a node rejected an argument (an empty or
-	// oversized key, an unknown store...).
+	// oversized key, a value over the limit, a malformed request).
 	ErrInvalid = errors.New("client: invalid request")
-
-	// ErrShuttingDown is returned when the node is leaving or stopping.
-	ErrShuttingDown = errors.New("client: node is shutting down")
-
-	// ErrNoRing is returned when the node has no ring to place keys with.
-	ErrNoRing = errors.New("client: node has no ring")
 
 	// ErrClosed is returned by calls after Close.
 	ErrClosed = errors.New("client: closed")
 
+	// The errors below are the node's own (package node exports the same
+	// values), carried over the wire by their codes.
+
+	// ErrShuttingDown is returned when the node is leaving or stopping.
+	ErrShuttingDown = errs.ErrShutdown
+
+	// ErrNoRing is returned when the node has no ring to place keys with.
+	ErrNoRing = errs.ErrNoRing
+
 	// ErrUnknownStore is returned for a store the cluster does not declare.
-	ErrUnknownStore = errors.New("client: unknown store")
+	ErrUnknownStore = errs.ErrUnknownStore
 
 	// ErrWrongKind is returned for an op that does not fit the store's kind.
-	ErrWrongKind = errors.New("client: wrong store kind")
+	ErrWrongKind = errs.ErrWrongKind
 
 	// ErrOverflow is returned when an increment would overflow the key's
 	// unflushed int64 count. Nothing was applied.
-	ErrOverflow = errors.New("client: counter overflow")
+	ErrOverflow = errs.ErrOverflow
 
 	// ErrIndeterminate is returned when a connection broke after an op was
 	// sent: it may or may not have been applied.
-	ErrIndeterminate = errors.New("client: outcome unknown")
+	ErrIndeterminate = errs.ErrIndeterminate
 
 	// ErrOverloaded is returned by Insert when the owner holds its
 	// max_bytes for the store: nothing was applied; back off and retry.
-	ErrOverloaded = errors.New("client: overloaded")
+	ErrOverloaded = errs.ErrOverloaded
 
 	// ErrLoadFailed is returned by Fetch when the cache's loader failed at
 	// the key's owner. The failure is not cached.
-	ErrLoadFailed = errors.New("client: load failed")
+	ErrLoadFailed = errs.ErrLoadFailed
 )
 
 // Client talks to a hoard cluster through any of its nodes. It keeps one
@@ -230,35 +234,25 @@ func (c *Client) call(ctx context.Context, method string, idempotent bool, req, 
 	}
 }
 
-// mapError turns a node's coded error into the client's sentinel errors.
+// mapError turns a node's coded error into the sentinel errors (the
+// registry in internal/proto), adding the client's broader ErrInvalid and
+// ErrUnavailable where they apply.
 func mapError(err error) error {
 	var re *transport.Error
 	if !errors.As(err, &re) {
 		return err
 	}
-	switch re.Code {
-	case proto.CodeUnknownStore:
-		return fmt.Errorf("%w: %s", ErrUnknownStore, re.Message)
-	case proto.CodeWrongKind:
-		return fmt.Errorf("%w: %s", ErrWrongKind, re.Message)
-	case proto.CodeOverflow:
-		return fmt.Errorf("%w: %s", ErrOverflow, re.Message)
-	case proto.CodeIndeterminate:
-		return fmt.Errorf("%w: %s", ErrIndeterminate, re.Message)
-	case proto.CodeOverloaded:
-		return fmt.Errorf("%w: %s", ErrOverloaded, re.Message)
-	case proto.CodeLoadFailed:
-		return fmt.Errorf("%w: %s", ErrLoadFailed, re.Message)
-	case proto.CodeUnavailable, proto.CodeNotOwner:
-		return fmt.Errorf("%w: %s", ErrUnavailable, re.Message)
-	case proto.CodeInvalid, proto.CodeInvalidValue:
-		return fmt.Errorf("%w: %s", ErrInvalid, re.Message)
-	case proto.CodeShuttingDown:
-		return fmt.Errorf("%w: %s", ErrShuttingDown, re.Message)
-	case proto.CodeNoRing:
-		return fmt.Errorf("%w: %s", ErrNoRing, re.Message)
+	mapped, ok := proto.ErrorOf(re.Code, re.Message)
+	if !ok {
+		return err
 	}
-	return err
+	switch re.Code {
+	case proto.CodeUnavailable, proto.CodeNotOwner:
+		return fmt.Errorf("%w: %w", ErrUnavailable, mapped)
+	case proto.CodeInvalid, proto.CodeInvalidValue:
+		return fmt.Errorf("%w: %w", ErrInvalid, mapped)
+	}
+	return mapped
 }
 
 // Status describes the node answering.

@@ -5,76 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
-	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/internal/counter"
+	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
 )
 
 // asyncInterval is how often async increments aggregated on a node are sent
 // on to their owners.
 const asyncInterval = 50 * time.Millisecond
-
-// asyncShards spreads the aggregation map over locks.
-const asyncShards = 64
-
-// asyncAgg pre-aggregates fire-and-forget increments on the node that
-// received them (StatBuffer's async_increment): many increments of one key
-// become one op to its owner every asyncInterval.
-type asyncAgg struct {
-	shards [asyncShards]asyncShard
-}
-
-type asyncShard struct {
-	// mu guards m and closed.
-	mu     sync.Mutex
-	m      map[asyncKey]int64
-	closed bool // set by the final take: later increments are refused
-}
-
-type asyncKey struct {
-	store *store
-	key   string
-}
-
-// add folds delta into the pending sum of key. Errors: ErrOverflow when
-// the pending sum would overflow.
-func (a *asyncAgg) add(s *store, key string, delta int64) error {
-	sh := &a.shards[ring.PartitionOf(asyncShards, s.cfg.Name, key)]
-	k := asyncKey{s, key}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.closed {
-		return ErrShutdown
-	}
-	sum, ok := addInt64(sh.m[k], delta)
-	if !ok {
-		return fmt.Errorf("%w: pending async increments of %q would overflow", ErrOverflow, key)
-	}
-	if sh.m == nil {
-		sh.m = make(map[asyncKey]int64)
-	}
-	sh.m[k] = sum
-	return nil
-}
-
-// take swaps every shard's map out. A final take closes the shards.
-func (a *asyncAgg) take(final bool) map[asyncKey]int64 {
-	out := map[asyncKey]int64{}
-	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		m := sh.m
-		sh.m = nil
-		sh.closed = sh.closed || final
-		sh.mu.Unlock()
-		for k, v := range m {
-			out[k] += v
-		}
-	}
-	return out
-}
 
 // IncrAsync adds delta to key of a counter store without waiting for the
 // owner (StatBuffer's async_increment). The increment is aggregated on this
@@ -85,11 +26,10 @@ func (a *asyncAgg) take(final bool) map[asyncKey]int64 {
 // Errors: ErrUnknownStore, ErrWrongKind, ErrInvalidKey, ErrOverflow,
 // ErrShutdown.
 func (n *Node) IncrAsync(store, key string, delta int64) error {
-	o, err := n.newOp(proto.OpIncr, store, key, delta)
-	if err != nil {
+	if _, err := n.checkOp(op.Incr, store, key); err != nil {
 		return err
 	}
-	return n.async.add(o.store, o.key, o.delta)
+	return n.async.Add(store, key, delta)
 }
 
 // asyncLoop sends aggregated async increments on every asyncInterval.
@@ -108,72 +48,19 @@ func (n *Node) asyncLoop(ctx context.Context) {
 }
 
 // sendAsync routes every pending async sum to its owner and waits for the
-// outcomes, or for ctx to end. A sum that could not be applied is put back
-// for the next round. A final round closes the aggregator first.
+// outcomes, or for ctx to end (see counter.Aggregator.Send).
 func (n *Node) sendAsync(ctx context.Context, final bool) {
-	pending := n.async.take(final)
-	if len(pending) == 0 {
-		return
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex // guards failed, lost, firstErr
-	var failed, lost int
-	var firstErr error
-	deadline := time.Now().Add(defaultOpTimeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	for k, delta := range pending {
-		wg.Add(1)
-		o := &op{kind: proto.OpIncr, store: k.store, key: k.key, delta: delta, deadline: deadline, cancel: ctx.Done()}
-		o.done = func(r opResult) {
-			defer wg.Done()
-			if r.err == nil {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			// An op whose outcome is unknown may have been applied: sending
-			// it again could count it twice, so it is reported, not retried.
-			if errors.Is(r.err, ErrIndeterminate) {
-				lost++
-				n.logger.Error("async increment may not have been applied", "store", k.store.cfg.Name, "key", k.key, "delta", delta, "error", r.err)
-				return
-			}
-			if err := n.async.putBack(k, delta); err != nil {
-				lost++
-				n.logger.Error("async increment lost", "store", k.store.cfg.Name, "key", k.key, "delta", delta, "error", err)
-				return
-			}
-			failed++
-		}
-		n.route(o)
-	}
-	wg.Wait()
-	if failed > 0 {
-		n.logger.Warn("async increments not applied yet; kept for the next round", "keys", failed, "error", firstErr)
-	}
+	deadline := deadlineOf(ctx)
+	lost := n.async.Send(final, func(sum counter.Sum, done func(error)) {
+		n.router.Route(&route.Call{
+			Op:       op.Op{Kind: op.Incr, Store: sum.Store, Key: sum.Key, Delta: sum.Delta},
+			Target:   n.stores[sum.Store].eng,
+			Deadline: deadline,
+			Ctx:      ctx,
+			Done:     func(r op.Result) { done(r.Err) },
+		})
+	}, n.logger)
 	n.asyncLost.Add(int64(lost))
-}
-
-// putBack returns an unsent sum to the aggregator, even once it is closed:
-// the node's stop drains it after.
-func (a *asyncAgg) putBack(k asyncKey, delta int64) error {
-	sh := &a.shards[ring.PartitionOf(asyncShards, k.store.cfg.Name, k.key)]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sum, ok := addInt64(sh.m[k], delta)
-	if !ok {
-		return fmt.Errorf("%w: pending async increments of %q would overflow", ErrOverflow, k.key)
-	}
-	if sh.m == nil {
-		sh.m = make(map[asyncKey]int64)
-	}
-	sh.m[k] = sum
-	return nil
 }
 
 // drainAsync runs when the node stops: a last round sends the pending
@@ -183,27 +70,14 @@ func (a *asyncAgg) putBack(k asyncKey, delta int64) error {
 func (n *Node) drainAsync(ctx context.Context) error {
 	n.sendAsync(ctx, true)
 	var errs []error
-	for k, delta := range n.async.take(true) {
-		p := ring.PartitionOf(n.cfg.Ring.Partitions, k.store.cfg.Name, k.key)
-		if err := k.store.counters.add(p, k.key, delta); err != nil {
+	for _, sum := range n.async.Drain() {
+		p := ring.PartitionOf(n.cfg.Ring.Partitions, sum.Store, sum.Key)
+		o := op.Op{Kind: op.Incr, Store: sum.Store, Key: sum.Key, Delta: sum.Delta}
+		if r, _ := n.stores[sum.Store].eng.Apply(&o, p, nil); r.Err != nil {
 			n.asyncLost.Add(1)
-			n.logger.Error("async increment lost", "store", k.store.cfg.Name, "key", k.key, "delta", delta, "error", err)
-			errs = append(errs, fmt.Errorf("async increment of %q lost: %w", k.key, err))
-			continue
+			n.logger.Error("async increment lost", "store", sum.Store, "key", sum.Key, "delta", sum.Delta, "error", r.Err)
+			errs = append(errs, fmt.Errorf("async increment of %q lost: %w", sum.Key, r.Err))
 		}
-		n.exposed.Add(1)
 	}
 	return errors.Join(errs...)
-}
-
-// pending counts the sums waiting to be sent.
-func (a *asyncAgg) pending() int {
-	n := 0
-	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
 }

@@ -4,23 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/hoard-dev/hoard/internal/proto"
-	"github.com/hoard-dev/hoard/transport"
+	"github.com/hoard-dev/hoard/internal/flush"
 )
+
+// FlushResult says what one flush of one store did: batches the sink
+// accepted, keys in them, batches sent to the dead-letter.
+type FlushResult = flush.Result
 
 // Flush flushes store ("" for every store) on this node now, whatever the
 // interval, and waits for the sink. A flush already in flight is waited for
 // first. Batches that fail every attempt are dead-lettered; the error then
-// says so. Errors: ErrUnknownStore, ErrShutdown.
+// says so (ErrDeadLettered). Errors: ErrUnknownStore, ErrShutdown.
 func (n *Node) Flush(ctx context.Context, store string) (FlushResult, error) {
-	if n.isStopping() {
+	if n.refusing() {
 		return FlushResult{}, ErrShutdown
 	}
 	stores, err := n.selectStores(store)
@@ -32,7 +32,7 @@ func (n *Node) Flush(ctx context.Context, store string) (FlushResult, error) {
 	var total FlushResult
 	var errs []error
 	for _, s := range stores {
-		res, err := s.flush(ctx, flushAll)
+		res, err := s.flush(ctx, flush.All)
 		total.Batches += res.Batches
 		total.Keys += res.Keys
 		total.DeadLettered += res.DeadLettered
@@ -61,105 +61,6 @@ func (n *Node) selectStores(name string) ([]*store, error) {
 	return out, nil
 }
 
-// flushRPC flushes here and, unless in.Local, on every other member of the
-// ring, in parallel.
-func (n *Node) flushRPC(ctx context.Context, in proto.FlushRequest) (proto.FlushResponse, error) {
-	if _, err := n.selectStores(in.Store); err != nil {
-		return proto.FlushResponse{}, err
-	}
-	local := func() proto.NodeFlush {
-		res, err := n.Flush(ctx, in.Store)
-		nf := proto.NodeFlush{Node: n.cfg.Name, Batches: res.Batches, Keys: res.Keys, DeadLettered: res.DeadLettered}
-		if err != nil {
-			nf.Error = err.Error()
-		}
-		return nf
-	}
-	if in.Local {
-		return proto.FlushResponse{Nodes: []proto.NodeFlush{local()}}, nil
-	}
-	var out proto.FlushResponse
-	err := n.fanOut(ctx, func() { out.Nodes = append(out.Nodes, local()) },
-		func(ctx context.Context, name string, conn *transport.Conn, err error) func() {
-			var resp proto.FlushResponse
-			if err == nil {
-				err = conn.Call(ctx, proto.MethodFlush, proto.FlushRequest{Store: in.Store, Local: true}, &resp)
-			}
-			nf := proto.NodeFlush{Node: name}
-			switch {
-			case err != nil:
-				nf.Error = err.Error()
-			case len(resp.Nodes) == 1:
-				nf = resp.Nodes[0]
-			}
-			return func() { out.Nodes = append(out.Nodes, nf) }
-		})
-	slices.SortFunc(out.Nodes, func(a, b proto.NodeFlush) int { return strings.Compare(a.Node, b.Node) })
-	return out, err
-}
-
-// fanOut runs local here and remote for every other member of the ring, in
-// parallel. Each returns a function that records its result; those run one
-// at a time, so they need no lock.
-func (n *Node) fanOut(ctx context.Context, local func(), remote func(ctx context.Context, name string, conn *transport.Conn, err error) func()) error {
-	snap := n.cluster.Ring()
-	if snap == nil {
-		return ErrNoRing
-	}
-	var mu sync.Mutex // serializes the recorders
-	var wg sync.WaitGroup
-	for _, m := range snap.Members() {
-		if m.Name == n.cfg.Name {
-			continue
-		}
-		wg.Go(func() {
-			conn, err := n.pool.Get(ctx, m.Addr)
-			record := remote(ctx, m.Name, conn, err)
-			mu.Lock()
-			record()
-			mu.Unlock()
-		})
-	}
-	mu.Lock()
-	local()
-	mu.Unlock()
-	wg.Wait()
-	return nil
-}
-
-// Info describes store ("" for every store) on this node. Errors:
-// ErrUnknownStore.
-func (n *Node) Info(store string) ([]StoreInfo, error) {
-	stores, err := n.selectStores(store)
-	if err != nil {
-		return nil, err
-	}
-	var out []StoreInfo
-	for _, s := range stores {
-		si := StoreInfo{
-			Name:         s.cfg.Name,
-			Kind:         s.cfg.Kind,
-			Flushes:      s.stats.flushes.Load(),
-			Failures:     s.stats.failures.Load(),
-			DeadLettered: s.stats.deadLettered.Load(),
-		}
-		if t := s.stats.lastFlush.Load(); t != 0 {
-			si.LastFlush = time.Unix(0, t)
-		}
-		switch {
-		case s.buffers != nil:
-			si.Keys, si.Values = s.buffers.stats()
-			si.Bytes = s.buffers.held.Load()
-		case s.counters != nil:
-			si.Keys, si.Values = s.counters.stats()
-		case s.caches != nil:
-			si.Keys = int(s.caches.entries.Load())
-		}
-		out = append(out, si)
-	}
-	return out, nil
-}
-
 // StoreInfo describes one store on one node.
 type StoreInfo struct {
 	Name string
@@ -177,51 +78,42 @@ type StoreInfo struct {
 	LastFlush    time.Time // zero if none yet
 }
 
-func (n *Node) infoRPC(ctx context.Context, in proto.InfoRequest) (proto.InfoResponse, error) {
-	if _, err := n.selectStores(in.Store); err != nil {
-		return proto.InfoResponse{}, err
+// Info describes store ("" for every store) on this node. Errors:
+// ErrUnknownStore.
+func (n *Node) Info(store string) ([]StoreInfo, error) {
+	stores, err := n.selectStores(store)
+	if err != nil {
+		return nil, err
 	}
-	local := func() proto.NodeInfo {
-		ni := proto.NodeInfo{Node: n.cfg.Name, Unflushed: n.exposed.Load()}
-		infos, err := n.Info(in.Store)
-		if err != nil {
-			ni.Error = err.Error()
+	var out []StoreInfo
+	for _, s := range stores {
+		si := StoreInfo{Name: s.cfg.Name, Kind: s.cfg.Kind}
+		if s.pipe != nil {
+			st := s.pipe.Stats()
+			si.Flushes, si.Failures, si.DeadLettered, si.LastFlush = st.Flushes, st.Failures, st.DeadLettered, st.LastFlush
 		}
-		for _, si := range infos {
-			ni.Stores = append(ni.Stores, proto.StoreInfo{
-				Node: n.cfg.Name, Store: si.Name, Kind: string(si.Kind), Keys: si.Keys, Values: si.Values,
-				Bytes: si.Bytes, Flushes: si.Flushes, Failures: si.Failures, DeadLettered: si.DeadLettered,
-				LastFlush: si.LastFlush,
-			})
-		}
-		return ni
+		si.Keys, si.Values, si.Bytes = s.eng.Stats()
+		out = append(out, si)
 	}
-	if in.Local {
-		return proto.InfoResponse{Nodes: []proto.NodeInfo{local()}}, nil
-	}
-	var out proto.InfoResponse
-	err := n.fanOut(ctx, func() { out.Nodes = append(out.Nodes, local()) },
-		func(ctx context.Context, name string, conn *transport.Conn, err error) func() {
-			var resp proto.InfoResponse
-			if err == nil {
-				err = conn.Call(ctx, proto.MethodInfo, proto.InfoRequest{Store: in.Store, Local: true}, &resp)
-			}
-			ni := proto.NodeInfo{Node: name}
-			switch {
-			case err != nil:
-				ni.Error = err.Error()
-			case len(resp.Nodes) == 1:
-				ni = resp.Nodes[0]
-			}
-			return func() { out.Nodes = append(out.Nodes, ni) }
-		})
-	slices.SortFunc(out.Nodes, func(a, b proto.NodeInfo) int { return strings.Compare(a.Node, b.Node) })
-	return out, err
+	return out, nil
+}
+
+// DeadLetter describes one dead-lettered batch.
+type DeadLetter struct {
+	Store    string
+	Batch    string
+	Kind     string
+	Keys     int
+	Time     time.Time // when it was dead-lettered
+	Attempts int
+	Error    string // the last error
+	Path     string
 }
 
 // DeadLetters lists this node's dead-lettered batches of store ("" for
-// every store), oldest first per store. Errors: ErrUnknownStore, or a
-// dead-letter directory that cannot be read.
+// every store), store by store, in batch ID order (see
+// flush.DeadLetters.Paths). Errors: ErrUnknownStore, or a dead-letter
+// directory that cannot be read.
 func (n *Node) DeadLetters(store string) ([]DeadLetter, error) {
 	stores, err := n.selectStores(store)
 	if err != nil {
@@ -230,13 +122,13 @@ func (n *Node) DeadLetters(store string) ([]DeadLetter, error) {
 	var out []DeadLetter
 	var errs []error
 	for _, s := range stores {
-		paths, err := n.dlq.paths(s.cfg.Name)
+		paths, err := n.dlq.Paths(s.cfg.Name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		for _, p := range paths {
-			l, err := n.dlq.read(p)
+			l, err := n.dlq.Read(p)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -258,10 +150,12 @@ type ReplayResult struct {
 
 // ReplayDeadLetters sends this node's dead-lettered batches of store ("" for
 // every store) to the store's sink again, once each, with their original
-// batch IDs, and removes each file only once the sink accepted it.
+// batch IDs, and removes each file only once the sink accepted it. A replay
+// holds the store's flush lock, so two replays never send the same file
+// twice and no flush runs meanwhile.
 func (n *Node) ReplayDeadLetters(ctx context.Context, store string) (ReplayResult, error) {
 	var res ReplayResult
-	if n.isStopping() {
+	if n.refusing() {
 		return res, ErrShutdown
 	}
 	stores, err := n.selectStores(store)
@@ -271,47 +165,17 @@ func (n *Node) ReplayDeadLetters(ctx context.Context, store string) (ReplayResul
 	ctx, cancel := n.untilStop(ctx)
 	defer cancel()
 	for _, s := range stores {
-		if err := n.replayStore(ctx, s, &res); err != nil {
+		if s.pipe == nil {
+			continue
+		}
+		replayed, failed, err := s.pipe.Replay(ctx)
+		res.Replayed = append(res.Replayed, replayed...)
+		res.Failed = append(res.Failed, failed...)
+		if err != nil {
 			return res, err
 		}
 	}
 	return res, nil
-}
-
-// replayStore replays one store's dead letters. It holds the store's flush
-// lock throughout, so two replays never send the same file twice and no
-// flush runs meanwhile.
-func (n *Node) replayStore(ctx context.Context, s *store, res *ReplayResult) error {
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.unlock()
-	paths, err := n.dlq.paths(s.cfg.Name)
-	if err != nil {
-		return err
-	}
-	for _, p := range paths {
-		l, err := n.dlq.read(p)
-		if err != nil {
-			res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", filepath.Base(p), err))
-			continue
-		}
-		if err := s.callSink(ctx, l.Batch); err != nil {
-			res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", l.Batch.ID, err))
-			continue
-		}
-		if err := os.Remove(p); err != nil {
-			// The sink has it; a second replay would send it again with the
-			// same batch ID, which deduplicating sinks ignore.
-			res.Failed = append(res.Failed, fmt.Sprintf("%s: delivered, but the file stays: %v", l.Batch.ID, err))
-			continue
-		}
-		_ = syncDir(filepath.Dir(p))
-		s.stats.flushes.Add(1)
-		n.logger.Info("dead letter replayed", "store", s.cfg.Name, "batch", l.Batch.ID, "keys", l.Batch.Len())
-		res.Replayed = append(res.Replayed, l.Batch.ID)
-	}
-	return nil
 }
 
 // Stats describes the node.
@@ -338,5 +202,5 @@ type Stats struct {
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	stores, _ := n.Info("")
-	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.forwards.Load(), Rerouted: n.rerouted.Load(), Stores: stores}
+	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.Pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.router.Forwarded(), Rerouted: n.router.Rerouted(), Stores: stores}
 }

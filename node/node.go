@@ -18,25 +18,15 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/internal/counter"
+	"github.com/hoard-dev/hoard/internal/flush"
+	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
 )
 
 // MaxKeyBytes is the longest key accepted.
 const MaxKeyBytes = 1024
-
-var (
-	// ErrShutdown is returned by calls on a node that has left or shut down.
-	ErrShutdown = errors.New("node: shut down")
-
-	// ErrInvalidKey is returned for an empty key, a key over MaxKeyBytes or
-	// one that is not valid UTF-8.
-	ErrInvalidKey = errors.New("node: invalid key")
-
-	// ErrNoRing is returned when the node has no ring to place a key with:
-	// it is leaving and knows no other live member.
-	ErrNoRing = errors.New("node: no ring")
-)
 
 // Node is one hoard node: membership, RPC and HTTP endpoints, and the
 // stores it owns. Create it with Start; stop it with Leave (graceful: tells
@@ -51,37 +41,47 @@ type Node struct {
 	httpLn  net.Listener
 
 	stores map[string]*store // fixed after Start
-	dlq    *deadLetters
-	async  asyncAgg
+	dlq    *flush.DeadLetters
+	async  *counter.Aggregator
+	router *route.Router
 
 	bootID   string
 	batchSeq atomic.Uint64
 
-	exposed   atomic.Int64 // ops applied here and not yet taken by a flush
+	exposed   atomic.Int64 // ops applied here and not yet delivered or dead-lettered
 	asyncLost atomic.Int64 // async increments given up on
-	forwards  atomic.Int64 // ops this node forwarded to their owner
-	rerouted  atomic.Int64 // forwarded ops refused as not the owner, routed again
 
-	// fwdMu guards fwds; nil once stopped.
-	fwdMu sync.Mutex
-	fwds  map[string]*forwarder // by owner RPC address
-
-	started  atomic.Bool // set once every field is set: the RPC handler serves
 	leaveErr atomic.Pointer[error]
-	leaving  atomic.Bool
-	stopping atomic.Bool // refuses new ops
 
 	loopCtx    context.Context    // ends when the node starts stopping
 	loopCancel context.CancelFunc // stops the flush and async loops
 	loopWG     sync.WaitGroup
 
-	// lifeMu guards stopped, stopCh's closing and wg.Add.
-	lifeMu  sync.Mutex
-	stopped bool
-	stopCh  chan struct{} // closed when background work must end
-	doneCh  chan struct{} // closed when stop has finished
-	wg      sync.WaitGroup
+	// lifeMu guards the changes of state, stopCh's closing and wg.Add;
+	// state can be read without it.
+	lifeMu sync.Mutex
+	state  atomic.Int32  // a lifeState
+	left   bool          // the stop under way is a graceful leave
+	stopCh chan struct{} // closed when background work must end
+	doneCh chan struct{} // closed when stop has finished
+	wg     sync.WaitGroup
 }
+
+// lifeState is where a node is in its life; it only moves forward.
+type lifeState int32
+
+const (
+	stateStarting lifeState = iota // ports bound; RPC answers "still starting"
+	stateServing                   // serving
+	stateLeaving                   // announced as leaving; still applies ops until it stops
+	stateStopping                  // refuses new ops; flushing and stopping
+	stateStopped                   // stopped
+)
+
+func (n *Node) lifeState() lifeState { return lifeState(n.state.Load()) }
+
+// refusing reports whether the node refuses new ops.
+func (n *Node) refusing() bool { return n.lifeState() >= stateStopping }
 
 // Start validates cfg, binds the RPC, HTTP and gossip ports, joins the
 // cluster through cfg.Join and returns the running node. A join that fails
@@ -96,8 +96,8 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		cfg:    *cfg,
 		logger: cfg.Logger,
 		stores: make(map[string]*store),
-		dlq:    &deadLetters{dir: filepath.Join(cfg.DataDir, "deadletter")},
-		fwds:   make(map[string]*forwarder),
+		dlq:    flush.NewDeadLetters(filepath.Join(cfg.DataDir, "deadletter")),
+		async:  counter.NewAggregator(),
 		stopCh: make(chan struct{}),
 		doneCh: make(chan struct{}),
 		bootID: newBootID(),
@@ -115,8 +115,10 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	if n.cfg.Cluster == "" {
 		n.cfg.Cluster = cluster.DefaultCluster
 	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.loopCtx, n.loopCancel = loopCtx, cancel
 	for _, sc := range cfg.Stores {
-		n.stores[sc.Name] = newStore(n, sc)
+		n.stores[sc.Name] = n.newStore(sc)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
@@ -158,21 +160,17 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		n.startHTTP()
 	}
 
-	loopCtx, cancel := context.WithCancel(context.Background())
-	n.loopCtx, n.loopCancel = loopCtx, cancel
+	n.router = route.New(route.Config{
+		Name: cfg.Name, Ring: n.cluster.Ring, Watch: n.cluster.Watch, Pool: n.pool, Resolve: n.resolve,
+		Refusing: n.refusing, Go: n.goFunc, Stop: n.stopCh, Logger: n.logger,
+	})
 	for _, s := range n.stores {
-		if s.caches != nil {
-			if s.cfg.Dump {
-				s.loadDump()
-			}
-			n.loopWG.Go(func() { s.cacheLoop(loopCtx) })
-			continue
-		}
-		n.loopWG.Go(func() { s.flushLoop(loopCtx) })
+		n.loopWG.Go(func() { s.eng.Run(loopCtx) })
 	}
 	n.loopWG.Go(func() { n.asyncLoop(loopCtx) })
 	n.goFunc(n.watchRing)
-	n.started.Store(true)
+	n.goFunc(n.router.Run)
+	n.state.Store(int32(stateServing))
 
 	if len(cfg.Join) > 0 {
 		if k, err := n.cluster.Join(ctx); err != nil {
@@ -209,72 +207,11 @@ func (n *Node) nextBatchID() string {
 func (n *Node) goFunc(f func()) bool {
 	n.lifeMu.Lock()
 	defer n.lifeMu.Unlock()
-	select {
-	case <-n.stopCh:
+	if n.stopDone() {
 		return false
-	default:
 	}
 	n.wg.Go(f)
 	return true
-}
-
-// watchRing follows ring changes: it stops the forwarders of members that
-// left the ring (their queued ops are routed again).
-func (n *Node) watchRing() {
-	var prev *ring.Snapshot
-	for {
-		snap, changed := n.cluster.Watch()
-		if snap != nil {
-			n.pruneForwarders(snap)
-			if lost := lostPartitions(prev, snap, n.cfg.Name); len(lost) > 0 {
-				n.dropLost(lost)
-				if prev != nil {
-					n.handOff(lost)
-				}
-			}
-			prev = snap
-		}
-		select {
-		case <-changed:
-		case <-n.stopCh:
-			return
-		}
-	}
-}
-
-// lostPartitions lists the partitions name owned in prev and not in next.
-// With no prev (the node's first ring), it lists every partition name does
-// not own: entries loaded from a dump for them are not ours.
-func lostPartitions(prev, next *ring.Snapshot, name string) []int {
-	var lost []int
-	for p := range next.Partitions() {
-		if next.Owns(name, p) {
-			continue
-		}
-		if prev == nil || prev.Partitions() != next.Partitions() || prev.Owns(name, p) {
-			lost = append(lost, p)
-		}
-	}
-	return lost
-}
-
-func (n *Node) pruneForwarders(snap *ring.Snapshot) {
-	live := map[string]bool{}
-	for _, m := range snap.Members() {
-		live[m.Addr] = true
-	}
-	n.fwdMu.Lock()
-	var gone []*forwarder
-	for addr, f := range n.fwds {
-		if !live[addr] {
-			gone = append(gone, f)
-			delete(n.fwds, addr)
-		}
-	}
-	n.fwdMu.Unlock()
-	for _, f := range gone {
-		f.retire()
-	}
 }
 
 // advertisable turns a bound address into one peers can dial: a wildcard
@@ -349,10 +286,10 @@ func checkKey(store, key string) error {
 // Ready reports whether the node serves: running, not leaving, and part of
 // its own ring. The reason says why not.
 func (n *Node) Ready() (bool, string) {
-	if n.isStopped() {
+	switch n.lifeState() {
+	case stateStopping, stateStopped:
 		return false, "shut down"
-	}
-	if n.leaving.Load() {
+	case stateLeaving:
 		return false, "leaving"
 	}
 	snap := n.cluster.Ring()
@@ -372,14 +309,21 @@ func (n *Node) Ready() (bool, string) {
 // within the context's deadline. Idempotent; after Shutdown it returns
 // ErrShutdown.
 func (n *Node) Leave(ctx context.Context) error {
-	if n.isStopped() && !n.leaving.Load() {
+	n.lifeMu.Lock()
+	st, left := n.lifeState(), n.left
+	if st == stateServing || st == stateStarting {
+		n.state.Store(int32(stateLeaving))
+		n.left = true
+	}
+	n.lifeMu.Unlock()
+	switch {
+	case st >= stateStopping && !left:
 		// Shut down (or shutting down) without leaving: wait, then say so.
 		if err := n.waitStopped(ctx); err != nil {
 			return err
 		}
 		return ErrShutdown
-	}
-	if !n.leaving.CompareAndSwap(false, true) {
+	case st >= stateLeaving:
 		// A leave is under way (a `hoard leave`, say): wait for it to end,
 		// so a caller that exits afterwards does not cut its flush short.
 		return n.waitStopped(ctx)
@@ -438,7 +382,7 @@ func (n *Node) Kill() {
 // stop runs the shutdown sequence once.
 func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	n.lifeMu.Lock()
-	if n.stopped {
+	if n.lifeState() >= stateStopping {
 		n.lifeMu.Unlock()
 		// Another call is stopping the node: wait for it to finish.
 		select {
@@ -448,10 +392,11 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 			return fmt.Errorf("node: waiting for the stop in progress: %w", ctx.Err())
 		}
 	}
-	n.stopped = true
+	n.state.Store(int32(stateStopping))
+	n.left = n.left || leave
 	n.lifeMu.Unlock()
-	n.stopping.Store(true)
 	defer close(n.doneCh)
+	defer n.state.Store(int32(stateStopped))
 
 	var errs []error
 	// Stop the loops first: a flush or async round in progress gives way
@@ -465,20 +410,8 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	}
 	if flush {
 		for _, s := range n.stores {
-			if s.caches != nil {
-				if s.cfg.Dump {
-					if err := s.writeDump(); err != nil {
-						errs = append(errs, fmt.Errorf("cache dump of %s: %w", s.cfg.Name, err))
-					}
-				}
-				continue
-			}
-			res, err := s.flush(ctx, flushFinal)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("final flush of %s: %w", s.cfg.Name, err))
-			}
-			if res.Keys > 0 || res.DeadLettered > 0 {
-				n.logger.Info("final flush", "store", s.cfg.Name, "keys", res.Keys, "batches", res.Batches, "dead_lettered", res.DeadLettered)
+			if err := s.eng.Close(ctx); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
@@ -486,9 +419,7 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	n.lifeMu.Lock()
 	close(n.stopCh)
 	n.lifeMu.Unlock()
-	n.fwdMu.Lock()
-	n.fwds = nil
-	n.fwdMu.Unlock()
+	n.router.Close()
 
 	if leave {
 		if err := n.cluster.Leave(ctx); err != nil {
@@ -520,12 +451,6 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	return errors.Join(errs...)
 }
 
-func (n *Node) isStopped() bool {
-	n.lifeMu.Lock()
-	defer n.lifeMu.Unlock()
-	return n.stopped
-}
-
 // untilStop returns a context that also ends when the node starts
 // stopping, so a manual flush or replay gives way to the final flush.
 func (n *Node) untilStop(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -550,6 +475,3 @@ func (n *Node) stopDone() bool {
 		return false
 	}
 }
-
-// isStopping reports whether the node refuses new ops.
-func (n *Node) isStopping() bool { return n.stopping.Load() }

@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/transport"
 )
 
 // serveRPC answers requests from clients and peers. It runs on the
 // connection's reader goroutine and must not block.
 func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
-	if !n.started.Load() {
+	if n.lifeState() == stateStarting {
 		r.Send(nil, transport.NewError(proto.CodeShuttingDown, errors.New("node: still starting")))
 		return
 	}
@@ -27,8 +29,7 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		r.Send(resp, rpcError(err))
 	case proto.MethodOwner:
 		var in proto.OwnerRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
 		pl, err := n.Owner(in.Store, in.Key)
@@ -63,8 +64,7 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		}()
 	case proto.MethodInfo:
 		var in proto.InfoRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
 		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
@@ -76,17 +76,15 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			return
 		}
 		var in proto.ForwardRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
-		n.applyForwarded(in.Ops, func(res []proto.OpResult) {
+		n.router.ApplyForwarded(in.Ops, func(res []proto.OpResult) {
 			r.Send(&proto.ForwardResponse{Results: res}, nil)
 		})
 	case proto.MethodFlush:
 		var in proto.FlushRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
 		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
@@ -94,8 +92,7 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		})
 	case proto.MethodDLQList:
 		var in proto.DLQRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
 		n.serveBlocking(req, r, func(context.Context) (any, error) {
@@ -111,8 +108,7 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		})
 	case proto.MethodDLQReplay:
 		var in proto.DLQRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
 		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
@@ -124,94 +120,108 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 	}
 }
 
+// keyMethods maps the RPC methods on one key to the op they run.
+var keyMethods = map[string]op.Kind{
+	proto.MethodIncr:   op.Incr,
+	proto.MethodCount:  op.Count,
+	proto.MethodInsert: op.Insert,
+	proto.MethodSize:   op.Size,
+	proto.MethodDump:   op.Dump,
+	proto.MethodGet:    op.Get,
+	proto.MethodFetch:  op.Fetch,
+	proto.MethodSet:    op.Set,
+	proto.MethodDelete: op.Delete,
+}
+
 // serveOp handles a client's op on one key. It never blocks: the reply is
 // sent when the owner has answered.
 func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
-	var o op
-	var store, key string
+	c := &route.Call{Op: op.Op{Kind: keyMethods[req.Method]}, Deadline: req.Deadline}
+	var err error
 	switch req.Method {
 	case proto.MethodIncr, proto.MethodIncrAsync:
 		var in proto.IncrRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
 		if req.Method == proto.MethodIncrAsync {
 			r.Send(nil, rpcError(n.IncrAsync(in.Store, in.Key, in.Delta)))
 			return
 		}
-		o.kind, store, key, o.delta = proto.OpIncr, in.Store, in.Key, in.Delta
+		c.Store, c.Key, c.Delta = in.Store, in.Key, in.Delta
 	case proto.MethodInsert:
 		var in proto.InsertRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
-		if err := n.checkValues(in.Values); err != nil {
-			r.Send(nil, rpcError(err))
-			return
-		}
-		o.kind, store, key, o.values = proto.OpInsert, in.Store, in.Key, in.Values
+		err = n.checkValues(in.Values)
+		c.Store, c.Key, c.Values = in.Store, in.Key, in.Values
 	case proto.MethodSet:
 		var in proto.SetRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
-		if err := n.checkValues([][]byte{in.Value}); err != nil {
-			r.Send(nil, rpcError(err))
-			return
-		}
-		o.kind, store, key, o.values = proto.OpSet, in.Store, in.Key, [][]byte{in.Value}
+		err = n.checkValue(in.Value)
+		c.Store, c.Key, c.Values = in.Store, in.Key, [][]byte{in.Value}
 	default:
 		var in proto.KeyRequest
-		if err := req.Decode(&in); err != nil {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		if !decode(req, r, &in) {
 			return
 		}
-		store, key = in.Store, in.Key
-		switch req.Method {
-		case proto.MethodCount:
-			o.kind = proto.OpCount
-		case proto.MethodSize:
-			o.kind = proto.OpSize
-		case proto.MethodGet:
-			o.kind = proto.OpGet
-		case proto.MethodFetch:
-			o.kind = proto.OpFetch
-		case proto.MethodDelete:
-			o.kind = proto.OpDelete
-		default:
-			o.kind = proto.OpDump
-		}
+		c.Store, c.Key = in.Store, in.Key
 	}
-	s, err := n.checkOp(o.kind, store, key)
+	var s *store
+	if err == nil {
+		s, err = n.checkOp(c.Kind, c.Store, c.Key)
+	}
 	if err != nil {
 		r.Send(nil, rpcError(err))
 		return
 	}
-	o.store, o.key = s, key
-	o.deadline = req.Deadline
-	if o.deadline.IsZero() {
-		o.deadline = time.Now().Add(defaultOpTimeout)
+	c.Target = s.eng
+	if c.Deadline.IsZero() {
+		c.Deadline = time.Now().Add(defaultOpTimeout)
 	}
-	kind := o.kind
-	o.done = func(res opResult) {
+	kind := c.Kind
+	c.Done = func(res op.Result) {
 		switch {
-		case res.err != nil:
-			r.Send(nil, rpcError(res.err))
-		case kind == proto.OpCount || kind == proto.OpSize || kind == proto.OpDelete:
-			r.Send(proto.CountResponse{Count: res.count}, nil)
-		case kind == proto.OpGet || kind == proto.OpFetch:
-			fr := fetchResult(res)
-			r.Send(proto.GetResponse{Value: fr.Value, Found: fr.Found, Loaded: fr.Loaded}, nil)
-		case kind == proto.OpDump:
-			r.Send(proto.ValuesResponse{Values: res.values}, nil)
+		case res.Err != nil:
+			r.Send(nil, rpcError(res.Err))
+		case kind == op.Count || kind == op.Size:
+			r.Send(proto.CountResponse{Count: res.Count}, nil)
+		case kind == op.Delete:
+			var deleted int64
+			if res.Deleted {
+				deleted = 1
+			}
+			r.Send(proto.CountResponse{Count: deleted}, nil)
+		case kind == op.Get || kind == op.Fetch:
+			r.Send(proto.GetResponse{Value: res.Value, Found: res.Found, Loaded: res.Loaded}, nil)
+		case kind == op.Dump:
+			r.Send(proto.ValuesResponse{Values: res.Values}, nil)
 		default:
 			r.Send(nil, nil)
 		}
 	}
-	n.route(&o)
+	n.router.Route(c)
+}
+
+// decode reads req's body into in; a body that does not decode is answered
+// as an invalid request, and decode returns false.
+func decode(req *transport.Request, r transport.Reply, in any) bool {
+	if err := req.Decode(in); err != nil {
+		r.Send(nil, transport.NewError(proto.CodeInvalid, err))
+		return false
+	}
+	return true
+}
+
+// rpcError gives err the code clients map back to a sentinel error.
+func rpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return transport.NewError(proto.CodeOf(err), err)
 }
 
 // serveBlocking runs f, which may block, on its own goroutine and replies
@@ -225,14 +235,6 @@ func (n *Node) serveBlocking(req *transport.Request, r transport.Reply, f func(c
 	}) {
 		r.Send(nil, rpcError(ErrShutdown))
 	}
-}
-
-// rpcError gives err the code clients map back to a sentinel error.
-func rpcError(err error) error {
-	if err == nil {
-		return nil
-	}
-	return transport.NewError(codeOf(err), err)
 }
 
 func (n *Node) status() proto.Status {

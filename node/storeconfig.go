@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -21,20 +20,6 @@ const (
 	// KindCache stores hold a value per key, loaded through a loader on a
 	// miss and kept for reads.
 	KindCache StoreKind = "cache"
-)
-
-var (
-	// ErrUnknownStore is returned for a store the node does not declare.
-	ErrUnknownStore = errors.New("node: unknown store")
-
-	// ErrWrongKind is returned for an op that does not fit the store's kind,
-	// such as Incr on a buffer.
-	ErrWrongKind = errors.New("node: wrong store kind")
-
-	// ErrDeadLettered is returned by Flush, Leave and Shutdown when a batch
-	// failed every attempt and went to the dead-letter: it is on disk, to be
-	// replayed, not lost.
-	ErrDeadLettered = errors.New("node: batch dead-lettered")
 )
 
 // Store defaults: DefaultStoreConfig returns them; a zero field of a

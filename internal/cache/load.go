@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hoard-dev/hoard/internal/errs"
 	"github.com/hoard-dev/hoard/loaders"
 )
 
@@ -16,11 +17,12 @@ import (
 // failed (an error, a panic or the timeout) or returned a value refused
 // (over MaxValueBytes). Failures are logged and never cached: the next
 // miss loads again.
-var ErrLoadFailed = errors.New("cache: load failed")
+var ErrLoadFailed = errs.ErrLoadFailed
 
 // ErrInterrupted is returned by Load when the loader failed because the
 // node is stopping (its stopping context ended): not the key's fault, so
-// the caller's op can move on to the key's next owner.
+// the caller's op can move on to the key's next owner. The error wraps
+// errs.ErrShutdown too.
 var ErrInterrupted = errors.New("cache: load interrupted")
 
 // LoadConfig is how Load calls a cache store's loader.
@@ -68,7 +70,7 @@ func Load(ctx, stopping context.Context, lc LoadConfig, key string) (out Outcome
 	case err != nil && stopping.Err() != nil:
 		// The node is stopping: not the key's fault. The caller's op moves
 		// to the next owner like one refused by a leaving node.
-		return Outcome{Err: fmt.Errorf("%w: load of %q: %w", ErrInterrupted, key, err)}, nil
+		return Outcome{Err: fmt.Errorf("%w: %w: load of %q: %w", errs.ErrShutdown, ErrInterrupted, key, err)}, nil
 	case err != nil:
 		logger.Error("load failed", "key", key, "error", err)
 		return Outcome{Err: fmt.Errorf("%w: %w", ErrLoadFailed, err)}, nil

@@ -2,6 +2,7 @@ package flush
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -48,4 +49,32 @@ func Jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - time.Duration(q) + time.Duration(rand.Int64N(2*q+1))
+}
+
+// HandOff flushes at once, on a goroutine started by goFunc, what the
+// source holds for partitions this node lost: their new owners start
+// empty, and the sink receives both sides' data (counter deltas and buffer
+// appends merge). ctx is the node's: the flush gives way when it stops.
+func (p *Pipeline) HandOff(ctx context.Context, partitions []int, goFunc func(func()) bool) {
+	goFunc(func() {
+		res, err := p.Flush(ctx, All, partitions)
+		if err != nil && ctx.Err() == nil {
+			p.logger.Error("hand-off flush failed", "partitions", len(partitions), "error", err)
+		} else if res.Keys > 0 {
+			p.logger.Info("flushed partitions handed off", "partitions", len(partitions), "keys", res.Keys)
+		}
+	})
+}
+
+// Final is the last flush when the node stops: everything, then the source
+// refuses writes; what cannot be delivered within ctx is dead-lettered.
+func (p *Pipeline) Final(ctx context.Context) error {
+	res, err := p.Flush(ctx, Final, nil)
+	if res.Keys > 0 || res.DeadLettered > 0 {
+		p.logger.Info("final flush", "keys", res.Keys, "batches", res.Batches, "dead_lettered", res.DeadLettered)
+	}
+	if err != nil {
+		return fmt.Errorf("final flush of %s: %w", p.cfg.Store, err)
+	}
+	return nil
 }

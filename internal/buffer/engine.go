@@ -1,0 +1,101 @@
+package buffer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/internal/flush"
+	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// Engine drives a buffer store on a node: values held in a Store, each key
+// flushed on its own clock or at MaxSize through a flush pipeline, the
+// whole store early when it holds half its MaxBytes.
+type Engine struct {
+	host  op.Host
+	name  string
+	state *Store
+	pipe  *flush.Pipeline
+}
+
+// NewEngine returns the engine of the buffer store name; Run starts its
+// flushes. cfg.Partitions is taken from the host.
+func NewEngine(h op.Host, name string, cfg Config, fc flush.Config) *Engine {
+	cfg.Partitions = h.Partitions
+	e := &Engine{host: h, name: name, state: New(cfg)}
+	e.pipe = flush.New(fc, (*source)(e))
+	return e
+}
+
+// Apply runs an Insert, a Size or a Dump on partition p; always at once.
+func (e *Engine) Apply(o *op.Op, p int, _ func(op.Result)) (op.Result, bool) {
+	switch o.Kind {
+	case op.Size:
+		return op.Result{Count: int64(e.state.Size(p, o.Key))}, true
+	case op.Dump:
+		return op.Result{Values: e.state.Dump(p, o.Key)}, true
+	}
+	if len(o.Values) == 0 {
+		return op.Failed(fmt.Errorf("%w: no values to insert", errs.ErrInvalidValue)), true
+	}
+	e.host.Exposed.Add(1)
+	if err := e.state.Add(p, o.Key, o.Values); err != nil {
+		e.host.Exposed.Add(-1)
+		return op.Failed(err), true
+	}
+	return op.Result{}, true
+}
+
+// Run looks for due keys every few milliseconds, and at once when a key
+// reaches MaxSize or memory is high (then it takes every key), until ctx
+// ends.
+func (e *Engine) Run(ctx context.Context) {
+	e.pipe.Run(ctx, e.state.Tick, e.state.Kick(), func() flush.Mode {
+		if e.state.High() {
+			return flush.All
+		}
+		return flush.Due
+	})
+}
+
+// Lose hands off the partitions this node lost by flushing them at once.
+func (e *Engine) Lose(partitions []int, first bool) {
+	if !first {
+		e.pipe.HandOff(e.host.Stopping, partitions, e.host.Go)
+	}
+}
+
+// Close is the final flush.
+func (e *Engine) Close(ctx context.Context) error { return e.pipe.Final(ctx) }
+
+// Pipeline is the store's flush pipeline.
+func (e *Engine) Pipeline() *flush.Pipeline { return e.pipe }
+
+// Stats counts the keys, values and bytes held.
+func (e *Engine) Stats() (keys int, values, bytes int64) {
+	keys, values = e.state.Stats()
+	return keys, values, e.state.Held()
+}
+
+// source is the Engine as the pipeline's flush.Source.
+type source Engine
+
+// Take swaps out the keys that are due (every key unless mode is
+// flush.Due).
+func (s *source) Take(mode flush.Mode, only []int) (flush.Pending, bool) {
+	values, ops, bytes := s.state.Take(time.Now(), mode != flush.Due, mode == flush.Final, only)
+	if len(values) == 0 {
+		return flush.Pending{Ops: ops, Bytes: bytes}, false
+	}
+	b := sinks.Batch{ID: s.host.BatchID(), Store: s.name, Kind: sinks.KindBuffer, Node: s.host.Node, Time: time.Now(), Values: values}
+	return flush.Pending{Batch: b, Ops: ops, Bytes: bytes}, true
+}
+
+// Settle stops counting a batch's ops as exposed and its bytes as held.
+func (s *source) Settle(pb flush.Pending) {
+	s.host.Exposed.Add(-pb.Ops)
+	s.state.Release(pb.Bytes)
+}

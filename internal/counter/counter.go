@@ -1,0 +1,131 @@
+package counter
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// Store holds the unflushed deltas of one counter store, sharded by
+// partition. Safe for concurrent use.
+type Store struct {
+	shards []shard
+}
+
+type shard struct {
+	// mu guards m, ops and closed.
+	mu     sync.Mutex
+	m      map[string]int64 // nil until the first write after a take
+	ops    int64            // increments applied since the last take
+	closed bool             // set by a final take: later writes fail
+}
+
+// New returns an empty store of partitions shards.
+func New(partitions int) *Store {
+	return &Store{shards: make([]shard, partitions)}
+}
+
+// Add applies delta to key in partition p. Errors: errs.ErrOverflow (nothing
+// applied), errs.ErrShutdown once a final take closed the shard.
+func (c *Store) Add(p int, key string, delta int64) error {
+	return c.add(p, key, delta, false)
+}
+
+// Return puts back a delta taken out earlier and not delivered, even into a
+// closed shard: whoever closed it takes it again after. Errors:
+// errs.ErrOverflow.
+func (c *Store) Return(p int, key string, delta int64) error {
+	return c.add(p, key, delta, true)
+}
+
+func (c *Store) add(p int, key string, delta int64, evenClosed bool) error {
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed && !evenClosed {
+		return errs.ErrShutdown
+	}
+	cur := sh.m[key]
+	sum, ok := AddInt64(cur, delta)
+	if !ok {
+		return fmt.Errorf("%w: %q holds %d, adding %d", errs.ErrOverflow, key, cur, delta)
+	}
+	if sh.m == nil {
+		sh.m = make(map[string]int64)
+	}
+	sh.m[key] = sum
+	sh.ops++
+	return nil
+}
+
+// Get returns the unflushed delta of key in partition p: 0 when none.
+func (c *Store) Get(p int, key string) int64 {
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.m[key]
+}
+
+// Take swaps the shards' maps out (every shard, or only those listed) and
+// returns their contents and the number of increments they held. A final
+// take closes the shards: later writes fail with errs.ErrShutdown instead of
+// landing after the last flush. The returned slice is the caller's.
+func (c *Store) Take(final bool, only []int) ([]sinks.Count, int64) {
+	var out []sinks.Count
+	var ops int64
+	for _, i := range Partitions(len(c.shards), only) {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		m := sh.m
+		sh.m = nil
+		ops += sh.ops
+		sh.ops = 0
+		sh.closed = sh.closed || final
+		sh.mu.Unlock()
+		for k, v := range m {
+			out = append(out, sinks.Count{Key: k, Count: v})
+		}
+	}
+	return out, ops
+}
+
+// Stats counts the keys and increments held.
+func (c *Store) Stats() (keys int, ops int64) {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		keys += len(sh.m)
+		ops += sh.ops
+		sh.mu.Unlock()
+	}
+	return keys, ops
+}
+
+// Len counts the keys held.
+func (c *Store) Len() int {
+	keys, _ := c.Stats()
+	return keys
+}
+
+// AddInt64 returns a+b and whether it did not overflow.
+func AddInt64(a, b int64) (int64, bool) {
+	if (b > 0 && a > math.MaxInt64-b) || (b < 0 && a < math.MinInt64-b) {
+		return 0, false
+	}
+	return a + b, true
+}
+
+// Partitions returns only, or every partition below n when only is nil.
+func Partitions(n int, only []int) []int {
+	if only != nil {
+		return only
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}

@@ -1,0 +1,111 @@
+// Package op is hoard's internal model of an operation on one key: what it
+// does (Kind), its arguments (Op) and its outcome (Result). The store kinds
+// apply ops, the router carries them to owners; wire codes are translated
+// only where frames are read and written.
+//
+//	o := op.Op{Kind: op.Incr, Store: "pageviews", Key: "/home", Delta: 1}
+//	if o.Kind.Spec().Write { ... } // an unknown outcome may have applied it
+package op
+
+// Kind is what an op does.
+type Kind uint8
+
+const (
+	Incr   Kind = iota + 1 // counters: add a delta
+	Count                  // counters: the unflushed delta
+	Insert                 // buffers: append values
+	Size                   // buffers: how many values are held
+	Dump                   // buffers: the values held
+	Get                    // caches: read through; a failed load reads as not found
+	Fetch                  // caches: read through; a failed load is an error
+	Set                    // caches: store a value
+	Delete                 // caches: remove a value
+)
+
+// Store kinds, as declared.
+const (
+	StoreCounter = "counter"
+	StoreBuffer  = "buffer"
+	StoreCache   = "cache"
+)
+
+// Class says which ops may share a forwarded frame: writes and reads never
+// do, and a dump goes alone.
+type Class uint8
+
+const (
+	ClassWrite Class = iota
+	ClassRead
+	ClassDump
+)
+
+// Spec describes a kind of op.
+type Spec struct {
+	Name  string
+	Store string // the store kind it fits
+	Write bool   // it changes state: an unknown outcome may have applied it
+	Class Class
+}
+
+// specs is the one table of op kinds, indexed by Kind.
+var specs = [...]Spec{
+	Incr:   {"incr", StoreCounter, true, ClassWrite},
+	Count:  {"count", StoreCounter, false, ClassRead},
+	Insert: {"insert", StoreBuffer, true, ClassWrite},
+	Size:   {"size", StoreBuffer, false, ClassRead},
+	Dump:   {"dump", StoreBuffer, false, ClassDump},
+	Get:    {"get", StoreCache, false, ClassRead},
+	Fetch:  {"fetch", StoreCache, false, ClassRead},
+	Set:    {"set", StoreCache, true, ClassWrite},
+	Delete: {"delete", StoreCache, true, ClassWrite},
+}
+
+// Kinds lists every kind.
+func Kinds() []Kind {
+	out := make([]Kind, 0, len(specs)-1)
+	for k := Incr; k.Valid(); k++ {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return k > 0 && int(k) < len(specs) }
+
+// Spec describes k; the zero Spec for an unknown kind.
+func (k Kind) Spec() Spec {
+	if !k.Valid() {
+		return Spec{}
+	}
+	return specs[k]
+}
+
+func (k Kind) String() string {
+	if !k.Valid() {
+		return "unknown"
+	}
+	return specs[k].Name
+}
+
+// Op is one op on one key, with its arguments.
+type Op struct {
+	Kind   Kind
+	Store  string
+	Key    string
+	Delta  int64    // Incr
+	Values [][]byte // Insert: the values; Set: the value
+}
+
+// Result is the outcome of an op.
+type Result struct {
+	Count   int64    // Count: the unflushed delta; Size: values held
+	Values  [][]byte // Dump: the values held
+	Value   []byte   // Get, Fetch: the value
+	Found   bool     // Get, Fetch: the key has a value
+	Loaded  bool     // Get, Fetch: the value came from the loader
+	Deleted bool     // Delete: there was an entry
+	Err     error
+}
+
+// Failed is a Result holding only err.
+func Failed(err error) Result { return Result{Err: err} }

@@ -1,0 +1,258 @@
+// Package route carries ops to their key's owner: it applies an op here
+// when this node owns the key, forwards it otherwise over one pooled
+// connection per peer (ops queued meanwhile share one frame), routes again
+// what an owner refused or what could not be sent (on a ring change or
+// after a backoff, until the op's deadline), and applies the ops peers
+// forward to this node. A forwarded op is never forwarded again (hop limit
+// 1): a node that does not own it answers errs.ErrNotOwner.
+//
+//	r := route.New(route.Config{Name: "n1", Ring: c.Ring, Watch: c.Watch, Pool: pool, ...})
+//	go r.Run()
+//	r.Route(&route.Call{Op: o, Target: eng, Deadline: dl, Done: func(res op.Result) { ... }})
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/ring"
+	"github.com/hoard-dev/hoard/transport"
+)
+
+// errNotSent marks an op that never left this node: routing it again cannot
+// apply it twice.
+var errNotSent = errors.New("route: op not sent")
+
+// Applier applies ops to one store's state on this node (a store kind's
+// engine).
+type Applier interface {
+	// Apply runs o on partition p. It returns the result and true when the
+	// op is done at once; otherwise it returns false and, unless done is
+	// nil, calls done exactly once when the op is done.
+	Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool)
+}
+
+// Config configures a Router.
+type Config struct {
+	// Name is this node's name in the ring.
+	Name string
+	// Ring returns the current ring; nil when the node has none.
+	Ring func() *ring.Snapshot
+	// Watch returns the current ring and a channel closed at its next
+	// change.
+	Watch func() (*ring.Snapshot, <-chan struct{})
+	// Pool dials peers.
+	Pool *transport.Pool
+	// Resolve checks an op forwarded by a peer (its store, kind, key and
+	// values) and returns the store that applies it here.
+	Resolve func(o *op.Op) (Applier, error)
+	// Refusing reports whether the node refuses new ops (it is stopping).
+	Refusing func() bool
+	// Go runs f on a goroutine the node waits for on shutdown; false once
+	// it is stopping.
+	Go func(f func()) bool
+	// Stop is closed when the node's background work must end.
+	Stop <-chan struct{}
+	// Logger receives the router's logs.
+	Logger hclog.Logger
+}
+
+// Router routes ops. Create it with New, run its retry loop with Run.
+type Router struct {
+	cfg     Config
+	retries *retryQueue
+
+	forwards atomic.Int64 // ops forwarded to their owner
+	rerouted atomic.Int64 // forwarded ops refused as not the owner, routed again
+
+	// mu guards fwds; nil once stopped.
+	mu   sync.Mutex
+	fwds map[string]*forwarder // by owner RPC address
+}
+
+// New returns a router.
+func New(cfg Config) *Router {
+	r := &Router{cfg: cfg, fwds: make(map[string]*forwarder)}
+	r.retries = &retryQueue{r: r, wake: make(chan struct{}, 1)}
+	return r
+}
+
+// Call is an op on its way to its key's owner.
+type Call struct {
+	op.Op
+	// Target applies the op if this node owns the key.
+	Target Applier
+	// Deadline bounds the retries.
+	Deadline time.Time
+	// Ctx, when it ends, stops the retries (nil: never).
+	Ctx context.Context
+	// Done receives the outcome, exactly once.
+	Done func(op.Result)
+
+	ringVer uint64 // version of the ring that routed it last
+	attempt int
+}
+
+// Forwarded counts the ops this node sent on to their owner.
+func (r *Router) Forwarded() int64 { return r.forwards.Load() }
+
+// Rerouted counts the forwarded ops an owner refused because its ring
+// differed, which this node then routed again.
+func (r *Router) Rerouted() int64 { return r.rerouted.Load() }
+
+// Route applies c here if this node owns its key, else hands it to the
+// owner's forwarder. It never blocks.
+func (r *Router) Route(c *Call) {
+	snap := r.cfg.Ring()
+	if snap == nil {
+		c.Done(op.Failed(errs.ErrNoRing))
+		return
+	}
+	p, owner := snap.Locate(c.Store, c.Key)
+	c.ringVer = snap.Version()
+	if owner.Name == r.cfg.Name {
+		if res, ok := c.Target.Apply(&c.Op, p, c.Done); ok {
+			c.Done(res)
+		}
+		return
+	}
+	f, err := r.forwarder(owner)
+	if err != nil {
+		c.Done(op.Failed(err))
+		return
+	}
+	f.enqueue(c)
+}
+
+// forwarded handles the outcome of a call sent to its owner: one that was
+// refused (not the owner) or never sent is routed again, at once if the
+// ring changed meanwhile, else by the retry queue, until its deadline.
+func (r *Router) forwarded(c *Call, res op.Result) {
+	retryable := errors.Is(res.Err, errs.ErrNotOwner) || errors.Is(res.Err, errNotSent)
+	if errors.Is(res.Err, transport.ErrFrameTooLarge) {
+		retryable = false // it will not fit next time either
+	}
+	if !retryable {
+		c.Done(res)
+		return
+	}
+	// While the node stops, ops it is still draining (async sums) keep
+	// their retries until the background work ends.
+	if time.Now().After(c.Deadline) || closed(r.cfg.Stop) || (c.Ctx != nil && c.Ctx.Err() != nil) {
+		if errors.Is(res.Err, errNotSent) {
+			res.Err = fmt.Errorf("%w: %w", errs.ErrUnavailable, res.Err)
+		}
+		c.Done(res)
+		return
+	}
+	if errors.Is(res.Err, errs.ErrNotOwner) {
+		r.rerouted.Add(1)
+	}
+	if snap := r.cfg.Ring(); snap != nil && snap.Version() != c.ringVer {
+		r.Route(c) // the ring moved on since c was routed: try the new owner now
+		return
+	}
+	r.retries.add(c)
+}
+
+// closed reports whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// ApplyForwarded applies ops a peer forwarded to this node as their owner
+// and calls reply once with one result per op, in order. An op for a
+// partition this node does not own is refused with errs.ErrNotOwner:
+// forwarded ops are never forwarded again.
+func (r *Router) ApplyForwarded(ops []proto.Op, reply func([]proto.OpResult)) {
+	out := make([]proto.OpResult, len(ops))
+	// pending counts the ops not answered yet, plus one for this loop: the
+	// last to finish sends the reply. Cache misses finish later, after
+	// their load.
+	var pending atomic.Int64
+	pending.Store(int64(len(ops)) + 1)
+	finish := func() {
+		if pending.Add(-1) == 0 {
+			reply(out)
+		}
+	}
+	snap := r.cfg.Ring()
+	refusing := r.cfg.Refusing()
+	for i := range ops {
+		o, err := fromWire(&ops[i])
+		var target Applier
+		switch {
+		case refusing:
+			err = errs.ErrShutdown
+		case snap == nil:
+			err = errs.ErrNoRing
+		case err == nil:
+			target, err = r.cfg.Resolve(o)
+		}
+		var p int
+		if err == nil {
+			p = snap.Partition(o.Store, o.Key)
+			if !snap.Owns(r.cfg.Name, p) {
+				err = fmt.Errorf("%w: %s does not own partition %d in ring version %d", errs.ErrNotOwner, r.cfg.Name, p, snap.Version())
+			}
+		}
+		if err != nil {
+			out[i] = resultToWire(o.Kind, op.Failed(err))
+			pending.Add(-1)
+			continue
+		}
+		// Counter and buffer ops, and cache hits, finish here; a miss
+		// answers later, once loaded.
+		res, now := target.Apply(o, p, func(res op.Result) {
+			out[i] = resultToWire(o.Kind, res)
+			finish()
+		})
+		if now {
+			out[i] = resultToWire(o.Kind, res)
+			pending.Add(-1)
+		}
+	}
+	finish()
+}
+
+// Prune stops the forwarders of members that left the ring: their queued
+// ops are routed again, to their new owners.
+func (r *Router) Prune(snap *ring.Snapshot) {
+	live := map[string]bool{}
+	for _, m := range snap.Members() {
+		live[m.Addr] = true
+	}
+	r.mu.Lock()
+	var gone []*forwarder
+	for addr, f := range r.fwds {
+		if !live[addr] {
+			gone = append(gone, f)
+			delete(r.fwds, addr)
+		}
+	}
+	r.mu.Unlock()
+	for _, f := range gone {
+		f.retire()
+	}
+}
+
+// Close refuses new forwarders; the running ones end when Stop closes.
+func (r *Router) Close() {
+	r.mu.Lock()
+	r.fwds = nil
+	r.mu.Unlock()
+}

@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hoard-dev/hoard/ring"
+)
+
+// watchRing follows ring changes: it stops the forwarders of members that
+// left the ring (their queued ops are routed again) and tells each store
+// which partitions this node lost (counters and buffers hand them off by
+// flushing at once; caches drop their entries).
+func (n *Node) watchRing() {
+	var prev *ring.Snapshot
+	for {
+		snap, changed := n.cluster.Watch()
+		if snap != nil {
+			n.router.Prune(snap)
+			if lost := lostPartitions(prev, snap, n.cfg.Name); len(lost) > 0 {
+				for _, s := range n.stores {
+					s.eng.Lose(lost, prev == nil)
+				}
+			}
+			prev = snap
+		}
+		select {
+		case <-changed:
+		case <-n.stopCh:
+			return
+		}
+	}
+}
+
+// lostPartitions lists the partitions name owned in prev and not in next.
+// With no prev (the node's first ring), it lists every partition name does
+// not own: entries loaded from a dump for them are not ours.
+func lostPartitions(prev, next *ring.Snapshot, name string) []int {
+	var lost []int
+	for p := range next.Partitions() {
+		if next.Owns(name, p) {
+			continue
+		}
+		if prev == nil || prev.Partitions() != next.Partitions() || prev.Owns(name, p) {
+			lost = append(lost, p)
+		}
+	}
+	return lost
+}
+
+// waitForPeers gives a node that just joined a moment to see its peers in
+// its ring, so what it does next (seeding caches) routes by the cluster's
+// ring rather than a ring of one. It gives up after two seconds or at ctx.
+func (n *Node) waitForPeers(ctx context.Context) {
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	for {
+		snap, changed := n.cluster.Watch()
+		if snap != nil && len(snap.Members()) > 1 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// seedCaches asks each cache store's loader, if it is a
+// loaders.Initializer, for initial entries (DataWorker's init) and sets
+// each at its owner. An init error is logged and start-up goes on, unless
+// it wraps loaders.ErrStopStart.
+func (n *Node) seedCaches(ctx context.Context) error {
+	for _, s := range n.stores {
+		if c, ok := s.eng.(interface{ Seed(context.Context) error }); ok {
+			if err := c.Seed(ctx); err != nil {
+				return fmt.Errorf("node: %w", err)
+			}
+		}
+	}
+	return nil
+}
