@@ -220,6 +220,28 @@ func (c *Cluster) Watch() (*ring.Snapshot, <-chan struct{}) {
 	return v.snap, v.changed
 }
 
+// WaitForPeers waits until the ring holds another member besides this
+// node, for at most timeout or until ctx ends; it reports whether it does.
+// A node that just joined calls it so that what it does next routes by the
+// cluster's ring rather than a ring of one.
+func (c *Cluster) WaitForPeers(ctx context.Context, timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		snap, changed := c.Watch()
+		if snap != nil && len(snap.Members()) > 1 {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 // Name is the local node's name.
 func (c *Cluster) Name() string { return c.cfg.Name }
 

@@ -156,11 +156,27 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (c *Config) ringConfig() ring.Config {
-	if c.Ring == (ring.Config{}) {
-		return ring.DefaultConfig()
+// withDefaults sets c's zero fields to their defaults (DefaultConfig's).
+func (c *Config) withDefaults() {
+	d := DefaultConfig()
+	orDefault(&c.Ring, d.Ring)
+	orDefault(&c.MaxValueBytes, d.MaxValueBytes)
+	orDefault(&c.LeaveTimeout, d.LeaveTimeout)
+	orDefault(&c.Cluster, d.Cluster)
+}
+
+// orDefault sets *v to d when it is zero.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
 	}
-	return c.Ring
+}
+
+func (c *Config) ringConfig() ring.Config {
+	r := c.Ring
+	orDefault(&r, ring.DefaultConfig())
+	return r
 }
 
 // clusterConfig derives the membership configuration.

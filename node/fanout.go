@@ -4,53 +4,27 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/transport"
 )
 
-// perNode gathers a cluster-wide answer, one part per node of the ring, in
-// parallel: local() here, and on every other member method with req (which
-// asks for the member's own part only), whose response parts() holds it. A
-// member that cannot answer gets failed(name, err). The parts come back
+// perNode gathers a cluster-wide answer, one part per node of the ring:
+// local() here and, through transport.Gather, the others' own parts,
 // sorted by name(part).
-func perNode[T any, R any](ctx context.Context, n *Node, method string, req any, local func() T,
+func perNode[T, R any](ctx context.Context, n *Node, method string, req any, local func() T,
 	parts func(*R) []T, failed func(node string, err error) T, name func(T) string) ([]T, error) {
 	snap := n.cluster.Ring()
 	if snap == nil {
 		return nil, ErrNoRing
 	}
-	var mu sync.Mutex // guards out
-	var out []T
-	var wg sync.WaitGroup
+	var peers []transport.Peer
 	for _, m := range snap.Members() {
-		if m.Name == n.cfg.Name {
-			continue
+		if m.Name != n.cfg.Name {
+			peers = append(peers, transport.Peer{Name: m.Name, Addr: m.Addr})
 		}
-		wg.Go(func() {
-			part := failed(m.Name, nil)
-			conn, err := n.pool.Get(ctx, m.Addr)
-			if err == nil {
-				resp := new(R)
-				if err = conn.Call(ctx, method, req, resp); err == nil {
-					if ps := parts(resp); len(ps) == 1 {
-						part = ps[0]
-					}
-				}
-			}
-			if err != nil {
-				part = failed(m.Name, err)
-			}
-			mu.Lock()
-			out = append(out, part)
-			mu.Unlock()
-		})
 	}
-	here := local()
-	mu.Lock()
-	out = append(out, here)
-	mu.Unlock()
-	wg.Wait()
+	out := transport.Gather(ctx, n.pool, peers, method, req, local, parts, failed)
 	slices.SortFunc(out, func(a, b T) int { return strings.Compare(name(a), name(b)) })
 	return out, nil
 }

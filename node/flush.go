@@ -122,20 +122,12 @@ func (n *Node) DeadLetters(store string) ([]DeadLetter, error) {
 	var out []DeadLetter
 	var errs []error
 	for _, s := range stores {
-		paths, err := n.dlq.Paths(s.cfg.Name)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, p := range paths {
-			l, err := n.dlq.Read(p)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
+		letters, paths, err := n.dlq.List(s.cfg.Name)
+		errs = append(errs, err)
+		for i, l := range letters {
 			out = append(out, DeadLetter{
 				Store: l.Batch.Store, Batch: l.Batch.ID, Kind: string(l.Batch.Kind), Keys: l.Batch.Len(),
-				Time: l.Time, Attempts: l.Attempts, Error: l.Error, Path: p,
+				Time: l.Time, Attempts: l.Attempts, Error: l.Error, Path: paths[i],
 			})
 		}
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/hoard-dev/hoard/ring"
 )
@@ -47,27 +46,6 @@ func lostPartitions(prev, next *ring.Snapshot, name string) []int {
 		}
 	}
 	return lost
-}
-
-// waitForPeers gives a node that just joined a moment to see its peers in
-// its ring, so what it does next (seeding caches) routes by the cluster's
-// ring rather than a ring of one. It gives up after two seconds or at ctx.
-func (n *Node) waitForPeers(ctx context.Context) {
-	t := time.NewTimer(2 * time.Second)
-	defer t.Stop()
-	for {
-		snap, changed := n.cluster.Watch()
-		if snap != nil && len(snap.Members()) > 1 {
-			return
-		}
-		select {
-		case <-changed:
-		case <-t.C:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // seedCaches asks each cache store's loader, if it is a

@@ -13,20 +13,21 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/cluster"
 	"github.com/hoard-dev/hoard/internal/counter"
+	"github.com/hoard-dev/hoard/internal/endpoint"
 	"github.com/hoard-dev/hoard/internal/flush"
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
 )
 
 // MaxKeyBytes is the longest key accepted.
-const MaxKeyBytes = 1024
+const MaxKeyBytes = op.MaxKeyBytes
 
 // Node is one hoard node: membership, RPC and HTTP endpoints, and the
 // stores it owns. Create it with Start; stop it with Leave (graceful: tells
@@ -105,56 +106,47 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	if n.logger == nil {
 		n.logger = hclog.NewNullLogger()
 	}
-	n.cfg.Ring = cfg.ringConfig()
-	if n.cfg.MaxValueBytes == 0 {
-		n.cfg.MaxValueBytes = DefaultMaxValueBytes
-	}
-	if n.cfg.LeaveTimeout == 0 {
-		n.cfg.LeaveTimeout = 30 * time.Second
-	}
-	if n.cfg.Cluster == "" {
-		n.cfg.Cluster = cluster.DefaultCluster
-	}
+	n.cfg.withDefaults()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.loopCtx, n.loopCancel = loopCtx, cancel
 	for _, sc := range cfg.Stores {
 		n.stores[sc.Name] = n.newStore(sc)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("node: data dir: %w", err)
+	// fail closes what was opened when Start cannot go on.
+	var closers []func() error
+	fail := func(err error) (*Node, error) {
+		cancel()
+		for _, c := range closers {
+			_ = c()
+		}
+		return nil, fmt.Errorf("node: %w", err)
 	}
-
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fail(fmt.Errorf("data dir: %w", err))
+	}
 	tcfg := &transport.Config{Cluster: n.cfg.Cluster, Name: cfg.Name, Logger: n.logger.Named("rpc")}
 	var err error
-	n.pool, err = transport.NewPool(tcfg)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+	if n.pool, err = transport.NewPool(tcfg); err != nil {
+		return fail(err)
 	}
-	n.rpc, err = transport.Listen(cfg.RPCAddr, tcfg, transport.HandlerFunc(n.serveRPC))
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+	closers = append(closers, n.pool.Close)
+	if n.rpc, err = transport.Listen(cfg.RPCAddr, tcfg, transport.HandlerFunc(n.serveRPC)); err != nil {
+		return fail(err)
 	}
+	closers = append(closers, n.rpc.Close)
 	// Advertise the bound address, which matters when the port was 0.
-	n.cfg.RPCAddr = advertisable(n.rpc.Addr(), cfg.RPCAddr)
-
+	n.cfg.RPCAddr = endpoint.Advertisable(n.rpc.Addr(), cfg.RPCAddr)
 	if cfg.HTTPAddr != "" {
-		n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			_ = n.rpc.Close()
-			return nil, fmt.Errorf("node: listen http %s: %w", cfg.HTTPAddr, err)
+		if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fail(fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err))
 		}
-		n.cfg.HTTPAddr = advertisable(n.httpLn.Addr(), cfg.HTTPAddr)
+		closers = append(closers, n.httpLn.Close)
+		n.cfg.HTTPAddr = endpoint.Advertisable(n.httpLn.Addr(), cfg.HTTPAddr)
 	}
-
 	ccfg := n.cfg.clusterConfig()
 	ccfg.Logger = n.logger.Named("cluster")
-	n.cluster, err = cluster.New(ccfg)
-	if err != nil {
-		_ = n.rpc.Close()
-		if n.httpLn != nil {
-			_ = n.httpLn.Close()
-		}
-		return nil, fmt.Errorf("node: %w", err)
+	if n.cluster, err = cluster.New(ccfg); err != nil {
+		return fail(err)
 	}
 	if n.httpLn != nil {
 		n.startHTTP()
@@ -177,7 +169,8 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 			n.logger.Warn("could not join the cluster yet; retrying in the background", "seeds", cfg.Join, "error", err)
 		} else {
 			n.logger.Info("joined the cluster", "seeds_reached", k)
-			n.waitForPeers(ctx)
+			// See the peers before seeding caches, two seconds at most.
+			n.cluster.WaitForPeers(ctx, 2*time.Second)
 		}
 	}
 	if err := n.seedCaches(ctx); err != nil {
@@ -214,20 +207,6 @@ func (n *Node) goFunc(f func()) bool {
 	return true
 }
 
-// advertisable turns a bound address into one peers can dial: a wildcard
-// host is replaced with the configured host when it has one.
-func advertisable(bound net.Addr, configured string) string {
-	tcp, ok := bound.(*net.TCPAddr)
-	if !ok {
-		return bound.String()
-	}
-	host, _, _ := net.SplitHostPort(configured)
-	if tcp.IP.IsUnspecified() && host != "" && net.ParseIP(host) != nil && !net.ParseIP(host).IsUnspecified() {
-		return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
-	}
-	return tcp.String()
-}
-
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
 
@@ -258,7 +237,7 @@ type Placement struct {
 // Owner tells where key of store lives in this node's current ring. Errors:
 // ErrInvalidKey, ErrNoRing.
 func (n *Node) Owner(store, key string) (Placement, error) {
-	if err := checkKey(store, key); err != nil {
+	if err := op.CheckKey(store, key); err != nil {
 		return Placement{}, err
 	}
 	snap := n.cluster.Ring()
@@ -267,20 +246,6 @@ func (n *Node) Owner(store, key string) (Placement, error) {
 	}
 	p, owner := snap.Locate(store, key)
 	return Placement{Partition: p, Owner: owner, Backups: snap.Backups(p), Version: snap.Version()}, nil
-}
-
-func checkKey(store, key string) error {
-	switch {
-	case store == "":
-		return fmt.Errorf("%w: empty store name", ErrInvalidKey)
-	case key == "":
-		return fmt.Errorf("%w: empty key", ErrInvalidKey)
-	case len(key) > MaxKeyBytes:
-		return fmt.Errorf("%w: key of %d bytes is over the %d-byte limit", ErrInvalidKey, len(key), MaxKeyBytes)
-	case !utf8.ValidString(key):
-		return fmt.Errorf("%w: key is not valid UTF-8", ErrInvalidKey)
-	}
-	return nil
 }
 
 // Ready reports whether the node serves: running, not leaving, and part of
@@ -347,7 +312,7 @@ func (n *Node) waitStopped(ctx context.Context) error {
 	case <-n.doneCh:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("node: waiting for the leave in progress: %w", ctx.Err())
+		return fmt.Errorf("node: waiting for the stop in progress: %w", ctx.Err())
 	}
 }
 
@@ -379,18 +344,12 @@ func (n *Node) Kill() {
 	_ = n.stop(ctx, false, false)
 }
 
-// stop runs the shutdown sequence once.
+// stop runs the shutdown sequence once; later calls wait for it.
 func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	n.lifeMu.Lock()
 	if n.lifeState() >= stateStopping {
 		n.lifeMu.Unlock()
-		// Another call is stopping the node: wait for it to finish.
-		select {
-		case <-n.doneCh:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("node: waiting for the stop in progress: %w", ctx.Err())
-		}
+		return n.waitStopped(ctx)
 	}
 	n.state.Store(int32(stateStopping))
 	n.left = n.left || leave
@@ -398,21 +357,15 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	defer close(n.doneCh)
 	defer n.state.Store(int32(stateStopped))
 
-	var errs []error
+	var errs []error // errors.Join drops the nils
 	// Stop the loops first: a flush or async round in progress gives way
 	// (its data is kept for what follows).
 	n.loopCancel()
 	n.loopWG.Wait()
 	if flush {
-		if err := n.drainAsync(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if flush {
+		errs = append(errs, n.drainAsync(ctx))
 		for _, s := range n.stores {
-			if err := s.eng.Close(ctx); err != nil {
-				errs = append(errs, err)
-			}
+			errs = append(errs, s.eng.Close(ctx))
 		}
 	}
 
@@ -420,21 +373,14 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	close(n.stopCh)
 	n.lifeMu.Unlock()
 	n.router.Close()
-
 	if leave {
-		if err := n.cluster.Leave(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	} else if err := n.cluster.Shutdown(ctx); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, n.cluster.Leave(ctx))
+	} else {
+		errs = append(errs, n.cluster.Shutdown(ctx))
 	}
-	if err := n.rpc.Close(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, n.rpc.Close())
 	if n.http != nil {
-		if err := n.http.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, n.http.Shutdown(ctx))
 	}
 	_ = n.pool.Close()
 	done := make(chan struct{})

@@ -63,13 +63,7 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			}
 		}()
 	case proto.MethodInfo:
-		var in proto.InfoRequest
-		if !decode(req, r, &in) {
-			return
-		}
-		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
-			return n.infoRPC(ctx, in)
-		})
+		serveBlocking(n, req, r, n.infoRPC)
 	case proto.MethodForward:
 		if req.Flags&transport.FlagForwarded == 0 {
 			r.Send(nil, transport.NewError(proto.CodeInvalid, errors.New("fwd is for peers only")))
@@ -83,19 +77,9 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			r.Send(&proto.ForwardResponse{Results: res}, nil)
 		})
 	case proto.MethodFlush:
-		var in proto.FlushRequest
-		if !decode(req, r, &in) {
-			return
-		}
-		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
-			return n.flushRPC(ctx, in)
-		})
+		serveBlocking(n, req, r, n.flushRPC)
 	case proto.MethodDLQList:
-		var in proto.DLQRequest
-		if !decode(req, r, &in) {
-			return
-		}
-		n.serveBlocking(req, r, func(context.Context) (any, error) {
+		serveBlocking(n, req, r, func(_ context.Context, in proto.DLQRequest) (any, error) {
 			letters, err := n.DeadLetters(in.Store)
 			out := proto.DLQListResponse{Letters: []proto.DeadLetter{}}
 			for _, l := range letters {
@@ -107,11 +91,7 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			return out, err
 		})
 	case proto.MethodDLQReplay:
-		var in proto.DLQRequest
-		if !decode(req, r, &in) {
-			return
-		}
-		n.serveBlocking(req, r, func(ctx context.Context) (any, error) {
+		serveBlocking(n, req, r, func(ctx context.Context, in proto.DLQRequest) (any, error) {
 			res, err := n.ReplayDeadLetters(ctx, in.Store)
 			return proto.DLQReplayResponse{Replayed: res.Replayed, Failed: res.Failed}, err
 		})
@@ -224,13 +204,17 @@ func rpcError(err error) error {
 	return transport.NewError(proto.CodeOf(err), err)
 }
 
-// serveBlocking runs f, which may block, on its own goroutine and replies
-// with its result.
-func (n *Node) serveBlocking(req *transport.Request, r transport.Reply, f func(ctx context.Context) (any, error)) {
+// serveBlocking decodes req's body and runs f, which may block, on a
+// goroutine of its own, replying with its result.
+func serveBlocking[In, Out any](n *Node, req *transport.Request, r transport.Reply, f func(context.Context, In) (Out, error)) {
+	var in In
+	if !decode(req, r, &in) {
+		return
+	}
 	if !n.goFunc(func() {
 		ctx, cancel := req.Context(context.Background())
 		defer cancel()
-		resp, err := f(ctx)
+		resp, err := f(ctx, in)
 		r.Send(resp, rpcError(err))
 	}) {
 		r.Send(nil, rpcError(ErrShutdown))

@@ -61,7 +61,7 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 			Load:            cache.LoadConfig{Loader: s.cfg.Loader, Timeout: s.cfg.LoadTimeout, MaxValueBytes: n.cfg.MaxValueBytes, Logger: h.Logger},
 			RefreshInterval: s.cfg.RefreshInterval,
 			DumpInterval:    s.cfg.DumpInterval,
-			ValidKey:        func(key string) error { return checkKey(s.cfg.Name, key) },
+			ValidKey:        func(key string) error { return op.CheckKey(s.cfg.Name, key) },
 			Set:             func(ctx context.Context, key string, v []byte, done func(error)) { n.setAt(ctx, s, key, v, done) },
 		}
 		if s.cfg.Dump {

@@ -153,33 +153,15 @@ func DefaultJitter(interval time.Duration) time.Duration {
 // DefaultStoreConfig) and negative "none" fields set to zero.
 func (c StoreConfig) withDefaults() StoreConfig {
 	d := DefaultStoreConfig(c.Kind)
-	if c.Interval == 0 {
-		c.Interval = d.Interval
-	}
-	if c.Jitter == 0 {
-		c.Jitter = DefaultJitter(c.Interval)
-	}
-	if c.Jitter < 0 {
-		c.Jitter = 0
-	}
-	if c.RetryMax == 0 {
-		c.RetryMax = d.RetryMax
-	}
-	if c.RetryDelay == 0 {
-		c.RetryDelay = d.RetryDelay
-	}
-	if c.FlushTimeout == 0 {
-		c.FlushTimeout = d.FlushTimeout
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = d.MaxBytes
-	}
-	if c.LoadTimeout == 0 {
-		c.LoadTimeout = d.LoadTimeout
-	}
-	if c.DumpInterval == 0 {
-		c.DumpInterval = d.DumpInterval
-	}
+	orDefault(&c.Interval, d.Interval)
+	orDefault(&c.Jitter, DefaultJitter(c.Interval))
+	c.Jitter = max(c.Jitter, 0)
+	orDefault(&c.RetryMax, d.RetryMax)
+	orDefault(&c.RetryDelay, d.RetryDelay)
+	orDefault(&c.FlushTimeout, d.FlushTimeout)
+	orDefault(&c.MaxBytes, d.MaxBytes)
+	orDefault(&c.LoadTimeout, d.LoadTimeout)
+	orDefault(&c.DumpInterval, d.DumpInterval)
 	return c
 }
 

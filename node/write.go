@@ -165,7 +165,7 @@ func (n *Node) checkOp(kind op.Kind, storeName, key string) (*store, error) {
 	if err := s.accepts(kind); err != nil {
 		return nil, err
 	}
-	if err := checkKey(storeName, key); err != nil {
+	if err := op.CheckKey(storeName, key); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -178,7 +178,7 @@ func (n *Node) resolve(o *op.Op) (route.Applier, error) {
 		err = s.accepts(o.Kind)
 	}
 	if err == nil {
-		err = checkKey(o.Store, o.Key)
+		err = op.CheckKey(o.Store, o.Key)
 	}
 	if err == nil && o.Kind == op.Insert {
 		err = n.checkValues(o.Values)

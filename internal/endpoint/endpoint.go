@@ -1,5 +1,6 @@
-// Package endpoint names remote endpoints in errors and logs without their
-// secrets: the HTTP sink and loader, the PostgreSQL sink and loader.
+// Package endpoint names endpoints: remote ones in errors and logs without
+// their secrets (the HTTP sink and loader, the PostgreSQL sink and loader),
+// and a node's own as its peers should dial them.
 package endpoint
 
 import (
@@ -26,4 +27,18 @@ func URL(s string) string {
 // Postgres names a database as user@host:port/db, never with its password.
 func Postgres(c pgconn.Config) string {
 	return c.User + "@" + net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))) + "/" + c.Database
+}
+
+// Advertisable turns a bound address into one peers can dial: a wildcard
+// host is replaced with the configured host when it has one.
+func Advertisable(bound net.Addr, configured string) string {
+	tcp, ok := bound.(*net.TCPAddr)
+	if !ok {
+		return bound.String()
+	}
+	host, _, _ := net.SplitHostPort(configured)
+	if tcp.IP.IsUnspecified() && host != "" && net.ParseIP(host) != nil && !net.ParseIP(host).IsUnspecified() {
+		return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	}
+	return tcp.String()
 }

@@ -7,6 +7,13 @@
 //	if o.Kind.Spec().Write { ... } // an unknown outcome may have applied it
 package op
 
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/hoard-dev/hoard/internal/errs"
+)
+
 // Kind is what an op does.
 type Kind uint8
 
@@ -109,3 +116,22 @@ type Result struct {
 
 // Failed is a Result holding only err.
 func Failed(err error) Result { return Result{Err: err} }
+
+// MaxKeyBytes is the longest key accepted.
+const MaxKeyBytes = 1024
+
+// CheckKey refuses an empty store name or key, a key over MaxKeyBytes and
+// one that is not valid UTF-8, with errs.ErrInvalidKey.
+func CheckKey(store, key string) error {
+	switch {
+	case store == "":
+		return fmt.Errorf("%w: empty store name", errs.ErrInvalidKey)
+	case key == "":
+		return fmt.Errorf("%w: empty key", errs.ErrInvalidKey)
+	case len(key) > MaxKeyBytes:
+		return fmt.Errorf("%w: key of %d bytes is over the %d-byte limit", errs.ErrInvalidKey, len(key), MaxKeyBytes)
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%w: key is not valid UTF-8", errs.ErrInvalidKey)
+	}
+	return nil
+}
