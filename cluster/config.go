@@ -40,8 +40,7 @@ type Config struct {
 
 	// RPCAddr and HTTPAddr are advertised in the node's metadata so peers and
 	// clients can find its RPC and HTTP endpoints. RPCAddr is required.
-	RPCAddr  string
-	HTTPAddr string
+	RPCAddr, HTTPAddr string
 
 	// Version is the software version advertised in the metadata.
 	Version string

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/counter"
+	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
@@ -34,17 +35,8 @@ func (n *Node) IncrAsync(store, key string, delta int64) error {
 
 // asyncLoop sends aggregated async increments on every asyncInterval.
 func (n *Node) asyncLoop(ctx context.Context) {
-	t := time.NewTimer(asyncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		}
-		n.sendAsync(ctx, false)
-		t.Reset(asyncInterval/2 + rand.N(asyncInterval))
-	}
+	next := func() time.Duration { return asyncInterval/2 + rand.N(asyncInterval) }
+	flush.Every(ctx, next, nil, func() { n.sendAsync(ctx, false) })
 }
 
 // sendAsync routes every pending async sum to its owner and waits for the

@@ -46,15 +46,15 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 	}
 	fc := flush.Config{
 		Store: s.cfg.Name, Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay,
-		FlushTimeout: s.cfg.FlushTimeout, DeadLetters: n.dlq, Logger: h.Logger,
+		FlushTimeout: s.cfg.FlushTimeout, DeadLetters: n.dlq, Logger: h.Logger, Stopping: n.loopCtx, Go: n.goFunc,
 	}
 	switch s.cfg.Kind {
 	case KindCounter:
 		e := counter.NewEngine(h, counter.Config{Name: s.cfg.Name, Interval: s.cfg.Interval, Jitter: s.cfg.Jitter, Flush: fc})
-		s.eng, s.pipe = e, e.Pipeline()
+		s.eng, s.pipe = e, e.Pipeline
 	case KindBuffer:
 		e := buffer.NewEngine(h, s.cfg.Name, buffer.Config{Interval: s.cfg.Interval, Jitter: s.cfg.Jitter, MaxSize: s.cfg.MaxSize, MaxBytes: s.cfg.MaxBytes}, fc)
-		s.eng, s.pipe = e, e.Pipeline()
+		s.eng, s.pipe = e, e.Pipeline
 	case KindCache:
 		cc := cache.EngineConfig{
 			Name: s.cfg.Name, TTL: s.cfg.TTL, MaxEntries: s.cfg.MaxEntries, SkipSave: s.cfg.SkipSave,

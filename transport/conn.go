@@ -292,37 +292,21 @@ func (c *Conn) take(id uint64) *call {
 }
 
 func (c *Conn) readLoop(br *bufio.Reader) {
-	var buf []byte
-	var err error
-	for {
-		buf, err = readFrame(br, buf, c.cfg.MaxFrameSize)
-		if err != nil {
-			break
-		}
-		var h header
-		var body []byte
-		h, body, err = decodeFrame(buf)
-		if err != nil {
-			break
-		}
-		if h.Kind != kindResponse {
-			err = fmt.Errorf("%w: unexpected frame kind %d from a server", ErrMalformedFrame, h.Kind)
-			break
-		}
+	err := readFrames(br, c.cfg.MaxFrameSize, kindResponse, "a server", func(h header, body []byte) {
 		cl := c.take(h.ID)
-		if cl == nil {
-			continue // the caller gave up on it
-		}
-		if h.Code != "" {
+		switch {
+		case cl == nil:
+			// The caller gave up on it.
+		case h.Code != "":
 			cl.finish(&Error{Code: h.Code, Message: h.Message})
-			continue
+		default:
+			if derr := decodeBody(body, cl.resp); derr != nil {
+				cl.finish(fmt.Errorf("transport: decode %s response: %w", c.addr, derr))
+				return
+			}
+			cl.finish(nil)
 		}
-		if derr := decodeBody(body, cl.resp); derr != nil {
-			cl.finish(fmt.Errorf("transport: decode %s response: %w", c.addr, derr))
-			continue
-		}
-		cl.finish(nil)
-	}
+	})
 	if !errors.Is(err, net.ErrClosed) && c.l.closeErr() == nil {
 		c.logger.Warn("connection closed", "error", err)
 	}
@@ -386,5 +370,27 @@ func putBuffer(b *[]byte) {
 	if cap(*b) <= 64<<10 {
 		*b = (*b)[:0]
 		bufferPool.Put(b)
+	}
+}
+
+// readFrames reads frames from br until an error, handing each to handle
+// (the body is valid until handle returns); a frame of another kind than
+// want, from peer, ends it with ErrMalformedFrame. It returns the error
+// that ended the stream.
+func readFrames(br *bufio.Reader, maxSize int, want byte, peer string, handle func(h header, body []byte)) error {
+	var buf []byte
+	var err error
+	for {
+		if buf, err = readFrame(br, buf, maxSize); err != nil {
+			return err
+		}
+		h, body, err := decodeFrame(buf)
+		if err != nil {
+			return err
+		}
+		if h.Kind != want {
+			return fmt.Errorf("%w: unexpected frame kind %d from %s", ErrMalformedFrame, h.Kind, peer)
+		}
+		handle(h, body)
 	}
 }

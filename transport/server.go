@@ -243,29 +243,13 @@ func (sc *serverConn) serve() {
 	sc.l.start()
 	defer sc.l.wg.Wait()
 
-	var buf []byte
-	var err error
-	for {
-		buf, err = readFrame(br, buf, sc.srv.cfg.MaxFrameSize)
-		if err != nil {
-			break
-		}
-		var h header
-		var body []byte
-		h, body, err = decodeFrame(buf)
-		if err != nil {
-			break
-		}
-		if h.Kind != kindRequest {
-			err = fmt.Errorf("%w: unexpected frame kind %d from a client", ErrMalformedFrame, h.Kind)
-			break
-		}
+	err := readFrames(br, sc.srv.cfg.MaxFrameSize, kindRequest, "a client", func(h header, body []byte) {
 		req := Request{Method: h.Method, Flags: h.Flags, Peer: sc.peer, body: body}
 		if h.Timeout > 0 {
 			req.Deadline = time.Now().Add(time.Duration(h.Timeout))
 		}
 		sc.dispatch(&req, Reply{sc: sc, id: h.ID})
-	}
+	})
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), sc.l.closeErr() != nil:
 		// The client hung up or we are closing.

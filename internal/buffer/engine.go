@@ -15,10 +15,10 @@ import (
 // flushed on its own clock or at MaxSize through a flush pipeline, the
 // whole store early when it holds half its MaxBytes.
 type Engine struct {
-	host  op.Host
-	name  string
-	state *Store
-	pipe  *flush.Pipeline
+	host            op.Host
+	name            string
+	state           *Store
+	*flush.Pipeline // Lose, Close and the node's manual flushes
 }
 
 // NewEngine returns the engine of the buffer store name; Run starts its
@@ -26,7 +26,7 @@ type Engine struct {
 func NewEngine(h op.Host, name string, cfg Config, fc flush.Config) *Engine {
 	cfg.Partitions = h.Partitions
 	e := &Engine{host: h, name: name, state: New(cfg)}
-	e.pipe = flush.New(fc, (*source)(e))
+	e.Pipeline = flush.New(fc, (*source)(e))
 	return e
 }
 
@@ -53,26 +53,13 @@ func (e *Engine) Apply(o *op.Op, p int, _ func(op.Result)) (op.Result, bool) {
 // reaches MaxSize or memory is high (then it takes every key), until ctx
 // ends.
 func (e *Engine) Run(ctx context.Context) {
-	e.pipe.Run(ctx, e.state.Tick, e.state.Kick(), func() flush.Mode {
+	e.Pipeline.Run(ctx, e.state.Tick, e.state.Kick(), func() flush.Mode {
 		if e.state.High() {
 			return flush.All
 		}
 		return flush.Due
 	})
 }
-
-// Lose hands off the partitions this node lost by flushing them at once.
-func (e *Engine) Lose(partitions []int, first bool) {
-	if !first {
-		e.pipe.HandOff(e.host.Stopping, partitions, e.host.Go)
-	}
-}
-
-// Close is the final flush.
-func (e *Engine) Close(ctx context.Context) error { return e.pipe.Final(ctx) }
-
-// Pipeline is the store's flush pipeline.
-func (e *Engine) Pipeline() *flush.Pipeline { return e.pipe }
 
 // Stats counts the keys, values and bytes held.
 func (e *Engine) Stats() (keys int, values, bytes int64) {

@@ -148,14 +148,7 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 	tick := Tick(cfg.RefreshInterval, cfg.TTL, dumpEvery)
 	lastRefresh, lastDump := time.Now(), time.Now()
-	t := time.NewTimer(flush.Jitter(tick))
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		}
+	flush.Every(ctx, func() time.Duration { return flush.Jitter(tick) }, nil, func() {
 		now := time.Now()
 		e.state.Sweep()
 		if cfg.RefreshInterval > 0 && now.Sub(lastRefresh) >= cfg.RefreshInterval {
@@ -171,8 +164,7 @@ func (e *Engine) Run(ctx context.Context) {
 			}
 			lastDump = time.Now()
 		}
-		t.Reset(flush.Jitter(tick))
-	}
+	})
 }
 
 // Lose drops the entries of partitions this node no longer owns: their new

@@ -20,16 +20,16 @@ type Config struct {
 // Engine drives a counter store on a node: deltas held in a Store, flushed
 // as sums every interval (plus jitter) through a flush pipeline.
 type Engine struct {
-	host  op.Host
-	cfg   Config
-	state *Store
-	pipe  *flush.Pipeline
+	host            op.Host
+	cfg             Config
+	state           *Store
+	*flush.Pipeline // Lose, Close and the node's manual flushes
 }
 
 // NewEngine returns the engine of a counter store; Run starts its flushes.
 func NewEngine(h op.Host, cfg Config) *Engine {
 	e := &Engine{host: h, cfg: cfg, state: New(h.Partitions)}
-	e.pipe = flush.New(cfg.Flush, (*source)(e))
+	e.Pipeline = flush.New(cfg.Flush, (*source)(e))
 	return e
 }
 
@@ -50,23 +50,9 @@ func (e *Engine) Apply(o *op.Op, p int, _ func(op.Result)) (op.Result, bool) {
 
 // Run flushes every interval plus jitter until ctx ends.
 func (e *Engine) Run(ctx context.Context) {
-	e.pipe.Run(ctx, func() time.Duration { return flush.Interval(e.cfg.Interval, e.cfg.Jitter) }, nil,
+	e.Pipeline.Run(ctx, func() time.Duration { return flush.Interval(e.cfg.Interval, e.cfg.Jitter) }, nil,
 		func() flush.Mode { return flush.Due })
 }
-
-// Lose hands off the partitions this node lost by flushing them at once:
-// their new owner starts empty and the sink sums both sides.
-func (e *Engine) Lose(partitions []int, first bool) {
-	if !first {
-		e.pipe.HandOff(e.host.Stopping, partitions, e.host.Go)
-	}
-}
-
-// Close is the final flush.
-func (e *Engine) Close(ctx context.Context) error { return e.pipe.Final(ctx) }
-
-// Pipeline is the store's flush pipeline.
-func (e *Engine) Pipeline() *flush.Pipeline { return e.pipe }
 
 // Stats counts the keys and increments held.
 func (e *Engine) Stats() (keys int, values, bytes int64) {

@@ -1,6 +1,7 @@
 package flush
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -101,6 +102,15 @@ type Config struct {
 	// Logger receives the pipeline's logs, which add no store field: give
 	// it one with the store's name attached. Nil discards them.
 	Logger hclog.Logger
+
+	// Stopping is the node's context, ending when it starts stopping: a
+	// hand-off flush (Lose) gives way then. Nil means never.
+	Stopping context.Context
+
+	// Go runs a hand-off flush on a goroutine the node waits for; it
+	// returns false, without running it, once the node is stopping. Nil
+	// runs it with a go statement.
+	Go func(func()) bool
 }
 
 // maxRetryDelay caps the exponential backoff between flush attempts, and

@@ -13,6 +13,21 @@ import (
 // ended. next must not be nil. Run returns once ctx ends; a flush in
 // progress then gives way, keeping its batches for the next flush.
 func (p *Pipeline) Run(ctx context.Context, next func() time.Duration, kick <-chan struct{}, mode func() Mode) {
+	Every(ctx, next, kick, func() {
+		m := Due
+		if mode != nil {
+			m = mode()
+		}
+		if _, err := p.Flush(ctx, m, nil); err != nil && ctx.Err() == nil {
+			p.logger.Error("flush failed", "error", err)
+		}
+	})
+}
+
+// Every calls round after each wait of next() (drawn again every round) or
+// at kick (nil: the timer only), until ctx ends: the loop of every
+// periodic job of a node.
+func Every(ctx context.Context, next func() time.Duration, kick <-chan struct{}, round func()) {
 	t := time.NewTimer(next())
 	defer t.Stop()
 	for {
@@ -22,13 +37,7 @@ func (p *Pipeline) Run(ctx context.Context, next func() time.Duration, kick <-ch
 		case <-ctx.Done():
 			return
 		}
-		m := Due
-		if mode != nil {
-			m = mode()
-		}
-		if _, err := p.Flush(ctx, m, nil); err != nil && ctx.Err() == nil {
-			p.logger.Error("flush failed", "error", err)
-		}
+		round()
 		t.Reset(next())
 	}
 }
@@ -51,11 +60,22 @@ func Jitter(d time.Duration) time.Duration {
 	return d - time.Duration(q) + time.Duration(rand.Int64N(2*q+1))
 }
 
-// HandOff flushes at once, on a goroutine started by goFunc, what the
-// source holds for partitions this node lost: their new owners start
-// empty, and the sink receives both sides' data (counter deltas and buffer
-// appends merge). ctx is the node's: the flush gives way when it stops.
-func (p *Pipeline) HandOff(ctx context.Context, partitions []int, goFunc func(func()) bool) {
+// Lose hands off the partitions this node lost, unless first (the node's
+// first ring: it never owned them): it flushes what the source holds for
+// them at once, on a goroutine of Config.Go, giving way when
+// Config.Stopping ends. Their new owners start empty, and the sink receives
+// both sides' data (counter deltas and buffer appends merge).
+func (p *Pipeline) Lose(partitions []int, first bool) {
+	if first {
+		return
+	}
+	ctx, goFunc := p.cfg.Stopping, p.cfg.Go
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if goFunc == nil {
+		goFunc = func(f func()) bool { go f(); return true }
+	}
 	goFunc(func() {
 		res, err := p.Flush(ctx, All, partitions)
 		if err != nil && ctx.Err() == nil {
@@ -65,6 +85,9 @@ func (p *Pipeline) HandOff(ctx context.Context, partitions []int, goFunc func(fu
 		}
 	})
 }
+
+// Close is Final: a store engine's last work when the node stops.
+func (p *Pipeline) Close(ctx context.Context) error { return p.Final(ctx) }
 
 // Final is the last flush when the node stops: everything, then the source
 // refuses writes; what cannot be delivered within ctx is dead-lettered.
