@@ -49,50 +49,52 @@ second signal exits at once.`,
 				}
 				a = *parsed
 			}
+			n := &a.Node
 			flags := cmd.Flags()
 			if flags.Changed("name") {
 				// A data dir derived from the file's name follows the new name,
 				// so nodes sharing one file do not share a directory.
-				if a.DataDir == config.DefaultDataDir(a.Name) {
-					a.DataDir = ""
+				if n.DataDir == config.DefaultDataDir(n.Name) {
+					n.DataDir = ""
 				}
-				a.Name = name
+				n.Name = name
 			}
-			if a.Name == "" {
+			if n.Name == "" {
 				host, err := os.Hostname()
 				if err != nil {
 					return fmt.Errorf("no --name given and the host name is unknown: %w", err)
 				}
-				a.Name = host
+				n.Name = host
 			}
 			if flags.Changed("bind") {
-				a.BindAddr = bind
+				n.BindAddr = bind
 			}
 			if flags.Changed("rpc") {
-				a.RPCAddr = rpc
+				n.RPCAddr = rpc
 			}
 			if flags.Changed("http") {
-				a.HTTPAddr = httpAddr
+				n.HTTPAddr = httpAddr
 			}
 			if flags.Changed("join") {
-				a.Join = join
+				n.Join = join
 			}
 			if flags.Changed("data-dir") {
-				a.DataDir = dataDir
+				n.DataDir = dataDir
 			}
-			if a.DataDir == "" {
-				a.DataDir = config.DefaultDataDir(a.Name)
+			if n.DataDir == "" {
+				n.DataDir = config.DefaultDataDir(n.Name)
 			}
 			if leaveTimeout <= 0 {
 				return fmt.Errorf("--leave-timeout %s: must be positive", leaveTimeout)
 			}
+			n.LeaveTimeout = leaveTimeout
 			if err := a.Validate(); err != nil {
 				return err
 			}
-			return runAgent(cmd.Context(), &a, leaveTimeout, cmd.OutOrStdout())
+			return runAgent(cmd.Context(), &a, cmd.OutOrStdout())
 		},
 	}
-	d := config.Default()
+	d := config.Default().Node
 	f := cmd.Flags()
 	f.StringVarP(&configPath, "config", "c", "", "configuration file (HCL, or JSON with a .json name)")
 	f.StringVar(&name, "name", "", "node name, unique in the cluster (default: name in the file, else the host name)")
@@ -101,19 +103,19 @@ second signal exits at once.`,
 	f.StringVar(&httpAddr, "http", "", `HTTP address for /healthz and /readyz; "" disables (default `+d.HTTPAddr+")")
 	f.StringSliceVar(&join, "join", nil, "gossip address of a node to join; repeat or comma-separate for several")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the node's files (default ./data/NAME)")
-	f.DurationVar(&leaveTimeout, "leave-timeout", node.DefaultConfig().LeaveTimeout, "how long a graceful leave may take on SIGINT/SIGTERM or hoard leave")
+	f.DurationVar(&leaveTimeout, "leave-timeout", d.LeaveTimeout, "how long a graceful leave may take on SIGINT/SIGTERM or hoard leave")
 	return cmd
 }
 
 // runAgent starts the node and runs it until a signal.
-func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, stdout io.Writer) error {
+func runAgent(ctx context.Context, a *config.Agent, stdout io.Writer) error {
 	logger := hclog.New(&hclog.LoggerOptions{
-		Name:   a.Name,
+		Name:   a.Node.Name,
 		Level:  hclog.LevelFromString(a.LogLevel),
 		Output: os.Stderr,
 	})
-	if err := os.MkdirAll(a.DataDir, 0o755); err != nil {
-		return fmt.Errorf("data_dir %s: %w", a.DataDir, err)
+	if err := os.MkdirAll(a.Node.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data_dir %s: %w", a.Node.DataDir, err)
 	}
 	stores, sinkCloser, err := buildStores(ctx, a, stdout, logger)
 	if err != nil {
@@ -121,28 +123,18 @@ func runAgent(ctx context.Context, a *config.Agent, leaveTimeout time.Duration, 
 	}
 	defer sinkCloser.Close()
 	m := newMetrics()
-	cfg := node.DefaultConfig()
-	cfg.Name = a.Name
-	cfg.Cluster = a.Cluster
-	cfg.BindAddr = a.BindAddr
-	cfg.AdvertiseAddr = a.AdvertiseAddr
-	cfg.RPCAddr = a.RPCAddr
-	cfg.HTTPAddr = a.HTTPAddr
-	cfg.Join = a.Join
-	cfg.DataDir = a.DataDir
-	cfg.Ring.Partitions = a.Partitions
-	cfg.MaxValueBytes = int(a.MaxValueBytes)
+	cfg := a.Node
 	cfg.Stores = stores
-	cfg.LeaveTimeout = leaveTimeout
 	cfg.HTTPRoutes = map[string]http.Handler{"GET /metrics": m.handler()}
 	cfg.Logger = logger
+	leaveTimeout := cfg.LeaveTimeout
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	n, err := node.Start(startCtx, cfg)
+	n, err := node.Start(startCtx, &cfg)
 	cancel()
 	if err != nil {
 		return err

@@ -36,64 +36,47 @@ var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
 
 // Agent is the configuration of one `hoard agent` process.
 //
-// Parse fills in every default; Default returns the defaults alone. The
-// node's defaults come from node.DefaultConfig and a store's from
-// node.DefaultStoreConfig, so a setting left out of the file means what a
-// zero field means to the node. A caller applying command-line overrides
-// sets fields and then calls Validate.
+// Its node settings are Node, the node's own configuration: Default starts
+// from node.DefaultConfig and Parse applies the file's top-level attributes
+// to it, so every field means exactly what it means to the node and a
+// setting left out of the file keeps the node's default. The file's
+// top-level attributes map to the fields one to one:
+//
+//	name             Node.Name: required, unique among the members, 1 to 64
+//	                 letters, digits, '_', '.' and '-'
+//	cluster          Node.Cluster: peers announcing another cluster are
+//	                 refused, so two clusters on one network never merge
+//	bind_addr        Node.BindAddr: gossip host:port, TCP and UDP; an empty
+//	                 host means every interface, port 0 a free port
+//	advertise_addr   Node.AdvertiseAddr: the gossip host:port peers use when
+//	                 bind_addr is not reachable from them (NAT, containers,
+//	                 0.0.0.0); it needs a host and a non-zero port
+//	rpc_addr         Node.RPCAddr: msgpack TCP for clients and peers
+//	http_addr        Node.HTTPAddr: health, metrics and status; "" disables
+//	                 it, while leaving it out (or null) keeps the default
+//	join             Node.Join: gossip addresses (host:port) of members to
+//	                 join at start; empty starts a new cluster
+//	data_dir         Node.DataDir: dead letters, cache dumps and other
+//	                 state; default DefaultDataDir(name), and "" is refused
+//	partitions       Node.Ring.Partitions: equal on every node of a cluster
+//	max_value_bytes  Node.MaxValueBytes: a byte count or a size such as
+//	                 "1MiB", from 1 byte to 8MiB
+//	log_level        LogLevel, the agent's own
+//
+// Parse fills in every default; Default returns the defaults alone. A
+// caller applying command-line overrides sets fields and then calls
+// Validate.
 type Agent struct {
-	// Name identifies the node in the cluster; required, unique among the
-	// members, and made of letters, digits, '_', '.' and '-' (at most 64).
-	Name string
-
-	// Cluster is the cluster's name (cluster); a node refuses peers that
-	// announce another one, so two clusters on one network never merge.
-	// Default node.DefaultConfig().Cluster, "hoard".
-	Cluster string
-
-	// BindAddr is the host:port the gossip layer listens on, TCP and UDP
-	// (bind_addr). An empty host means every interface; port 0 picks a free
-	// port. Default node.DefaultConfig().BindAddr, "127.0.0.1:7946".
-	BindAddr string
-
-	// AdvertiseAddr is the host:port peers use to reach the gossip port
-	// (advertise_addr), for when BindAddr is not reachable from them (NAT,
-	// containers, 0.0.0.0). Empty means BindAddr.
-	AdvertiseAddr string
-
-	// RPCAddr is the host:port of the msgpack TCP listener for clients and
-	// peers (rpc_addr). Default node.DefaultConfig().RPCAddr,
-	// "127.0.0.1:7373".
-	RPCAddr string
-
-	// HTTPAddr is the host:port of the health, metrics and status listener
-	// (http_addr). Empty disables it; leaving the attribute out of the file
-	// (or setting it to null) means the default,
-	// node.DefaultConfig().HTTPAddr, "127.0.0.1:8080".
-	HTTPAddr string
-
-	// Join lists gossip addresses (host:port) of existing members to join at
-	// start (join). Empty starts a new cluster.
-	Join []string
-
-	// DataDir holds the node's dead letters, cache dumps and other state
-	// (data_dir). Default DefaultDataDir(Name); Validate fills it in when it
-	// is empty.
-	DataDir string
+	// Node holds the node's settings. Name and DataDir have no default of
+	// their own: Name is required and Validate sets an empty DataDir to
+	// DefaultDataDir(Name). Stores, HTTPRoutes and Logger are left nil: the
+	// agent builds them from Stores, Sinks and LogLevel. Fields the file
+	// does not set (LeaveTimeout, Gossip, the rest of Ring, ...) keep
+	// node.DefaultConfig's values.
+	Node node.Config
 
 	// LogLevel is one of LogLevels (log_level). Default DefaultLogLevel.
 	LogLevel string
-
-	// Partitions is the number of ring partitions keys are hashed into
-	// (partitions); every node of a cluster must use the same number. More
-	// partitions spread keys more evenly at the cost of a larger ring.
-	// Default node.DefaultConfig().Ring.Partitions, 1021.
-	Partitions int
-
-	// MaxValueBytes bounds one buffer or cache value (max_value_bytes);
-	// larger ones are refused. Accepts a size like "1MiB". Default
-	// node.DefaultMaxValueBytes, 1MiB.
-	MaxValueBytes int64
 
 	// Sinks are the declared sink blocks, in file order.
 	Sinks []Sink
@@ -199,19 +182,13 @@ type Loader struct {
 }
 
 // Default returns an Agent with every default filled in and no name, sinks
-// or stores: node.DefaultConfig's, and DefaultLogLevel. DataDir is empty: it
-// depends on the name (see DefaultDataDir), and Validate fills it in.
+// or stores: Node is node.DefaultConfig's, without its Name and DataDir,
+// and LogLevel is DefaultLogLevel. DataDir depends on the name (see
+// DefaultDataDir), and Validate fills it in.
 func Default() Agent {
-	n := node.DefaultConfig()
-	return Agent{
-		Cluster:       n.Cluster,
-		BindAddr:      n.BindAddr,
-		RPCAddr:       n.RPCAddr,
-		HTTPAddr:      n.HTTPAddr,
-		LogLevel:      DefaultLogLevel,
-		Partitions:    n.Ring.Partitions,
-		MaxValueBytes: int64(n.MaxValueBytes),
-	}
+	n := *node.DefaultConfig()
+	n.Name, n.DataDir = "", ""
+	return Agent{Node: n, LogLevel: DefaultLogLevel}
 }
 
 // DefaultDataDir returns the data directory of a node named name when the

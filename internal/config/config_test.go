@@ -12,20 +12,25 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/ring"
 )
 
 // designAgent is what testdata/design.hcl, the sample in DESIGN.md, means.
 func designAgent() *Agent {
 	return &Agent{
-		Name:       "n1",
-		Cluster:    "hoard",
-		BindAddr:   "127.0.0.1:7946",
-		RPCAddr:    "127.0.0.1:7373",
-		HTTPAddr:   "127.0.0.1:8080",
-		Join:       []string{"127.0.0.1:7947"},
-		DataDir:    "./data/n1",
-		LogLevel:   "info",
-		Partitions: 1021, MaxValueBytes: 1 << 20,
+		Node: node.Config{
+			Name:          "n1",
+			Cluster:       "hoard",
+			BindAddr:      "127.0.0.1:7946",
+			RPCAddr:       "127.0.0.1:7373",
+			HTTPAddr:      "127.0.0.1:8080",
+			Join:          []string{"127.0.0.1:7947"},
+			DataDir:       "./data/n1",
+			Ring:          ringWith(1021),
+			MaxValueBytes: 1 << 20,
+			LeaveTimeout:  node.DefaultLeaveTimeout, // not a file setting
+		},
+		LogLevel: "info",
 		Sinks: []Sink{
 			{Type: "file", Name: "out", Path: "./data/n1/out.jsonl"},
 		},
@@ -60,6 +65,14 @@ func designAgent() *Agent {
 			},
 		},
 	}
+}
+
+// ringWith returns the default ring configuration with the given number of
+// partitions, the one ring setting the file has.
+func ringWith(partitions int) ring.Config {
+	r := ring.DefaultConfig()
+	r.Partitions = partitions
+	return r
 }
 
 // withoutRanges returns a copy of a with every Range zeroed.
@@ -127,22 +140,26 @@ func TestLoadDesignRanges(t *testing.T) {
 
 func TestDefault(t *testing.T) {
 	want := Agent{
-		Cluster:    "hoard",
-		BindAddr:   "127.0.0.1:7946",
-		RPCAddr:    "127.0.0.1:7373",
-		HTTPAddr:   "127.0.0.1:8080",
-		LogLevel:   "info",
-		Partitions: 1021, MaxValueBytes: 1 << 20,
+		Node: node.Config{
+			Cluster:       "hoard",
+			BindAddr:      "127.0.0.1:7946",
+			RPCAddr:       "127.0.0.1:7373",
+			HTTPAddr:      "127.0.0.1:8080",
+			Ring:          ringWith(1021),
+			MaxValueBytes: 1 << 20,
+			LeaveTimeout:  node.DefaultLeaveTimeout,
+		},
+		LogLevel: "info",
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v, want %+v", got, want)
 	}
-	// The same values, taken from the node's defaults rather than copied.
-	n := node.DefaultConfig()
-	got := Default()
-	if got.Cluster != n.Cluster || got.BindAddr != n.BindAddr || got.RPCAddr != n.RPCAddr ||
-		got.HTTPAddr != n.HTTPAddr || got.Partitions != n.Ring.Partitions || got.MaxValueBytes != int64(n.MaxValueBytes) {
-		t.Errorf("Default() = %+v does not match node.DefaultConfig() = %+v", got, n)
+	// The same values, taken from the node's defaults rather than copied:
+	// all of them but the name and data directory, which the agent derives.
+	n := *node.DefaultConfig()
+	n.Name, n.DataDir = "", ""
+	if got := Default(); !reflect.DeepEqual(got.Node, n) {
+		t.Errorf("Default().Node = %+v does not match node.DefaultConfig() = %+v", got.Node, n)
 	}
 }
 
@@ -163,8 +180,8 @@ cache "k" {}
 		t.Fatal(err)
 	}
 	want := Default()
-	want.Name = "n2"
-	want.DataDir = "./data/n2"
+	want.Node.Name = "n2"
+	want.Node.DataDir = "./data/n2"
 	want.Sinks = []Sink{
 		{Type: "stdout", Name: "console"},
 		{Type: "postgres", Name: "db", DSN: "postgres://localhost/hoard",
@@ -258,9 +275,13 @@ cache "users" {
 		t.Fatal(err)
 	}
 	want := &Agent{
-		Name: "n3", Cluster: "blue", BindAddr: "0.0.0.0:0", AdvertiseAddr: "10.0.0.3:7946",
-		RPCAddr: ":7373", HTTPAddr: "", Join: []string{"10.0.0.1:7946", "[::1]:7946"},
-		DataDir: "/var/lib/hoard", LogLevel: "debug", Partitions: 271, MaxValueBytes: 2 << 20,
+		Node: node.Config{
+			Name: "n3", Cluster: "blue", BindAddr: "0.0.0.0:0", AdvertiseAddr: "10.0.0.3:7946",
+			RPCAddr: ":7373", HTTPAddr: "", Join: []string{"10.0.0.1:7946", "[::1]:7946"},
+			DataDir: "/var/lib/hoard", Ring: ringWith(271), MaxValueBytes: 2 << 20,
+			LeaveTimeout: node.DefaultLeaveTimeout, // not a file setting
+		},
+		LogLevel: "debug",
 		Sinks: []Sink{
 			{Type: "http", Name: "hook", URL: "https://example.com/hook",
 				Headers: map[string]string{"Authorization": "Bearer x", "X-Trace": "1"}, Timeout: 2 * time.Second},
@@ -290,12 +311,12 @@ func TestHTTPAddr(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
 	}{
-		{"unset", `name = "n"`, Default().HTTPAddr},
-		{"null", "name = \"n\"\nhttp_addr = null", Default().HTTPAddr},
+		{"unset", `name = "n"`, Default().Node.HTTPAddr},
+		{"null", "name = \"n\"\nhttp_addr = null", Default().Node.HTTPAddr},
 		{"empty disables", "name = \"n\"\nhttp_addr = \"\"", ""},
 		{"set", "name = \"n\"\nhttp_addr = \":9090\"", ":9090"},
-		{"json unset", `{"name": "n"}`, Default().HTTPAddr},
-		{"json null", `{"name": "n", "http_addr": null}`, Default().HTTPAddr},
+		{"json unset", `{"name": "n"}`, Default().Node.HTTPAddr},
+		{"json null", `{"name": "n", "http_addr": null}`, Default().Node.HTTPAddr},
 		{"json empty disables", `{"name": "n", "http_addr": ""}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,8 +324,8 @@ func TestHTTPAddr(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.HTTPAddr != tc.want {
-				t.Errorf("HTTPAddr = %q, want %q", a.HTTPAddr, tc.want)
+			if a.Node.HTTPAddr != tc.want {
+				t.Errorf("HTTPAddr = %q, want %q", a.Node.HTTPAddr, tc.want)
 			}
 		})
 	}
@@ -333,8 +354,8 @@ func TestSyntaxChoice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.Name != "n" {
-				t.Errorf("Name = %q, want n", a.Name)
+			if a.Node.Name != "n" {
+				t.Errorf("Name = %q, want n", a.Node.Name)
 			}
 		})
 	}

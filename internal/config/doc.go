@@ -21,7 +21,7 @@
 //	if err != nil {
 //		return err // errors.Is(err, config.ErrInvalid) for a bad file
 //	}
-//	a.Name = *nameFlag // command-line overrides
+//	a.Node.Name = *nameFlag // command-line overrides
 //	if err := a.Validate(); err != nil {
 //		return err
 //	}
@@ -30,11 +30,14 @@
 // blocks are errors, so a typo is never silently ignored, and so are those
 // of another store kind (a ttl in a counter, a sink in a cache).
 //
-// Defaults are the node's: Default derives from node.DefaultConfig, and a
-// store block starts from node.DefaultStoreConfig(kind), so a setting left
-// out means what a zero field of node.StoreConfig means. A setting that can
-// be turned off takes None, "none", and the node's value for it (a negative
-// Jitter, FlushTimeout or MaxBytes; a zero MaxSize, TTL, RefreshInterval or
-// MaxEntries). A zero is refused where the node would read it as the
-// default, with a message saying what to write instead.
+// The file's settings are the node's own: the top-level attributes set
+// Agent.Node, a node.Config starting from node.DefaultConfig, and a store
+// block sets Store.Config, a node.StoreConfig starting from
+// node.DefaultStoreConfig(kind); Agent and Store list which attribute is
+// which field. A setting left out keeps the node's default, which for a
+// store setting is what a zero field of node.StoreConfig means. A setting
+// that can be turned off takes None, "none", and the node's value for it (a
+// negative Jitter, FlushTimeout or MaxBytes; a zero MaxSize, TTL,
+// RefreshInterval or MaxEntries). A zero is refused where the node would
+// read it as the default, with a message saying what to write instead.
 package config

@@ -340,7 +340,7 @@ func TestValidate(t *testing.T) {
 	withName := func(mod func(a *Agent)) func(*testing.T) *Agent {
 		return func(*testing.T) *Agent {
 			a := Default()
-			a.Name = "n"
+			a.Node.Name = "n"
 			if mod != nil {
 				mod(&a)
 			}
@@ -365,17 +365,17 @@ func TestValidate(t *testing.T) {
 	}{
 		{"default with a name", withName(nil), ""},
 		{"default without a name", func(*testing.T) *Agent { a := Default(); return &a }, "name: required"},
-		{"bad rpc flag", withName(func(a *Agent) { a.RPCAddr = "localhost" }),
+		{"bad rpc flag", withName(func(a *Agent) { a.Node.RPCAddr = "localhost" }),
 			`rpc_addr: invalid address "localhost": missing port in address, want host:port`},
-		{"bad join flag", withName(func(a *Agent) { a.Join = []string{"a:1", "b:x"} }),
+		{"bad join flag", withName(func(a *Agent) { a.Node.Join = []string{"a:1", "b:x"} }),
 			`join: invalid address "b:x": port "x" is not a number from 0 to 65535`},
-		{"http disabled", withName(func(a *Agent) { a.HTTPAddr = "" }), ""},
-		{"bad name flag", withName(func(a *Agent) { a.Name = "a/b" }),
+		{"http disabled", withName(func(a *Agent) { a.Node.HTTPAddr = "" }), ""},
+		{"bad name flag", withName(func(a *Agent) { a.Node.Name = "a/b" }),
 			`name: invalid name "a/b", want 1 to 64 letters, digits, '_', '.' or '-'`},
-		{"several flags", withName(func(a *Agent) { a.BindAddr = "x"; a.RPCAddr = "y" }),
+		{"several flags", withName(func(a *Agent) { a.Node.BindAddr = "x"; a.Node.RPCAddr = "y" }),
 			`bind_addr: invalid address "x": missing port in address, want host:port` + "\n" +
 				`rpc_addr: invalid address "y": missing port in address, want host:port`},
-		{"flag over a file", loaded(func(a *Agent) { a.BindAddr = "nope" }),
+		{"flag over a file", loaded(func(a *Agent) { a.Node.BindAddr = "nope" }),
 			`bind_addr: invalid address "nope": missing port in address, want host:port`},
 		{"store from a file keeps its position", loaded(func(a *Agent) { a.Stores[1].Sink = "gone" }),
 			`testdata/design.hcl:17,1: buffer "events": sink: no sink named "gone" (declared: "out")`},
@@ -433,16 +433,16 @@ func TestValidate(t *testing.T) {
 
 func TestValidateFillsDataDir(t *testing.T) {
 	a := Default()
-	a.Name = "n7"
+	a.Node.Name = "n7"
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if a.DataDir != "./data/n7" {
-		t.Errorf("DataDir = %q, want ./data/n7", a.DataDir)
+	if a.Node.DataDir != "./data/n7" {
+		t.Errorf("DataDir = %q, want ./data/n7", a.Node.DataDir)
 	}
-	a.DataDir = "/srv/hoard"
-	if err := a.Validate(); err != nil || a.DataDir != "/srv/hoard" {
-		t.Errorf("Validate changed a set DataDir to %q (err %v)", a.DataDir, err)
+	a.Node.DataDir = "/srv/hoard"
+	if err := a.Validate(); err != nil || a.Node.DataDir != "/srv/hoard" {
+		t.Errorf("Validate changed a set DataDir to %q (err %v)", a.Node.DataDir, err)
 	}
 }
 

@@ -22,7 +22,7 @@ counter "pageviews" {
 		return
 	}
 	s := a.Stores[0]
-	fmt.Println(a.Name, a.DataDir, a.HTTPAddr)
+	fmt.Println(a.Node.Name, a.Node.DataDir, a.Node.HTTPAddr)
 	fmt.Println(s.Config.Kind, s.Config.Name, s.Sink, s.Config.Interval, s.Config.Jitter, s.Config.RetryMax)
 	// Output:
 	// n1 ./data/n1 127.0.0.1:8080
@@ -51,11 +51,11 @@ counter "pageviews" {
 func ExampleAgent_Validate() {
 	// Flags alone, without a file.
 	a := config.Default()
-	a.Name = "n2"
-	a.RPCAddr = "127.0.0.1" // a bad --rpc value
+	a.Node.Name = "n2"
+	a.Node.RPCAddr = "127.0.0.1" // a bad --rpc value
 	fmt.Println(a.Validate())
-	a.RPCAddr = "127.0.0.1:7374"
-	fmt.Println(a.Validate(), a.DataDir)
+	a.Node.RPCAddr = "127.0.0.1:7374"
+	fmt.Println(a.Validate(), a.Node.DataDir)
 	// Output:
 	// rpc_addr: invalid address "127.0.0.1": missing port in address, want host:port
 	// <nil> ./data/n2

@@ -184,21 +184,22 @@ func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema, label string) *
 
 func (d *decoder) agent(body hcl.Body) *Agent {
 	a := Default()
+	n := &a.Node
 	c := d.content(body, agentSchema, "")
 	b := d.attrs(c.Attributes, "", "")
-	b.str("name", &a.Name)
-	b.str("cluster", &a.Cluster)
-	b.str("bind_addr", &a.BindAddr)
-	b.str("advertise_addr", &a.AdvertiseAddr)
-	b.str("rpc_addr", &a.RPCAddr)
-	b.str("http_addr", &a.HTTPAddr)
-	b.strList("join", &a.Join)
-	if b.str("data_dir", &a.DataDir) && a.DataDir == "" {
+	b.str("name", &n.Name)
+	b.str("cluster", &n.Cluster)
+	b.str("bind_addr", &n.BindAddr)
+	b.str("advertise_addr", &n.AdvertiseAddr)
+	b.str("rpc_addr", &n.RPCAddr)
+	b.str("http_addr", &n.HTTPAddr)
+	b.strList("join", &n.Join)
+	if b.str("data_dir", &n.DataDir) && n.DataDir == "" {
 		b.fail("data_dir", "must not be empty; leave it out for the default %q", DefaultDataDir("NAME"))
 	}
 	b.str("log_level", &a.LogLevel)
-	b.integer("partitions", &a.Partitions)
-	b.size("max_value_bytes", &a.MaxValueBytes)
+	b.integer("partitions", &n.Ring.Partitions)
+	b.size("max_value_bytes", &n.MaxValueBytes)
 
 	for _, blk := range c.Blocks {
 		switch blk.Type {

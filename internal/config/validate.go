@@ -18,14 +18,16 @@ import (
 )
 
 // Validate checks the configuration's values and the references between
-// them, as Parse does after decoding a file, and fills in DataDir with
-// DefaultDataDir(Name) when it is empty. Use it after changing fields, such
-// as for command-line overrides: an Agent from Default with a valid Name
-// set passes.
+// them, as Parse does after decoding a file, and fills in Node.DataDir with
+// DefaultDataDir(Node.Name) when it is empty. Use it after changing fields,
+// such as for command-line overrides: an Agent from Default with a valid
+// Node.Name set passes. It checks the Node fields the file sets (see
+// Agent), not the others; node.Start validates those.
 //
 // Problems in sinks and stores read from a file are reported at their
-// blocks; problems in top-level fields carry no position, only the field's
-// name (such as "rpc_addr"). The error is an *Error matching ErrInvalid.
+// blocks; problems in top-level fields carry no position, only the file's
+// attribute name (such as "rpc_addr"). The error is an *Error matching
+// ErrInvalid.
 func (a *Agent) Validate() error {
 	v := &validator{}
 	v.agent(a)
@@ -128,48 +130,49 @@ func (c check) required(field, value, what string) bool {
 
 func (v *validator) agent(a *Agent) {
 	c := v.at("", "", v.top)
+	n := &a.Node
 	nameOK := false
 	switch {
 	case c.skip("name"):
-	case a.Name == "":
+	case n.Name == "":
 		c.fail("name", "required")
 	default:
-		c.name("name", a.Name)
-		nameOK = checkName(a.Name) == nil
+		c.name("name", n.Name)
+		nameOK = checkName(n.Name) == nil
 	}
 	if !c.skip("cluster") {
-		if a.Cluster == "" {
+		if n.Cluster == "" {
 			c.fail("cluster", "must not be empty")
 		} else {
-			c.name("cluster", a.Cluster)
+			c.name("cluster", n.Cluster)
 		}
 	}
-	c.addr("bind_addr", a.BindAddr, false)
-	if a.AdvertiseAddr != "" {
-		c.addr("advertise_addr", a.AdvertiseAddr, true)
+	c.addr("bind_addr", n.BindAddr, false)
+	if n.AdvertiseAddr != "" {
+		c.addr("advertise_addr", n.AdvertiseAddr, true)
 	}
-	c.addr("rpc_addr", a.RPCAddr, false)
-	if a.HTTPAddr != "" {
-		c.addr("http_addr", a.HTTPAddr, false)
+	c.addr("rpc_addr", n.RPCAddr, false)
+	if n.HTTPAddr != "" {
+		c.addr("http_addr", n.HTTPAddr, false)
 	}
 	if !c.skip("join") {
-		for i, j := range a.Join {
+		for i, j := range n.Join {
 			if err := checkAddr(j, true); err != nil {
 				c.errorf("join", []string{fmt.Sprintf("join.%d", i), "join"}, "%v", err)
 			}
 		}
 	}
-	if a.DataDir == "" && nameOK {
-		a.DataDir = DefaultDataDir(a.Name)
+	if n.DataDir == "" && nameOK {
+		n.DataDir = DefaultDataDir(n.Name)
 	}
 	if !c.skip("log_level") && !slices.Contains(LogLevels, a.LogLevel) {
 		c.fail("log_level", "invalid level %q, want one of %s", a.LogLevel, strings.Join(LogLevels, ", "))
 	}
-	if !c.skip("max_value_bytes") && (a.MaxValueBytes < 1 || a.MaxValueBytes > 8<<20) {
-		c.fail("max_value_bytes", "must be from 1 byte to 8MiB, got %d", a.MaxValueBytes)
+	if !c.skip("max_value_bytes") && (n.MaxValueBytes < 1 || n.MaxValueBytes > 8<<20) {
+		c.fail("max_value_bytes", "must be from 1 byte to 8MiB, got %d", n.MaxValueBytes)
 	}
-	if !c.skip("partitions") && a.Partitions < 1 {
-		c.fail("partitions", "must be at least 1, got %d", a.Partitions)
+	if !c.skip("partitions") && n.Ring.Partitions < 1 {
+		c.fail("partitions", "must be at least 1, got %d", n.Ring.Partitions)
 	}
 
 	sinks := make(map[string]*Sink, len(a.Sinks))

@@ -218,12 +218,21 @@ func (b *attrSet) durationOf(name string, val cty.Value, dst *time.Duration) boo
 
 // size decodes a byte count written as a number or as a string with a unit
 // (see parseSize).
-func (b *attrSet) size(name string, dst *int64) bool {
+func (b *attrSet) size(name string, dst *int) bool {
 	val, ok := b.value(name)
 	if !ok {
 		return false
 	}
-	return b.sizeOf(name, val, dst)
+	var n int64
+	if !b.sizeOf(name, val, &n) {
+		return false
+	}
+	if int64(int(n)) != n {
+		b.fail(name, "size %d is too large", n) // on 32-bit platforms
+		return false
+	}
+	*dst = int(n)
+	return true
 }
 
 func (b *attrSet) sizeOf(name string, val cty.Value, dst *int64) bool {
