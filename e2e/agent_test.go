@@ -178,19 +178,26 @@ func members(rpc string) ([]member, error) {
 	return ms, nil
 }
 
-// eventually polls cond until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
+// waitFor checks cond until it returns nil, and fails the test with what
+// and cond's last error if that has not happened after timeout. It is
+// testcluster.WaitFor, which these tests do not import so as not to link
+// the nodes they run as processes; it backs off to 200ms between checks,
+// since a check here usually runs the CLI.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	interval := time.Millisecond
 	for {
 		err := cond()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(interval) // poll interval, not synchronisation
+		interval = min(2*interval, 200*time.Millisecond)
 	}
 }
 
@@ -198,7 +205,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() er
 func waitMembers(t *testing.T, agents []*agent) {
 	t.Helper()
 	for _, a := range agents {
-		eventually(t, 30*time.Second, fmt.Sprintf("%s sees %d members", a.name, len(agents)), func() error {
+		waitFor(t, 30*time.Second, fmt.Sprintf("%s to see %d members", a.name, len(agents)), func() error {
 			ms, err := members(a.rpc)
 			if err != nil {
 				return err
@@ -224,7 +231,7 @@ func TestThreeAgents(t *testing.T) {
 
 	// Every node lists three alive members.
 	for _, a := range agents {
-		eventually(t, 30*time.Second, a.name+" sees 3 alive", func() error {
+		waitFor(t, 30*time.Second, a.name+" to see 3 alive", func() error {
 			ms, err := members(a.rpc)
 			if err != nil {
 				return err
@@ -238,7 +245,7 @@ func TestThreeAgents(t *testing.T) {
 	}
 
 	// Every node names the same owner for the same keys, once rings agree.
-	eventually(t, 30*time.Second, "owners agree", func() error {
+	waitFor(t, 30*time.Second, "the owners to agree", func() error {
 		for k := range 20 {
 			key := fmt.Sprintf("/page/%d", k)
 			var first string
@@ -295,7 +302,7 @@ func TestThreeAgents(t *testing.T) {
 	<-agents[2].exited
 	killed := time.Now()
 	for _, a := range agents[:2] {
-		eventually(t, 30*time.Second, a.name+" drops n3", func() error {
+		waitFor(t, 30*time.Second, a.name+" to drop n3", func() error {
 			ms, err := members(a.rpc)
 			if err != nil {
 				return err

@@ -38,7 +38,7 @@ cache "users" {
 }`, backend.URL))
 	waitMembers(t, agents)
 	// Wait for the rings to agree, so every node routes a key to one owner.
-	eventually(t, 30*time.Second, "owners agree", func() error {
+	waitFor(t, 30*time.Second, "the owners to agree", func() error {
 		var first string
 		for i, a := range agents {
 			out, err := hoardErr("owner", "users", "alice", "--rpc", a.rpc, "--format", "json")

@@ -105,7 +105,7 @@ buffer "ev" {
 	})
 	aliveOn := func(a *agent, want int) {
 		t.Helper()
-		eventually(t, 45*time.Second, fmt.Sprintf("%s sees %d alive", a.name, want), func() error {
+		waitFor(t, 45*time.Second, fmt.Sprintf("%s to see %d alive", a.name, want), func() error {
 			ms, err := members(a.rpc)
 			if err != nil {
 				return err
@@ -188,7 +188,7 @@ buffer "ev" {
 	progress := func() {
 		t.Helper()
 		target := acks.Load() + 300
-		eventually(t, 45*time.Second, "writers make progress", func() error {
+		waitFor(t, 45*time.Second, "the writers to make progress", func() error {
 			if acks.Load() < target {
 				return fmt.Errorf("%d acks, want %d", acks.Load(), target)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hoard-dev/hoard/loaders"
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 // testDSN returns the DSN of the PostgreSQL the tests may use. Without one
@@ -23,12 +24,9 @@ func testDSN(t *testing.T) string {
 	t.Helper()
 	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HOARD_TEST_POSTGRES_DSN not set: .ci/run must start PostgreSQL")
-		}
-		t.Skip("HOARD_TEST_POSTGRES_DSN not set; to run the PostgreSQL tests: " +
-			"bash -c 'source scripts/ci-postgres.sh && go test ./loaders/' " +
-			"(or set it to a scratch database's DSN)")
+		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run the PostgreSQL tests: "+
+			"bash -c 'source scripts/ci-postgres.sh && go test ./loaders/' "+
+			"(or set it to a scratch database's DSN; in CI, .ci/run starts PostgreSQL)")
 	}
 	return dsn
 }
@@ -247,22 +245,18 @@ func TestPostgresTimeout(t *testing.T) {
 	}
 
 	// The server was asked to cancel the query: it is not left sleeping.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testcluster.WaitFor(t, 5*time.Second, "the server to cancel the query", func() error {
 		var n int
 		err := db.conn.QueryRow(context.Background(),
 			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(10)%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
-			break
+		if n != 0 {
+			return fmt.Errorf("%d pg_sleep queries still running on the server", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pg_sleep queries still running on the server", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// The caller's context can cut a load shorter than Timeout.
 	slow := db.loader("SELECT pg_sleep(10)::text WHERE $1::text IS NOT NULL", time.Minute)

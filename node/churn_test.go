@@ -50,13 +50,13 @@ func TestChurnUnderLoad(t *testing.T) {
 	}
 	waitAcks := func(n int64) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for target := led.acks.Load() + n; led.acks.Load() < target; {
-			if time.Now().After(deadline) {
-				t.Fatalf("writers stalled: %d acks", led.acks.Load())
+		target := led.acks.Load() + n
+		testcluster.WaitFor(t, 30*time.Second, fmt.Sprintf("%d more acknowledged ops", n), func() error {
+			if got := led.acks.Load(); got < target {
+				return fmt.Errorf("writers stalled: %d acks, want %d", got, target)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitAcks(500)
 	for range 2 { // 3 -> 5
@@ -207,13 +207,12 @@ func TestCrashLosesOnlyTheUnflushed(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for led.acks.Load() < 3000 {
-		if time.Now().After(deadline) {
-			t.Fatal("writers stalled")
+	testcluster.WaitFor(t, 20*time.Second, "3000 acknowledged increments", func() error {
+		if got := led.acks.Load(); got < 3000 {
+			return fmt.Errorf("writers stalled: %d acks", got)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	victim := c.Node(2)
 	c.Kill(2)
 	killed := time.Now()
@@ -222,12 +221,12 @@ func TestCrashLosesOnlyTheUnflushed(t *testing.T) {
 	detected := time.Since(killed)
 	converged.Store(true)
 	target := led.acks.Load() + 2000
-	for led.acks.Load() < target {
-		if time.Now().After(deadline.Add(20 * time.Second)) {
-			t.Fatal("writers stalled after the crash")
+	testcluster.WaitFor(t, 20*time.Second, "2000 more acknowledged increments after the crash", func() error {
+		if got := led.acks.Load(); got < target {
+			return fmt.Errorf("writers stalled after the crash: %d acks, want %d", got, target)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	close(stop)
 	wg.Wait()
 	flushAll(t, c)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -190,14 +191,12 @@ func TestFlushAfterInterval(t *testing.T) {
 	if err := c.Node(0).Incr(ctx, "pageviews", "/home", 7); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(10 * time.Second)
-	for mem.Counts("pageviews")["/home"] != 7 {
-		select {
-		case <-mem.Changed():
-		case <-deadline:
-			t.Fatalf("not flushed 10s after the increment (interval 200ms)")
+	testcluster.WaitFor(t, 10*time.Second, "the increment to be flushed (interval 200ms)", func() error {
+		if got := mem.Counts("pageviews")["/home"]; got != 7 {
+			return fmt.Errorf("the sink has /home = %d, want 7", got)
 		}
-	}
+		return nil
+	})
 	t.Logf("flushed %s after the increment (interval 200ms + up to 40ms jitter)", time.Since(start).Round(time.Millisecond))
 }
 
@@ -447,8 +446,7 @@ func TestIncrAsync(t *testing.T) {
 		}
 	}
 	// Async increments reach their owners within about 50ms.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testcluster.WaitFor(t, 10*time.Second, "the async increments to be applied", func() error {
 		var sum int64
 		for k := range 10 {
 			n, err := cl.Count(ctx, "pageviews", fmt.Sprintf("k%d", k))
@@ -457,27 +455,23 @@ func TestIncrAsync(t *testing.T) {
 			}
 			sum += n
 		}
-		if sum == 3000 {
-			break
+		if sum != 3000 {
+			return fmt.Errorf("async increments applied: %d of 3000", sum)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("async increments applied: %d of 3000", sum)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if n, err := cl.AsyncFailures(); n != 0 {
 		t.Fatalf("%d async failures: %v", n, err)
 	}
 	if err := cl.IncrAsync(ctx, "pageviews", "", 1); err != nil {
 		t.Fatal(err) // sent; the node refuses it and the client counts it
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for n, _ := cl.AsyncFailures(); n != 1; n, _ = cl.AsyncFailures() {
-		if time.Now().After(deadline) {
-			t.Fatal("a refused async increment was not counted")
+	testcluster.WaitFor(t, 5*time.Second, "the refused async increment to be counted", func() error {
+		if n, err := cl.AsyncFailures(); n != 1 {
+			return fmt.Errorf("%d async failures (%v), want 1", n, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	flushAll(t, c)
 	var sum int64
 	for _, v := range mem.Counts("pageviews") {
@@ -492,8 +486,41 @@ func TestIncrAsync(t *testing.T) {
 // 1,000 keys round-robin to all nodes while they flush every 300ms: the
 // sink receives per key exactly the sum sent, and, the ring being stable,
 // every key is only ever flushed by one node.
+//
+// Counters are exact whatever the ring does, but which node flushes a key
+// is only fixed while the ring is: a false failure detection on a loaded
+// machine changes it. The nodes therefore detect failures slowly, and a run
+// during which the ring changed anyway is repeated on a new cluster.
 func TestRoundRobinIncrementsOverThreeNodes(t *testing.T) {
-	c, mem := counterCluster(t, 3, 300*time.Millisecond)
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		var stable bool
+		t.Run(fmt.Sprintf("run %d", attempt), func(t *testing.T) { stable = roundRobinRun(t) })
+		if t.Failed() || stable {
+			return
+		}
+		if attempt == attempts {
+			testcluster.SkipOrFailInCI(t, "the ring changed during each of %d runs (false failure detection on a loaded machine): owner uniqueness not checked", attempts)
+		}
+	}
+}
+
+// roundRobinRun is one run of TestRoundRobinIncrementsOverThreeNodes. It
+// reports whether the ring stayed the same, and so whether owner
+// uniqueness was checked.
+func roundRobinRun(t *testing.T) (stable bool) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{
+			Name: "pageviews", Kind: node.KindCounter, Sink: mem,
+			Interval: 300 * time.Millisecond, RetryMax: 3, RetryDelay: 20 * time.Millisecond,
+		}}
+		// Slow failure detection: this test is not about it, and a node
+		// busy with the race detector must not be declared dead.
+		cfg.Gossip.ProbeInterval = time.Second
+		cfg.Gossip.ProbeTimeout = 500 * time.Millisecond
+		cfg.Gossip.SuspicionMult = 6
+	}})
 	ctx := ctxT(t)
 	var clients []*client.Client
 	for _, addr := range c.RPCAddrs() {
@@ -527,10 +554,9 @@ func TestRoundRobinIncrementsOverThreeNodes(t *testing.T) {
 			t.Fatalf("%s: sink has %d, want %d", k, got[k], v)
 		}
 	}
-	if !equalUint64(version, ringVersions(c)) {
-		// Counters are exact whatever the ring does; which node flushes a
-		// key is only fixed while the ring is.
-		t.Skip("the ring changed during the run (false failure detection on a loaded machine): owner uniqueness not checked")
+	if !slices.Equal(version, ringVersions(c)) {
+		t.Logf("the ring changed during the run (versions %v, then %v): owner uniqueness not checked", version, ringVersions(c))
+		return false
 	}
 	flushedBy := map[string]string{}
 	batches := mem.Batches()
@@ -543,17 +569,6 @@ func TestRoundRobinIncrementsOverThreeNodes(t *testing.T) {
 		}
 	}
 	t.Logf("%d batches over the run", len(batches))
-}
-
-func equalUint64(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
 	return true
 }
 
@@ -593,13 +608,13 @@ func TestIncrementsAcrossAJoin(t *testing.T) {
 	}
 	// Traffic before, during and after the join.
 	waitAcked := func(n int64) {
-		deadline := time.Now().Add(20 * time.Second)
-		for ackedTotal.Load() < n && !t.Failed() {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d increments acknowledged, want %d", ackedTotal.Load(), n)
+		t.Helper()
+		testcluster.WaitFor(t, 20*time.Second, fmt.Sprintf("%d acknowledged increments", n), func() error {
+			if got := ackedTotal.Load(); got < n && !t.Failed() { // a writer that failed stops waiting
+				return fmt.Errorf("only %d increments acknowledged, want %d", got, n)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitAcked(2000)
 	c.Add()
@@ -713,8 +728,7 @@ func TestLostPartitionsAreFlushedAtOnce(t *testing.T) {
 	if len(moved) == 0 {
 		t.Fatal("the join moved none of n1's keys")
 	}
-	deadline := time.After(10 * time.Second)
-	for {
+	testcluster.WaitFor(t, 10*time.Second, "n1 to flush the keys it lost", func() error {
 		got := mem.Counts("pageviews")
 		missing := 0
 		for _, k := range moved {
@@ -722,15 +736,11 @@ func TestLostPartitionsAreFlushedAtOnce(t *testing.T) {
 				missing++
 			}
 		}
-		if missing == 0 {
-			break
+		if missing > 0 {
+			return fmt.Errorf("%d of %d moved keys not flushed by their old owner", missing, len(moved))
 		}
-		select {
-		case <-mem.Changed():
-		case <-deadline:
-			t.Fatalf("%d of %d moved keys not flushed by their old owner", missing, len(moved))
-		}
-	}
+		return nil
+	})
 	// Keys n1 still owns stay until its interval.
 	for _, k := range keys {
 		if _, o := snap.Locate("pageviews", k); o.Name == n1.Name() && mem.Counts("pageviews")[k] != 0 {

@@ -2,10 +2,12 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 // TestShutdownHonoursDeadlineWithPendingAsync: Shutdown returns
@@ -53,13 +55,13 @@ func TestLeaveDoesNotSilentlyDropAsyncIncrements(t *testing.T) {
 	}
 }
 
+// waitAsyncTaken waits until n's async loop has taken every pending sum.
 func waitAsyncTaken(t *testing.T, n *node.Node) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Stats().AsyncPending != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the async loop did not take the pending sum")
+	testcluster.WaitFor(t, 5*time.Second, "the async loop to take the pending sum", func() error {
+		if p := n.Stats().AsyncPending; p != 0 {
+			return fmt.Errorf("%d sums still pending", p)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hoard-dev/hoard/client"
@@ -21,16 +23,13 @@ import (
 	"github.com/hoard-dev/hoard/testcluster"
 )
 
-// pgDSN returns the test database's DSN. In CI a missing one fails the
-// test: .ci/run starts PostgreSQL. Locally the test skips.
+// pgDSN returns the test database's DSN. Without one the test skips, or
+// fails in CI, where .ci/run starts PostgreSQL.
 func pgDSN(t *testing.T) string {
 	t.Helper()
 	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HOARD_TEST_POSTGRES_DSN not set: .ci/run must start PostgreSQL")
-		}
-		t.Skip("HOARD_TEST_POSTGRES_DSN not set; run `source scripts/ci-postgres.sh` first")
+		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; run `source scripts/ci-postgres.sh` first (in CI, .ci/run starts PostgreSQL)")
 	}
 	return dsn
 }
@@ -184,8 +183,8 @@ func TestPostgresRetriedAndReplayedBatchesApplyOnce(t *testing.T) {
 // proxy forwards TCP connections to a PostgreSQL server and can cut them,
 // to take the database away in the middle of a run.
 type proxy struct {
-	ln       net.Listener
-	upstream string
+	ln                net.Listener
+	network, upstream string
 
 	// mu guards conns and down.
 	mu    sync.Mutex
@@ -194,13 +193,13 @@ type proxy struct {
 	wg    sync.WaitGroup
 }
 
-func startProxy(t *testing.T, upstream string) *proxy {
+func startProxy(t *testing.T, network, upstream string) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, upstream: upstream, conns: map[net.Conn]bool{}}
+	p := &proxy{ln: ln, network: network, upstream: upstream, conns: map[net.Conn]bool{}}
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
 		ln.Close()
@@ -222,7 +221,7 @@ func (p *proxy) accept() {
 			c.Close()
 			continue
 		}
-		up, err := net.Dial("tcp", p.upstream)
+		up, err := net.Dial(p.network, p.upstream)
 		if err != nil {
 			p.mu.Unlock()
 			c.Close()
@@ -252,18 +251,41 @@ func (p *proxy) restore() {
 	p.mu.Unlock()
 }
 
+// pgDSNVia returns dsn, a URL or key=value DSN, with its server replaced
+// by the TCP address addr.
+func pgDSNVia(t *testing.T, dsn, addr string) string {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return fmt.Sprintf("%s host=%s port=%s", dsn, host, port) // a later keyword wins
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("DSN %q: %v", dsn, err)
+	}
+	u.Host = addr
+	q := u.Query()
+	q.Del("host")
+	q.Del("port")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // TestPostgresOutage: PostgreSQL goes away mid-run; batches are retried,
 // then dead-lettered; once it is back, replay loses nothing.
 func TestPostgresOutage(t *testing.T) {
 	dsn := pgDSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" {
-		t.Skipf("the outage test needs a URL DSN, got %q", dsn)
+	pc, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("DSN %q: %v", dsn, err)
 	}
-	px := startProxy(t, u.Host)
-	u.Host = px.ln.Addr().String()
+	network, addr := pgconn.NetworkAddress(pc.Host, pc.Port)
+	px := startProxy(t, network, addr)
 	cfg, pool := pgTables(t, dsn)
-	cfg.DSN = u.String()
+	cfg.DSN = pgDSNVia(t, dsn, px.ln.Addr().String())
 	pg := newPGSink(t, cfg)
 	c := testcluster.New(t, 2, &testcluster.Options{Configure: func(i int, nc *node.Config) {
 		nc.Stores = []node.StoreConfig{

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hoard-dev/hoard/sinks"
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 // pgWhen is a batch time PostgreSQL stores exactly (microseconds).
@@ -29,12 +30,9 @@ func pgTestDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HOARD_TEST_POSTGRES_DSN not set: .ci/run must start PostgreSQL")
-		}
-		t.Skip("HOARD_TEST_POSTGRES_DSN not set; to run the PostgreSQL tests: " +
-			"bash -c 'source scripts/ci-postgres.sh && go test ./sinks/' " +
-			"(or set it to a scratch database's DSN)")
+		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run the PostgreSQL tests: "+
+			"bash -c 'source scripts/ci-postgres.sh && go test ./sinks/' "+
+			"(or set it to a scratch database's DSN; in CI, .ci/run starts PostgreSQL)")
 	}
 	return dsn
 }
@@ -646,22 +644,18 @@ func TestPostgresContextDeadline(t *testing.T) {
 
 			// The server was asked to cancel the statement: it is not left
 			// waiting for the lock.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			testcluster.WaitFor(t, 5*time.Second, "the server to cancel the statement", func() error {
 				var n int
 				err := db.conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "+
 					"pid <> pg_backend_pid() AND query LIKE '%' || $1 || '%'", tt.table).Scan(&n)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if n == 0 {
-					break
+				if n != 0 {
+					return fmt.Errorf("%d statements on %s still running on the server", n, tt.table)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d statements on %s still running on the server", n, tt.table)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return nil
+			})
 
 			if err := tx.Rollback(ctx); err != nil {
 				t.Fatal(err)

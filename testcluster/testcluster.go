@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -271,8 +272,7 @@ func (c *Cluster) WaitRing(nodes ...int) {
 		want = append(want, fmt.Sprintf("n%d", i+1))
 	}
 	slices.Sort(want)
-	deadline := time.Now().Add(c.opts.ConvergeTimeout)
-	for {
+	WaitFor(c.t, c.opts.ConvergeTimeout, fmt.Sprintf("%v to have a ring of exactly themselves", want), func() error {
 		var why strings.Builder
 		for _, i := range nodes {
 			n := c.Node(i)
@@ -283,17 +283,14 @@ func (c *Cluster) WaitRing(nodes ...int) {
 				}
 			}
 			if !slices.Equal(got, want) {
-				fmt.Fprintf(&why, "%s: ring has %v, want %v\n", n.Name(), got, want)
+				fmt.Fprintf(&why, "\n%s: ring has %v, want %v", n.Name(), got, want)
 			}
 		}
-		if why.Len() == 0 {
-			return
+		if why.Len() > 0 {
+			return errors.New(why.String())
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("testcluster: rings not as expected after %s:\n%s", c.opts.ConvergeTimeout, why.String())
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
+		return nil
+	})
 }
 
 // WaitConverged waits until every live node's ring holds exactly the live
@@ -301,17 +298,12 @@ func (c *Cluster) WaitRing(nodes ...int) {
 // Options.ConvergeTimeout, describing each node's view.
 func (c *Cluster) WaitConverged() {
 	c.t.Helper()
-	deadline := time.Now().Add(c.opts.ConvergeTimeout)
-	for {
-		why := c.divergence()
-		if why == "" {
-			return
+	WaitFor(c.t, c.opts.ConvergeTimeout, "the rings to converge", func() error {
+		if why := c.divergence(); why != "" {
+			return errors.New("\n" + strings.TrimSuffix(why, "\n"))
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("testcluster: not converged after %s:\n%s", c.opts.ConvergeTimeout, why)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, not synchronisation
-	}
+		return nil
+	})
 }
 
 // divergence describes how the live nodes' rings disagree, "" when they

@@ -7,27 +7,37 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
 )
 
 // waitTimeout bounds every wait for a condition in these tests.
 const waitTimeout = 10 * time.Second
 
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// waitFor checks cond until it returns nil, and fails the test with what and
+// cond's last error if that has not happened after timeout. It is
+// testcluster.WaitFor, which this package cannot import (testcluster
+// imports transport through node).
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+	deadline := time.Now().Add(timeout)
+	interval := time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+			return
+		}
+		time.Sleep(interval) // poll interval, not synchronisation
+		interval = min(2*interval, 20*time.Millisecond)
 	}
 }
 
@@ -43,24 +53,15 @@ func recv[T any](t testing.TB, what string, ch <-chan T) T {
 	}
 }
 
-// checkLeaks fails the test if, once its cleanups have run, more goroutines
-// are running than when checkLeaks was called. Call it first in a test so its
-// cleanup runs last. Tests in this package do not run in parallel, so the
-// global count is the test's own.
+// checkLeaks fails the test if, once its cleanups have run, goroutines are
+// running that were not when checkLeaks was called. Call it first in a test
+// so its cleanup runs last. Tests in this package do not run in parallel, so
+// the new goroutines are the test's own. (TestMain checks the whole package
+// too; this names the test that leaked.)
 func checkLeaks(t testing.TB) {
 	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(waitTimeout)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("goroutine leak: %d running, %d at start\n%s", runtime.NumGoroutine(), base, buf)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 }
 
 // logWriter sends log lines to t.Log until the test's cleanups run.

@@ -144,24 +144,34 @@ func TestPool(t *testing.T) {
 
 	t.Run("failed dial is not kept", func(t *testing.T) {
 		checkLeaks(t)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close() // nothing listens on addr now
 		p := newTestPool(t)
 		ctx := ctxTimeout(t)
-		if _, err := p.Get(ctx, addr); err == nil {
-			t.Fatal("Get to a closed port succeeded")
-		}
-		s, err := Listen(addr, testConfig(t, "server"), HandlerFunc(echo))
-		if err != nil {
-			t.Skipf("port %s taken meanwhile: %v", addr, err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if _, err := p.Get(ctx, addr); err != nil {
-			t.Fatalf("Get once the server is up: %v", err)
+		// Another process may take the freed port before the server does:
+		// then try again with another port, a few times.
+		const attempts = 5
+		for attempt := 1; ; attempt++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			_ = ln.Close() // nothing listens on addr now
+			if _, err := p.Get(ctx, addr); err == nil {
+				t.Fatal("Get to a closed port succeeded")
+			}
+			s, err := Listen(addr, testConfig(t, "server"), HandlerFunc(echo))
+			if err != nil {
+				if attempt == attempts {
+					t.Fatalf("port taken between its release and Listen in each of %d attempts; last: %v", attempts, err)
+				}
+				t.Logf("port %s taken meanwhile (%v); trying another", addr, err)
+				continue
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			if _, err := p.Get(ctx, addr); err != nil {
+				t.Fatalf("Get once the server is up: %v", err)
+			}
+			return
 		}
 	})
 
@@ -204,8 +214,11 @@ func TestPool(t *testing.T) {
 			_, err := p.Get(ctxTimeout(t), addr)
 			waiter <- err
 		}()
-		waitFor(t, "the second Get to wait for the first one's dial", func() bool {
-			return goroutineWaitingInPoolGet()
+		waitFor(t, waitTimeout, "the second Get to wait for the first one's dial", func() error {
+			if !goroutineWaitingInPoolGet() {
+				return errors.New("no goroutine waiting in Pool.Get")
+			}
+			return nil
 		})
 		cancelDialer()
 		if err := recv(t, "the dialer's Get", dialerErr); !errors.Is(err, context.Canceled) {
@@ -248,10 +261,13 @@ func TestPoolCloseDuringDial(t *testing.T) {
 	recv(t, "the hello", gotHello)
 	closed := make(chan error, 1)
 	go func() { closed <- p.Close() }()
-	waitFor(t, "the pool to be closed", func() bool {
+	waitFor(t, waitTimeout, "the pool to be closed", func() error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.closed
+		if !p.closed {
+			return errors.New("the pool is open")
+		}
+		return nil
 	})
 	close(answer) // the dial succeeds after Close
 	if err := recv(t, "Get", got); !errors.Is(err, ErrClosed) {

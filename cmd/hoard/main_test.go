@@ -9,8 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/hoard-dev/hoard/testcluster"
 )
+
+// TestMain fails the package if goroutines outlive its tests: a command
+// must stop what it started, and the test clusters theirs.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // hoard runs the CLI in process and returns stdout, stderr and the exit code.
 func hoard(t *testing.T, env map[string]string, args ...string) (string, string, int) {

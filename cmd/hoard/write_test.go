@@ -33,20 +33,16 @@ func TestCounterCommands(t *testing.T) {
 		t.Fatalf("incr --async: %s", errOut)
 	}
 	// The async increment lands within ~50ms; count until it does.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testcluster.WaitFor(t, 5*time.Second, "the async increment to land", func() error {
 		out, errOut, code := hoard(t, nil, "count", "pageviews", "/home", "--rpc", addrs[2])
 		if code != 0 {
 			t.Fatalf("count: %s", errOut)
 		}
-		if strings.TrimSpace(out) == "15" {
-			break
+		if strings.TrimSpace(out) != "15" {
+			return fmt.Errorf("count = %q, want 15", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("count = %q, want 15", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 
 	out, errOut, code := hoard(t, nil, "flush", "pageviews", "--rpc", addrs[0], "--format", "json")
 	if code != 0 {
@@ -261,15 +257,11 @@ func TestLeaveCommand(t *testing.T) {
 	if total+held != 50 {
 		t.Fatalf("%d flushed + %d held by the others, want 50", total, held)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testcluster.WaitFor(t, 20*time.Second, "n1 to see n3 as left", func() error {
 		out, _, _ := hoard(t, nil, "members", "--rpc", c.Node(0).RPCAddr(), "--format", "json")
-		if strings.Contains(out, `"Status": "left"`) {
-			break
+		if !strings.Contains(out, `"Status": "left"`) {
+			return fmt.Errorf("n3 not seen as left:\n%s", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("n3 not seen as left:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

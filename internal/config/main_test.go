@@ -1,0 +1,12 @@
+package config
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if goroutines outlive its tests: parsing starts none.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
