@@ -1,6 +1,9 @@
-// Package node is a hoard node: the composition root that owns the node's
-// stores, routes each op to its key's owner, schedules flushes, and runs the
-// RPC and HTTP endpoints, membership and lifecycle.
+// Package node is a hoard node: the composition root that declares the
+// stores, routes each op to its key's owner, reacts to ring changes, and
+// runs the RPC and HTTP endpoints, membership and lifecycle. The parts it
+// wires live in their own packages: the router (internal/route), the store
+// kinds (internal/counter, internal/buffer, internal/cache), the flush
+// pipeline (internal/flush), membership (cluster) and placement (ring).
 //
 //	n, err := node.Start(ctx, &node.Config{
 //		Name: "n1", BindAddr: "127.0.0.1:7946", RPCAddr: "127.0.0.1:7373",
@@ -21,6 +24,9 @@
 // Flush path: each store flushes every Interval (plus jitter), on Flush, and
 // on Leave or Shutdown. A flush swaps the store's maps and hands one batch,
 // with an ID unique in the cluster's history, to the sink; failures are
-// retried RetryMax times with growing gaps, then the batch is written to the
-// dead-letter in DataDir, from which ReplayDeadLetters sends it again.
+// retried RetryMax times in all with growing gaps, then the batch is written
+// to the dead-letter in DataDir, from which ReplayDeadLetters sends it again.
+//
+// A zero field of Config or StoreConfig means its default, the value
+// DefaultConfig and DefaultStoreConfig hold.
 package node
