@@ -3,9 +3,8 @@
 // or when an owner cannot be reached) and sends each op on a key straight
 // to the key's owner, over one pipelined connection per node. While the
 // owner is unreachable or leaving, it sends through any live node, which
-// forwards. DialConfig with Config{Forward: true} keeps a single connection
-// and lets the
-// node forward every op. Safe for concurrent use.
+// forwards. DialConfig with Config{Forward: true} keeps a single
+// connection and lets the node forward every op. Safe for concurrent use.
 //
 //	c, err := client.Dial(ctx, "127.0.0.1:7373", "127.0.0.1:7374")
 //	if err != nil { ... }
