@@ -22,10 +22,9 @@ type retryQueue struct {
 
 // retrying is an op waiting in the queue.
 type retrying struct {
-	c       *Call
-	at      time.Time // when to route it again, ring change or not
-	attempt int
-	stop    func() bool // stops the wake-up on the op's context; nil if none
+	c    *Call
+	at   time.Time   // when to route it again, ring change or not
+	stop func() bool // stops the wake-up on the op's context; nil if none
 }
 
 // add queues o, which was just refused or not sent, with a backoff that
