@@ -31,18 +31,49 @@ type Batch struct {
 	// Values holds a buffer store's values, in insertion order per key
 	// (KindBuffer).
 	Values []Values
+
+	// Origin names the log the batch's ops were written to: the node's
+	// name and its incarnation, new at each start ("n1.7"). Empty for a
+	// batch made before positions existed.
+	Origin string `json:",omitempty"`
+	// Ranges lists the ops the batch holds: per partition, the contiguous
+	// ranges of their sequence numbers within Origin. The same ops always
+	// make the same ranges and the same batch ID. A sink that records
+	// positions (a Positioner) applies each range at most once.
+	Ranges []Range `json:",omitempty"`
+}
+
+// Range is a contiguous run of op sequence numbers, First to Last
+// inclusive, of one partition of a store within one origin.
+type Range struct {
+	Partition   int
+	First, Last uint64
 }
 
 // Count is a counter key's delta since its last flush.
 type Count struct {
-	Key   string
-	Count int64
+	Key       string
+	Count     int64
+	Partition int `json:",omitempty"` // the key's partition, as in Batch.Ranges
 }
 
 // Values are a buffer key's values since its last flush, oldest first.
 type Values struct {
-	Key    string
-	Values [][]byte
+	Key       string
+	Values    [][]byte
+	Partition int `json:",omitempty"` // the key's partition, as in Batch.Ranges
+}
+
+// Positioner is a sink that records, in the same transaction as the data,
+// which ranges of each origin's ops it has applied, and applies a range
+// only once: whoever delivers it (the node, the node after a restart, a
+// dead-letter replay), nothing counts twice. A node replaying its log asks
+// it what was applied and rebuilds only the rest.
+type Positioner interface {
+	Sink
+	// Applied returns the ranges of origin's ops of store that the sink
+	// has applied, by partition (merged where they touch).
+	Applied(ctx context.Context, store, origin string) (map[int][]Range, error)
 }
 
 // Len is the number of keys in the batch.
