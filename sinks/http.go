@@ -338,7 +338,7 @@ func writeHTTPDoc(w io.Writer, b *Batch) error {
 	if len(b.Counts) > 0 {
 		doc.Counts = make([]httpCount, len(b.Counts))
 		for i, c := range b.Counts {
-			doc.Counts[i] = httpCount(c)
+			doc.Counts[i] = httpCount{Key: c.Key, Count: c.Count}
 		}
 	}
 	if len(b.Values) > 0 {
