@@ -11,6 +11,10 @@
 //	})
 //
 // Postgres writes counter deltas and buffer values to PostgreSQL tables (see
-// PostgresDDL), one transaction per batch, recording each batch's ID so that
-// a batch that is retried or replayed is applied at most once.
+// PostgresDDL), or runs the user's own statements, one transaction per
+// batch. In the same transaction it records what it applied: the ranges of
+// ops a batch carries (it is a Positioner, so each op is applied exactly
+// once whoever delivers it and in whatever order), or, for a batch without
+// ranges, its ID, so that a batch that is retried or replayed is applied at
+// most once.
 package sinks

@@ -4,260 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hoard-dev/hoard/internal/endpoint"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Defaults of PostgresConfig.
-const (
-	DefaultCountersTable    = "hoard_counters"
-	DefaultValuesTable      = "hoard_values"
-	DefaultBatchesTable     = "hoard_batches"
-	DefaultPostgresTimeout  = 10 * time.Second
-	DefaultPostgresMaxConns = 4
-)
-
-// pgCancelGrace is how long a statement may outlive its context while the
-// server is asked to cancel it, before the connection is cut; it also bounds
-// the rollback after a failed flush.
-const pgCancelGrace = time.Second
-
-// pgCreateLock is the advisory lock NewPostgres holds while it creates the
-// tables, so that nodes starting together do not race in CREATE TABLE IF
-// NOT EXISTS (which can fail with a unique violation on pg_type when two
-// sessions create the same table at once).
-const pgCreateLock int64 = 0x686f617264 // "hoard"
-
-// PostgresConfig configures a PostgreSQL sink.
-type PostgresConfig struct {
-	// DSN is a libpq connection string, URL or key=value
-	// ("postgres://hoard@db:5432/app?sslmode=verify-full"): TLS,
-	// connect_timeout, pool_max_conns and the query mode
-	// (default_query_exec_mode) come from it. Required. Errors never quote
-	// its password.
-	DSN string
-
-	// CountersTable receives counter batches: (store text, key text, count
-	// bigint, primary key (store, key)); each flushed delta is added to the
-	// key's row. Default DefaultCountersTable.
-	CountersTable string
-	// ValuesTable receives buffer batches, one row per value: (store text,
-	// key text, value bytea, position int, batch text, time timestamptz),
-	// position being the value's index among its key's values in the batch
-	// and time the batch's Time. Default DefaultValuesTable.
-	ValuesTable string
-	// BatchesTable records the ID of every batch applied, in the same
-	// transaction, so that a batch is applied at most once however often
-	// it is retried or replayed: (batch text primary key, store text,
-	// applied_at timestamptz default now()). Rows are never deleted by
-	// hoard; prune old ones at will (a batch older than its store's retries
-	// and dead-letter replays cannot come back). Default
-	// DefaultBatchesTable.
-	BatchesTable string
-	// The table names are SQL identifiers (letters, digits, _ and $, not
-	// starting with a digit, at most 63 bytes), optionally schema-qualified
-	// ("metrics.counters"). Like unquoted names in SQL they are folded to
-	// lower case.
-
-	// CreateTables makes NewPostgres create the three tables, as
-	// PostgresDDL prints them, when they do not exist. It never alters an
-	// existing table.
-	CreateTables bool
-	// Timeout bounds connecting when the DSN sets no connect_timeout, and
-	// NewPostgres's check of the server and creation of the tables. 0 means
-	// DefaultPostgresTimeout. Flush is bounded by its context only.
-	Timeout time.Duration
-	// MaxConns is the size of the connection pool: how many stores can
-	// flush to this sink at once. 0 means the DSN's pool_max_conns, or
-	// DefaultPostgresMaxConns when it sets none.
-	MaxConns int32
-}
-
-// Validate reports whether c is usable: a DSN that parses, valid table
-// names, and no negative Timeout or MaxConns. It does not connect.
-func (c *PostgresConfig) Validate() error {
-	_, _, err := c.poolConfig()
-	return err
-}
-
-// pgTables are a sink's tables.
-type pgTables struct {
-	counters, values, batches pgx.Identifier
-}
-
-// tableName matches a table name: an identifier, optionally qualified.
-var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
-
-// parseTable validates a table name and splits it into its parts, folded to
-// lower case.
-func parseTable(field, name string) (pgx.Identifier, error) {
-	if !tableName.MatchString(name) {
-		return nil, fmt.Errorf("%s %q is not a table name (an SQL identifier, optionally schema-qualified)", field, name)
-	}
-	id := pgx.Identifier(strings.Split(strings.ToLower(name), "."))
-	for _, part := range id {
-		if len(part) > 63 {
-			return nil, fmt.Errorf("%s %q: %q is longer than 63 bytes", field, name, part)
-		}
-	}
-	return id, nil
-}
-
-// tableNames returns c's table names with the defaults applied.
-func (c *PostgresConfig) tableNames() (counters, values, batches string) {
-	counters, values, batches = c.CountersTable, c.ValuesTable, c.BatchesTable
-	if counters == "" {
-		counters = DefaultCountersTable
-	}
-	if values == "" {
-		values = DefaultValuesTable
-	}
-	if batches == "" {
-		batches = DefaultBatchesTable
-	}
-	return counters, values, batches
-}
-
-// tables validates c's table names.
-func (c *PostgresConfig) tables() (pgTables, error) {
-	var t pgTables
-	counters, values, batches := c.tableNames()
-	var err error
-	if t.counters, err = parseTable("CountersTable", counters); err != nil {
-		return t, err
-	}
-	if t.values, err = parseTable("ValuesTable", values); err != nil {
-		return t, err
-	}
-	if t.batches, err = parseTable("BatchesTable", batches); err != nil {
-		return t, err
-	}
-	seen := map[string]bool{}
-	for _, id := range []pgx.Identifier{t.counters, t.values, t.batches} {
-		s := id.Sanitize()
-		if seen[s] {
-			return t, fmt.Errorf("table %s is named twice", s)
-		}
-		seen[s] = true
-	}
-	return t, nil
-}
-
-// poolConfig validates c and returns the pool's configuration and the
-// tables.
-func (c *PostgresConfig) poolConfig() (*pgxpool.Config, pgTables, error) {
-	if c.DSN == "" {
-		return nil, pgTables{}, errors.New("sinks: postgres: DSN is required")
-	}
-	pc, err := pgxpool.ParseConfig(c.DSN)
-	if err != nil {
-		// pgx redacts the password in a ParseConfigError.
-		return nil, pgTables{}, fmt.Errorf("sinks: postgres: invalid DSN: %w", err)
-	}
-	name := endpoint.Postgres(pc.ConnConfig.Config)
-	switch {
-	case c.Timeout < 0:
-		return nil, pgTables{}, fmt.Errorf("sinks: postgres %s: negative Timeout %v", name, c.Timeout)
-	case c.MaxConns < 0:
-		return nil, pgTables{}, fmt.Errorf("sinks: postgres %s: negative MaxConns %d", name, c.MaxConns)
-	}
-	t, err := c.tables()
-	if err != nil {
-		return nil, pgTables{}, fmt.Errorf("sinks: postgres %s: %w", name, err)
-	}
-	timeout := c.Timeout
-	if timeout == 0 {
-		timeout = DefaultPostgresTimeout
-	}
-	if pc.ConnConfig.ConnectTimeout == 0 {
-		pc.ConnConfig.ConnectTimeout = timeout
-	}
-	switch {
-	case c.MaxConns > 0:
-		pc.MaxConns = c.MaxConns
-	case !dsnSetsPoolSize(c.DSN):
-		pc.MaxConns = DefaultPostgresMaxConns
-	}
-	// Ask the server to stop a statement whose context ends, instead of
-	// only dropping the connection and leaving the statement running there
-	// (holding its locks).
-	pc.ConnConfig.BuildContextWatcherHandler = func(conn *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: conn, DeadlineDelay: pgCancelGrace}
-	}
-	return pc, t, nil
-}
-
-// dsnSetsPoolSize reports whether dsn has a pool_max_conns parameter
-// (which pgxpool.ParseConfig consumes without saying so).
-func dsnSetsPoolSize(dsn string) bool {
-	cc, err := pgconn.ParseConfig(dsn)
-	if err != nil {
-		return false
-	}
-	_, ok := cc.RuntimeParams["pool_max_conns"]
-	return ok
-}
-
-// PostgresDDL returns the statements that create cfg's three tables (if
-// they do not exist), separated by semicolons, for a database
-// administrator to run or adapt: extra columns with defaults and extra
-// indexes (say on the values table's (store, key)) are fine. NewPostgres
-// runs the same statements when cfg.CreateTables is set. PostgresDDL does
-// not validate the names (NewPostgres does); they are quoted whatever
-// they hold.
-func PostgresDDL(cfg PostgresConfig) string {
-	counters, values, batches := cfg.tableNames()
-	quote := func(name string) string {
-		return pgx.Identifier(strings.Split(strings.ToLower(name), ".")).Sanitize()
-	}
-	return ddl(quote(counters), quote(values), quote(batches))
-}
-
-func ddl(counters, values, batches string) string {
-	return `CREATE TABLE IF NOT EXISTS ` + counters + ` (
-	store text NOT NULL,
-	key   text NOT NULL,
-	count bigint NOT NULL,
-	PRIMARY KEY (store, key)
-);
-CREATE TABLE IF NOT EXISTS ` + values + ` (
-	store    text NOT NULL,
-	key      text NOT NULL,
-	value    bytea NOT NULL,
-	position int NOT NULL,
-	batch    text NOT NULL,
-	time     timestamptz NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ` + batches + ` (
-	batch      text PRIMARY KEY,
-	store      text NOT NULL,
-	applied_at timestamptz NOT NULL DEFAULT now()
-);
-`
-}
-
 // Postgres writes batches to PostgreSQL, one transaction per batch:
 // counter deltas are added to the counters table in one upsert, buffer
-// values are appended to the values table with COPY, and the batch's ID
-// goes into the batches table, so that a batch that is retried or replayed
-// after its transaction committed (say the commit's answer was lost to a
-// timeout) is not applied twice. It is safe for concurrent use.
+// values are appended to the values table with COPY (or the configured
+// statements run instead), and the batch is recorded as applied in the
+// same transaction, so that a batch that is retried or replayed after its
+// transaction committed (say the commit's answer was lost to a timeout) is
+// not applied twice. A batch with ranges records them in the positions
+// table, which makes the sink a Positioner: each range is applied once,
+// whichever batch, node or replay delivers it. A batch without ranges
+// records its ID in the batches table. It is safe for concurrent use.
 type Postgres struct {
 	name string // endpoint.Postgres's, for errors
 	pool *pgxpool.Pool
 
-	counters, values, batches string         // sanitized table names
-	valuesID                  pgx.Identifier // for CopyFrom
-	recordSQL, upsertSQL      string
+	counters, values, batches, positions string         // sanitized table names
+	valuesID                             pgx.Identifier // for CopyFrom
+	countersStmt, valuesStmt             string         // the user's, or ""
+
+	recordSQL, upsertSQL                          string
+	appliedSQL, appliedOfSQL, clearSQL, rangesSQL string
 }
 
 var _ Sink = (*Postgres)(nil)
@@ -269,25 +45,34 @@ var valueColumns = []string{"store", "key", "value", "position", "batch", "time"
 // the database answers, within ctx and Timeout (or the DSN's
 // connect_timeout), so that a wrong DSN or a database that is down fails
 // at start rather than at the first flush. With CreateTables it then
-// creates the missing tables. It does not check that existing tables fit:
-// a flush to a table that is missing or lacks a column fails with an error
-// wrapping ErrPermanent. Close releases the pool.
+// creates the missing tables. It does not check that existing tables fit
+// or that the statements run: a flush to a table that is missing or lacks
+// a column fails with an error wrapping ErrPermanent. Close releases the
+// pool.
 func NewPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	pc, t, err := cfg.poolConfig()
 	if err != nil {
 		return nil, err
 	}
 	p := &Postgres{
-		name:     endpoint.Postgres(pc.ConnConfig.Config),
-		counters: t.counters.Sanitize(),
-		values:   t.values.Sanitize(),
-		batches:  t.batches.Sanitize(),
-		valuesID: t.values,
+		name:         endpoint.Postgres(pc.ConnConfig.Config),
+		counters:     t.counters.Sanitize(),
+		values:       t.values.Sanitize(),
+		batches:      t.batches.Sanitize(),
+		positions:    t.positions.Sanitize(),
+		valuesID:     t.values,
+		countersStmt: cfg.CountersStatement,
+		valuesStmt:   cfg.ValuesStatement,
 	}
 	p.recordSQL = `INSERT INTO ` + p.batches + ` (batch, store) VALUES ($1, $2) ON CONFLICT (batch) DO NOTHING`
 	p.upsertSQL = `INSERT INTO ` + p.counters + ` (store, key, count)
 SELECT $1, k, c FROM unnest($2::text[], $3::bigint[]) AS t(k, c)
 ON CONFLICT (store, key) DO UPDATE SET count = ` + p.counters + `.count + excluded.count`
+	p.appliedSQL = `SELECT partition, first, last FROM ` + p.positions + ` WHERE store = $1 AND origin = $2`
+	p.appliedOfSQL = p.appliedSQL + ` AND partition = ANY($3::int[])`
+	p.clearSQL = `DELETE FROM ` + p.positions + ` WHERE store = $1 AND origin = $2 AND partition = ANY($3::int[])`
+	p.rangesSQL = `INSERT INTO ` + p.positions + ` (store, origin, partition, first, last)
+SELECT $1, $2, p, f, l FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS t(p, f, l)`
 
 	p.pool, err = pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
@@ -314,38 +99,54 @@ ON CONFLICT (store, key) DO UPDATE SET count = ` + p.counters + `.count + exclud
 
 // createTables runs the DDL under an advisory lock.
 func (p *Postgres) createTables(ctx context.Context) error {
+	counters, values := p.counters, p.values
+	if p.countersStmt != "" {
+		counters = ""
+	}
+	if p.valuesStmt != "" {
+		values = ""
+	}
 	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgCreateLock); err != nil {
 			return err
 		}
 		// Without arguments pgx sends the statements in one simple query.
-		_, err := tx.Exec(ctx, ddl(p.counters, p.values, p.batches))
+		_, err := tx.Exec(ctx, ddl(counters, values, p.batches, p.positions))
 		return err
 	})
 }
 
-// Flush applies b in one transaction, unless a batch with its ID was
-// applied before: then it returns nil and changes nothing. An empty batch
-// is not recorded. A batch without an ID, of an unknown kind, or holding
-// the data of the other kind is refused with an error wrapping
-// ErrPermanent; so are counter deltas of one key that overflow an int64
-// between them.
+// Flush applies b in one transaction, unless it was applied before: then
+// it returns nil and changes nothing. A batch with ranges is checked range
+// by range against the positions table: the data of a partition whose
+// ranges were applied before is left out, and the rest applied. A batch
+// without ranges is applied unless a batch with its ID was. An empty batch
+// without ranges is not recorded.
+//
+// A batch without an ID, of an unknown kind, or holding the data of the
+// other kind is refused with an error wrapping ErrPermanent; so are
+// counter deltas of one key that overflow an int64 between them, ranges
+// without an origin, overlapping each other or not covering the data's
+// partitions, a range that overlaps applied ops without being contained in
+// them, and a partition with both applied and new ranges. Nothing of a
+// refused batch is applied.
 //
 // On failure the transaction is rolled back and the error names the table
-// and the batch. It wraps ErrPermanent when trying again cannot help: the
-// table or a column is missing, privileges are lacking, a counter would
-// overflow, a value breaks a constraint (SQLSTATE classes 22, 23 and 42).
-// Other errors (connection, timeout, serialization failure, deadlock) are
-// worth retrying. When ctx ends the server is asked to cancel the running
-// statement and the error wraps ctx's. Flush does not keep b.
+// (or statement) and the batch. It wraps ErrPermanent when trying again
+// cannot help: the table or a column is missing, privileges are lacking, a
+// counter would overflow, a value breaks a constraint (SQLSTATE classes
+// 22, 23 and 42). Other errors (connection, timeout, serialization
+// failure, deadlock) are worth retrying. When ctx ends the server is asked
+// to cancel the running statement and the error wraps ctx's. Flush does
+// not keep b.
 func (p *Postgres) Flush(ctx context.Context, b Batch) error {
 	if err := ctx.Err(); err != nil {
 		return p.errorf(&b, err)
 	}
 	if err := checkBatch(&b); err != nil {
-		return fmt.Errorf("%w: postgres %s: %s batch %q of %q: %w", ErrPermanent, p.name, b.Kind, b.ID, b.Store, err)
+		return p.permanent(&b, err)
 	}
-	if b.Len() == 0 {
+	if b.Len() == 0 && len(b.Ranges) == 0 {
 		return nil
 	}
 	var keys []string
@@ -353,7 +154,7 @@ func (p *Postgres) Flush(ctx context.Context, b Batch) error {
 	if b.Kind == KindCounter {
 		var err error
 		if keys, deltas, err = sumCounts(b.Counts); err != nil {
-			return fmt.Errorf("%w: postgres %s: %s batch %q of %q: %w", ErrPermanent, p.name, b.Kind, b.ID, b.Store, err)
+			return p.permanent(&b, err)
 		}
 	}
 	err := p.flush(ctx, &b, keys, deltas)
@@ -367,14 +168,18 @@ func (p *Postgres) Flush(ctx context.Context, b Batch) error {
 		}
 		return p.errorf(&b, err)
 	}
-	if pgPermanent(err) {
-		return fmt.Errorf("%w: postgres %s: %s batch %q of %q: %w", ErrPermanent, p.name, b.Kind, b.ID, b.Store, err)
+	if be := (batchError{}); errors.As(err, &be) || pgPermanent(err) {
+		return p.permanent(&b, err)
 	}
 	return p.errorf(&b, err)
 }
 
 func (p *Postgres) errorf(b *Batch, err error) error {
 	return fmt.Errorf("sinks: postgres %s: %s batch %q of %q: %w", p.name, b.Kind, b.ID, b.Store, err)
+}
+
+func (p *Postgres) permanent(b *Batch, err error) error {
+	return fmt.Errorf("%w: postgres %s: %s batch %q of %q: %w", ErrPermanent, p.name, b.Kind, b.ID, b.Store, err)
 }
 
 // checkBatch reports what makes b unfit for the sink.
@@ -390,6 +195,8 @@ func checkBatch(b *Batch) error {
 		// Recorded as applied, an empty ID would make every later batch
 		// without one look applied already.
 		return errors.New("batch has no ID")
+	case len(b.Ranges) > 0:
+		return checkRanges(b)
 	}
 	return nil
 }
@@ -436,38 +243,124 @@ func (p *Postgres) flush(ctx context.Context, b *Batch, keys []string, deltas []
 		}
 		// Roll back even when ctx has ended, but not for long: if the
 		// server does not answer, the pool drops the connection, which
-		// rolls back as well.
+		// rolls back as well. A batch applied before is rolled back too:
+		// it wrote nothing.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgCancelGrace)
 		defer cancel()
 		_ = tx.Rollback(rctx)
 	}()
 
-	tag, err := tx.Exec(ctx, p.recordSQL, b.ID, b.Store)
-	if err != nil {
-		return fmt.Errorf("table %s: %w", p.batches, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil // applied before
+	if len(b.Ranges) == 0 {
+		tag, err := tx.Exec(ctx, p.recordSQL, b.ID, b.Store)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", p.batches, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // applied before
+		}
+	} else {
+		skip, all, err := p.recordRanges(ctx, tx, b)
+		if err != nil {
+			return err
+		}
+		if all {
+			return nil // applied before, all of it
+		}
+		if len(skip) > 0 {
+			b = withoutPartitions(b, skip)
+			if b.Kind == KindCounter {
+				if keys, deltas, err = sumCounts(b.Counts); err != nil {
+					return batchError{err}
+				}
+			}
+		}
 	}
 	switch b.Kind {
 	case KindCounter:
-		if _, err := tx.Exec(ctx, p.upsertSQL, b.Store, keys, deltas); err != nil {
-			return fmt.Errorf("table %s: %w", p.counters, err)
+		if err := p.writeCounters(ctx, tx, b.Store, keys, deltas); err != nil {
+			return err
 		}
 	case KindBuffer:
-		rows := newValueRows(b)
-		n, err := tx.CopyFrom(ctx, p.valuesID, valueColumns, rows)
-		if err != nil {
-			return fmt.Errorf("table %s: %w", p.values, err)
-		}
-		if n != int64(rows.total) {
-			return fmt.Errorf("table %s: copied %d rows of %d", p.values, n, rows.total)
+		if err := p.writeValues(ctx, tx, b); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	committed = true
+	return nil
+}
+
+// withoutPartitions returns a copy of b without the data of the
+// partitions in skip.
+func withoutPartitions(b *Batch, skip map[int]bool) *Batch {
+	c := *b
+	c.Counts, c.Values = nil, nil
+	for _, x := range b.Counts {
+		if !skip[x.Partition] {
+			c.Counts = append(c.Counts, x)
+		}
+	}
+	for _, x := range b.Values {
+		if !skip[x.Partition] {
+			c.Values = append(c.Values, x)
+		}
+	}
+	return &c
+}
+
+// writeCounters adds the deltas to the counters table, or runs the
+// counters statement.
+func (p *Postgres) writeCounters(ctx context.Context, tx pgx.Tx, store string, keys []string, deltas []int64) error {
+	switch {
+	case len(keys) == 0:
+		return nil
+	case p.countersStmt != "":
+		if _, err := tx.Exec(ctx, p.countersStmt, keys, deltas); err != nil {
+			return fmt.Errorf("counters statement: %w", err)
+		}
+	default:
+		if _, err := tx.Exec(ctx, p.upsertSQL, store, keys, deltas); err != nil {
+			return fmt.Errorf("table %s: %w", p.counters, err)
+		}
+	}
+	return nil
+}
+
+// writeValues copies b's values to the values table, or runs the values
+// statement.
+func (p *Postgres) writeValues(ctx context.Context, tx pgx.Tx, b *Batch) error {
+	if p.valuesStmt != "" {
+		var keys []string
+		var values [][]byte
+		for _, v := range b.Values {
+			for _, x := range v.Values {
+				if x == nil {
+					x = []byte{} // nil and empty are the same value to hoard
+				}
+				keys, values = append(keys, v.Key), append(values, x)
+			}
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, p.valuesStmt, keys, values); err != nil {
+			return fmt.Errorf("values statement: %w", err)
+		}
+		return nil
+	}
+	rows := newValueRows(b)
+	if rows.total == 0 {
+		return nil
+	}
+	n, err := tx.CopyFrom(ctx, p.valuesID, valueColumns, rows)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", p.values, err)
+	}
+	if n != int64(rows.total) {
+		return fmt.Errorf("table %s: copied %d rows of %d", p.values, n, rows.total)
+	}
 	return nil
 }
 

@@ -83,3 +83,44 @@ func BenchmarkPostgresUpsert(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPostgresUpsertRanges is BenchmarkPostgresUpsert with batches
+// that carry ranges, one for each of 1021 partitions, recorded in the
+// positions table instead of the batch ID.
+func BenchmarkPostgresUpsertRanges(b *testing.B) {
+	const partitions = 1021
+	for _, n := range pgBenchSizes {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			db := newPGTestDB(b)
+			p := db.sink(db.config())
+			origin := fmt.Sprintf("bench.%x", rand.Uint64())
+			ctx := context.Background()
+			// batch i holds ops i*n+1 to i*n+n of every partition.
+			batch := func(i int, keys func(k int) []string) sinks.Batch {
+				batch := counterBatch(fmt.Sprintf("%s.%d", origin, i), "pageviews")
+				batch.Origin = origin
+				for part := range partitions {
+					seq := uint64(i) * uint64(n)
+					batch.Ranges = append(batch.Ranges, sinks.Range{Partition: part, First: seq + 1, Last: seq + uint64(n)})
+				}
+				for k := range n / 2 {
+					for _, key := range keys(k) {
+						batch.Counts = append(batch.Counts, sinks.Count{Key: key, Count: int64(k%7 + 1), Partition: k % partitions})
+					}
+				}
+				return batch
+			}
+			mustFlush(b, p, batch(0, func(k int) []string { return []string{fmt.Sprintf("/page/%d", k)} }))
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				batch := batch(i+1, func(k int) []string { return []string{fmt.Sprintf("/page/%d", k), fmt.Sprintf("/new/%d/%d", i, k)} })
+				b.StartTimer()
+				if err := p.Flush(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}

@@ -90,16 +90,17 @@ func (db *pgTestDB) config() sinks.PostgresConfig {
 	db.t.Helper()
 	prefix := fmt.Sprintf("hoard_sinks_%016x", rand.Uint64())
 	cfg := sinks.PostgresConfig{
-		DSN:           db.dsn,
-		CountersTable: prefix + "_counters",
-		ValuesTable:   prefix + "_values",
-		BatchesTable:  prefix + "_batches",
-		CreateTables:  true,
+		DSN:            db.dsn,
+		CountersTable:  prefix + "_counters",
+		ValuesTable:    prefix + "_values",
+		BatchesTable:   prefix + "_batches",
+		PositionsTable: prefix + "_positions",
+		CreateTables:   true,
 	}
 	db.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, tbl := range []string{cfg.CountersTable, cfg.ValuesTable, cfg.BatchesTable} {
+		for _, tbl := range []string{cfg.CountersTable, cfg.ValuesTable, cfg.BatchesTable, cfg.PositionsTable} {
 			if _, err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+tbl); err != nil {
 				db.t.Errorf("dropping %s: %v", tbl, err)
 			}
@@ -732,7 +733,8 @@ func TestPostgresEmptyBatch(t *testing.T) {
 
 func TestPostgresDDL(t *testing.T) {
 	ddl := sinks.PostgresDDL(sinks.PostgresConfig{})
-	for _, want := range []string{`"hoard_counters"`, `"hoard_values"`, `"hoard_batches"`, "PRIMARY KEY (store, key)", "bytea"} {
+	for _, want := range []string{`"hoard_counters"`, `"hoard_values"`, `"hoard_batches"`, `"hoard_positions"`,
+		"PRIMARY KEY (store, key)", "bytea", "PRIMARY KEY (store, origin, partition, first)"} {
 		if !strings.Contains(ddl, want) {
 			t.Errorf("default DDL does not contain %s:\n%s", want, ddl)
 		}
@@ -745,20 +747,33 @@ func TestPostgresDDL(t *testing.T) {
 	cfg := sinks.PostgresConfig{
 		DSN: db.dsn,
 		// Names fold to lower case, like unquoted SQL names.
-		CountersTable: strings.ToUpper(schema) + ".Counters",
-		ValuesTable:   schema + ".values",
-		BatchesTable:  schema + ".batches",
+		CountersTable:  strings.ToUpper(schema) + ".Counters",
+		ValuesTable:    schema + ".values",
+		BatchesTable:   schema + ".batches",
+		PositionsTable: schema + ".Positions",
 	}
 	db.exec(sinks.PostgresDDL(cfg))
 	db.exec(sinks.PostgresDDL(cfg)) // IF NOT EXISTS
 	p := db.sink(cfg)
 	mustFlush(t, p, counterBatch("n1.x.1", "s", sinks.Count{Key: "k", Count: 2}))
 	mustFlush(t, p, bufferBatch("n1.x.2", "s", sinks.Values{Key: "k", Values: vals("v")}))
-	var n, m int64
+	ranged := counterBatch("n1.x.3", "s", sinks.Count{Key: "k", Count: 3})
+	ranged.Origin, ranged.Ranges = "n1.1", []sinks.Range{{First: 1, Last: 3}}
+	mustFlush(t, p, ranged)
+	var n, m, r int64
 	err := db.conn.QueryRow(context.Background(),
-		"SELECT (SELECT count FROM "+schema+".counters), (SELECT count(*) FROM "+schema+".values)").Scan(&n, &m)
-	if err != nil || n != 2 || m != 1 {
-		t.Fatalf("count %d, %d values, %v; want 2, 1", n, m, err)
+		"SELECT (SELECT count FROM "+schema+".counters), (SELECT count(*) FROM "+schema+".values), "+
+			"(SELECT count(*) FROM "+schema+".positions)").Scan(&n, &m, &r)
+	if err != nil || n != 5 || m != 1 || r != 1 {
+		t.Fatalf("count %d, %d values, %d positions, %v; want 5, 1, 1", n, m, r, err)
+	}
+
+	// A statement replaces its table, which is then not created.
+	ddl = sinks.PostgresDDL(sinks.PostgresConfig{CountersStatement: "SELECT $1::text[], $2::bigint[]", ValuesStatement: "SELECT $1::text[], $2::bytea[]"})
+	for _, table := range []string{"hoard_counters", "hoard_values"} {
+		if strings.Contains(ddl, table) {
+			t.Errorf("DDL with statements creates %s:\n%s", table, ddl)
+		}
 	}
 }
 
@@ -842,6 +857,10 @@ func TestNewPostgresErrors(t *testing.T) {
 		{"empty part", sinks.PostgresConfig{DSN: dsn, CountersTable: "s."}, "CountersTable"},
 		{"too long", sinks.PostgresConfig{DSN: dsn, CountersTable: strings.Repeat("c", 64)}, "63 bytes"},
 		{"same table twice", sinks.PostgresConfig{DSN: dsn, CountersTable: "t", ValuesTable: "T"}, "twice"},
+		{"positions table twice", sinks.PostgresConfig{DSN: dsn, PositionsTable: "hoard_batches"}, "twice"},
+		{"bad positions table", sinks.PostgresConfig{DSN: dsn, PositionsTable: "p-1"}, "PositionsTable"},
+		{"blank counters statement", sinks.PostgresConfig{DSN: dsn, CountersStatement: " \n\t"}, "CountersStatement is blank"},
+		{"blank values statement", sinks.PostgresConfig{DSN: dsn, ValuesStatement: " "}, "ValuesStatement is blank"},
 		{"nobody listening", sinks.PostgresConfig{DSN: dsn, Timeout: 2 * time.Second}, "u@127.0.0.1:1/db"},
 	}
 	for _, tt := range tests {
@@ -916,5 +935,13 @@ func ExamplePostgresDDL() {
 	// 	batch      text PRIMARY KEY,
 	// 	store      text NOT NULL,
 	// 	applied_at timestamptz NOT NULL DEFAULT now()
+	// );
+	// CREATE TABLE IF NOT EXISTS "hoard_positions" (
+	// 	store     text NOT NULL,
+	// 	origin    text NOT NULL,
+	// 	partition int NOT NULL,
+	// 	first     bigint NOT NULL,
+	// 	last      bigint NOT NULL,
+	// 	PRIMARY KEY (store, origin, partition, first)
 	// );
 }

@@ -47,11 +47,13 @@ func buildStores(ctx context.Context, a *config.Agent, stdout io.Writer, logger 
 		case config.SinkPostgres:
 			pctx, cancel := context.WithTimeout(ctx, time.Minute)
 			pg, err := sinks.NewPostgres(pctx, sinks.PostgresConfig{
-				DSN:           s.DSN,
-				CountersTable: s.CountersTable,
-				ValuesTable:   s.ValuesTable,
-				CreateTables:  s.CreateTables,
-				Timeout:       s.Timeout,
+				DSN:               s.DSN,
+				CountersTable:     s.CountersTable,
+				ValuesTable:       s.ValuesTable,
+				CountersStatement: s.CountersStatement,
+				ValuesStatement:   s.ValuesStatement,
+				CreateTables:      s.CreateTables,
+				Timeout:           s.Timeout,
 			})
 			cancel()
 			if err != nil {

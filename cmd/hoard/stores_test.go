@@ -2,15 +2,21 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hoard-dev/hoard/internal/config"
 	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/sinks"
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 // TestBuildStoresKeepsTheNodesMeaning checks that the agent hands the node
@@ -81,5 +87,72 @@ cache "plain" {
 		if !reflect.DeepEqual(got, want[i]) {
 			t.Errorf("store %d:\n%+v\nwant\n%+v", i, got, want[i])
 		}
+	}
+}
+
+// TestBuildStoresPostgresStatements builds a postgres sink with the user's
+// own statement and flushes a batch with ranges through it twice: the
+// user's table gets it once.
+func TestBuildStoresPostgresStatements(t *testing.T) {
+	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run: bash -c 'source scripts/ci-postgres.sh && go test ./cmd/hoard/'")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	prefix := fmt.Sprintf("hoard_cmd_%016x", rand.Uint64())
+	pages := prefix + "_pages"
+	if _, err := conn.Exec(ctx, "CREATE TABLE "+pages+" (path text PRIMARY KEY, views bigint NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	origin := prefix + ".1" // unique: the batches and positions tables have their default names
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+pages+", "+prefix+"_values")
+		_, _ = conn.Exec(context.Background(), "DELETE FROM hoard_positions WHERE origin = $1", origin)
+	})
+
+	src := fmt.Sprintf(`
+name = "n"
+sink "postgres" "db" {
+  dsn                = %q
+  create_tables      = true
+  counters_table     = "%[2]s_counters"
+  values_table       = "%[2]s_values"
+  counters_statement = "INSERT INTO %[3]s (path, views) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (path) DO UPDATE SET views = %[3]s.views + excluded.views"
+}
+counter "pageviews" { sink = "db" }
+`, dsn, prefix, pages)
+	a, err := config.Parse("pg.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores, closer, err := buildStores(ctx, a, io.Discard, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closer.Close() })
+	pos, ok := stores[0].Sink.(sinks.Positioner)
+	if !ok {
+		t.Fatalf("the postgres sink %T is not a Positioner", stores[0].Sink)
+	}
+	b := sinks.Batch{ID: origin + ".1", Store: "pageviews", Kind: sinks.KindCounter, Node: "n", Time: time.Now(),
+		Counts: []sinks.Count{{Key: "/home", Count: 3, Partition: 2}}, Origin: origin, Ranges: []sinks.Range{{Partition: 2, First: 1, Last: 3}}}
+	for range 2 {
+		if err := pos.Flush(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var views int64
+	if err := conn.QueryRow(ctx, "SELECT views FROM "+pages+" WHERE path = '/home'").Scan(&views); err != nil || views != 3 {
+		t.Fatalf("views %d, %v; want 3", views, err)
+	}
+	applied, err := pos.Applied(ctx, "pageviews", origin)
+	if err != nil || !reflect.DeepEqual(applied, map[int][]sinks.Range{2: {{Partition: 2, First: 1, Last: 3}}}) {
+		t.Fatalf("Applied: %v, %v", applied, err)
 	}
 }

@@ -115,6 +115,12 @@ type Sink struct {
 	// optionally schema-qualified. Defaults sinks.DefaultCountersTable and
 	// sinks.DefaultValuesTable.
 	CountersTable, ValuesTable string
+	// CountersStatement and ValuesStatement (counters_statement,
+	// values_statement) are a postgres sink's own statements, run instead
+	// of writing the counters or values table: see
+	// sinks.PostgresConfig.CountersStatement and ValuesStatement. Empty:
+	// the table is written. A blank statement is an error.
+	CountersStatement, ValuesStatement string
 
 	// Range is where the block was declared (its type and labels); zero for
 	// a sink not read from a file.

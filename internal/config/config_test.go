@@ -237,6 +237,14 @@ sink "postgres" "db" {
   counters_table = "stats.counters"
   values_table   = "vals"
 }
+sink "postgres" "own" {
+  dsn                = "postgres://localhost/app"
+  counters_statement = <<-SQL
+    INSERT INTO pages (path, views) SELECT * FROM unnest($1::text[], $2::bigint[])
+    ON CONFLICT (path) DO UPDATE SET views = pages.views + excluded.views
+  SQL
+  values_statement   = "INSERT INTO events (user_id, payload) SELECT * FROM unnest($1::text[], $2::bytea[])"
+}
 buffer "events" {
   sink          = "hook"
   interval      = "1m30s"
@@ -287,6 +295,10 @@ cache "users" {
 				Headers: map[string]string{"Authorization": "Bearer x", "X-Trace": "1"}, Timeout: 2 * time.Second},
 			{Type: "postgres", Name: "db", DSN: "host=/tmp dbname=hoard", Timeout: 3 * time.Second,
 				CreateTables: true, CountersTable: "stats.counters", ValuesTable: "vals"},
+			{Type: "postgres", Name: "own", DSN: "postgres://localhost/app", CountersTable: "hoard_counters", ValuesTable: "hoard_values",
+				CountersStatement: "INSERT INTO pages (path, views) SELECT * FROM unnest($1::text[], $2::bigint[])\n" +
+					"ON CONFLICT (path) DO UPDATE SET views = pages.views + excluded.views\n",
+				ValuesStatement: "INSERT INTO events (user_id, payload) SELECT * FROM unnest($1::text[], $2::bytea[])"},
 		},
 		Stores: []Store{
 			{Sink: "hook", Config: node.StoreConfig{Kind: "buffer", Name: "events", Interval: 90 * time.Second, Jitter: -1,

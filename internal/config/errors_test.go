@@ -164,6 +164,13 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`e.hcl:2,1: sink "postgres" "p": dsn: required for a postgres sink`}},
 		{name: "postgres sink bad table", src: n + "sink \"postgres\" \"p\" {\n  dsn = \"x\"\n  counters_table = \"c; drop table x\"\n}\n",
 			want: []string{`e.hcl:4,20: sink "postgres" "p": counters_table: invalid table name "c; drop table x"`}},
+		{name: "postgres sink empty statements", src: n + "sink \"postgres\" \"p\" {\n  dsn = \"x\"\n  counters_statement = \"\"\n  values_statement = \" \\n \"\n}\n",
+			want: []string{
+				`e.hcl:4,24: sink "postgres" "p": counters_statement: must not be empty; leave it out to write the counters table`,
+				`e.hcl:5,22: sink "postgres" "p": values_statement: must not be empty; leave it out to write the values table`,
+			}},
+		{name: "statement in a file sink", src: n + "sink \"file\" \"f\" {\n  path = \"x\"\n  counters_statement = \"x\"\n}\n",
+			want: []string{`e.hcl:4,3: sink "file" "f": Unsupported argument; An argument named "counters_statement" is not expected here.`}},
 
 		// Stores.
 		{name: "invalid store name", src: n + out + "counter \"a:b\" { sink = \"out\" }\n",
@@ -393,6 +400,12 @@ func TestValidate(t *testing.T) {
 			a.Sinks = []Sink{{Type: SinkPostgres, Name: "p", DSN: "x"}}
 		}), `sink "postgres" "p": counters_table: invalid table name ""` + ", want an SQL identifier, optionally schema-qualified\n" +
 			`sink "postgres" "p": values_table: invalid table name "", want an SQL identifier, optionally schema-qualified`},
+		{"built postgres sink with a blank statement", withName(func(a *Agent) {
+			a.Sinks = []Sink{{Type: SinkPostgres, Name: "p", DSN: "x", CountersTable: "c", ValuesTable: "v", ValuesStatement: " \t"}}
+		}), `sink "postgres" "p": values_statement: must not be blank`},
+		{"built postgres sink with statements", withName(func(a *Agent) {
+			a.Sinks = []Sink{{Type: SinkPostgres, Name: "p", DSN: "x", CountersTable: "c", ValuesTable: "v", CountersStatement: "SELECT $1, $2"}}
+		}), ""},
 		{"built store with the node's none", withName(func(a *Agent) {
 			a.Sinks = []Sink{{Type: SinkStdout, Name: "o"}}
 			a.Stores = []Store{{Sink: "o", Config: node.StoreConfig{Kind: node.KindBuffer, Name: "b", Jitter: -1, FlushTimeout: -1, MaxBytes: -1}}}

@@ -119,10 +119,11 @@ var (
 	}
 
 	sinkSchemas = map[string]*hcl.BodySchema{
-		SinkFile:     {Attributes: attrs("path")},
-		SinkStdout:   {},
-		SinkHTTP:     {Attributes: attrs("url", "headers", "timeout")},
-		SinkPostgres: {Attributes: attrs("dsn", "timeout", "create_tables", "counters_table", "values_table")},
+		SinkFile:   {Attributes: attrs("path")},
+		SinkStdout: {},
+		SinkHTTP:   {Attributes: attrs("url", "headers", "timeout")},
+		SinkPostgres: {Attributes: attrs("dsn", "timeout", "create_tables", "counters_table", "values_table",
+			"counters_statement", "values_statement")},
 	}
 
 	loaderSchemas = map[string]*hcl.BodySchema{
@@ -234,6 +235,8 @@ func (d *decoder) sink(a *Agent, blk *hcl.Block) {
 	b.boolean("create_tables", &s.CreateTables)
 	b.str("counters_table", &s.CountersTable)
 	b.str("values_table", &s.ValuesTable)
+	b.statement("counters_statement", &s.CountersStatement, "the counters table")
+	b.statement("values_statement", &s.ValuesStatement, "the values table")
 }
 
 func (d *decoder) store(a *Agent, blk *hcl.Block) {

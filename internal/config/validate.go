@@ -246,9 +246,18 @@ func (v *validator) sink(scope string, s *Sink) {
 		c.required("dsn", s.DSN, "a postgres sink")
 		c.table("counters_table", s.CountersTable)
 		c.table("values_table", s.ValuesTable)
+		c.statement("counters_statement", s.CountersStatement)
+		c.statement("values_statement", s.ValuesStatement)
 	default:
 		c.fail("type", "unknown sink type %q, want %s, %s, %s or %s",
 			s.Type, SinkFile, SinkStdout, SinkHTTP, SinkPostgres)
+	}
+}
+
+// statement refuses a statement of white space only ("" is none).
+func (c check) statement(field, stmt string) {
+	if !c.skip(field) && stmt != "" && strings.TrimSpace(stmt) == "" {
+		c.fail(field, "must not be blank")
 	}
 }
 

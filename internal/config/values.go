@@ -113,6 +113,19 @@ func (b *attrSet) str(name string, dst *string) bool {
 	return ok
 }
 
+// statement decodes an SQL statement, which must not be blank (left out,
+// the sink writes instead).
+func (b *attrSet) statement(name string, dst *string, instead string) bool {
+	if !b.str(name, dst) {
+		return false
+	}
+	if strings.TrimSpace(*dst) == "" {
+		b.fail(name, "must not be empty; leave it out to write %s", instead)
+		return false
+	}
+	return true
+}
+
 func (b *attrSet) boolean(name string, dst *bool) bool {
 	val, ok := b.value(name)
 	if !ok {
