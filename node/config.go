@@ -28,6 +28,11 @@ const (
 	DefaultMaxValueBytes = 1 << 20
 	// DefaultLeaveTimeout is the default bound on a graceful leave.
 	DefaultLeaveTimeout = 30 * time.Second
+	// DefaultWALSync is how often the write-ahead log is fsynced by default.
+	DefaultWALSync = 100 * time.Millisecond
+	// WALSyncAlways, as Config.WALSync, fsyncs the write-ahead log before
+	// each write is acknowledged (concurrent writes share one fsync).
+	WALSyncAlways time.Duration = -1
 )
 
 // ErrInvalidConfig is returned by Validate and Start for a configuration that
@@ -97,6 +102,14 @@ type Config struct {
 	// means DefaultLeaveTimeout.
 	LeaveTimeout time.Duration
 
+	// WALSync is how the write-ahead log of the stores with Ack = AckWAL
+	// reaches the disk: a write is acknowledged once written to the log
+	// (the page cache: a crash of the process loses nothing) and the log is
+	// fsynced every WALSync (a power loss loses at most that window), or,
+	// with WALSyncAlways, fsynced before the write is acknowledged. Zero
+	// means DefaultWALSync.
+	WALSync time.Duration
+
 	// HTTPRoutes adds handlers to the node's HTTP endpoint, by pattern
 	// (the agent serves Prometheus metrics at "GET /metrics" this way).
 	HTTPRoutes map[string]http.Handler
@@ -120,6 +133,7 @@ func DefaultConfig() *Config {
 		Ring:          ring.DefaultConfig(),
 		MaxValueBytes: DefaultMaxValueBytes,
 		LeaveTimeout:  DefaultLeaveTimeout,
+		WALSync:       DefaultWALSync,
 	}
 }
 
@@ -136,6 +150,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			return fmt.Errorf("%w: http address: %w", ErrInvalidConfig, err)
 		}
+	}
+	if c.WALSync < 0 && c.WALSync != WALSyncAlways {
+		return fmt.Errorf("%w: wal sync %s: want a positive interval, or WALSyncAlways", ErrInvalidConfig, c.WALSync)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data dir is required", ErrInvalidConfig)
@@ -163,6 +180,7 @@ func (c *Config) withDefaults() {
 	orDefault(&c.MaxValueBytes, d.MaxValueBytes)
 	orDefault(&c.LeaveTimeout, d.LeaveTimeout)
 	orDefault(&c.Cluster, d.Cluster)
+	orDefault(&c.WALSync, d.WALSync)
 }
 
 // orDefault sets *v to d when it is zero.

@@ -188,11 +188,14 @@ type Stats struct {
 	// Rerouted counts forwarded ops an owner refused because its ring
 	// differed, which this node then routed again.
 	Rerouted int64
+	// WALBytes is the size of the node's write-ahead log: the ops of the
+	// stores with Ack = AckWAL that their sinks do not have yet.
+	WALBytes int64
 	Stores   []StoreInfo
 }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	stores, _ := n.Info("")
-	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.Pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.router.Forwarded(), Rerouted: n.router.Rerouted(), Stores: stores}
+	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.Pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.router.Forwarded(), Rerouted: n.router.Rerouted(), WALBytes: n.walBytes(), Stores: stores}
 }

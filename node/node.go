@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +18,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/counter"
 	"github.com/hoard-dev/hoard/internal/endpoint"
 	"github.com/hoard-dev/hoard/internal/flush"
+	"github.com/hoard-dev/hoard/internal/journal"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
@@ -46,8 +45,8 @@ type Node struct {
 	async  *counter.Aggregator
 	router *route.Router
 
-	bootID   string
-	batchSeq atomic.Uint64
+	origin  string           // this incarnation's log: name and incarnation
+	journal *journal.Journal // the write-ahead log; nil when no store acks by it
 
 	exposed   atomic.Int64 // ops applied here and not yet delivered or dead-lettered
 	asyncLost atomic.Int64 // async increments given up on
@@ -101,7 +100,6 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		async:  counter.NewAggregator(),
 		stopCh: make(chan struct{}),
 		doneCh: make(chan struct{}),
-		bootID: newBootID(),
 	}
 	if n.logger == nil {
 		n.logger = hclog.NewNullLogger()
@@ -109,9 +107,6 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	n.cfg.withDefaults()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.loopCtx, n.loopCancel = loopCtx, cancel
-	for _, sc := range cfg.Stores {
-		n.stores[sc.Name] = n.newStore(sc)
-	}
 	// fail closes what was opened when Start cannot go on.
 	var closers []func() error
 	fail := func(err error) (*Node, error) {
@@ -124,6 +119,19 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fail(fmt.Errorf("data dir: %w", err))
 	}
+	// The journal first, then the stores that write to it, then what
+	// earlier incarnations logged and did not deliver: all before the node
+	// serves.
+	if err := n.openJournal(); err != nil {
+		return fail(err)
+	}
+	if n.journal != nil {
+		closers = append(closers, n.journal.Close)
+	}
+	for _, sc := range cfg.Stores {
+		n.stores[sc.Name] = n.newStore(sc)
+	}
+	n.recoverLogs(ctx)
 	tcfg := &transport.Config{Cluster: n.cfg.Cluster, Name: cfg.Name, Logger: n.logger.Named("rpc")}
 	var err error
 	if n.pool, err = transport.NewPool(tcfg); err != nil {
@@ -181,18 +189,6 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		"gossip", n.cluster.GossipAddr(), "rpc", n.cfg.RPCAddr, "http", n.cfg.HTTPAddr,
 		"stores", len(n.stores), "version", Version)
 	return n, nil
-}
-
-func newBootID() string {
-	var b [4]byte
-	_, _ = crand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// nextBatchID returns a batch ID unique in the cluster's history: node name,
-// boot ID (random per start) and a sequence number.
-func (n *Node) nextBatchID() string {
-	return fmt.Sprintf("%s.%s.%010d", n.cfg.Name, n.bootID, n.batchSeq.Add(1))
 }
 
 // goFunc runs f on a goroutine that Shutdown waits for. It returns false,
@@ -367,6 +363,9 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 		for _, s := range n.stores {
 			errs = append(errs, s.eng.Close(ctx))
 		}
+		errs = append(errs, n.closeJournal())
+	} else if n.journal != nil {
+		errs = append(errs, n.journal.Close()) // a crash: the log stays for the next start
 	}
 
 	n.lifeMu.Lock()

@@ -39,18 +39,19 @@ func pgTables(t *testing.T, dsn string) (sinks.PostgresConfig, *pgxpool.Pool) {
 	t.Helper()
 	suffix := fmt.Sprintf("%d", rand.Uint32())
 	cfg := sinks.PostgresConfig{
-		DSN:           dsn,
-		CountersTable: "t_counters_" + suffix,
-		ValuesTable:   "t_values_" + suffix,
-		BatchesTable:  "t_batches_" + suffix,
-		CreateTables:  true,
+		DSN:            dsn,
+		CountersTable:  "t_counters_" + suffix,
+		ValuesTable:    "t_values_" + suffix,
+		BatchesTable:   "t_batches_" + suffix,
+		PositionsTable: "t_positions_" + suffix,
+		CreateTables:   true,
 	}
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, tbl := range []string{cfg.CountersTable, cfg.ValuesTable, cfg.BatchesTable} {
+		for _, tbl := range []string{cfg.CountersTable, cfg.ValuesTable, cfg.BatchesTable, cfg.PositionsTable} {
 			_, _ = pool.Exec(context.Background(), "drop table if exists "+tbl)
 		}
 		pool.Close()
@@ -138,22 +139,42 @@ func (s commitThenFail) Flush(ctx context.Context, b sinks.Batch) error {
 	return errors.New("connection lost after commit")
 }
 
+// switchingSink is a PostgreSQL sink whose Flush can be swapped for
+// another (commitThenFail) while its positions stay readable.
+type switchingSink struct {
+	pg *sinks.Postgres
+	// mu guards s.
+	mu sync.Mutex
+	s  sinks.Sink
+}
+
+func (w *switchingSink) Flush(ctx context.Context, b sinks.Batch) error {
+	w.mu.Lock()
+	s := w.s
+	w.mu.Unlock()
+	return s.Flush(ctx, b)
+}
+
+func (w *switchingSink) set(s sinks.Sink) {
+	w.mu.Lock()
+	w.s = s
+	w.mu.Unlock()
+}
+
+func (w *switchingSink) Applied(ctx context.Context, store, origin string) (map[int][]sinks.Range, error) {
+	return w.pg.Applied(ctx, store, origin)
+}
+
 // TestPostgresRetriedAndReplayedBatchesApplyOnce: a batch whose commit went
-// through but was reported failed is retried, dead-lettered and replayed,
-// and is applied exactly once.
+// through but was reported failed is retried, dead-lettered, logged in the
+// write-ahead log of a node that then crashes and restarts (its log
+// replayed), and replayed from the dead-letter: it is applied exactly once.
 func TestPostgresRetriedAndReplayedBatchesApplyOnce(t *testing.T) {
 	cfg, pool := pgTables(t, pgDSN(t))
 	pg := newPGSink(t, cfg)
-	var mu sync.Mutex
-	var sink sinks.Sink = commitThenFail{pg}
-	switching := sinks.SinkFunc(func(ctx context.Context, b sinks.Batch) error {
-		mu.Lock()
-		s := sink
-		mu.Unlock()
-		return s.Flush(ctx, b)
-	})
+	sink := &switchingSink{pg: pg, s: commitThenFail{pg}}
 	c := testcluster.New(t, 1, &testcluster.Options{Configure: func(i int, nc *node.Config) {
-		nc.Stores = []node.StoreConfig{{Name: "pv", Kind: node.KindCounter, Sink: switching, Interval: time.Hour, RetryMax: 3, RetryDelay: 10 * time.Millisecond}}
+		nc.Stores = []node.StoreConfig{{Name: "pv", Kind: node.KindCounter, Sink: sink, Interval: time.Hour, RetryMax: 3, RetryDelay: 10 * time.Millisecond, Ack: node.AckWAL}}
 	}})
 	n := c.Node(0)
 	ctx := ctxT(t)
@@ -165,9 +186,12 @@ func TestPostgresRetriedAndReplayedBatchesApplyOnce(t *testing.T) {
 	if _, err := n.Flush(ctx, ""); !errors.Is(err, node.ErrDeadLettered) {
 		t.Fatalf("flush: %v", err)
 	}
-	mu.Lock()
-	sink = pg
-	mu.Unlock()
+	// A crash, then a restart that replays the log: the sink says it has
+	// the ops, so nothing is sent again.
+	c.Kill(0)
+	c.Restart(0)
+	n = c.Node(0)
+	sink.set(pg)
 	if res, err := n.ReplayDeadLetters(ctx, ""); err != nil || len(res.Replayed) != 1 {
 		t.Fatalf("replay: %+v, %v", res, err)
 	}
@@ -176,7 +200,7 @@ func TestPostgresRetriedAndReplayedBatchesApplyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if sum != 70 {
-		t.Fatalf("sum %d after 3 tries and a replay, want 70 (applied once)", sum)
+		t.Fatalf("sum %d after 3 tries, a crash, a log replay and a dead-letter replay, want 70 (applied once)", sum)
 	}
 }
 

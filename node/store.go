@@ -42,7 +42,10 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 	s := &store{cfg: cfg.withDefaults()}
 	h := op.Host{
 		Node: n.cfg.Name, Partitions: n.cfg.Ring.Partitions, Go: n.goFunc, Stopping: n.loopCtx,
-		Exposed: &n.exposed, BatchID: n.nextBatchID, Logger: n.logger.With("store", cfg.Name),
+		Exposed: &n.exposed, Origin: n.origin, BatchID: n.batchID, Logger: n.logger.With("store", cfg.Name),
+	}
+	if s.cfg.Ack == AckWAL && n.journal != nil {
+		h.Journal = n.journal
 	}
 	fc := flush.Config{
 		Store: s.cfg.Name, Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay,

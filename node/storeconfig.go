@@ -22,6 +22,16 @@ const (
 	KindCache StoreKind = "cache"
 )
 
+// Ack is when a write is acknowledged; see StoreConfig.Ack.
+type Ack string
+
+const (
+	// AckMemory acknowledges a write once the key's owner applied it.
+	AckMemory Ack = "memory"
+	// AckWAL acknowledges a write once the owner's write-ahead log has it.
+	AckWAL Ack = "wal"
+)
+
 // Store defaults: DefaultStoreConfig returns them; a zero field of a
 // StoreConfig means its default. `hoard agent` takes its defaults from
 // DefaultStoreConfig too, so a setting left out of its file means the same.
@@ -117,6 +127,13 @@ type StoreConfig struct {
 
 	// SkipSave (caches) returns loaded values without caching them.
 	SkipSave bool
+
+	// Ack (counters and buffers) is when a write is acknowledged: AckMemory
+	// once the owner applied it, AckWAL once the owner's write-ahead log
+	// also has it (written, and fsynced as Config.WALSync says), so the
+	// owner's crash and restart with its DataDir loses nothing. Zero means
+	// AckMemory.
+	Ack Ack
 }
 
 var storeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -133,6 +150,7 @@ func DefaultStoreConfig(kind StoreKind) StoreConfig {
 		c.RetryMax = DefaultRetryMax
 		c.RetryDelay = DefaultRetryDelay
 		c.FlushTimeout = DefaultFlushTimeout
+		c.Ack = AckMemory
 		if kind == KindBuffer {
 			c.MaxBytes = DefaultMaxBytes
 		}
@@ -162,6 +180,7 @@ func (c StoreConfig) withDefaults() StoreConfig {
 	orDefault(&c.MaxBytes, d.MaxBytes)
 	orDefault(&c.LoadTimeout, d.LoadTimeout)
 	orDefault(&c.DumpInterval, d.DumpInterval)
+	orDefault(&c.Ack, d.Ack)
 	return c
 }
 
@@ -184,6 +203,10 @@ func (c StoreConfig) Validate() error {
 		return fmt.Errorf("store %q: negative interval or retry delay", c.Name)
 	case c.RetryMax < 0:
 		return fmt.Errorf("store %q: negative retry_max %d", c.Name, c.RetryMax)
+	case c.Ack != "" && c.Ack != AckMemory && c.Ack != AckWAL:
+		return fmt.Errorf("store %q: ack %q is not %q or %q", c.Name, c.Ack, AckMemory, AckWAL)
+	case c.Kind == KindCache && c.Ack != "" && c.Ack != AckMemory:
+		return fmt.Errorf("store %q: a cache store holds no writes to log: ack %q applies to counters and buffers", c.Name, c.Ack)
 	}
 	return nil
 }

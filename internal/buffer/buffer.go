@@ -40,9 +40,11 @@ type Store struct {
 }
 
 type shard struct {
-	// mu guards m and closed.
+	// mu guards m, seq, taken and closed.
 	mu     sync.Mutex
 	m      map[string]*entry
+	seq    uint64 // the last op's sequence number in this partition
+	taken  uint64 // the last sequence number a take took
 	closed bool
 }
 
@@ -70,10 +72,13 @@ func (b *Store) signal() {
 	}
 }
 
-// Add appends values to key in partition p, in order. The values are kept,
-// not copied: the caller must not modify them. Errors: errs.ErrOverloaded
-// (nothing applied), errs.ErrShutdown once a final take closed the shard.
-func (b *Store) Add(p int, key string, values [][]byte) error {
+// Add appends values to key in partition p, in order, as the partition's
+// next op in sequence; log, when not nil, is called with its sequence
+// number first, under the partition's lock (see counter.Log). The values
+// are kept, not copied: the caller must not modify them. Errors:
+// errs.ErrOverloaded (nothing applied), errs.ErrShutdown once a final take
+// closed the shard, or log's error (nothing applied).
+func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) error) error {
 	var size int64
 	for _, v := range values {
 		size += int64(len(v)) + ValueOverhead
@@ -96,6 +101,14 @@ func (b *Store) Add(p int, key string, values [][]byte) error {
 		b.held.Add(-size)
 		return errs.ErrShutdown
 	}
+	if log != nil {
+		if err := log(sh.seq + 1); err != nil {
+			sh.mu.Unlock()
+			b.held.Add(-size)
+			return err
+		}
+	}
+	sh.seq++
 	if sh.m == nil {
 		sh.m = make(map[string]*entry)
 	}
@@ -149,28 +162,40 @@ func (b *Store) Dump(p int, key string) [][]byte {
 	return nil
 }
 
-// Take removes the keys that are due at now (every key when all) from every
-// partition, or only those listed, and returns their values, the inserts
-// they held and their bytes. The bytes stay counted against MaxBytes until
-// Release. A final take closes the shards.
-func (b *Store) Take(now time.Time, all, final bool, only []int) ([]sinks.Values, int64, int64) {
+// Take removes the partitions (every one, or only those listed) that hold
+// a key due at now, or every partition with data when all, and returns
+// their values, the range of op sequence numbers each partition taken held,
+// the inserts and their bytes. A partition is taken whole, so its ops leave
+// in one contiguous range; a key that is not due yet leaves early with the
+// one that is. The bytes stay counted against MaxBytes until Release. A
+// final take closes the shards.
+func (b *Store) Take(now time.Time, all, final bool, only []int) ([]sinks.Values, []sinks.Range, int64, int64) {
 	var out []sinks.Values
+	var ranges []sinks.Range
 	var ops, bytes int64
 	for _, i := range counter.Partitions(len(b.shards), only) {
 		sh := &b.shards[i]
 		sh.mu.Lock()
 		sh.closed = sh.closed || final
-		for k, e := range sh.m {
-			if all || e.due || !now.Before(e.deadline) {
-				out = append(out, sinks.Values{Key: k, Values: e.values})
+		due := all
+		for _, e := range sh.m {
+			if due = due || e.due || !now.Before(e.deadline); due {
+				break
+			}
+		}
+		if due && len(sh.m) > 0 {
+			for k, e := range sh.m {
+				out = append(out, sinks.Values{Key: k, Values: e.values, Partition: i})
 				bytes += e.bytes
 				ops += e.ops
-				delete(sh.m, k)
 			}
+			clear(sh.m)
+			ranges = append(ranges, sinks.Range{Partition: i, First: sh.taken + 1, Last: sh.seq})
+			sh.taken = sh.seq
 		}
 		sh.mu.Unlock()
 	}
-	return out, ops, bytes
+	return out, ranges, ops, bytes
 }
 
 // Stats counts the keys and values held.

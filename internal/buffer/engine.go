@@ -30,8 +30,11 @@ func NewEngine(h op.Host, name string, cfg Config, fc flush.Config) *Engine {
 	return e
 }
 
-// Apply runs an Insert, a Size or a Dump on partition p; always at once.
-func (e *Engine) Apply(o *op.Op, p int, _ func(op.Result)) (op.Result, bool) {
+// Apply runs an Insert, a Size or a Dump on partition p. A Size, a Dump,
+// and an Insert of a store without a journal are done at once; an Insert
+// written to the journal is acknowledged through done once the log has it
+// (with a nil done it is not applied: Apply returns false).
+func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) {
 	switch o.Kind {
 	case op.Size:
 		return op.Result{Count: int64(e.state.Size(p, o.Key))}, true
@@ -41,12 +44,20 @@ func (e *Engine) Apply(o *op.Op, p int, _ func(op.Result)) (op.Result, bool) {
 	if len(o.Values) == 0 {
 		return op.Failed(fmt.Errorf("%w: no values to insert", errs.ErrInvalidValue)), true
 	}
+	j := e.host.Journal
+	if j != nil && done == nil {
+		return op.Result{}, false
+	}
 	e.host.Exposed.Add(1)
-	if err := e.state.Add(p, o.Key, o.Values); err != nil {
+	var log func(uint64) error
+	if j != nil {
+		log = func(seq uint64) error { return j.Append(o, p, seq, op.Acknowledge(done)) }
+	}
+	if err := e.state.Add(p, o.Key, o.Values, log); err != nil {
 		e.host.Exposed.Add(-1)
 		return op.Failed(err), true
 	}
-	return op.Result{}, true
+	return op.Result{}, j == nil
 }
 
 // Run looks for due keys every few milliseconds, and at once when a key
@@ -73,16 +84,17 @@ type source Engine
 // Take swaps out the keys that are due (every key unless mode is
 // flush.Due).
 func (s *source) Take(mode flush.Mode, only []int) (flush.Pending, bool) {
-	values, ops, bytes := s.state.Take(time.Now(), mode != flush.Due, mode == flush.Final, only)
+	values, ranges, ops, bytes := s.state.Take(time.Now(), mode != flush.Due, mode == flush.Final, only)
 	if len(values) == 0 {
 		return flush.Pending{Ops: ops, Bytes: bytes}, false
 	}
-	b := sinks.Batch{ID: s.host.BatchID(), Store: s.name, Kind: sinks.KindBuffer, Node: s.host.Node, Time: time.Now(), Values: values}
+	b := s.host.Batch(s.name, sinks.KindBuffer, ranges)
+	b.Values = values
 	return flush.Pending{Batch: b, Ops: ops, Bytes: bytes}, true
 }
 
 // Settle stops counting a batch's ops as exposed and its bytes as held.
 func (s *source) Settle(pb flush.Pending) {
-	s.host.Exposed.Add(-pb.Ops)
+	s.host.Settle(pb.Batch, pb.Ops)
 	s.state.Release(pb.Bytes)
 }

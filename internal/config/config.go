@@ -61,6 +61,8 @@ var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
 //	partitions       Node.Ring.Partitions: equal on every node of a cluster
 //	max_value_bytes  Node.MaxValueBytes: a byte count or a size such as
 //	                 "1MiB", from 1 byte to 8MiB
+//	wal_fsync        Node.WALSync: "always" (node.WALSyncAlways) or how
+//	                 often the write-ahead log is fsynced, default "100ms"
 //	log_level        LogLevel, the agent's own
 //
 // Parse fills in every default; Default returns the defaults alone. A
@@ -148,6 +150,7 @@ type Sink struct {
 //	max_entries       Config.MaxEntries
 //	dump              Config.Dump
 //	skip_save         Config.SkipSave
+//	ack               Config.Ack: "memory" (default) or "wal"
 //	loader's timeout  Config.LoadTimeout
 //
 // An attribute that does not apply to the block's kind is an error.

@@ -521,7 +521,7 @@ func TestAttributeOfAnotherKind(t *testing.T) {
 func TestEveryAttributeAppliesToItsKindsOnly(t *testing.T) {
 	values := map[string]string{
 		"sink": `"out"`, "interval": `"5s"`, "jitter": `"1s"`, "retry_max": "3", "retry_delay": `"1s"`,
-		"flush_timeout": `"10s"`, "max_size": "10", "max_bytes": `"1MiB"`, "refresh_interval": `"1m"`,
+		"flush_timeout": `"10s"`, "max_size": "10", "ack": `"wal"`, "max_bytes": `"1MiB"`, "refresh_interval": `"1m"`,
 		"ttl": `"1h"`, "max_entries": "10", "dump": "true", "skip_save": "true",
 	}
 	for attr, kinds := range storeKinds {

@@ -101,7 +101,7 @@ func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
 var (
 	agentSchema = &hcl.BodySchema{
 		Attributes: attrs("name", "cluster", "bind_addr", "advertise_addr", "rpc_addr",
-			"http_addr", "join", "data_dir", "log_level", "partitions", "max_value_bytes"),
+			"http_addr", "join", "data_dir", "log_level", "partitions", "max_value_bytes", "wal_fsync"),
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "sink", LabelNames: []string{"type", "name"}},
 			{Type: string(node.KindCounter), LabelNames: []string{"name"}},
@@ -142,7 +142,7 @@ var (
 	storeKinds = map[string][]node.StoreKind{
 		"sink": flushing, "interval": flushing, "jitter": flushing,
 		"retry_max": flushing, "retry_delay": flushing, "flush_timeout": flushing,
-		"max_size": buffers, "max_bytes": buffers,
+		"max_size": buffers, "max_bytes": buffers, "ack": flushing,
 		"refresh_interval": caches, "ttl": caches, "max_entries": caches,
 		"dump": caches, "skip_save": caches,
 	}
@@ -201,6 +201,7 @@ func (d *decoder) agent(body hcl.Body) *Agent {
 	b.str("log_level", &a.LogLevel)
 	b.integer("partitions", &n.Ring.Partitions)
 	b.size("max_value_bytes", &n.MaxValueBytes)
+	b.walSync("wal_fsync", &n.WALSync)
 
 	for _, blk := range c.Blocks {
 		switch blk.Type {
@@ -267,6 +268,7 @@ func (d *decoder) store(a *Agent, blk *hcl.Block) {
 	b.storeInt(setting{name: "max_entries", none: "no bound", zeroIsNone: true}, &cfg.MaxEntries)
 	b.boolean("dump", &cfg.Dump)
 	b.boolean("skip_save", &cfg.SkipSave)
+	b.ack("ack", &cfg.Ack)
 
 	for _, lb := range c.Blocks {
 		if s.Loader != nil {

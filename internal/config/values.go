@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/hoard-dev/hoard/node"
 	"math"
 	"math/big"
 	"strconv"
@@ -522,4 +523,38 @@ func outOfRange(f *big.Float) bool {
 	}
 	e := f.MantExp(nil)
 	return e > maxExponent || e < -maxExponent
+}
+
+// walSync decodes wal_fsync: "always" (node.WALSyncAlways: fsync before
+// each acknowledgement) or a positive duration between fsyncs.
+func (b *attrSet) walSync(name string, dst *time.Duration) bool {
+	s, ok := b.stringValue(name, `"always" or a duration such as "100ms"`)
+	if !ok {
+		return false
+	}
+	if s == "always" {
+		*dst = node.WALSyncAlways
+		return true
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		b.fail(name, `want "always" or a positive duration such as "100ms", got %q`, s)
+		return false
+	}
+	*dst = d
+	return true
+}
+
+// ack decodes a store's ack level: "memory" or "wal".
+func (b *attrSet) ack(name string, dst *node.Ack) bool {
+	s, ok := b.stringValue(name, `"memory" or "wal"`)
+	if !ok {
+		return false
+	}
+	if a := node.Ack(s); a != node.AckMemory && a != node.AckWAL {
+		b.fail(name, `want %q or %q, got %q`, node.AckMemory, node.AckWAL, s)
+		return false
+	}
+	*dst = node.Ack(s)
+	return true
 }

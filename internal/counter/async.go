@@ -43,7 +43,7 @@ func sumKey(store, key string) (int, string) {
 // errs.ErrShutdown after a final Send.
 func (a *Aggregator) Add(store, key string, delta int64) error {
 	p, k := sumKey(store, key)
-	if err := a.sums.Add(p, k, delta); err != nil {
+	if err := a.sums.Add(p, k, delta, nil); err != nil {
 		if errors.Is(err, errs.ErrOverflow) {
 			return fmt.Errorf("%w: pending async increments of %q would overflow", errs.ErrOverflow, key)
 		}
@@ -57,7 +57,7 @@ func (a *Aggregator) Pending() int { return a.sums.Len() }
 
 // take swaps every pending sum out; a final take closes the aggregator.
 func (a *Aggregator) take(final bool) []Sum {
-	counts, _ := a.sums.Take(final, nil)
+	counts, _, _ := a.sums.Take(final, nil)
 	out := make([]Sum, 0, len(counts))
 	for _, c := range counts {
 		store, key, _ := strings.Cut(c.Key, "\x00")

@@ -16,32 +16,41 @@ type Store struct {
 }
 
 type shard struct {
-	// mu guards m, ops and closed.
+	// mu guards m, ops, seq, taken and closed.
 	mu     sync.Mutex
 	m      map[string]int64 // nil until the first write after a take
 	ops    int64            // increments applied since the last take
+	seq    uint64           // the last op's sequence number in this partition
+	taken  uint64           // the last sequence number a take took
 	closed bool             // set by a final take: later writes fail
 }
+
+// Log is called with an op's sequence number under its partition's lock,
+// before the op is applied, so that what it writes (a write-ahead log
+// record) is in sequence order per partition. An error refuses the op.
+type Log func(seq uint64) error
 
 // New returns an empty store of partitions shards.
 func New(partitions int) *Store {
 	return &Store{shards: make([]shard, partitions)}
 }
 
-// Add applies delta to key in partition p. Errors: errs.ErrOverflow (nothing
-// applied), errs.ErrShutdown once a final take closed the shard.
-func (c *Store) Add(p int, key string, delta int64) error {
-	return c.add(p, key, delta, false)
+// Add applies delta to key in partition p, as the partition's next op in
+// sequence; log, when not nil, is called with its sequence number first.
+// Errors: errs.ErrOverflow (nothing applied), errs.ErrShutdown once a final
+// take closed the shard, or log's error (nothing applied).
+func (c *Store) Add(p int, key string, delta int64, log Log) error {
+	return c.add(p, key, delta, log, false)
 }
 
 // Return puts back a delta taken out earlier and not delivered, even into a
 // closed shard: whoever closed it takes it again after. Errors:
 // errs.ErrOverflow.
 func (c *Store) Return(p int, key string, delta int64) error {
-	return c.add(p, key, delta, true)
+	return c.add(p, key, delta, nil, true)
 }
 
-func (c *Store) add(p int, key string, delta int64, evenClosed bool) error {
+func (c *Store) add(p int, key string, delta int64, log Log, evenClosed bool) error {
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -53,6 +62,12 @@ func (c *Store) add(p int, key string, delta int64, evenClosed bool) error {
 	if !ok {
 		return fmt.Errorf("%w: %q holds %d, adding %d", errs.ErrOverflow, key, cur, delta)
 	}
+	if log != nil {
+		if err := log(sh.seq + 1); err != nil {
+			return err
+		}
+	}
+	sh.seq++
 	if sh.m == nil {
 		sh.m = make(map[string]int64)
 	}
@@ -70,11 +85,13 @@ func (c *Store) Get(p int, key string) int64 {
 }
 
 // Take swaps the shards' maps out (every shard, or only those listed) and
-// returns their contents and the number of increments they held. A final
-// take closes the shards: later writes fail with errs.ErrShutdown instead of
-// landing after the last flush. The returned slice is the caller's.
-func (c *Store) Take(final bool, only []int) ([]sinks.Count, int64) {
+// returns their contents, the range of op sequence numbers each partition
+// taken held, and the number of increments. A final take closes the
+// shards: later writes fail with errs.ErrShutdown instead of landing after
+// the last flush. The returned slices are the caller's.
+func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int64) {
 	var out []sinks.Count
+	var ranges []sinks.Range
 	var ops int64
 	for _, i := range Partitions(len(c.shards), only) {
 		sh := &c.shards[i]
@@ -83,13 +100,17 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, int64) {
 		sh.m = nil
 		ops += sh.ops
 		sh.ops = 0
+		if sh.seq > sh.taken {
+			ranges = append(ranges, sinks.Range{Partition: i, First: sh.taken + 1, Last: sh.seq})
+			sh.taken = sh.seq
+		}
 		sh.closed = sh.closed || final
 		sh.mu.Unlock()
 		for k, v := range m {
-			out = append(out, sinks.Count{Key: k, Count: v})
+			out = append(out, sinks.Count{Key: k, Count: v, Partition: i})
 		}
 	}
-	return out, ops
+	return out, ranges, ops
 }
 
 // Stats counts the keys and increments held.

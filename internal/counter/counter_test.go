@@ -39,20 +39,20 @@ func TestAddThenTake(t *testing.T) {
 		left    int // keys still held after the take
 	}{
 		{name: "empty", want: nil},
-		{name: "sums per key", adds: []add{{0, "a", 1}, {0, "a", 2}, {1, "b", -5}}, want: []sinks.Count{{Key: "a", Count: 3}, {Key: "b", Count: -5}}, wantOps: 3},
-		{name: "same key in two partitions stays apart", adds: []add{{0, "a", 1}, {2, "a", 1}}, want: []sinks.Count{{Key: "a", Count: 1}, {Key: "a", Count: 1}}, wantOps: 2},
-		{name: "only the listed partitions", adds: []add{{0, "a", 1}, {1, "b", 1}, {2, "c", 1}}, only: []int{1}, want: []sinks.Count{{Key: "b", Count: 1}}, wantOps: 1, left: 2},
+		{name: "sums per key", adds: []add{{0, "a", 1}, {0, "a", 2}, {1, "b", -5}}, want: []sinks.Count{{Key: "a", Count: 3}, {Key: "b", Count: -5, Partition: 1}}, wantOps: 3},
+		{name: "same key in two partitions stays apart", adds: []add{{0, "a", 1}, {2, "a", 1}}, want: []sinks.Count{{Key: "a", Count: 1}, {Key: "a", Count: 1, Partition: 2}}, wantOps: 2},
+		{name: "only the listed partitions", adds: []add{{0, "a", 1}, {1, "b", 1}, {2, "c", 1}}, only: []int{1}, want: []sinks.Count{{Key: "b", Count: 1, Partition: 1}}, wantOps: 1, left: 2},
 		{name: "zero delta still counts as an op", adds: []add{{0, "a", 0}}, want: []sinks.Count{{Key: "a", Count: 0}}, wantOps: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(4)
 			for _, a := range tc.adds {
-				if err := c.Add(a.p, a.key, a.delta); err != nil {
+				if err := c.Add(a.p, a.key, a.delta, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
-			got, ops := c.Take(false, tc.only)
+			got, _, ops := c.Take(false, tc.only)
 			if !slices.Equal(sorted(got), sorted(tc.want)) || ops != tc.wantOps {
 				t.Fatalf("Take = %v, %d ops; want %v, %d", got, ops, tc.want, tc.wantOps)
 			}
@@ -76,10 +76,10 @@ func TestOverflowAppliesNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(1)
-			if err := c.Add(0, "k", tc.start); err != nil {
+			if err := c.Add(0, "k", tc.start, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Add(0, "k", tc.delta); !errors.Is(err, errs.ErrOverflow) {
+			if err := c.Add(0, "k", tc.delta, nil); !errors.Is(err, errs.ErrOverflow) {
 				t.Fatalf("err = %v, want ErrOverflow", err)
 			}
 			if got := c.Get(0, "k"); got != tc.start {
@@ -94,17 +94,17 @@ func TestOverflowAppliesNothing(t *testing.T) {
 
 func TestFinalTakeRefusesLaterWritesButTakesReturns(t *testing.T) {
 	c := New(2)
-	_ = c.Add(0, "a", 1)
-	if got, _ := c.Take(true, nil); len(got) != 1 {
+	_ = c.Add(0, "a", 1, nil)
+	if got, _, _ := c.Take(true, nil); len(got) != 1 {
 		t.Fatalf("final take = %v", got)
 	}
-	if err := c.Add(0, "a", 1); !errors.Is(err, errs.ErrShutdown) {
+	if err := c.Add(0, "a", 1, nil); !errors.Is(err, errs.ErrShutdown) {
 		t.Fatalf("add after the final take: %v, want ErrShutdown", err)
 	}
 	if err := c.Return(1, "b", 7); err != nil {
 		t.Fatalf("return into a closed shard: %v", err)
 	}
-	if got, ops := c.Take(true, nil); len(got) != 1 || got[0].Count != 7 || ops != 1 {
+	if got, _, ops := c.Take(true, nil); len(got) != 1 || got[0].Count != 7 || ops != 1 {
 		t.Fatalf("take after a return = %v, %d", got, ops)
 	}
 }
@@ -117,11 +117,11 @@ func TestConcurrentAddsAreAllCounted(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 1000 {
-				if err := c.Add(i%8, "k", 1); err != nil {
+				if err := c.Add(i%8, "k", 1, nil); err != nil {
 					t.Error(err)
 				}
 				if w == 0 && i%100 == 0 {
-					got, _ := c.Take(false, nil)
+					got, _, _ := c.Take(false, nil)
 					mu.Lock()
 					for _, g := range got {
 						taken += g.Count
@@ -132,7 +132,7 @@ func TestConcurrentAddsAreAllCounted(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got, _ := c.Take(false, nil)
+	got, _, _ := c.Take(false, nil)
 	for _, g := range got {
 		taken += g.Count
 	}
@@ -156,5 +156,41 @@ func TestAddInt64(t *testing.T) {
 		if sum, ok := AddInt64(tc.a, tc.b); sum != tc.sum || ok != tc.ok {
 			t.Errorf("AddInt64(%d, %d) = %d, %v", tc.a, tc.b, sum, ok)
 		}
+	}
+}
+
+// TestTakesCoverContiguousRanges: every op gets the next sequence number of
+// its partition, and each take holds, per partition, the range since the
+// previous take; a refused op consumes no number, and the log hook sees
+// each number before the op applies.
+func TestTakesCoverContiguousRanges(t *testing.T) {
+	c := New(2)
+	var logged []uint64
+	log := func(seq uint64) error { logged = append(logged, seq); return nil }
+	for range 3 {
+		if err := c.Add(0, "a", 1, log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.Add(1, "b", 1, nil)
+	if _, ranges, _ := c.Take(false, nil); !slices.Equal(ranges, []sinks.Range{{Partition: 0, First: 1, Last: 3}, {Partition: 1, First: 1, Last: 1}}) {
+		t.Fatalf("first take: %v", ranges)
+	}
+	if err := c.Add(0, "a", math.MaxInt64, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(0, "a", 1, log); !errors.Is(err, errs.ErrOverflow) {
+		t.Fatalf("overflow: %v", err)
+	}
+	failing := func(uint64) error { return errors.New("disk full") }
+	if err := c.Add(0, "a", -1, failing); err == nil || c.Get(0, "a") != math.MaxInt64 {
+		t.Fatalf("an op the log refused was applied: %v", err)
+	}
+	_ = c.Add(0, "a", -1, log)
+	if _, ranges, _ := c.Take(false, nil); !slices.Equal(ranges, []sinks.Range{{Partition: 0, First: 4, Last: 5}}) {
+		t.Fatalf("second take: %v", ranges)
+	}
+	if !slices.Equal(logged, []uint64{1, 2, 3, 5}) {
+		t.Fatalf("the log saw %v", logged)
 	}
 }

@@ -33,19 +33,30 @@ func NewEngine(h op.Host, cfg Config) *Engine {
 	return e
 }
 
-// Apply runs an Incr or a Count on partition p; always at once.
-func (e *Engine) Apply(o *op.Op, p int, _ func(op.Result)) (op.Result, bool) {
+// Apply runs an Incr or a Count on partition p. A Count, and an Incr of a
+// store without a journal, are done at once; an Incr written to the
+// journal is acknowledged through done once the log has it (with a nil
+// done it is not applied: Apply returns false).
+func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) {
 	if o.Kind == op.Count {
 		return op.Result{Count: e.state.Get(p, o.Key)}, true
+	}
+	j := e.host.Journal
+	if j != nil && done == nil {
+		return op.Result{}, false
 	}
 	// Counted as exposed before it is visible to a flush, so the count
 	// never goes below what is held.
 	e.host.Exposed.Add(1)
-	if err := e.state.Add(p, o.Key, o.Delta); err != nil {
+	var log Log
+	if j != nil {
+		log = func(seq uint64) error { return j.Append(o, p, seq, op.Acknowledge(done)) }
+	}
+	if err := e.state.Add(p, o.Key, o.Delta, log); err != nil {
 		e.host.Exposed.Add(-1)
 		return op.Failed(err), true
 	}
-	return op.Result{}, true
+	return op.Result{}, j == nil
 }
 
 // Run flushes every interval plus jitter until ctx ends.
@@ -65,13 +76,14 @@ type source Engine
 
 // Take swaps out every delta (a counter's keys are always due).
 func (s *source) Take(mode flush.Mode, only []int) (flush.Pending, bool) {
-	counts, ops := s.state.Take(mode == flush.Final, only)
+	counts, ranges, ops := s.state.Take(mode == flush.Final, only)
 	if len(counts) == 0 {
 		return flush.Pending{Ops: ops}, false
 	}
-	b := sinks.Batch{ID: s.host.BatchID(), Store: s.cfg.Name, Kind: sinks.KindCounter, Node: s.host.Node, Time: time.Now(), Counts: counts}
+	b := s.host.Batch(s.cfg.Name, sinks.KindCounter, ranges)
+	b.Counts = counts
 	return flush.Pending{Batch: b, Ops: ops}, true
 }
 
 // Settle stops counting a batch's ops as exposed.
-func (s *source) Settle(pb flush.Pending) { s.host.Exposed.Add(-pb.Ops) }
+func (s *source) Settle(pb flush.Pending) { s.host.Settle(pb.Batch, pb.Ops) }

@@ -130,6 +130,31 @@ func (p *Pipeline) Flush(ctx context.Context, mode Mode, only []int) (Result, er
 	return res, errors.Join(errs...)
 }
 
+// Deliver hands b, a batch that is not the Source's (ops read back from a
+// write-ahead log), to the sink with the usual retries under the flush
+// lock, and dead-letters it when every attempt fails; Settle is not
+// called. The error wraps ErrDeadLettered when b went to the dead-letter;
+// any other error means b is neither delivered nor on disk.
+func (p *Pipeline) Deliver(ctx context.Context, b sinks.Batch) error {
+	if p.err != nil {
+		return p.err
+	}
+	if err := p.lock(ctx); err != nil {
+		return err
+	}
+	defer p.unlock()
+	attempts, err := p.deliver(ctx, b)
+	if err == nil {
+		return nil
+	}
+	if derr := p.cfg.DeadLetters.Write(b, err, attempts); derr != nil {
+		return fmt.Errorf("batch %s neither delivered nor dead-lettered: %w", b.ID, errors.Join(err, derr))
+	}
+	p.deadLettered.Add(1)
+	p.logger.Error("batch dead-lettered", "batch", b.ID, "keys", b.Len(), "attempts", attempts, "error", err)
+	return fmt.Errorf("%w: %s: %w", ErrDeadLettered, b.ID, err)
+}
+
 // lock takes the flush lock, or gives up when ctx ends.
 func (p *Pipeline) lock(ctx context.Context) error {
 	select {

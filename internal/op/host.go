@@ -2,10 +2,30 @@ package op
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/sinks"
 )
+
+// Journal is the node's write-ahead log as a store sees it.
+type Journal interface {
+	// Append writes o, the op numbered seq in partition p of its store, to
+	// the log. It is called under the partition's lock, so records are in
+	// sequence order per partition. done is called exactly once when the
+	// record is durable (written; fsynced if the log syncs each write) or
+	// could not be written; it is never called when Append returns an
+	// error.
+	Append(o *Op, p int, seq uint64, done func(error)) error
+	// Settled is told that the ops of store in ranges left memory: the
+	// sink has them or they are in the dead-letter. The log drops what it
+	// no longer needs.
+	Settled(store string, ranges []sinks.Range)
+}
 
 // Host is what a store kind needs from the node that runs it.
 type Host struct {
@@ -21,8 +41,48 @@ type Host struct {
 	// Exposed counts the ops acknowledged on the node and not yet delivered
 	// to a sink or dead-lettered: what a crash would lose.
 	Exposed *atomic.Int64
-	// BatchID returns a batch ID unique in the cluster's history.
-	BatchID func() string
+	// Origin names the log this incarnation of the node writes: its name
+	// and an incarnation number new at each start ("n1.7"). Every op
+	// applied here gets a position (Origin, store, partition, seq).
+	Origin string
+	// BatchID returns the ID of a batch of store holding ranges: the same
+	// ranges always make the same ID.
+	BatchID func(store string, ranges []sinks.Range) string
+	// Journal writes a store's ops to the node's write-ahead log before
+	// they are acknowledged (ack = "wal"); nil for a store that
+	// acknowledges in memory.
+	Journal Journal
 	// Logger is the store's logger.
 	Logger hclog.Logger
+}
+
+// Batch starts a batch of store holding ranges of this node's ops, with
+// its ID and origin set.
+func (h Host) Batch(store string, kind sinks.Kind, ranges []sinks.Range) sinks.Batch {
+	return sinks.Batch{
+		ID: h.BatchID(store, ranges), Store: store, Kind: kind, Node: h.Node, Time: time.Now(),
+		Origin: h.Origin, Ranges: ranges,
+	}
+}
+
+// Settle accounts for a batch that left memory: its ops are no longer
+// exposed, and the journal may drop them.
+func (h Host) Settle(b sinks.Batch, ops int64) {
+	h.Exposed.Add(-ops)
+	if h.Journal != nil {
+		h.Journal.Settled(b.Store, b.Ranges)
+	}
+}
+
+// Acknowledge turns a journal's outcome into an op's: a record that could
+// not be written leaves the op applied in memory, so its outcome is
+// unknown (errs.ErrIndeterminate).
+func Acknowledge(done func(Result)) func(error) {
+	return func(err error) {
+		if err != nil {
+			done(Failed(fmt.Errorf("%w: write-ahead log: %w", errs.ErrIndeterminate, err)))
+			return
+		}
+		done(Result{})
+	}
 }

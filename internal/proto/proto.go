@@ -209,6 +209,7 @@ type StoreInfo struct {
 type NodeInfo struct {
 	Node      string      `msgpack:"node"`
 	Unflushed int64       `msgpack:"unflushed"` // ops acknowledged and not yet flushed
+	WALBytes  int64       `msgpack:"wal_bytes"` // the write-ahead log's size
 	Stores    []StoreInfo `msgpack:"stores"`
 	Error     string      `msgpack:"error"`
 }

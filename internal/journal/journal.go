@@ -1,0 +1,220 @@
+package journal
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/wal"
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// Config configures a Journal.
+type Config struct {
+	// Root holds one log directory per origin.
+	Root string
+	// Origin names this incarnation's log (see NextOrigin).
+	Origin string
+	// SyncEvery is 0 to fsync before an op is acknowledged; otherwise ops
+	// are acknowledged once written and the log is fsynced this often.
+	SyncEvery time.Duration
+	// SegmentBytes bounds a segment of the log; zero: wal's default.
+	SegmentBytes int64
+	// Logger receives the journal's logs; nil discards them.
+	Logger hclog.Logger
+}
+
+// Journal is this incarnation's write-ahead log of ops. Safe for
+// concurrent use.
+type Journal struct {
+	log    *wal.Log
+	logger hclog.Logger
+	wake   chan struct{} // capacity 1: acks are waiting
+	done   chan struct{} // closed when the acknowledging goroutine ends
+
+	// mu guards segs, settled, acks and closed.
+	mu      sync.Mutex
+	segs    map[uint64]map[position]uint64 // per segment, the last seq of each partition written to it
+	settled map[position]*progress         // per partition, how far its ops have left memory
+	acks    []ack                          // records waiting to be acknowledged, in append order
+	closed  bool
+}
+
+// position names a partition of a store.
+type position struct {
+	store     string
+	partition int
+}
+
+type ack struct {
+	t    wal.Ticket
+	done func(error)
+}
+
+// Open starts this incarnation's log in Root/Origin.
+func Open(cfg Config) (*Journal, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	l, err := wal.Open(wal.Options{
+		Dir: filepath.Join(cfg.Root, cfg.Origin), SegmentBytes: cfg.SegmentBytes, SyncEvery: cfg.SyncEvery, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &Journal{
+		log: l, logger: cfg.Logger, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		segs: map[uint64]map[position]uint64{}, settled: map[position]*progress{},
+	}
+	go j.acknowledge()
+	return j, nil
+}
+
+// Append writes o, the op numbered seq in partition p of its store, and
+// calls done once the log has it (see op.Journal). It does not block on
+// I/O.
+func (j *Journal) Append(o *op.Op, p int, seq uint64, done func(error)) error {
+	rec := appendRecord(make([]byte, 0, 64+len(o.Store)+len(o.Key)), o, p, seq)
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return fmt.Errorf("journal: %w", wal.ErrClosed)
+	}
+	t, err := j.log.Append(rec)
+	if err != nil {
+		j.mu.Unlock()
+		return fmt.Errorf("journal: %w", err)
+	}
+	last := j.segs[t.Segment]
+	if last == nil {
+		last = map[position]uint64{}
+		j.segs[t.Segment] = last
+	}
+	pos := position{o.Store, p}
+	last[pos] = max(last[pos], seq)
+	j.acks = append(j.acks, ack{t, done})
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// acknowledge calls the done funcs of written records, in the order they
+// were appended, until Close.
+func (j *Journal) acknowledge() {
+	defer close(j.done)
+	var batch []ack
+	for {
+		<-j.wake
+		j.mu.Lock()
+		batch, j.acks = j.acks, batch[:0]
+		closed := j.closed
+		j.mu.Unlock()
+		for _, a := range batch {
+			// Records committed together share one wait: Wait returns at
+			// once for those already written.
+			a.done(j.log.Wait(context.Background(), a.t))
+		}
+		clear(batch)
+		if closed {
+			return // Append refuses new records once closed
+		}
+	}
+}
+
+// Settled is told that the ops of store in ranges left memory; segments
+// that hold nothing else still needed are removed.
+func (j *Journal) Settled(store string, ranges []sinks.Range) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, r := range ranges {
+		pos := position{store, r.Partition}
+		pr := j.settled[pos]
+		if pr == nil {
+			pr = &progress{}
+			j.settled[pos] = pr
+		}
+		pr.add(r.First, r.Last)
+	}
+	for _, seg := range j.log.Segments() {
+		if !seg.Sealed || !j.obsoleteLocked(seg.Number) {
+			continue
+		}
+		if err := j.log.Remove(seg.Number); err != nil {
+			j.logger.Warn("cannot remove a write-ahead log segment", "segment", seg.Number, "error", err)
+			continue
+		}
+		delete(j.segs, seg.Number)
+	}
+}
+
+// obsoleteLocked reports whether every op of segment has left memory.
+func (j *Journal) obsoleteLocked(segment uint64) bool {
+	for pos, last := range j.segs[segment] {
+		if pr := j.settled[pos]; pr == nil || pr.through < last {
+			return false
+		}
+	}
+	return true
+}
+
+// Size is the bytes the log holds.
+func (j *Journal) Size() int64 { return j.log.Size() }
+
+// Close writes what is pending, acknowledges it and closes the log.
+// Idempotent.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		<-j.done
+		return nil
+	}
+	j.closed = true
+	j.mu.Unlock()
+	err := j.log.Close()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	<-j.done
+	if err != nil && !errors.Is(err, wal.ErrClosed) {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// progress is how far a partition's ops have left memory: every seq up to
+// through, plus ranges beyond it that settled out of order.
+type progress struct {
+	through uint64
+	ahead   []sinks.Range
+}
+
+func (p *progress) add(first, last uint64) {
+	if last <= p.through {
+		return
+	}
+	p.ahead = append(p.ahead, sinks.Range{First: first, Last: last})
+	slices.SortFunc(p.ahead, func(a, b sinks.Range) int { return cmp.Compare(a.First, b.First) })
+	kept := p.ahead[:0]
+	for _, r := range p.ahead {
+		switch {
+		case r.First <= p.through+1:
+			p.through = max(p.through, r.Last)
+		default:
+			kept = append(kept, r)
+		}
+	}
+	p.ahead = kept
+}

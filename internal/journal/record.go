@@ -1,0 +1,122 @@
+package journal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/hoard-dev/hoard/internal/op"
+)
+
+// recordVersion starts every record; a reader refuses others.
+const recordVersion = 1
+
+// Recorded is an op read back from a log, with its position.
+type Recorded struct {
+	op.Op
+	Partition int
+	Seq       uint64
+}
+
+var errBadRecord = errors.New("journal: malformed record")
+
+// appendRecord encodes o, the op numbered seq in partition p, onto b.
+func appendRecord(b []byte, o *op.Op, p int, seq uint64) []byte {
+	b = append(b, recordVersion, byte(o.Kind))
+	b = appendString(b, o.Store)
+	b = binary.AppendUvarint(b, uint64(p))
+	b = binary.AppendUvarint(b, seq)
+	b = appendString(b, o.Key)
+	switch o.Kind {
+	case op.Incr:
+		b = binary.AppendVarint(b, o.Delta)
+	default:
+		b = binary.AppendUvarint(b, uint64(len(o.Values)))
+		for _, v := range o.Values {
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			b = append(b, v...)
+		}
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// decodeRecord decodes a record; the values are copied out of b.
+func decodeRecord(b []byte) (Recorded, error) {
+	var r Recorded
+	if len(b) < 2 || b[0] != recordVersion {
+		return r, fmt.Errorf("%w: version or length", errBadRecord)
+	}
+	r.Kind = op.Kind(b[1])
+	if r.Kind != op.Incr && r.Kind != op.Insert {
+		return r, fmt.Errorf("%w: op kind %d", errBadRecord, b[1])
+	}
+	d := decoder{b: b[2:]}
+	r.Store = d.string()
+	r.Partition = int(d.uvarint())
+	r.Seq = d.uvarint()
+	r.Key = d.string()
+	if r.Kind == op.Incr {
+		r.Delta = d.varint()
+	} else {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			return r, fmt.Errorf("%w: %d values", errBadRecord, n)
+		}
+		r.Values = make([][]byte, 0, n)
+		for range n {
+			r.Values = append(r.Values, []byte(d.string()))
+		}
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return r, fmt.Errorf("%w: %v, %d bytes left", errBadRecord, d.err, len(d.b))
+	}
+	return r, nil
+}
+
+// decoder reads varints and strings, remembering the first error.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errors.New("truncated")
+	}
+	d.b = nil
+}

@@ -1,0 +1,141 @@
+package journal
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/wal"
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// Origins lists the logs under root other than current's, oldest
+// incarnation first: the logs of earlier starts, whose ops may not have
+// reached their sinks.
+func Origins(root, current string) ([]string, error) {
+	entries, err := os.ReadDir(root)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != current && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return cmp.Compare(incarnation(a), incarnation(b)) })
+	return out, nil
+}
+
+// incarnation is an origin's incarnation number ("name.N.ID"), 0 if none.
+func incarnation(origin string) uint64 {
+	f := strings.Split(origin, ".")
+	if len(f) < 3 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[len(f)-2], 10, 64)
+	return n
+}
+
+// ReadOrigin reads every op of origin's log under root, in the order they
+// were written. A torn tail is cut off the log and reported, never
+// replayed.
+func ReadOrigin(root, origin string) ([]Recorded, []wal.Torn, error) {
+	var out []Recorded
+	torn, err := wal.Read(filepath.Join(root, origin), func(segment uint64, rec []byte) error {
+		r, err := decodeRecord(rec)
+		if err != nil {
+			return fmt.Errorf("segment %d: %w", segment, err)
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return out, torn, fmt.Errorf("journal: %s: %w", origin, err)
+	}
+	return out, torn, nil
+}
+
+// Discard removes origin's log under root: everything it held has been
+// delivered or dead-lettered.
+func Discard(root, origin string) error {
+	if err := os.RemoveAll(filepath.Join(root, origin)); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return syncDir(root)
+}
+
+// Rebuild makes one batch of store from the recorded ops of origin
+// (all of that store) that applied does not cover: counter deltas summed
+// per key, buffer values per key in sequence order. Its ranges are the runs
+// of the ops it holds, and its ID their BatchID. It returns the number of
+// ops it holds, and false when nothing is left to deliver.
+func Rebuild(origin, store string, ops []Recorded, applied map[int][]sinks.Range) (sinks.Batch, int64, bool) {
+	slices.SortStableFunc(ops, func(a, b Recorded) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Seq, b.Seq))
+	})
+	b := sinks.Batch{Store: store, Origin: origin, Time: time.Now()}
+	type key struct {
+		partition int
+		key       string
+	}
+	counts := map[key]int{} // index in b.Counts
+	values := map[key]int{} // index in b.Values
+	var n int64
+	for _, r := range ops {
+		if covered(applied[r.Partition], r.Seq) {
+			continue
+		}
+		n++
+		if last := len(b.Ranges) - 1; last >= 0 && b.Ranges[last].Partition == r.Partition && b.Ranges[last].Last+1 == r.Seq {
+			b.Ranges[last].Last = r.Seq
+		} else {
+			b.Ranges = append(b.Ranges, sinks.Range{Partition: r.Partition, First: r.Seq, Last: r.Seq})
+		}
+		k := key{r.Partition, r.Key}
+		switch r.Kind {
+		case op.Incr:
+			b.Kind = sinks.KindCounter
+			i, ok := counts[k]
+			if !ok {
+				i = len(b.Counts)
+				counts[k] = i
+				b.Counts = append(b.Counts, sinks.Count{Key: r.Key, Partition: r.Partition})
+			}
+			b.Counts[i].Count += r.Delta
+		case op.Insert:
+			b.Kind = sinks.KindBuffer
+			i, ok := values[k]
+			if !ok {
+				i = len(b.Values)
+				values[k] = i
+				b.Values = append(b.Values, sinks.Values{Key: r.Key, Partition: r.Partition})
+			}
+			b.Values[i].Values = append(b.Values[i].Values, r.Values...)
+		}
+	}
+	if n == 0 {
+		return sinks.Batch{}, 0, false
+	}
+	b.ID = BatchID(origin, store, b.Ranges)
+	return b, n, true
+}
+
+// covered reports whether seq lies in one of ranges.
+func covered(ranges []sinks.Range, seq uint64) bool {
+	for _, r := range ranges {
+		if r.First <= seq && seq <= r.Last {
+			return true
+		}
+	}
+	return false
+}
