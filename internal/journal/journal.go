@@ -2,7 +2,6 @@ package journal
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -37,26 +36,21 @@ type Config struct {
 type Journal struct {
 	log    *wal.Log
 	logger hclog.Logger
-	wake   chan struct{} // capacity 1: acks are waiting
-	done   chan struct{} // closed when the acknowledging goroutine ends
 
-	// mu guards segs, settled, acks and closed.
+	// mu guards segs, settled and closed.
 	mu      sync.Mutex
 	segs    map[uint64]map[position]uint64 // per segment, the last seq of each partition written to it
 	settled map[position]*progress         // per partition, how far its ops have left memory
-	acks    []ack                          // records waiting to be acknowledged, in append order
 	closed  bool
 }
+
+// records recycles the buffers records are encoded in.
+var records = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // position names a partition of a store.
 type position struct {
 	store     string
 	partition int
-}
-
-type ack struct {
-	t    wal.Ticket
-	done func(error)
 }
 
 // Open starts this incarnation's log in Root/Origin.
@@ -70,25 +64,25 @@ func Open(cfg Config) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	j := &Journal{
-		log: l, logger: cfg.Logger, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		segs: map[uint64]map[position]uint64{}, settled: map[position]*progress{},
-	}
-	go j.acknowledge()
-	return j, nil
+	return &Journal{log: l, logger: cfg.Logger, segs: map[uint64]map[position]uint64{}, settled: map[position]*progress{}}, nil
 }
 
 // Append writes o, the op numbered seq in partition p of its store, and
-// calls done once the log has it (see op.Journal). It does not block on
-// I/O.
+// calls done once the log has it (see op.Journal), on the log's writer
+// goroutine. It does not block on I/O.
 func (j *Journal) Append(o *op.Op, p int, seq uint64, done func(error)) error {
-	rec := appendRecord(make([]byte, 0, 64+len(o.Store)+len(o.Key)), o, p, seq)
+	buf := records.Get().(*[]byte)
+	rec := appendRecord((*buf)[:0], o, p, seq)
+	defer func() { // the log copies the record
+		*buf = rec
+		records.Put(buf)
+	}()
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
 		return fmt.Errorf("journal: %w", wal.ErrClosed)
 	}
-	t, err := j.log.Append(rec)
+	t, err := j.log.AppendNotify(rec, done)
 	if err != nil {
 		j.mu.Unlock()
 		return fmt.Errorf("journal: %w", err)
@@ -100,36 +94,8 @@ func (j *Journal) Append(o *op.Op, p int, seq uint64, done func(error)) error {
 	}
 	pos := position{o.Store, p}
 	last[pos] = max(last[pos], seq)
-	j.acks = append(j.acks, ack{t, done})
 	j.mu.Unlock()
-	select {
-	case j.wake <- struct{}{}:
-	default:
-	}
 	return nil
-}
-
-// acknowledge calls the done funcs of written records, in the order they
-// were appended, until Close.
-func (j *Journal) acknowledge() {
-	defer close(j.done)
-	var batch []ack
-	for {
-		<-j.wake
-		j.mu.Lock()
-		batch, j.acks = j.acks, batch[:0]
-		closed := j.closed
-		j.mu.Unlock()
-		for _, a := range batch {
-			// Records committed together share one wait: Wait returns at
-			// once for those already written.
-			a.done(j.log.Wait(context.Background(), a.t))
-		}
-		clear(batch)
-		if closed {
-			return // Append refuses new records once closed
-		}
-	}
 }
 
 // Settled is told that the ops of store in ranges left memory; segments
@@ -175,19 +141,9 @@ func (j *Journal) Size() int64 { return j.log.Size() }
 // Idempotent.
 func (j *Journal) Close() error {
 	j.mu.Lock()
-	if j.closed {
-		j.mu.Unlock()
-		<-j.done
-		return nil
-	}
 	j.closed = true
 	j.mu.Unlock()
 	err := j.log.Close()
-	select {
-	case j.wake <- struct{}{}:
-	default:
-	}
-	<-j.done
 	if err != nil && !errors.Is(err, wal.ErrClosed) {
 		return fmt.Errorf("journal: %w", err)
 	}

@@ -143,8 +143,9 @@ type span struct {
 // group is the records one write (and fsync) commits; done is closed
 // after err is set.
 type group struct {
-	done chan struct{}
-	err  error
+	done      chan struct{}
+	err       error
+	callbacks []func(error) // AppendNotify's, called by the writer after done
 }
 
 // Ticket says where an appended record went: Segment is the segment file
@@ -230,6 +231,18 @@ func (l *Log) goFunc(f func()) {
 // SegmentBytes-8, and the write or sync error that broke the log, if one
 // did: a log that failed takes nothing more.
 func (l *Log) Append(rec []byte) (Ticket, error) {
+	return l.append(rec, nil)
+}
+
+// AppendNotify is Append that calls f, instead of a Wait, once the record
+// is durable (see Wait) or failed: f gets nil or the write or sync error.
+// f is called exactly once, on the log's writer goroutine, unless
+// AppendNotify returns an error; it must not block.
+func (l *Log) AppendNotify(rec []byte, f func(error)) (Ticket, error) {
+	return l.append(rec, f)
+}
+
+func (l *Log) append(rec []byte, f func(error)) (Ticket, error) {
 	if len(rec) == 0 {
 		return Ticket{}, ErrEmpty
 	}
@@ -265,6 +278,9 @@ func (l *Log) Append(rec []byte) (Ticket, error) {
 		l.spans[k].end = len(l.buf)
 	} else {
 		l.spans = append(l.spans, span{seg: l.planSeg, end: len(l.buf)})
+	}
+	if f != nil {
+		l.group.callbacks = append(l.group.callbacks, f)
 	}
 	t := Ticket{Segment: l.planSeg, g: l.group}
 	l.mu.Unlock()

@@ -48,6 +48,9 @@ func (l *Log) commit(buf []byte, spans []span) ([]byte, []span) {
 	}
 	g.err = err
 	close(g.done)
+	for _, f := range g.callbacks {
+		f(err)
+	}
 	if cap(pbuf) > maxKeepBytes {
 		pbuf = nil
 	}
