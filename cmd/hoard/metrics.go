@@ -16,7 +16,7 @@ import (
 type metrics struct {
 	n atomic.Pointer[node.Node] // set once the node has started
 
-	unflushed, asyncPending, ringMembers      *prometheus.Desc
+	unflushed, asyncPending, ringMembers, wal *prometheus.Desc
 	asyncLost, forwarded, rerouted            *prometheus.Desc
 	keys, values, bytes                       *prometheus.Desc
 	flushes, failures, deadLettered, lastSeen *prometheus.Desc
@@ -27,7 +27,8 @@ func newMetrics() *metrics {
 		return prometheus.NewDesc("hoard_"+name, help, append([]string{"node"}, labels...), nil)
 	}
 	return &metrics{
-		unflushed:    d("unflushed_ops", "Ops acknowledged on the node and not yet delivered to a sink or dead-lettered: what a crash would lose now."),
+		unflushed:    d("unflushed_ops", "Ops acknowledged on the node and not yet delivered to a sink or dead-lettered: what a crash would lose now, but for the ops of stores with ack = \"wal\", which the write-ahead log holds."),
+		wal:          d("wal_bytes", "Size of the node's write-ahead log: the ops of stores with ack = \"wal\" that their sinks do not have yet."),
 		asyncPending: d("async_pending_sums", "Async increment sums (one per key) waiting to be sent to their owners."),
 		ringMembers:  d("ring_members", "Members in the node's current ring."),
 		asyncLost:    d("async_lost_total", "Async increments given up on."),
@@ -45,7 +46,7 @@ func newMetrics() *metrics {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.unflushed, m.asyncPending, m.ringMembers, m.asyncLost, m.forwarded, m.rerouted,
+	for _, d := range []*prometheus.Desc{m.unflushed, m.wal, m.asyncPending, m.ringMembers, m.asyncLost, m.forwarded, m.rerouted,
 		m.keys, m.values, m.bytes, m.flushes, m.failures, m.deadLettered, m.lastSeen} {
 		ch <- d
 	}
@@ -66,6 +67,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append([]string{name}, labels...)...)
 	}
 	gauge(m.unflushed, float64(st.Unflushed))
+	gauge(m.wal, float64(st.WALBytes))
 	gauge(m.asyncPending, float64(st.AsyncPending))
 	if snap := n.Ring(); snap != nil {
 		gauge(m.ringMembers, float64(len(snap.Members())))

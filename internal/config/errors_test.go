@@ -197,6 +197,14 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`e.hcl:2,19: cache "c": ttl: must not be negative, got -1h0m0s`}},
 		{name: "negative max_entries", src: n + "cache \"c\" { max_entries = -1 }\n",
 			want: []string{`e.hcl:2,27: cache "c": max_entries: must not be negative, got -1`}},
+		{name: "unknown ack", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  ack = \"disk\"\n}\n",
+			want: []string{`e.hcl:5,9: counter "c": ack: want "memory" or "wal", got "disk"`}},
+		{name: "ack on a cache", src: n + "cache \"c\" { ack = \"wal\" }\n",
+			want: []string{`cache "c"`, "ack applies to counter and buffer stores only, not to cache stores"}},
+		{name: "wal_fsync zero", src: n + "wal_fsync = \"0s\"\n",
+			want: []string{`e.hcl:2,13: wal_fsync: want "always" or a positive duration such as "100ms", got "0s"`}},
+		{name: "wal_fsync not a duration", src: n + "wal_fsync = \"sometimes\"\n",
+			want: []string{`wal_fsync: want "always" or a positive duration`}},
 		{name: "zero interval", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  interval = \"0s\"\n}\n",
 			want: []string{`e.hcl:5,14: counter "c": interval: must be positive for a store with a sink; leave it out for the default 5s`}},
 		{name: "jitter above interval", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  interval = \"1s\"\n  jitter = \"2s\"\n}\n",
@@ -334,6 +342,7 @@ func TestParseValid(t *testing.T) {
 		{"number as string", n + "partitions = \"7\"\n"},
 		{"store and sink may share a name", n + "sink \"stdout\" \"x\" {}\ncounter \"x\" { sink = \"x\" }\n"},
 		{"empty file data_dir comes from name", n},
+		{"write-ahead log", n + "wal_fsync = \"always\"\nsink \"stdout\" \"o\" {}\ncounter \"c\" {\n  sink = \"o\"\n  ack = \"wal\"\n}\nbuffer \"b\" {\n  sink = \"o\"\n  ack = \"memory\"\n}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Parse("v.hcl", []byte(tc.src)); err != nil {
@@ -546,5 +555,32 @@ func TestEveryAttributeAppliesToItsKindsOnly(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAckAndWALSync: ack and wal_fsync reach the node's configuration.
+func TestAckAndWALSync(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		sync      time.Duration
+		ack       node.Ack
+	}{
+		{"defaults", "", node.DefaultWALSync, node.AckMemory},
+		{"always", "wal_fsync = \"always\"\n", node.WALSyncAlways, node.AckMemory},
+		{"interval and wal", "wal_fsync = \"20ms\"\n", 20 * time.Millisecond, node.AckWAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ack := ""
+			if tc.ack == node.AckWAL {
+				ack = "  ack = \"wal\"\n"
+			}
+			a, err := Parse("a.hcl", []byte("name = \"n\"\n"+tc.src+"sink \"stdout\" \"o\" {}\ncounter \"c\" {\n  sink = \"o\"\n"+ack+"}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Node.WALSync != tc.sync || a.Stores[0].Config.Ack != tc.ack {
+				t.Fatalf("wal sync %v, ack %q; want %v, %q", a.Node.WALSync, a.Stores[0].Config.Ack, tc.sync, tc.ack)
+			}
+		})
 	}
 }
