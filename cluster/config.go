@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 
@@ -130,4 +133,12 @@ func splitHostPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("port %q in %q is not a number from 0 to 65535", portStr, addr)
 	}
 	return host, port, nil
+}
+
+// StoresDigest summarizes a node's declared stores (names such as
+// "counter:pv") for its metadata, so that nodes can tell whether they
+// agree; the order of names does not matter.
+func StoresDigest(names []string) string {
+	sorted := slices.Sorted(slices.Values(names))
+	return fmt.Sprintf("%016x", xxhash.Sum64String(strings.Join(sorted, ",")))
 }

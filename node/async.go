@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -57,19 +55,15 @@ func (n *Node) sendAsync(ctx context.Context, final bool) {
 
 // drainAsync runs when the node stops: a last round sends the pending
 // sums to their owners within ctx, and what could still not be sent is
-// added to this node's own counters, which the final flush then delivers:
-// counter deltas merge, so it does not matter which node flushes them.
+// added to this node's own counters, which the final flush then delivers.
 func (n *Node) drainAsync(ctx context.Context) error {
 	n.sendAsync(ctx, true)
-	var errs []error
-	for _, sum := range n.async.Drain() {
-		p := ring.PartitionOf(n.cfg.Ring.Partitions, sum.Store, sum.Key)
+	lost, err := n.async.Drain(func(sum counter.Sum) error {
 		o := op.Op{Kind: op.Incr, Store: sum.Store, Key: sum.Key, Delta: sum.Delta}
-		if r, _ := n.stores[sum.Store].eng.Apply(&o, p, nil); r.Err != nil {
-			n.asyncLost.Add(1)
-			n.logger.Error("async increment lost", "store", sum.Store, "key", sum.Key, "delta", sum.Delta, "error", r.Err)
-			errs = append(errs, fmt.Errorf("async increment of %q lost: %w", sum.Key, r.Err))
-		}
-	}
-	return errors.Join(errs...)
+		// A store with a journal acknowledges later, through done.
+		r, _ := n.stores[sum.Store].eng.Apply(&o, ring.PartitionOf(n.cfg.Ring.Partitions, sum.Store, sum.Key), func(op.Result) {})
+		return r.Err
+	}, n.logger)
+	n.asyncLost.Add(int64(lost))
+	return err
 }

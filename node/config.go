@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 
 	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/ring"
 )
 
@@ -157,8 +155,8 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data dir is required", ErrInvalidConfig)
 	}
-	if c.MaxValueBytes < 0 || c.MaxValueBytes > maxInsertBytes {
-		return fmt.Errorf("%w: max value bytes %d must be between 1 and %d", ErrInvalidConfig, c.MaxValueBytes, maxInsertBytes)
+	if c.MaxValueBytes < 0 || c.MaxValueBytes > op.MaxInsertBytes {
+		return fmt.Errorf("%w: max value bytes %d must be between 1 and %d", ErrInvalidConfig, c.MaxValueBytes, op.MaxInsertBytes)
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Stores {
@@ -207,7 +205,7 @@ func (c *Config) clusterConfig() cluster.Config {
 		RPCAddr:        c.RPCAddr,
 		HTTPAddr:       c.HTTPAddr,
 		Version:        Version,
-		Stores:         storesDigest(c.Stores),
+		Stores:         cluster.StoresDigest(storeNames(c.Stores)),
 		Ring:           c.ringConfig(),
 		Join:           c.Join,
 		RejoinInterval: c.RejoinInterval,
@@ -217,13 +215,11 @@ func (c *Config) clusterConfig() cluster.Config {
 	}
 }
 
-// storesDigest summarizes the declared stores (kind and name) so nodes can
-// tell whether they agree.
-func storesDigest(stores []StoreConfig) string {
+// storeNames names the declared stores by kind and name ("counter:pv").
+func storeNames(stores []StoreConfig) []string {
 	names := make([]string, len(stores))
 	for i, s := range stores {
 		names[i] = string(s.Kind) + ":" + s.Name
 	}
-	slices.Sort(names)
-	return fmt.Sprintf("%016x", xxhash.Sum64String(strings.Join(names, ",")))
+	return names
 }

@@ -33,13 +33,11 @@ func (n *Node) startHTTP() {
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          n.logger.Named("http").StandardLogger(nil),
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.goFunc(func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.logger.Error("http server stopped", "error", err)
 		}
-	}()
+	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

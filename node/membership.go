@@ -26,7 +26,7 @@ func (n *Node) watchRing() {
 		}
 		select {
 		case <-changed:
-		case <-n.stopCh:
+		case <-n.life.Background():
 			return
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/endpoint"
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/journal"
+	"github.com/hoard-dev/hoard/internal/lifecycle"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
@@ -57,31 +58,11 @@ type Node struct {
 	loopCancel context.CancelFunc // stops the flush and async loops
 	loopWG     sync.WaitGroup
 
-	// lifeMu guards the changes of state, stopCh's closing and wg.Add;
-	// state can be read without it.
-	lifeMu sync.Mutex
-	state  atomic.Int32  // a lifeState
-	left   bool          // the stop under way is a graceful leave
-	stopCh chan struct{} // closed when background work must end
-	doneCh chan struct{} // closed when stop has finished
-	wg     sync.WaitGroup
+	life *lifecycle.Lifecycle
 }
 
-// lifeState is where a node is in its life; it only moves forward.
-type lifeState int32
-
-const (
-	stateStarting lifeState = iota // ports bound; RPC answers "still starting"
-	stateServing                   // serving
-	stateLeaving                   // announced as leaving; still applies ops until it stops
-	stateStopping                  // refuses new ops; flushing and stopping
-	stateStopped                   // stopped
-)
-
-func (n *Node) lifeState() lifeState { return lifeState(n.state.Load()) }
-
 // refusing reports whether the node refuses new ops.
-func (n *Node) refusing() bool { return n.lifeState() >= stateStopping }
+func (n *Node) refusing() bool { return n.life.Refusing() }
 
 // Start validates cfg, binds the RPC, HTTP and gossip ports, joins the
 // cluster through cfg.Join and returns the running node. A join that fails
@@ -98,8 +79,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		stores: make(map[string]*store),
 		dlq:    flush.NewDeadLetters(filepath.Join(cfg.DataDir, "deadletter")),
 		async:  counter.NewAggregator(),
-		stopCh: make(chan struct{}),
-		doneCh: make(chan struct{}),
+		life:   lifecycle.New(),
 	}
 	if n.logger == nil {
 		n.logger = hclog.NewNullLogger()
@@ -162,7 +142,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 
 	n.router = route.New(route.Config{
 		Name: cfg.Name, Ring: n.cluster.Ring, Watch: n.cluster.Watch, Pool: n.pool, Resolve: n.resolve,
-		Refusing: n.refusing, Go: n.goFunc, Stop: n.stopCh, Logger: n.logger,
+		Refusing: n.refusing, Go: n.goFunc, Stop: n.life.Background(), Logger: n.logger,
 	})
 	for _, s := range n.stores {
 		n.loopWG.Go(func() { s.eng.Run(loopCtx) })
@@ -170,7 +150,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	n.loopWG.Go(func() { n.asyncLoop(loopCtx) })
 	n.goFunc(n.watchRing)
 	n.goFunc(n.router.Run)
-	n.state.Store(int32(stateServing))
+	n.life.Serve()
 
 	if len(cfg.Join) > 0 {
 		if k, err := n.cluster.Join(ctx); err != nil {
@@ -193,15 +173,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 
 // goFunc runs f on a goroutine that Shutdown waits for. It returns false,
 // without running f, once the node is stopping.
-func (n *Node) goFunc(f func()) bool {
-	n.lifeMu.Lock()
-	defer n.lifeMu.Unlock()
-	if n.stopDone() {
-		return false
-	}
-	n.wg.Go(f)
-	return true
-}
+func (n *Node) goFunc(f func()) bool { return n.life.Go(f) }
 
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
@@ -247,10 +219,10 @@ func (n *Node) Owner(store, key string) (Placement, error) {
 // Ready reports whether the node serves: running, not leaving, and part of
 // its own ring. The reason says why not.
 func (n *Node) Ready() (bool, string) {
-	switch n.lifeState() {
-	case stateStopping, stateStopped:
+	switch n.life.State() {
+	case lifecycle.Stopping, lifecycle.Stopped:
 		return false, "shut down"
-	case stateLeaving:
+	case lifecycle.Leaving:
 		return false, "leaving"
 	}
 	snap := n.cluster.Ring()
@@ -270,24 +242,19 @@ func (n *Node) Ready() (bool, string) {
 // within the context's deadline. Idempotent; after Shutdown it returns
 // ErrShutdown.
 func (n *Node) Leave(ctx context.Context) error {
-	n.lifeMu.Lock()
-	st, left := n.lifeState(), n.left
-	if st == stateServing || st == stateStarting {
-		n.state.Store(int32(stateLeaving))
-		n.left = true
-	}
-	n.lifeMu.Unlock()
+	first, was, left := n.life.Leave()
 	switch {
-	case st >= stateStopping && !left:
+	case first:
+	case was >= lifecycle.Stopping && !left:
 		// Shut down (or shutting down) without leaving: wait, then say so.
-		if err := n.waitStopped(ctx); err != nil {
+		if err := n.life.Wait(ctx); err != nil {
 			return err
 		}
 		return ErrShutdown
-	case st >= stateLeaving:
+	default:
 		// A leave is under way (a `hoard leave`, say): wait for it to end,
 		// so a caller that exits afterwards does not cut its flush short.
-		return n.waitStopped(ctx)
+		return n.life.Wait(ctx)
 	}
 	n.logger.Info("leaving the cluster")
 	var errs []error
@@ -300,16 +267,6 @@ func (n *Node) Leave(ctx context.Context) error {
 		n.leaveErr.Store(&err)
 	}
 	return err
-}
-
-// waitStopped waits until the node has stopped, or ctx ends.
-func (n *Node) waitStopped(ctx context.Context) error {
-	select {
-	case <-n.doneCh:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("node: waiting for the stop in progress: %w", ctx.Err())
-	}
 }
 
 // LeaveErr returns what went wrong in the node's graceful leave, nil if it
@@ -342,16 +299,10 @@ func (n *Node) Kill() {
 
 // stop runs the shutdown sequence once; later calls wait for it.
 func (n *Node) stop(ctx context.Context, flush, leave bool) error {
-	n.lifeMu.Lock()
-	if n.lifeState() >= stateStopping {
-		n.lifeMu.Unlock()
-		return n.waitStopped(ctx)
+	if !n.life.Stop(leave) {
+		return n.life.Wait(ctx)
 	}
-	n.state.Store(int32(stateStopping))
-	n.left = n.left || leave
-	n.lifeMu.Unlock()
-	defer close(n.doneCh)
-	defer n.state.Store(int32(stateStopped))
+	defer n.life.Finish()
 
 	var errs []error // errors.Join drops the nils
 	// Stop the loops first: a flush or async round in progress gives way
@@ -368,9 +319,7 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 		errs = append(errs, n.journal.Close()) // a crash: the log stays for the next start
 	}
 
-	n.lifeMu.Lock()
-	close(n.stopCh)
-	n.lifeMu.Unlock()
+	n.life.EndBackground()
 	n.router.Close()
 	if leave {
 		errs = append(errs, n.cluster.Leave(ctx))
@@ -382,15 +331,8 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 		errs = append(errs, n.http.Shutdown(ctx))
 	}
 	_ = n.pool.Close()
-	done := make(chan struct{})
-	go func() {
-		n.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("node: waiting for goroutines: %w", ctx.Err()))
+	if err := n.life.WaitGoroutines(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("node: %w", err))
 	}
 	n.logger.Info("node stopped")
 	return errors.Join(errs...)
@@ -409,14 +351,4 @@ func (n *Node) untilStop(ctx context.Context) (context.Context, context.CancelFu
 
 // Done is closed once the node has stopped, by Leave, Shutdown or Kill,
 // whoever asked (a `hoard leave` arrives over RPC).
-func (n *Node) Done() <-chan struct{} { return n.doneCh }
-
-// stopDone reports whether background work must end.
-func (n *Node) stopDone() bool {
-	select {
-	case <-n.stopCh:
-		return true
-	default:
-		return false
-	}
-}
+func (n *Node) Done() <-chan struct{} { return n.life.Done() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hoard-dev/hoard/internal/lifecycle"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/proto"
 	"github.com/hoard-dev/hoard/internal/route"
@@ -15,7 +16,7 @@ import (
 // serveRPC answers requests from clients and peers. It runs on the
 // connection's reader goroutine and must not block.
 func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
-	if n.lifeState() == stateStarting {
+	if n.life.State() == lifecycle.Starting {
 		r.Send(nil, transport.NewError(proto.CodeShuttingDown, errors.New("node: still starting")))
 		return
 	}
@@ -134,14 +135,14 @@ func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
 		if !decode(req, r, &in) {
 			return
 		}
-		err = n.checkValues(in.Values)
+		err = op.CheckValues(n.cfg.MaxValueBytes, in.Values)
 		c.Store, c.Key, c.Values = in.Store, in.Key, in.Values
 	case proto.MethodSet:
 		var in proto.SetRequest
 		if !decode(req, r, &in) {
 			return
 		}
-		err = n.checkValue(in.Value)
+		err = op.CheckValue(n.cfg.MaxValueBytes, in.Value)
 		c.Store, c.Key, c.Values = in.Store, in.Key, [][]byte{in.Value}
 	default:
 		var in proto.KeyRequest

@@ -12,10 +12,6 @@ import (
 // defaultOpTimeout bounds an op whose context has no deadline.
 const defaultOpTimeout = 30 * time.Second
 
-// maxInsertBytes bounds the values of one insert, so that it always fits a
-// frame when forwarded.
-const maxInsertBytes = 8 << 20
-
 // Incr adds delta to key of a counter store. It returns once the owner has
 // applied it (acknowledged in the owner's memory). Errors: ErrUnknownStore,
 // ErrWrongKind, ErrInvalidKey, ErrOverflow, ErrUnavailable, ErrIndeterminate,
@@ -40,7 +36,7 @@ func (n *Node) Count(ctx context.Context, store, key string) (int64, error) {
 // the order they were inserted. Errors: those of Incr, and ErrOverloaded
 // when the owner holds its max_bytes for the store: back off and retry.
 func (n *Node) Insert(ctx context.Context, store, key string, values ...[]byte) error {
-	if err := n.checkValues(values); err != nil {
+	if err := op.CheckValues(n.cfg.MaxValueBytes, values); err != nil {
 		return err
 	}
 	// One allocation for all the copies.
@@ -102,7 +98,7 @@ func (n *Node) Fetch(ctx context.Context, store, key string) (FetchResult, error
 // Set stores value for key in a cache store at its owner, without the
 // loader (DataWorker's direct_set). The value is copied.
 func (n *Node) Set(ctx context.Context, store, key string, value []byte) error {
-	if err := n.checkValue(value); err != nil {
+	if err := op.CheckValue(n.cfg.MaxValueBytes, value); err != nil {
 		return err
 	}
 	_, err := n.do(ctx, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{append([]byte(nil), value...)}})
@@ -181,7 +177,7 @@ func (n *Node) resolve(o *op.Op) (route.Applier, error) {
 		err = op.CheckKey(o.Store, o.Key)
 	}
 	if err == nil && o.Kind == op.Insert {
-		err = n.checkValues(o.Values)
+		err = op.CheckValues(n.cfg.MaxValueBytes, o.Values)
 	}
 	if err != nil {
 		return nil, err
@@ -195,31 +191,4 @@ func (n *Node) store(name string) (*store, error) {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownStore, name)
 	}
 	return s, nil
-}
-
-// checkValues refuses an insert of no values, of a value over
-// MaxValueBytes, or of more than maxInsertBytes in all.
-func (n *Node) checkValues(values [][]byte) error {
-	if len(values) == 0 {
-		return fmt.Errorf("%w: no values to insert", ErrInvalidValue)
-	}
-	total := 0
-	for _, v := range values {
-		if err := n.checkValue(v); err != nil {
-			return err
-		}
-		total += len(v)
-	}
-	if total > maxInsertBytes {
-		return fmt.Errorf("%w: %d bytes in one insert, over the %d-byte limit per call: split it", ErrInvalidValue, total, maxInsertBytes)
-	}
-	return nil
-}
-
-// checkValue refuses a value over MaxValueBytes.
-func (n *Node) checkValue(v []byte) error {
-	if len(v) > n.cfg.MaxValueBytes {
-		return fmt.Errorf("%w: a value of %d bytes is over the %d-byte limit (max_value_bytes)", ErrInvalidValue, len(v), n.cfg.MaxValueBytes)
-	}
-	return nil
 }

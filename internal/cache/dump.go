@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hoard-dev/hoard/internal/flush"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,16 +54,7 @@ func WriteDump(path string, entries []Listed) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return flush.SyncDir(dir)
 }
 
 // ReadDump reads the dump file at path and calls restore for each entry, in

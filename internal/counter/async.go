@@ -115,6 +115,18 @@ func (a *Aggregator) Send(final bool, route func(s Sum, done func(error)), logge
 	return lost
 }
 
-// Drain closes the aggregator and returns what is still pending, for the
-// node to keep in its own counters when it stops.
-func (a *Aggregator) Drain() []Sum { return a.take(true) }
+// Drain closes the aggregator and hands what is still pending to apply,
+// which keeps it in the node's own counters when it stops (counter deltas
+// merge, so any node may flush them). It returns how many sums apply
+// refused, each logged and joined into the error.
+func (a *Aggregator) Drain(apply func(Sum) error, logger hclog.Logger) (lost int, err error) {
+	var errs []error
+	for _, sum := range a.take(true) {
+		if err := apply(sum); err != nil {
+			lost++
+			logger.Error("async increment lost", "store", sum.Store, "key", sum.Key, "delta", sum.Delta, "error", err)
+			errs = append(errs, fmt.Errorf("async increment of %q lost: %w", sum.Key, err))
+		}
+	}
+	return lost, errors.Join(errs...)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/hoard-dev/hoard/internal/flush"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -55,7 +56,7 @@ func NextOrigin(dataDir, name string) (string, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("journal: %w", err)
 	}
-	if err := syncDir(dataDir); err != nil {
+	if err := flush.SyncDir(dataDir); err != nil {
 		return "", fmt.Errorf("journal: %w", err)
 	}
 	return fmt.Sprintf("%s.%d.%s", name, last+1, id), nil
@@ -68,15 +69,6 @@ func writeSynced(path string, data []byte) error {
 	}
 	_, werr := f.Write(data)
 	return errors.Join(werr, f.Sync(), f.Close())
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // BatchID is the ID of the batch of store holding ranges of origin's ops:

@@ -2,6 +2,8 @@ package journal
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/wal"
 	"github.com/hoard-dev/hoard/sinks"
@@ -71,7 +76,7 @@ func Discard(root, origin string) error {
 	if err := os.RemoveAll(filepath.Join(root, origin)); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return syncDir(root)
+	return flush.SyncDir(root)
 }
 
 // Rebuild makes one batch of store from the recorded ops of origin
@@ -138,4 +143,105 @@ func covered(ranges []sinks.Range, seq uint64) bool {
 		}
 	}
 	return false
+}
+
+// Replayer is what Recover needs of a store to deliver its recorded ops.
+type Replayer struct {
+	// Sink is asked what it applied, if it is a sinks.Positioner.
+	Sink sinks.Sink
+	// RetryMax and RetryDelay bound the asking.
+	RetryMax   int
+	RetryDelay time.Duration
+	// Deliver hands a rebuilt batch to the sink with the store's retries
+	// (flush.Pipeline.Deliver): nil, or an error wrapping
+	// flush.ErrDeadLettered, means the batch is taken care of.
+	Deliver func(ctx context.Context, b sinks.Batch) error
+}
+
+// Recover delivers what the logs under root of earlier incarnations (all
+// but current) hold and their sinks have not applied, under the origin
+// that logged it, and removes a log once all it held is delivered or
+// dead-lettered. A torn tail (a record cut by a crash, never acknowledged)
+// is cut off and reported. A log that cannot be replayed now (its sink
+// cannot say what it applied, a store is not declared any more) stays for
+// the next start. store returns a store's Replayer, false if it has none;
+// node names the delivering node on the batches.
+func Recover(ctx context.Context, root, current, node string, store func(name string) (Replayer, bool), logger hclog.Logger) {
+	origins, err := Origins(root, current)
+	if err != nil {
+		logger.Error("cannot list the write-ahead logs of earlier starts", "error", err)
+		return
+	}
+	for _, origin := range origins {
+		ops, torn, err := ReadOrigin(root, origin)
+		for _, t := range torn {
+			logger.Warn("torn write-ahead log record cut off: it was never acknowledged", "origin", origin, "segment", t.Segment, "offset", t.Offset, "reason", t.Reason)
+		}
+		if err != nil {
+			logger.Error("cannot read a write-ahead log; it stays for the next start", "origin", origin, "error", err)
+			continue
+		}
+		byStore := map[string][]Recorded{}
+		for _, r := range ops {
+			byStore[r.Store] = append(byStore[r.Store], r)
+		}
+		done := true
+		for name, recs := range byStore {
+			rp, ok := store(name)
+			if !ok {
+				logger.Error("a write-ahead log holds ops of a store that is not declared (or not a counter or buffer) any more; it stays for the next start", "origin", origin, "store", name)
+				done = false
+				continue
+			}
+			if err := replay(ctx, origin, name, node, recs, rp, logger); err != nil {
+				logger.Error("cannot replay a write-ahead log; it stays for the next start", "origin", origin, "store", name, "error", err)
+				done = false
+			}
+		}
+		if done {
+			if err := Discard(root, origin); err != nil {
+				logger.Warn("cannot remove a replayed write-ahead log", "origin", origin, "error", err)
+			}
+		}
+	}
+}
+
+// replay delivers one store's recorded ops of origin that its sink has
+// not applied. A sink that records positions is asked what it applied
+// (retried like a flush); any other sink gets every op again, at least
+// once, under the same batch ID as any earlier replay of the same ops.
+func replay(ctx context.Context, origin, store, node string, recs []Recorded, rp Replayer, logger hclog.Logger) error {
+	var applied map[int][]sinks.Range
+	if pos, ok := rp.Sink.(sinks.Positioner); ok {
+		var err error
+		for attempt := 1; ; attempt++ {
+			if applied, err = pos.Applied(ctx, store, origin); err == nil {
+				break
+			}
+			if attempt >= rp.RetryMax || ctx.Err() != nil {
+				return fmt.Errorf("asking the sink what it applied: %w", err)
+			}
+			t := time.NewTimer(rp.RetryDelay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+	b, ops, ok := Rebuild(origin, store, recs, applied)
+	if !ok {
+		return nil
+	}
+	b.Node = node
+	err := rp.Deliver(ctx, b)
+	switch {
+	case err == nil:
+		logger.Info("replayed the write-ahead log of an earlier start", "origin", origin, "store", store, "ops", ops, "keys", b.Len())
+	case errors.Is(err, flush.ErrDeadLettered):
+		logger.Error("write-ahead log replay dead-lettered", "origin", origin, "store", store, "ops", ops, "batch", b.ID)
+	default:
+		return err
+	}
+	return nil
 }

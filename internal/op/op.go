@@ -135,3 +135,35 @@ func CheckKey(store, key string) error {
 	}
 	return nil
 }
+
+// MaxInsertBytes bounds the values of one insert, so that it always fits a
+// frame when forwarded.
+const MaxInsertBytes = 8 << 20
+
+// CheckValues refuses an insert of no values, of a value over
+// maxValueBytes, or of more than MaxInsertBytes in all, with
+// errs.ErrInvalidValue.
+func CheckValues(maxValueBytes int, values [][]byte) error {
+	if len(values) == 0 {
+		return fmt.Errorf("%w: no values to insert", errs.ErrInvalidValue)
+	}
+	total := 0
+	for _, v := range values {
+		if err := CheckValue(maxValueBytes, v); err != nil {
+			return err
+		}
+		total += len(v)
+	}
+	if total > MaxInsertBytes {
+		return fmt.Errorf("%w: %d bytes in one insert, over the %d-byte limit per call: split it", errs.ErrInvalidValue, total, MaxInsertBytes)
+	}
+	return nil
+}
+
+// CheckValue refuses a value over maxValueBytes with errs.ErrInvalidValue.
+func CheckValue(maxValueBytes int, v []byte) error {
+	if len(v) > maxValueBytes {
+		return fmt.Errorf("%w: a value of %d bytes is over the %d-byte limit (max_value_bytes)", errs.ErrInvalidValue, len(v), maxValueBytes)
+	}
+	return nil
+}
