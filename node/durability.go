@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 
+	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/journal"
 	"github.com/hoard-dev/hoard/sinks"
 )
@@ -27,8 +28,11 @@ func (n *Node) openJournal() error {
 		if sync == WALSyncAlways {
 			sync = 0
 		}
-		n.journal, err = journal.Open(journal.Config{Root: n.walRoot(), Origin: origin, SyncEvery: sync, Logger: n.logger.Named("wal")})
-		return err
+		if n.journal, err = journal.Open(journal.Config{Root: n.walRoot(), Origin: origin, SyncEvery: sync, Logger: n.logger.Named("wal")}); err != nil {
+			return err
+		}
+		return flush.SyncDir(n.cfg.DataDir) // the new wal directory's entry
+
 	}
 	return nil
 }
@@ -41,7 +45,7 @@ func (n *Node) batchID(store string, ranges []sinks.Range) string {
 // recoverLogs delivers, before the node serves, what the logs of earlier
 // incarnations hold and their sinks have not applied (journal.Recover).
 func (n *Node) recoverLogs(ctx context.Context) {
-	journal.Recover(ctx, n.walRoot(), n.origin, n.cfg.Name, func(name string) (journal.Replayer, bool) {
+	journal.Recover(ctx, n.walRoot(), n.origin, n.cfg.Name, n.dlq, func(name string) (journal.Replayer, bool) {
 		s, ok := n.stores[name]
 		if !ok || s.pipe == nil {
 			return journal.Replayer{}, false

@@ -22,35 +22,26 @@ import (
 const incarnationFile = "incarnation"
 
 // NextOrigin returns the origin of a new incarnation of the node name
-// keeping its files in dataDir: "name.N.ID", N one more than the last
-// start's and ID random, drawn when the data directory was first used, so
-// that a node started again on a wiped directory never reuses an origin
-// whose ops a sink has recorded. It is persisted (written, fsynced,
-// renamed) before it is returned.
+// keeping its files in dataDir: "name.N.R", N one more than the last
+// start's (persisted: written, fsynced, renamed, before it is returned) and
+// R drawn at random at each start, so that a node started on a wiped or
+// restored data directory never reuses an origin whose ops a sink has
+// recorded.
 func NextOrigin(dataDir, name string) (string, error) {
 	path := filepath.Join(dataDir, incarnationFile)
 	var last uint64
-	var id string
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		id = hex.EncodeToString(b[:])
 	case err != nil:
 		return "", fmt.Errorf("journal: %w", err)
 	default:
-		f := strings.Fields(string(data))
-		if len(f) == 2 {
-			id = f[0]
-			last, err = strconv.ParseUint(f[1], 10, 64)
-		}
-		if len(f) != 2 || err != nil || id == "" {
-			return "", fmt.Errorf("journal: %s is corrupt: want an ID and a number, got %q", path, data)
+		if last, err = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64); err != nil {
+			return "", fmt.Errorf("journal: %s is corrupt: want a number, got %q", path, data)
 		}
 	}
 	tmp := path + ".tmp"
-	if err := writeSynced(tmp, []byte(fmt.Sprintf("%s %d\n", id, last+1))); err != nil {
+	if err := writeSynced(tmp, []byte(fmt.Sprintf("%d\n", last+1))); err != nil {
 		return "", fmt.Errorf("journal: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -59,7 +50,9 @@ func NextOrigin(dataDir, name string) (string, error) {
 	if err := flush.SyncDir(dataDir); err != nil {
 		return "", fmt.Errorf("journal: %w", err)
 	}
-	return fmt.Sprintf("%s.%d.%s", name, last+1, id), nil
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%s.%d.%s", name, last+1, hex.EncodeToString(r[:])), nil
 }
 
 func writeSynced(path string, data []byte) error {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hoard-dev/hoard/internal/counter"
+	"github.com/hoard-dev/hoard/internal/errs"
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/wal"
@@ -83,8 +85,9 @@ func Discard(root, origin string) error {
 // (all of that store) that applied does not cover: counter deltas summed
 // per key, buffer values per key in sequence order. Its ranges are the runs
 // of the ops it holds, and its ID their BatchID. It returns the number of
-// ops it holds, and false when nothing is left to deliver.
-func Rebuild(origin, store string, ops []Recorded, applied map[int][]sinks.Range) (sinks.Batch, int64, bool) {
+// ops it holds, and false when nothing is left to deliver. A sum that would
+// overflow int64 is an error wrapping errs.ErrOverflow (never a wrap).
+func Rebuild(origin, store string, ops []Recorded, applied map[int][]sinks.Range) (sinks.Batch, int64, bool, error) {
 	slices.SortStableFunc(ops, func(a, b Recorded) int {
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Seq, b.Seq))
 	})
@@ -116,7 +119,11 @@ func Rebuild(origin, store string, ops []Recorded, applied map[int][]sinks.Range
 				counts[k] = i
 				b.Counts = append(b.Counts, sinks.Count{Key: r.Key, Partition: r.Partition})
 			}
-			b.Counts[i].Count += r.Delta
+			sum, ok := counter.AddInt64(b.Counts[i].Count, r.Delta)
+			if !ok {
+				return sinks.Batch{}, 0, false, fmt.Errorf("%w: the recorded increments of %q in %s sum past int64", errs.ErrOverflow, r.Key, origin)
+			}
+			b.Counts[i].Count = sum
 		case op.Insert:
 			b.Kind = sinks.KindBuffer
 			i, ok := values[k]
@@ -129,10 +136,10 @@ func Rebuild(origin, store string, ops []Recorded, applied map[int][]sinks.Range
 		}
 	}
 	if n == 0 {
-		return sinks.Batch{}, 0, false
+		return sinks.Batch{}, 0, false, nil
 	}
 	b.ID = BatchID(origin, store, b.Ranges)
-	return b, n, true
+	return b, n, true, nil
 }
 
 // covered reports whether seq lies in one of ranges.
@@ -161,12 +168,15 @@ type Replayer struct {
 // Recover delivers what the logs under root of earlier incarnations (all
 // but current) hold and their sinks have not applied, under the origin
 // that logged it, and removes a log once all it held is delivered or
-// dead-lettered. A torn tail (a record cut by a crash, never acknowledged)
-// is cut off and reported. A log that cannot be replayed now (its sink
-// cannot say what it applied, a store is not declared any more) stays for
-// the next start. store returns a store's Replayer, false if it has none;
-// node names the delivering node on the batches.
-func Recover(ctx context.Context, root, current, node string, store func(name string) (Replayer, bool), logger hclog.Logger) {
+// dead-lettered. Ops already in the dead-letter (dl) are left to it, never
+// sent again, so that a dead-letter replayed later finds its ranges as it
+// left them. The ops of a store that is no longer declared (store returns
+// false) go to the dead-letter, where `hoard dlq` shows them. A torn tail
+// (a record a crash cut short) is cut off and reported; a damaged sealed
+// segment is reported and kept. A log that cannot be replayed now (its
+// sink cannot say what it applied) stays for the next start. node names
+// the delivering node on the batches.
+func Recover(ctx context.Context, root, current, node string, dl *flush.DeadLetters, store func(name string) (Replayer, bool), logger hclog.Logger) {
 	origins, err := Origins(root, current)
 	if err != nil {
 		logger.Error("cannot list the write-ahead logs of earlier starts", "error", err)
@@ -175,7 +185,13 @@ func Recover(ctx context.Context, root, current, node string, store func(name st
 	for _, origin := range origins {
 		ops, torn, err := ReadOrigin(root, origin)
 		for _, t := range torn {
-			logger.Warn("torn write-ahead log record cut off: it was never acknowledged", "origin", origin, "segment", t.Segment, "offset", t.Offset, "reason", t.Reason)
+			if t.Sealed {
+				logger.Error("write-ahead log segment is corrupt (not a torn tail); it is kept as it is and its records after the damage are not replayed",
+					"origin", origin, "segment", t.Segment, "offset", t.Offset, "reason", t.Reason)
+				continue
+			}
+			logger.Warn("torn write-ahead log record cut off: a record the crash cut short (with wal_fsync = \"always\" it was never acknowledged)",
+				"origin", origin, "segment", t.Segment, "offset", t.Offset, "reason", t.Reason)
 		}
 		if err != nil {
 			logger.Error("cannot read a write-ahead log; it stays for the next start", "origin", origin, "error", err)
@@ -187,13 +203,7 @@ func Recover(ctx context.Context, root, current, node string, store func(name st
 		}
 		done := true
 		for name, recs := range byStore {
-			rp, ok := store(name)
-			if !ok {
-				logger.Error("a write-ahead log holds ops of a store that is not declared (or not a counter or buffer) any more; it stays for the next start", "origin", origin, "store", name)
-				done = false
-				continue
-			}
-			if err := replay(ctx, origin, name, node, recs, rp, logger); err != nil {
+			if err := recoverStore(ctx, origin, name, node, recs, dl, store, logger); err != nil {
 				logger.Error("cannot replay a write-ahead log; it stays for the next start", "origin", origin, "store", name, "error", err)
 				done = false
 			}
@@ -206,42 +216,88 @@ func Recover(ctx context.Context, root, current, node string, store func(name st
 	}
 }
 
-// replay delivers one store's recorded ops of origin that its sink has
-// not applied. A sink that records positions is asked what it applied
-// (retried like a flush); any other sink gets every op again, at least
-// once, under the same batch ID as any earlier replay of the same ops.
-func replay(ctx context.Context, origin, store, node string, recs []Recorded, rp Replayer, logger hclog.Logger) error {
-	var applied map[int][]sinks.Range
-	if pos, ok := rp.Sink.(sinks.Positioner); ok {
-		var err error
-		for attempt := 1; ; attempt++ {
-			if applied, err = pos.Applied(ctx, store, origin); err == nil {
-				break
-			}
-			if attempt >= rp.RetryMax || ctx.Err() != nil {
-				return fmt.Errorf("asking the sink what it applied: %w", err)
-			}
-			t := time.NewTimer(rp.RetryDelay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
+// recoverStore delivers one store's recorded ops of origin that are
+// neither applied by its sink nor in the dead-letter.
+func recoverStore(ctx context.Context, origin, name, node string, recs []Recorded, dl *flush.DeadLetters, store func(string) (Replayer, bool), logger hclog.Logger) error {
+	covered, err := deadLettered(dl, name, origin)
+	if err != nil {
+		return err
+	}
+	rp, declared := store(name)
+	if declared {
+		applied, err := askApplied(ctx, origin, name, rp)
+		if err != nil {
+			return err
+		}
+		for p, rs := range applied {
+			covered[p] = append(covered[p], rs...)
 		}
 	}
-	b, ops, ok := Rebuild(origin, store, recs, applied)
-	if !ok {
-		return nil
+	b, ops, ok, err := Rebuild(origin, name, recs, covered)
+	if err != nil || !ok {
+		return err
 	}
 	b.Node = node
-	err := rp.Deliver(ctx, b)
+	if !declared {
+		if err := dl.Write(b, errors.New("the store is not declared (or not a counter or buffer) on the node that replayed its write-ahead log"), 0); err != nil {
+			return err
+		}
+		logger.Error("write-ahead log ops of a store that is not declared any more went to the dead-letter", "origin", origin, "store", name, "ops", ops, "batch", b.ID)
+		return nil
+	}
+	err = rp.Deliver(ctx, b)
 	switch {
 	case err == nil:
-		logger.Info("replayed the write-ahead log of an earlier start", "origin", origin, "store", store, "ops", ops, "keys", b.Len())
+		logger.Info("replayed the write-ahead log of an earlier start", "origin", origin, "store", name, "ops", ops, "keys", b.Len())
 	case errors.Is(err, flush.ErrDeadLettered):
-		logger.Error("write-ahead log replay dead-lettered", "origin", origin, "store", store, "ops", ops, "batch", b.ID)
+		logger.Error("write-ahead log replay dead-lettered", "origin", origin, "store", name, "ops", ops, "batch", b.ID)
 	default:
 		return err
 	}
 	return nil
+}
+
+// deadLettered returns the ranges of origin's ops of store that wait in
+// the dead-letter.
+func deadLettered(dl *flush.DeadLetters, store, origin string) (map[int][]sinks.Range, error) {
+	letters, _, err := dl.List(store)
+	if err != nil {
+		return nil, fmt.Errorf("reading the dead-letter: %w", err)
+	}
+	out := map[int][]sinks.Range{}
+	for _, l := range letters {
+		if l.Batch.Origin != origin {
+			continue
+		}
+		for _, r := range l.Batch.Ranges {
+			out[r.Partition] = append(out[r.Partition], r)
+		}
+	}
+	return out, nil
+}
+
+// askApplied asks a sink that records positions what it applied of
+// origin's ops of store, retried like a flush; nil for other sinks, which
+// get every op again (at least once, under the same batch ID as any
+// earlier replay of the same ops).
+func askApplied(ctx context.Context, origin, store string, rp Replayer) (map[int][]sinks.Range, error) {
+	pos, ok := rp.Sink.(sinks.Positioner)
+	if !ok {
+		return nil, nil
+	}
+	for attempt := 1; ; attempt++ {
+		applied, err := pos.Applied(ctx, store, origin)
+		if err == nil {
+			return applied, nil
+		}
+		if attempt >= rp.RetryMax || ctx.Err() != nil {
+			return nil, fmt.Errorf("asking the sink what it applied: %w", err)
+		}
+		t := time.NewTimer(rp.RetryDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 }

@@ -85,5 +85,5 @@ func ExampleRead() {
 	// Output:
 	// segment 1: set k v1
 	// segment 1: set k v2
-	// [{1 32 partial payload}] <nil>
+	// [{1 32 partial payload false}] <nil>
 }

@@ -61,15 +61,21 @@ type Torn struct {
 	Segment uint64
 	Offset  int64  // where the torn record began: the segment's size now
 	Reason  string // "partial length", "partial payload", "crc mismatch" or "zero length"
+	// Sealed is set when the damage is not in the log's last segment: a
+	// crash tears only the tail of the log, so this is corruption (a bad
+	// disk, a hand edit). The file is kept as it is.
+	Sealed bool
 }
 
 // Read reads every record of the log in dir, segment by segment in order,
 // calling fn with each record's segment and payload; the payload is valid
 // only during the call. A segment's torn tail (a partial length, a length
 // running past the end of the file, a CRC mismatch, or a zero length, as
-// a zero-filled tail reads) is cut: the file is truncated at the last
-// whole record and fsynced, so that no later read sees it, and reported in
-// the returned list; reading goes on with the next segment. If fn returns
+// a zero-filled tail reads) is cut if it is the log's last segment, where
+// a crash tears: the file is truncated at the last whole record and
+// fsynced, so that no later read sees it. Damage in an earlier segment is
+// corruption, not a crash: that file is kept. Both are reported in the
+// returned list; reading goes on with the next segment. If fn returns
 // an error, Read stops and returns it as is. A missing dir holds nothing
 // to read. Read must not run while a Log writes to dir.
 func Read(dir string, fn func(segment uint64, rec []byte) error) ([]Torn, error) {
@@ -79,9 +85,9 @@ func Read(dir string, fn func(segment uint64, rec []byte) error) ([]Torn, error)
 	}
 	var torn []Torn
 	var buf []byte
-	for _, n := range ns {
+	for i, n := range ns {
 		var t *Torn
-		t, buf, err = readSegment(filepath.Join(dir, segmentName(n)), n, buf, fn)
+		t, buf, err = readSegment(filepath.Join(dir, segmentName(n)), n, buf, i == len(ns)-1, fn)
 		if err != nil {
 			return torn, err
 		}
@@ -100,8 +106,9 @@ func (e errCallback) Error() string { return e.err.Error() }
 
 // readSegment reads segment n's records into fn, with buf as the payload
 // buffer (returned, maybe grown, for the next segment), and cuts a torn
-// tail.
-func readSegment(path string, n uint64, buf []byte, fn func(uint64, []byte) error) (*Torn, []byte, error) {
+// tail if the segment is the log's last; a damaged earlier segment is
+// reported and kept.
+func readSegment(path string, n uint64, buf []byte, last bool, fn func(uint64, []byte) error) (*Torn, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, buf, fmt.Errorf("wal: %w", err)
@@ -121,6 +128,9 @@ func readSegment(path string, n uint64, buf []byte, fn func(uint64, []byte) erro
 	}
 	if reason == "" {
 		return nil, buf, nil
+	}
+	if !last {
+		return &Torn{Segment: n, Offset: off, Reason: reason, Sealed: true}, buf, nil
 	}
 	if err := cut(path, off); err != nil {
 		return nil, buf, err

@@ -72,19 +72,19 @@ func TestReadCutsTornTails(t *testing.T) {
 	tests = append(tests, []tc{
 		{name: "payload byte flipped", segment: 1, lost: 1,
 			damage: func(b []byte) []byte { b[lastRec+headerBytes+3] ^= 0x40; return b },
-			torn:   &Torn{Segment: 1, Offset: lastRec, Reason: "crc mismatch"}},
+			torn:   &Torn{Segment: 1, Offset: lastRec, Reason: "crc mismatch", Sealed: true}},
 		{name: "crc byte flipped", segment: 1, lost: 1,
 			damage: func(b []byte) []byte { b[lastRec+5] ^= 0x01; return b },
-			torn:   &Torn{Segment: 1, Offset: lastRec, Reason: "crc mismatch"}},
+			torn:   &Torn{Segment: 1, Offset: lastRec, Reason: "crc mismatch", Sealed: true}},
 		{name: "garbage length past the end", segment: 1, lost: 1,
 			damage: func(b []byte) []byte { binary.LittleEndian.PutUint32(b[lastRec:], 0xfffffff0); return b },
-			torn:   &Torn{Segment: 1, Offset: lastRec, Reason: "partial payload"}},
+			torn:   &Torn{Segment: 1, Offset: lastRec, Reason: "partial payload", Sealed: true}},
 		{name: "garbage length within the file", segment: 1, lost: 1,
 			damage: func(b []byte) []byte { binary.LittleEndian.PutUint32(b[lastRec:], 4); return b },
-			torn:   &Torn{Segment: 1, Offset: lastRec, Reason: "crc mismatch"}},
+			torn:   &Torn{Segment: 1, Offset: lastRec, Reason: "crc mismatch", Sealed: true}},
 		{name: "first record torn", segment: 1, lost: 3,
 			damage: func(b []byte) []byte { b[headerBytes] ^= 0xff; return b },
-			torn:   &Torn{Segment: 1, Offset: 0, Reason: "crc mismatch"}},
+			torn:   &Torn{Segment: 1, Offset: 0, Reason: "crc mismatch", Sealed: true}},
 		{name: "zero-filled tail", segment: 2,
 			damage: func(b []byte) []byte { return append(b, make([]byte, 4096)...) },
 			torn:   &Torn{Segment: 2, Offset: 3 * recBytes, Reason: "zero length"}},
@@ -114,8 +114,13 @@ func TestReadCutsTornTails(t *testing.T) {
 			wantTorn := []Torn(nil)
 			if tc.torn != nil {
 				wantTorn = []Torn{*tc.torn}
-				if size := fileSize(t, path); size != tc.torn.Offset {
+				// The tail of the log is cut; damage in a sealed segment is
+				// corruption, kept for a person to look at.
+				if size := fileSize(t, path); !tc.torn.Sealed && size != tc.torn.Offset {
 					t.Errorf("segment is %d bytes, want cut at %d", size, tc.torn.Offset)
+				}
+				if size := fileSize(t, path); tc.torn.Sealed && size <= tc.torn.Offset {
+					t.Errorf("a sealed segment was cut to %d bytes", size)
 				}
 			}
 			if !slices.Equal(torn, wantTorn) {
@@ -123,6 +128,12 @@ func TestReadCutsTornTails(t *testing.T) {
 			}
 
 			got, torn = readAll(t, dir)
+			if tc.torn != nil && tc.torn.Sealed {
+				if !slices.Equal(torn, wantTorn) || !slices.Equal(got, want) {
+					t.Fatalf("second Read of a corrupt sealed segment: %+v torn %+v", got, torn)
+				}
+				return
+			}
 			if len(torn) > 0 || !slices.Equal(got, want) {
 				t.Fatalf("second Read: %+v torn %+v", got, torn)
 			}
