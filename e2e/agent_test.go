@@ -57,6 +57,45 @@ type agent struct {
 
 func (a *agent) cmdConfig() string { return a.config }
 
+// launch starts the agent from its config file; its output goes to a.log
+// and a.exited closes when it exits.
+func (a *agent) launch(t *testing.T) {
+	t.Helper()
+	a.log = &bytes.Buffer{}
+	a.exited = make(chan struct{})
+	a.cmd = exec.Command(hoardBin, "agent", "--config", a.config)
+	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
+	if err := a.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", a.name, err)
+	}
+	exited := a.exited
+	go func() {
+		a.err = a.cmd.Wait()
+		close(exited)
+	}()
+}
+
+// waitAlive waits until a sees want members alive and not leaving.
+func waitAlive(t *testing.T, a *agent, want int) {
+	t.Helper()
+	waitFor(t, 45*time.Second, fmt.Sprintf("%s to see %d alive", a.name, want), func() error {
+		ms, err := members(a.rpc)
+		if err != nil {
+			return err
+		}
+		alive := 0
+		for _, m := range ms {
+			if m.Status == "alive" && m.State == "alive" {
+				alive++
+			}
+		}
+		if alive != want {
+			return fmt.Errorf("%d alive: %+v", alive, ms)
+		}
+		return nil
+	})
+}
+
 // freePort returns a loopback port free for both TCP and UDP (gossip uses
 // both).
 func freePort(t *testing.T) int {

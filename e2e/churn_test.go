@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -60,20 +59,6 @@ buffer "ev" {
 		all = append(all, a)
 		return a
 	}
-	launch := func(a *agent) {
-		a.log = &bytes.Buffer{}
-		a.exited = make(chan struct{})
-		a.cmd = exec.Command(hoardBin, "agent", "--config", a.config)
-		a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
-		if err := a.cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", a.name, err)
-		}
-		exited := a.exited
-		go func() {
-			a.err = a.cmd.Wait()
-			close(exited)
-		}()
-	}
 	stop := func(a *agent) {
 		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -103,32 +88,13 @@ buffer "ev" {
 			}
 		}
 	})
-	aliveOn := func(a *agent, want int) {
-		t.Helper()
-		waitFor(t, 45*time.Second, fmt.Sprintf("%s to see %d alive", a.name, want), func() error {
-			ms, err := members(a.rpc)
-			if err != nil {
-				return err
-			}
-			alive := 0
-			for _, m := range ms {
-				if m.Status == "alive" && m.State == "alive" {
-					alive++
-				}
-			}
-			if alive != want {
-				return fmt.Errorf("%d alive: %+v", alive, ms)
-			}
-			return nil
-		})
-	}
 
 	n1 := mk("")
-	launch(n1)
+	n1.launch(t)
 	for range 2 {
-		launch(mk(n1.gossip))
+		mk(n1.gossip).launch(t)
 	}
-	aliveOn(n1, 3)
+	waitAlive(t, n1, 3)
 
 	// Writers: ring-aware clients seeded with the original three, which
 	// keep their addresses across restarts.
@@ -197,8 +163,8 @@ buffer "ev" {
 	}
 	progress()
 	for range 2 { // 3 -> 5
-		launch(mk(n1.gossip))
-		aliveOn(n1, len(all))
+		mk(n1.gossip).launch(t)
+		waitAlive(t, n1, len(all))
 		progress()
 	}
 	for _, a := range []*agent{all[4], all[3]} { // 5 -> 3 by graceful leaves
@@ -208,8 +174,8 @@ buffer "ev" {
 	for _, a := range all[:3] { // rolling restart
 		stop(a)
 		progress()
-		launch(a)
-		aliveOn(a, 3)
+		a.launch(t)
+		waitAlive(t, a, 3)
 		progress()
 	}
 	close(done)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -99,20 +98,6 @@ buffer "ev" {
 		}
 		agents[i] = a
 	}
-	launch := func(a *agent) {
-		a.log = &bytes.Buffer{}
-		a.exited = make(chan struct{})
-		a.cmd = exec.Command(hoardBin, "agent", "--config", a.config)
-		a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
-		if err := a.cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", a.name, err)
-		}
-		exited := a.exited
-		go func() {
-			a.err = a.cmd.Wait()
-			close(exited)
-		}()
-	}
 	t.Cleanup(func() {
 		for _, a := range agents {
 			if a.cmd == nil {
@@ -130,28 +115,9 @@ buffer "ev" {
 		}
 	})
 	for _, a := range agents {
-		launch(a)
+		a.launch(t)
 	}
-	aliveOn := func(a *agent) {
-		t.Helper()
-		waitFor(t, 45*time.Second, a.name+" to see 3 alive", func() error {
-			ms, err := members(a.rpc)
-			if err != nil {
-				return err
-			}
-			alive := 0
-			for _, m := range ms {
-				if m.Status == "alive" && m.State == "alive" {
-					alive++
-				}
-			}
-			if alive != 3 {
-				return fmt.Errorf("%d alive: %+v", alive, ms)
-			}
-			return nil
-		})
-	}
-	aliveOn(agents[0])
+	waitAlive(t, agents[0], 3)
 
 	// Writers: ring-aware clients, each op counted as acknowledged, or as
 	// maybe applied when its outcome is unknown. pause (held for writing)
@@ -271,8 +237,8 @@ buffer "ev" {
 		tearLastRecord(t, filepath.Join(dir, victim.name, "wal"), marker)
 		pause.Unlock()
 	}
-	launch(victim)
-	aliveOn(victim)
+	victim.launch(t)
+	waitAlive(t, victim, 3)
 	restarted := time.Since(killedAt)
 	progress()
 	progress()
