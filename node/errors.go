@@ -5,9 +5,8 @@ import (
 	"github.com/hoard-dev/hoard/internal/flush"
 )
 
-// The node's errors, matched with errors.Is. They are the same values as
-// the client's errors of the same meaning (package client), so a test holds
-// across both; package internal/errs says more of each.
+// The node's errors, matched with errors.Is: the same values as the
+// client's of the same meaning; package internal/errs says more of each.
 var (
 	// ErrShutdown: the node has left, is leaving or has shut down.
 	ErrShutdown = errs.ErrShutdown
@@ -15,16 +14,13 @@ var (
 	ErrInvalidKey = errs.ErrInvalidKey
 	// ErrNoRing: the node is leaving and knows no other live member.
 	ErrNoRing = errs.ErrNoRing
-	// ErrNotOwner: the node does not own the key's partition in its ring;
-	// nothing was applied. Callers see it only when the rings did not agree
-	// before their deadline: nodes route such ops again themselves.
+	// ErrNotOwner: the node does not own the key's partition (nothing was
+	// applied); callers see it only when rings disagreed past the deadline.
 	ErrNotOwner = errs.ErrNotOwner
-	// ErrUnavailable: the owner could not be reached in time; nothing was
-	// applied.
+	// ErrUnavailable: the owner could not be reached in time (not applied).
 	ErrUnavailable = errs.ErrUnavailable
-	// ErrIndeterminate: the connection to the owner broke after the op was
-	// sent; it may have been applied (retrying an increment may count it
-	// twice).
+	// ErrIndeterminate: the op may have been applied (the connection broke
+	// after it was sent): retrying an increment may count it twice.
 	ErrIndeterminate = errs.ErrIndeterminate
 	// ErrInvalidValue: an insert of no values, of a value over
 	// Config.MaxValueBytes, or of more than 8 MiB in one call.
@@ -33,16 +29,12 @@ var (
 	ErrUnknownStore = errs.ErrUnknownStore
 	// ErrWrongKind: the op does not fit the store's kind (Incr on a buffer).
 	ErrWrongKind = errs.ErrWrongKind
-	// ErrOverflow: the increment would take the key's unflushed count
-	// beyond the int64 range; nothing was applied.
+	// ErrOverflow: the key's unflushed count would leave int64 (not applied).
 	ErrOverflow = errs.ErrOverflow
-	// ErrOverloaded: the owner holds the buffer store's max_bytes, its sink
-	// not keeping up; nothing was applied: back off and retry.
+	// ErrOverloaded: the buffer store is at max_bytes (not applied): back off.
 	ErrOverloaded = errs.ErrOverloaded
-	// ErrLoadFailed: the cache's loader failed at the owner; logged there,
-	// never cached.
+	// ErrLoadFailed: the cache's loader failed at the owner (never cached).
 	ErrLoadFailed = errs.ErrLoadFailed
-	// ErrDeadLettered: a batch failed every attempt and went to the
-	// dead-letter: on disk, to be replayed, not lost.
+	// ErrDeadLettered: a batch went to the dead-letter, to be replayed.
 	ErrDeadLettered = flush.ErrDeadLettered
 )

@@ -258,6 +258,11 @@ func (n *Node) Leave(ctx context.Context) error {
 	}
 	n.logger.Info("leaving the cluster")
 	var errs []error
+	for _, s := range n.stores { // dumps hold what the node held, before it hands it over
+		if c, ok := s.eng.(interface{ PrepareLeave() error }); ok {
+			errs = append(errs, c.PrepareLeave())
+		}
+	}
 	if err := n.cluster.SetLeaving(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -65,7 +65,15 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 			RefreshInterval: s.cfg.RefreshInterval,
 			DumpInterval:    s.cfg.DumpInterval,
 			ValidKey:        func(key string) error { return op.CheckKey(s.cfg.Name, key) },
-			Set:             func(ctx context.Context, key string, v []byte, done func(error)) { n.setAt(ctx, s, key, v, done) },
+			Set: func(ctx context.Context, key string, v []byte, done func(error)) {
+				n.routeOp(ctx, s, op.Op{Kind: op.Set, Key: key, Values: [][]byte{v}}, done)
+			},
+			HandOff: func(moved []cache.Listed) {
+				for _, l := range moved {
+					o := op.Op{Kind: op.Adopt, Key: l.Key, Values: [][]byte{l.Entry.Value()}, Delta: l.Entry.Loaded().UnixNano()}
+					n.routeOp(n.loopCtx, s, o, func(error) {}) // at worst the new owner loads the key
+				}
+			},
 		}
 		if s.cfg.Dump {
 			cc.DumpPath = filepath.Join(n.cfg.DataDir, "cache", s.cfg.Name+".dump")
@@ -75,17 +83,12 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 	return s
 }
 
-// setAt stores value for key of cache store s at the key's owner (a
-// loader's extra entries, seeds) and calls done with the outcome. The
+// routeOp sends o to its key's owner in store s (a loader's extra entries,
+// seeds, cache entries handed over) and calls done with the outcome. The
 // retries end with ctx.
-func (n *Node) setAt(ctx context.Context, s *store, key string, value []byte, done func(error)) {
-	n.router.Route(&route.Call{
-		Op:       op.Op{Kind: op.Set, Store: s.cfg.Name, Key: key, Values: [][]byte{value}},
-		Target:   s.eng,
-		Deadline: deadlineOf(ctx),
-		Ctx:      ctx,
-		Done:     func(r op.Result) { done(r.Err) },
-	})
+func (n *Node) routeOp(ctx context.Context, s *store, o op.Op, done func(error)) {
+	o.Store = s.cfg.Name
+	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadlineOf(ctx), Ctx: ctx, Done: func(r op.Result) { done(r.Err) }})
 }
 
 // accepts reports whether an op of kind fits the store's kind.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/errs"
@@ -33,15 +34,19 @@ type EngineConfig struct {
 	// Set stores value for key at the key's owner, wherever it is, and
 	// calls done with the outcome (a loader's extra entries, seeds).
 	Set func(ctx context.Context, key string, value []byte, done func(error))
+	// HandOff sends entries of partitions this node no longer owns to
+	// their new owners (op.Adopt); nil drops them.
+	HandOff func(entries []Listed)
 }
 
 // Engine drives a cache store on a node: entries held in a Store at their
 // owner, loaded through the loader on a miss (one load per key in flight),
 // refreshed, swept and dumped.
 type Engine struct {
-	host  op.Host
-	cfg   EngineConfig
-	state *Store
+	host          op.Host
+	cfg           EngineConfig
+	state         *Store
+	dumpedAtLeave atomic.Bool
 }
 
 // NewEngine returns the engine of a cache store, filled from its dump if
@@ -65,6 +70,12 @@ func hit(v []byte) op.Result { return op.Result{Value: v, Found: true} }
 // and calls done once it ends.
 func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) {
 	switch o.Kind {
+	case op.Adopt:
+		if len(o.Values) != 1 {
+			return op.Failed(fmt.Errorf("%w: adopt takes one value", errs.ErrInvalidValue)), true
+		}
+		e.state.Adopt(p, o.Key, o.Values[0], time.Unix(0, o.Delta))
+		return op.Result{}, true
 	case op.Set:
 		if len(o.Values) != 1 {
 			return op.Failed(fmt.Errorf("%w: set takes one value", errs.ErrInvalidValue)), true
@@ -167,21 +178,38 @@ func (e *Engine) Run(ctx context.Context) {
 	})
 }
 
-// Lose drops the entries of partitions this node no longer owns: their new
-// owners load them on a miss.
+// Lose hands the entries of partitions this node no longer owns (or, on
+// its first ring, never owned: read from its dump) to their new owners,
+// which keep them unless they hold newer ones; without HandOff they are
+// dropped and the new owners load on a miss.
 func (e *Engine) Lose(partitions []int, _ bool) {
-	dropped := 0
+	var moved []Listed
 	for _, p := range partitions {
-		dropped += e.state.DropPartition(p)
+		moved = append(moved, e.state.TakePartition(p)...)
 	}
-	if dropped > 0 {
-		e.host.Logger.Debug("dropped cache entries of partitions moved away", "entries", dropped, "partitions", len(partitions))
+	if len(moved) == 0 {
+		return
 	}
+	if e.cfg.HandOff != nil {
+		e.cfg.HandOff(moved)
+	}
+	e.host.Logger.Debug("cache entries of partitions moved away handed over", "entries", len(moved), "partitions", len(partitions))
 }
 
-// Close writes the last dump, if the store dumps.
-func (e *Engine) Close(context.Context) error {
+// PrepareLeave writes the dump before a graceful leave hands every
+// partition over, so that it holds what the node held; the dump at Close
+// is then skipped.
+func (e *Engine) PrepareLeave() error {
 	if e.cfg.DumpPath == "" {
+		return nil
+	}
+	e.dumpedAtLeave.Store(true)
+	return e.writeDump()
+}
+
+// Close writes the last dump, if the store dumps and a leave did not.
+func (e *Engine) Close(context.Context) error {
+	if e.cfg.DumpPath == "" || e.dumpedAtLeave.Load() {
 		return nil
 	}
 	if err := e.writeDump(); err != nil {

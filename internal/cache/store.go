@@ -315,14 +315,44 @@ func (c *Store) Sweep() {
 // there were. It makes p's loads in flight stale so they do not store into
 // a partition this node lost; their waiters still get their outcome.
 func (c *Store) DropPartition(p int) int {
+	return len(c.TakePartition(p))
+}
+
+// TakePartition is DropPartition that returns the entries it removed, for
+// their new owner.
+func (c *Store) TakePartition(p int) []Listed {
 	sh := &c.shards[p]
 	sh.mu.Lock()
-	n := len(sh.m)
+	out := make([]Listed, 0, len(sh.m))
+	for k, e := range sh.m {
+		out = append(out, Listed{Partition: p, Key: k, Entry: e})
+	}
 	sh.m = nil
 	sh.loads.MarkAllStale()
 	sh.mu.Unlock()
-	c.entries.Add(int64(-n))
-	return n
+	c.entries.Add(int64(-len(out)))
+	return out
+}
+
+// Adopt puts an entry handed over by the partition's previous owner,
+// keeping its age, unless the key has an entry already or a load in flight
+// (either is newer) or the entry's TTL ran out. It reports whether it
+// stored the entry. The store keeps value.
+func (c *Store) Adopt(p int, key string, value []byte, loaded time.Time) bool {
+	e := newEntry(value, loaded.UnixNano())
+	if c.expired(e, c.now()) {
+		return false
+	}
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	if _, ok := sh.m[key]; ok || sh.loads.InFlight(key) {
+		sh.mu.Unlock()
+		return false
+	}
+	c.storeLocked(sh, key, e)
+	sh.mu.Unlock()
+	c.evict(sh, key)
+	return true
 }
 
 // Restore puts an entry read from a dump into partition p, keeping its age:

@@ -27,6 +27,7 @@ const (
 	Fetch                  // caches: read through; a failed load is an error
 	Set                    // caches: store a value
 	Delete                 // caches: remove a value
+	Adopt                  // caches: take an entry from the partition's previous owner, unless the key has a newer one
 )
 
 // Store kinds, as declared.
@@ -65,6 +66,7 @@ var specs = [...]Spec{
 	Fetch:  {"fetch", StoreCache, false, ClassRead},
 	Set:    {"set", StoreCache, true, ClassWrite},
 	Delete: {"delete", StoreCache, true, ClassWrite},
+	Adopt:  {"adopt", StoreCache, true, ClassWrite},
 }
 
 // Kinds lists every kind.
@@ -99,8 +101,8 @@ type Op struct {
 	Kind   Kind
 	Store  string
 	Key    string
-	Delta  int64    // Incr
-	Values [][]byte // Insert: the values; Set: the value
+	Delta  int64    // Incr: the delta; Adopt: when the entry was loaded, in unix nanoseconds
+	Values [][]byte // Insert: the values; Set, Adopt: the value
 }
 
 // Result is the outcome of an op.

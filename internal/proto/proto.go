@@ -147,6 +147,7 @@ const (
 	OpFetch  uint8 = 7
 	OpSet    uint8 = 8
 	OpDelete uint8 = 9
+	OpAdopt  uint8 = 10 // a cache entry handed over by the partition's previous owner; Delta: when it was loaded
 )
 
 // Flags in OpResult.Count of OpGet and OpFetch.

@@ -23,6 +23,7 @@ var wireKinds = map[op.Kind]uint8{
 	op.Fetch:  proto.OpFetch,
 	op.Set:    proto.OpSet,
 	op.Delete: proto.OpDelete,
+	op.Adopt:  proto.OpAdopt,
 }
 
 // toWire encodes o for a forwarded frame.

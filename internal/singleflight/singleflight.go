@@ -70,3 +70,9 @@ func (g *Group[T]) Finish(key string) (waiters []func(T), stale bool) {
 func (g *Group[T]) Len() int {
 	return len(g.calls)
 }
+
+// InFlight reports whether key has a call in flight.
+func (g *Group[T]) InFlight(key string) bool {
+	_, ok := g.calls[key]
+	return ok
+}

@@ -1,0 +1,91 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hoard-dev/hoard/loaders"
+	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/testcluster"
+)
+
+// TestCacheEntriesMoveWithTheirPartition: when a join moves partitions,
+// their entries reach the new owner, which serves them without loading
+// them again.
+func TestCacheEntriesMoveWithTheirPartition(t *testing.T) {
+	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
+		return loaders.Result{Value: valueOf(key)}, nil
+	})
+	c := cacheCluster(t, 2, l, nil)
+	ctx := ctxT(t)
+	keys := make([]string, 300)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("user-%d", i)
+		if _, err := c.Node(0).Fetch(ctx, "users", keys[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.Total() != len(keys) {
+		t.Fatalf("%d loads for %d keys", l.Total(), len(keys))
+	}
+	c.Add()
+	c.WaitConverged()
+	n3 := c.Node(2).Name()
+	moved := 0
+	for _, k := range keys {
+		if pl, _ := c.Node(0).Owner("users", k); pl.Owner.Name == n3 {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatal("the join moved no key")
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the moved entries to reach the new node", func() error {
+		if info, _ := c.Node(2).Info("users"); info[0].Keys != moved {
+			return fmt.Errorf("%s holds %d entries, owns %d of the keys", n3, info[0].Keys, moved)
+		}
+		return nil
+	})
+	for _, k := range keys {
+		r, err := c.Node(2).Fetch(ctx, "users", k)
+		if err != nil || !r.Found || string(r.Value) != string(valueOf(k)) {
+			t.Fatalf("%s: %+v, %v", k, r, err)
+		}
+	}
+	if l.Total() != len(keys) {
+		t.Fatalf("%d loads after the join, want still %d: moved entries were loaded again", l.Total(), len(keys))
+	}
+}
+
+// TestGracefulLeaveDumpsWhatTheNodeHeld: a leave hands every partition
+// over, but the dump is written before, so the node restarted on its own
+// (its peer crashed meanwhile, taking what it was handed) serves its keys
+// from the dump without loading them.
+func TestGracefulLeaveDumpsWhatTheNodeHeld(t *testing.T) {
+	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
+		return loaders.Result{Value: valueOf(key)}, nil
+	})
+	c := cacheCluster(t, 2, l, func(sc *node.StoreConfig) { sc.Dump = true })
+	ctx := ctxT(t)
+	n1 := c.Node(0)
+	keys := keysOwnedByStore(n1, "users", n1.Name(), 100)
+	for _, k := range keys {
+		if _, err := n1.Fetch(ctx, "users", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Leave(0)
+	c.Kill(1)
+	c.Restart(0)
+	for _, k := range keys {
+		r, err := c.Node(0).Fetch(ctx, "users", k)
+		if err != nil || !r.Found || r.Loaded {
+			t.Fatalf("%s after a leave and a restart: %+v, %v", k, r, err)
+		}
+	}
+	if l.Total() != len(keys) {
+		t.Fatalf("%d loads, want %d: the restart loaded again", l.Total(), len(keys))
+	}
+}
