@@ -28,4 +28,8 @@
 //		Query: "SELECT profile FROM users WHERE id = $1",
 //	})
 //	defer p.Close()
+//
+// With an InitURL (a JSON object of strings) or an InitQuery (key, value
+// rows) they seed the cache at start too: give the store their Loader(),
+// which is then a Loader and an Initializer.
 package loaders

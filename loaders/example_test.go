@@ -85,3 +85,31 @@ func ExampleNewHTTP() {
 	// {"name":"Ada"} <nil>
 	// true
 }
+
+func ExampleHTTP_Loader() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/users": // every entry, for the seeding
+			fmt.Fprint(w, `{"ada": "Ada Lovelace", "grace": "Grace Hopper"}`)
+		default:
+			fmt.Fprint(w, "loaded "+r.URL.Path)
+		}
+	}))
+	defer srv.Close()
+
+	h, err := loaders.NewHTTP(loaders.HTTPConfig{URL: srv.URL + "/users/{key}", InitURL: srv.URL + "/users"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	l := h.Loader() // what a cache store is given
+	if init, ok := l.(loaders.Initializer); ok {
+		seed, err := init.Init(context.Background())
+		fmt.Println(string(seed["ada"]), string(seed["grace"]), err)
+	}
+	res, _ := l.Load(context.Background(), "alan")
+	fmt.Println(string(res.Value))
+	// Output:
+	// Ada Lovelace Grace Hopper <nil>
+	// loaded /users/alan
+}

@@ -2,6 +2,7 @@ package loaders
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,9 @@ const (
 	// DefaultMaxBodyBytes is the largest HTTP value accepted when
 	// HTTPConfig.MaxBodyBytes is 0.
 	DefaultMaxBodyBytes = 8 << 20
+	// DefaultMaxInitBytes is the largest body of HTTPConfig.InitURL
+	// accepted when HTTPConfig.MaxInitBytes is 0.
+	DefaultMaxInitBytes = 64 << 20
 )
 
 // errBodyBytes is how much of an unexpected response's body an error quotes.
@@ -36,9 +40,10 @@ type HTTPConfig struct {
 	// %2E and %2E%2E, so they stay names); after a '?' it is replaced by
 	// url.QueryEscape(key). Required.
 	URL string
-	// Timeout bounds one load: connecting, waiting for the response and
-	// reading the body. 0 means DefaultTimeout (5s); the context passed to
-	// Load may cut it shorter.
+	// Timeout bounds one load, and the InitURL request: connecting,
+	// waiting for the response and reading the body. 0 means
+	// DefaultTimeout (5s); the context passed to Load or Init may cut it
+	// shorter.
 	Timeout time.Duration
 	// Headers are sent with every request (Authorization, Accept, ...).
 	// "Host" sets the request's Host.
@@ -46,6 +51,14 @@ type HTTPConfig struct {
 	// MaxBodyBytes is the largest value accepted: a bigger body is an
 	// error, not a truncated value. 0 means DefaultMaxBodyBytes (8 MiB).
 	MaxBodyBytes int64
+	// InitURL, when set, is the http or https URL that seeds the cache at
+	// start (DataWorker's init/1): a GET whose 200 response is a JSON
+	// object of strings, {"key": "value", ...}, each member an entry.
+	// Empty: no seeding (see HTTP.Loader). Headers apply to it too.
+	InitURL string
+	// MaxInitBytes is the largest InitURL body accepted: a bigger one is
+	// an error. 0 means DefaultMaxInitBytes (64 MiB).
+	MaxInitBytes int64
 	// Client sends the requests; its own Timeout, if any, applies too.
 	// nil means a client of the loader's own, with its own connection pool
 	// and http.DefaultTransport's settings.
@@ -53,8 +66,9 @@ type HTTPConfig struct {
 }
 
 // Validate reports whether c is usable: an absolute http or https URL with
-// a host and "{key}" in its path or query, no negative Timeout or
-// MaxBodyBytes, and well-formed Headers.
+// a host and "{key}" in its path or query; an InitURL, if set, absolute
+// http or https with a host and no "{key}"; no negative Timeout,
+// MaxBodyBytes or MaxInitBytes; and well-formed Headers.
 func (c *HTTPConfig) Validate() error {
 	if c.URL == "" {
 		return errors.New("loaders: http: URL is required")
@@ -81,6 +95,13 @@ func (c *HTTPConfig) Validate() error {
 		return fmt.Errorf("loaders: http %s: negative Timeout %v", u.Redacted(), c.Timeout)
 	case c.MaxBodyBytes < 0:
 		return fmt.Errorf("loaders: http %s: negative MaxBodyBytes %d", u.Redacted(), c.MaxBodyBytes)
+	case c.MaxInitBytes < 0:
+		return fmt.Errorf("loaders: http %s: negative MaxInitBytes %d", u.Redacted(), c.MaxInitBytes)
+	}
+	if c.InitURL != "" {
+		if err := checkInitURL(c.InitURL); err != nil {
+			return fmt.Errorf("loaders: http %s: %w", u.Redacted(), err)
+		}
 	}
 	for k, v := range c.Headers {
 		if !httpguts.ValidHeaderFieldName(k) {
@@ -93,14 +114,34 @@ func (c *HTTPConfig) Validate() error {
 	return nil
 }
 
+// checkInitURL checks an HTTPConfig.InitURL that is set.
+func checkInitURL(raw string) error {
+	if strings.Contains(raw, "{key}") {
+		return fmt.Errorf("InitURL %s takes no {key}: one GET returns every entry", endpoint.URL(raw))
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("InitURL %s: invalid URL: %w", endpoint.URL(raw), errors.Unwrap(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("InitURL %s: scheme must be http or https", u.Redacted())
+	case u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("InitURL %s: URL needs a host", u.Redacted())
+	}
+	return nil
+}
+
 // HTTP loads a key with GET on a URL made from the key: a 200 response's
 // body is the value, 404 is ErrNotFound, anything else an error naming the
-// status and quoting the start of the body. It is safe for concurrent use.
+// status and quoting the start of the body. With an InitURL it seeds the
+// cache too (see Loader). It is safe for concurrent use.
 type HTTP struct {
 	tmpl    string // HTTPConfig.URL
 	query   int    // index of the first '?' in tmpl, or len(tmpl)
 	timeout time.Duration
 	maxBody int64
+	initURL string
+	maxInit int64
 	header  http.Header
 	host    string
 	client  *http.Client
@@ -118,6 +159,8 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		query:   len(cfg.URL),
 		timeout: cfg.Timeout,
 		maxBody: cfg.MaxBodyBytes,
+		initURL: cfg.InitURL,
+		maxInit: cfg.MaxInitBytes,
 		header:  make(http.Header, len(cfg.Headers)),
 		client:  cfg.Client,
 	}
@@ -129,6 +172,9 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	}
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.maxInit == 0 {
+		h.maxInit = DefaultMaxInitBytes
 	}
 	for k, v := range cfg.Headers {
 		if http.CanonicalHeaderKey(k) == "Host" {
@@ -179,10 +225,83 @@ func (h *HTTP) url(key string) string {
 func (h *HTTP) Load(ctx context.Context, key string) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	u := h.url(key)
+	body, err := h.get(ctx, request{prefix: "loaders: http", url: h.url(key), max: h.maxBody, limit: "MaxBodyBytes", notFound: true})
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Value: body}, nil
+}
+
+// Loader returns h as the loader to give a cache store: h itself without an
+// HTTPConfig.InitURL; with one, a Loader that loads with h and is also an
+// Initializer whose Init seeds the store from InitURL. Init GETs InitURL
+// under the loader's Timeout and decodes the 200 response's body, a JSON
+// object of strings ({"key": "value", ...}), into the entries (the caller
+// owns them; a repeated name keeps its last value). Any other status, a
+// body over MaxInitBytes, or a body that is not such an object, is an
+// error; none wraps ErrStopStart, so the node starts without the entries.
+func (h *HTTP) Loader() Loader {
+	if h.initURL == "" {
+		return h
+	}
+	return seeding{h, h.init}
+}
+
+func (h *HTTP) init(ctx context.Context) (map[string][]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	body, err := h.get(ctx, request{prefix: "loaders: http init", url: h.initURL, max: h.maxInit, limit: "MaxInitBytes"})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := decodeEntries(body)
+	if err != nil {
+		return nil, fmt.Errorf("loaders: http init GET %s: %w", endpoint.URL(h.initURL), err)
+	}
+	return entries, nil
+}
+
+// decodeEntries decodes a JSON object of strings into entries.
+func decodeEntries(body []byte) (map[string][]byte, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return nil, fmt.Errorf("body is not a JSON object of strings: %w", err)
+	}
+	if members == nil {
+		return nil, errors.New("body is null, want a JSON object of strings")
+	}
+	entries := make(map[string][]byte, len(members))
+	for k, raw := range members {
+		var v string
+		if len(raw) == 0 || raw[0] != '"' {
+			return nil, fmt.Errorf("the value of %q is %.20s, want a string", k, raw)
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("the value of %q: %w", k, err)
+		}
+		entries[k] = []byte(v)
+	}
+	return entries, nil
+}
+
+// request is a GET of HTTP.get's.
+type request struct {
+	prefix   string // of its errors
+	url      string
+	max      int64  // bytes of the body at most
+	limit    string // names max in errors
+	notFound bool   // a 404 is ErrNotFound, not an unexpected status
+}
+
+// get GETs g.url and returns the body of a 200 response, or an error
+// starting with g.prefix: for a body over g.max, wrapping ErrNotFound for a
+// 404 if g.notFound, naming the status and quoting the start of the body
+// for any other status.
+func (h *HTTP) get(ctx context.Context, g request) ([]byte, error) {
+	prefix, u, max, limit := g.prefix, g.url, g.max, g.limit
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Result{}, fmt.Errorf("loaders: http GET %s: %w", endpoint.URL(u), err)
+		return nil, fmt.Errorf("%s GET %s: %w", prefix, endpoint.URL(u), err)
 	}
 	req.Header = h.header.Clone()
 	if h.host != "" {
@@ -191,33 +310,35 @@ func (h *HTTP) Load(ctx context.Context, key string) (Result, error) {
 	resp, err := h.client.Do(req)
 	if err != nil {
 		// A *url.Error: it names the method and the URL, without password.
-		return Result{}, fmt.Errorf("loaders: http: %w", err)
+		return nil, fmt.Errorf("%s: %w", prefix, err)
 	}
 	defer resp.Body.Close()
 
 	switch resp.StatusCode {
 	case http.StatusOK:
-		if resp.ContentLength > h.maxBody {
-			return Result{}, fmt.Errorf("loaders: http GET %s: body of %d bytes is over MaxBodyBytes (%d)",
-				req.URL.Redacted(), resp.ContentLength, h.maxBody)
+		if resp.ContentLength > max {
+			return nil, fmt.Errorf("%s GET %s: body of %d bytes is over %s (%d)",
+				prefix, req.URL.Redacted(), resp.ContentLength, limit, max)
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, h.maxBody+1))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 		if err != nil {
-			return Result{}, fmt.Errorf("loaders: http GET %s: reading body: %w", req.URL.Redacted(), err)
+			return nil, fmt.Errorf("%s GET %s: reading body: %w", prefix, req.URL.Redacted(), err)
 		}
-		if int64(len(body)) > h.maxBody {
-			return Result{}, fmt.Errorf("loaders: http GET %s: body is over MaxBodyBytes (%d)", req.URL.Redacted(), h.maxBody)
+		if int64(len(body)) > max {
+			return nil, fmt.Errorf("%s GET %s: body is over %s (%d)", prefix, req.URL.Redacted(), limit, max)
 		}
-		return Result{Value: body}, nil
+		return body, nil
 	case http.StatusNotFound:
+		if !g.notFound {
+			break
+		}
 		drain(resp.Body)
-		return Result{}, fmt.Errorf("loaders: http GET %s: %w", req.URL.Redacted(), ErrNotFound)
-	default:
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, errBodyBytes))
-		drain(resp.Body)
-		return Result{}, fmt.Errorf("loaders: http GET %s: unexpected status %s: %q",
-			req.URL.Redacted(), resp.Status, strings.TrimSpace(string(head)))
+		return nil, fmt.Errorf("%s GET %s: %w", prefix, req.URL.Redacted(), ErrNotFound)
 	}
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, errBodyBytes))
+	drain(resp.Body)
+	return nil, fmt.Errorf("%s GET %s: unexpected status %s: %q",
+		prefix, req.URL.Redacted(), resp.Status, strings.TrimSpace(string(head)))
 }
 
 // drain reads a little of what is left of a body so that its connection

@@ -340,6 +340,13 @@ func TestNewHTTPRejects(t *testing.T) {
 		{"bad header name", loaders.HTTPConfig{URL: "http://example.com/{key}", Headers: map[string]string{"Bad Header": "v"}}, "header"},
 		{"empty header name", loaders.HTTPConfig{URL: "http://example.com/{key}", Headers: map[string]string{"": "v"}}, "header"},
 		{"header injection", loaders.HTTPConfig{URL: "http://example.com/{key}", Headers: map[string]string{"X-A": "v\r\nX-B: w"}}, "header"},
+		{"init url with key", loaders.HTTPConfig{URL: "http://example.com/{key}", InitURL: "http://example.com/all/{key}"}, "InitURL"},
+		{"init url ftp", loaders.HTTPConfig{URL: "http://example.com/{key}", InitURL: "ftp://example.com/all"}, "scheme"},
+		{"init url relative", loaders.HTTPConfig{URL: "http://example.com/{key}", InitURL: "/all"}, "scheme"},
+		{"init url blank", loaders.HTTPConfig{URL: "http://example.com/{key}", InitURL: " "}, "InitURL"},
+		{"init url no host", loaders.HTTPConfig{URL: "http://example.com/{key}", InitURL: "http:///all"}, "host"},
+		{"init url bad port", loaders.HTTPConfig{URL: "http://example.com/{key}", InitURL: "http://example.com:port/all"}, "invalid URL"},
+		{"negative max init", loaders.HTTPConfig{URL: "http://example.com/{key}", MaxInitBytes: -1}, "MaxInitBytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,6 +367,12 @@ func TestNewHTTPRejects(t *testing.T) {
 				t.Errorf("NewHTTP(%q): error %v", u, err)
 			}
 		}
+		for _, u := range []string{"ftp://user:s3cr3tpw@example.com/all", "http://user:s3cr3tpw@example.com:bad/all", "http://user:s3cr3tpw@example.com/{key}"} {
+			_, err := loaders.NewHTTP(loaders.HTTPConfig{URL: "http://example.com/{key}", InitURL: u})
+			if err == nil || strings.Contains(err.Error(), "s3cr3tpw") {
+				t.Errorf("NewHTTP with InitURL %q: error %v", u, err)
+			}
+		}
 	})
 
 	for _, u := range []string{
@@ -372,5 +385,123 @@ func TestNewHTTPRejects(t *testing.T) {
 		if _, err := loaders.NewHTTP(loaders.HTTPConfig{URL: u}); err != nil {
 			t.Errorf("NewHTTP(%q): %v", u, err)
 		}
+	}
+}
+
+// initOf returns l's Initializer, failing the test if it has none.
+func initOf(t *testing.T, l loaders.Loader) loaders.Initializer {
+	t.Helper()
+	init, ok := l.(loaders.Initializer)
+	if !ok {
+		t.Fatalf("loader %T is not an Initializer", l)
+	}
+	return init
+}
+
+func TestHTTPInit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer t0k3n" {
+			t.Errorf("%s without the configured headers", r.URL)
+		}
+		switch r.URL.Path {
+		case "/all":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"u1": "Ada", "a b/c": "wörld \u2713", "empty": "", "json": "{\"x\": 1}", "u1": "Ada L."}`))
+		default:
+			_, _ = w.Write([]byte("loaded " + strings.TrimPrefix(r.URL.Path, "/v/")))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	h := newHTTP(t, loaders.HTTPConfig{URL: srv.URL + "/v/{key}", InitURL: srv.URL + "/all",
+		Headers: map[string]string{"Authorization": "Bearer t0k3n"}})
+	l := h.Loader()
+	got, err := initOf(t, l).Init(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"u1": "Ada L.", "a b/c": "wörld ✓", "empty": "", "json": `{"x": 1}`}
+	if len(got) != len(want) {
+		t.Fatalf("Init = %q, want %q", got, want)
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || string(g) != v {
+			t.Fatalf("Init = %q, want %q", got, want)
+		}
+	}
+	// The seeding loader still loads.
+	res, err := l.Load(context.Background(), "u2")
+	if err != nil || string(res.Value) != "loaded u2" {
+		t.Fatalf("Load = %q, %v", res.Value, err)
+	}
+}
+
+func TestHTTPWithoutInitURLDoesNotSeed(t *testing.T) {
+	h := newHTTP(t, loaders.HTTPConfig{URL: "http://127.0.0.1:9/{key}"})
+	if l, ok := h.Loader().(loaders.Initializer); ok {
+		t.Fatalf("loader %T without an InitURL is an Initializer", l)
+	}
+	if h.Loader() != loaders.Loader(h) {
+		t.Fatalf("Loader() = %T, want the HTTP loader itself", h.Loader())
+	}
+}
+
+func TestHTTPInitErrors(t *testing.T) {
+	bodies := map[string]string{
+		"/array":  `["a", "b"]`,
+		"/null":   `null`,
+		"/number": `{"a": "1", "b": 2}`,
+		"/object": `{"a": {"v": 1}}`,
+		"/nulled": `{"a": null}`,
+		"/broken": `{"a": "1"`,
+		"/big":    `{"a": "` + strings.Repeat("x", 100) + `"}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/fails":
+			http.Error(w, "database on fire", http.StatusInternalServerError)
+		case "/hangs":
+			<-r.Context().Done()
+		default:
+			body, ok := bodies[r.URL.Path]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			_, _ = w.Write([]byte(body))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		path string
+		want []string // in the error
+	}{
+		{"/fails", []string{"500", "database on fire", srv.URL + "/fails", "init"}},
+		{"/missing", []string{"404", srv.URL + "/missing"}},
+		{"/array", []string{"JSON object of strings"}},
+		{"/null", []string{"null"}},
+		{"/number", []string{`"b"`, "2", "want a string"}},
+		{"/object", []string{`"a"`, "want a string"}},
+		{"/nulled", []string{`"a"`, "null", "want a string"}},
+		{"/broken", []string{"JSON object of strings"}},
+		{"/big", []string{"MaxInitBytes (64)"}},
+		{"/hangs", []string{"deadline exceeded"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			h := newHTTP(t, loaders.HTTPConfig{URL: srv.URL + "/{key}", InitURL: srv.URL + tt.path,
+				MaxInitBytes: 64, Timeout: 300 * time.Millisecond})
+			got, err := initOf(t, h.Loader()).Init(context.Background())
+			if err == nil {
+				t.Fatalf("Init = %q, want an error", got)
+			}
+			if errors.Is(err, loaders.ErrStopStart) {
+				t.Fatalf("error %v wraps ErrStopStart", err)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+		})
 	}
 }

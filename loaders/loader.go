@@ -64,7 +64,15 @@ type InitFunc func(ctx context.Context) (map[string][]byte, error)
 // Init calls f.
 func (f InitFunc) Init(ctx context.Context) (map[string][]byte, error) { return f(ctx) }
 
+// seeding is a Loader that is an Initializer too: what the loaders of this
+// package give a cache store when they have an init.
+type seeding struct {
+	Loader
+	InitFunc
+}
+
 var (
 	_ Loader      = LoaderFunc(nil)
 	_ Initializer = InitFunc(nil)
+	_ Initializer = seeding{}
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/endpoint"
@@ -32,15 +33,23 @@ type PostgresConfig struct {
 	// "SELECT body FROM users WHERE id = $1". Cast other types to text or
 	// bytea in the query. Required.
 	Query string
-	// Timeout bounds one load, and connecting when the DSN sets no
-	// connect_timeout. 0 means DefaultTimeout (5s); the context passed to
-	// Load may cut it shorter. At the deadline the server is asked to
-	// cancel the query; the connection is cut a second later if it has not.
+	// InitQuery, when set, seeds the cache at start (DataWorker's init/1):
+	// it takes no parameter and returns two columns, the key and the value,
+	// each bytea or text-like like Query's, a row per entry: "SELECT id,
+	// profile FROM users WHERE active". A row with a NULL value is skipped;
+	// a NULL key is an error. Empty: no seeding (see Postgres.Loader).
+	InitQuery string
+	// Timeout bounds one load and the init query, and connecting when the
+	// DSN sets no connect_timeout. 0 means DefaultTimeout (5s); the
+	// context passed to Load may cut it shorter. At the deadline the server
+	// is asked to cancel the query; the connection is cut a second later
+	// if it has not.
 	Timeout time.Duration
 }
 
-// Validate reports whether c is usable: a DSN that parses, a Query, and no
-// negative Timeout. It does not connect.
+// Validate reports whether c is usable: a DSN that parses, a Query, an
+// InitQuery that is not blank if set, and no negative Timeout. It does not
+// connect.
 func (c *PostgresConfig) Validate() error {
 	_, err := c.poolConfig()
 	return err
@@ -60,6 +69,8 @@ func (c *PostgresConfig) poolConfig() (*pgxpool.Config, error) {
 	switch {
 	case c.Query == "":
 		return nil, fmt.Errorf("loaders: postgres %s: Query is required", name)
+	case c.InitQuery != "" && strings.TrimSpace(c.InitQuery) == "":
+		return nil, fmt.Errorf("loaders: postgres %s: InitQuery is blank; leave it empty for no seeding", name)
 	case c.Timeout < 0:
 		return nil, fmt.Errorf("loaders: postgres %s: negative Timeout %v", name, c.Timeout)
 	}
@@ -68,12 +79,14 @@ func (c *PostgresConfig) poolConfig() (*pgxpool.Config, error) {
 
 // Postgres loads a key by running a query with the key as $1 on a pool of
 // connections: the one column of the one row is the value, no row is
-// ErrNotFound. It is safe for concurrent use.
+// ErrNotFound. With an InitQuery it seeds the cache too (see Loader). It
+// is safe for concurrent use.
 type Postgres struct {
-	name    string // describe's, for errors
-	query   string
-	timeout time.Duration
-	pool    *pgxpool.Pool
+	name      string // describe's, for errors
+	query     string
+	initQuery string
+	timeout   time.Duration
+	pool      *pgxpool.Pool
 }
 
 var _ Loader = (*Postgres)(nil)
@@ -88,7 +101,7 @@ func NewPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Postgres{name: endpoint.Postgres(pc.ConnConfig.Config), query: cfg.Query, timeout: cfg.Timeout}
+	p := &Postgres{name: endpoint.Postgres(pc.ConnConfig.Config), query: cfg.Query, initQuery: cfg.InitQuery, timeout: cfg.Timeout}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
 	}
@@ -186,25 +199,117 @@ func (p *Postgres) load(ctx context.Context, key string) ([]byte, error) {
 // scanValue returns the current row's only value: bytea as is, text-like
 // types as their text.
 func scanValue(rows interface{ Scan(...any) error }, oid uint32) ([]byte, error) {
+	dst, value, err := column(oid)
+	if err != nil {
+		return nil, err
+	}
+	if err := rows.Scan(dst); err != nil {
+		return nil, err
+	}
+	return value(), nil
+}
+
+// column returns where to scan a non-NULL column of type oid, and a func
+// that returns the bytes scanned there: bytea as is, text-like types as
+// their text.
+func column(oid uint32) (dst any, value func() []byte, err error) {
 	switch oid {
 	case pgtype.ByteaOID:
 		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
-		}
-		if b == nil {
-			b = []byte{}
-		}
-		return b, nil
+		return &b, func() []byte {
+			if b == nil {
+				return []byte{}
+			}
+			return b
+		}, nil
 	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID,
 		pgtype.JSONOID, pgtype.JSONBOID, pgtype.XMLOID, pgtype.UnknownOID:
 		var s string
-		if err := rows.Scan(&s); err != nil {
+		return &s, func() []byte { return []byte(s) }, nil
+	}
+	return nil, nil, fmt.Errorf("OID %d is neither bytea nor text: cast it in the query (::text or ::bytea)", oid)
+}
+
+// Loader returns p as the loader to give a cache store: p itself without a
+// PostgresConfig.InitQuery; with one, a Loader that loads with p and is
+// also an Initializer whose Init seeds the store with the rows of
+// InitQuery, run under the loader's Timeout: each row's first column is a
+// key, its second the key's value (the caller owns the entries; a repeated
+// key keeps its last row). A query that fails, returns other than two
+// columns or a column of an unsupported type, or a NULL key, is an error;
+// none wraps ErrStopStart, so the node starts without the entries.
+func (p *Postgres) Loader() Loader {
+	if p.initQuery == "" {
+		return p
+	}
+	return seeding{p, p.init}
+}
+
+func (p *Postgres) init(ctx context.Context) (map[string][]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	entries, err := p.initRows(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The server cancelled the query at our request: say why.
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loaders: postgres %s: init query: %w", p.name, err)
+	}
+	return entries, nil
+}
+
+func (p *Postgres) initRows(ctx context.Context) (map[string][]byte, error) {
+	// The connection is held until done, as in load.
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	rows, err := conn.Query(ctx, p.initQuery)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	entries := map[string][]byte{}
+	var dsts []any
+	var values []func() []byte
+	for rows.Next() {
+		if dsts == nil {
+			fds := rows.FieldDescriptions()
+			if len(fds) != 2 {
+				return nil, fmt.Errorf("query returns %d columns, want 2 (key, value)", len(fds))
+			}
+			for _, fd := range fds {
+				dst, value, err := column(fd.DataTypeOID)
+				if err != nil {
+					if t, ok := conn.Conn().TypeMap().TypeForOID(fd.DataTypeOID); ok {
+						err = fmt.Errorf("type %s: %w", t.Name, err)
+					}
+					return nil, fmt.Errorf("column %s: %w", fd.Name, err)
+				}
+				dsts, values = append(dsts, dst), append(values, value)
+			}
+		}
+		raw := rows.RawValues()
+		if raw[0] == nil {
+			return nil, fmt.Errorf("column %s: a NULL key", rows.FieldDescriptions()[0].Name)
+		}
+		if raw[1] == nil {
+			continue
+		}
+		if err := rows.Scan(dsts...); err != nil {
 			return nil, err
 		}
-		return []byte(s), nil
+		entries[string(values[0]())] = values[1]()
 	}
-	return nil, fmt.Errorf("OID %d is neither bytea nor text: cast it in the query (::text or ::bytea)", oid)
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if fds := rows.FieldDescriptions(); len(fds) != 2 {
+		return nil, fmt.Errorf("query returns %d columns, want 2 (key, value)", len(fds))
+	}
+	return entries, nil
 }
 
 // Close closes the pool's connections, waiting for the ones in use. Loads

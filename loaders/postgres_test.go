@@ -328,6 +328,7 @@ func TestNewPostgresErrors(t *testing.T) {
 		{"no DSN", loaders.PostgresConfig{Query: "SELECT $1::text"}, "DSN is required"},
 		{"no query", loaders.PostgresConfig{DSN: "postgres://u:" + password + "@127.0.0.1:1/db"}, "Query is required"},
 		{"negative timeout", loaders.PostgresConfig{DSN: "postgres://u:" + password + "@127.0.0.1:1/db", Query: "SELECT $1::text", Timeout: -1}, "Timeout"},
+		{"blank init query", loaders.PostgresConfig{DSN: "postgres://u:" + password + "@127.0.0.1:1/db", Query: "SELECT $1::text", InitQuery: " \n\t"}, "InitQuery is blank"},
 		{"bad URL port", loaders.PostgresConfig{DSN: "postgres://u:" + password + "@127.0.0.1:port/db", Query: "SELECT $1::text"}, "invalid DSN"},
 		{"bad key=value", loaders.PostgresConfig{DSN: "host=127.0.0.1 password=" + password + " sslmode=sometimes", Query: "SELECT $1::text"}, "invalid DSN"},
 		{"nobody listening", loaders.PostgresConfig{DSN: "postgres://u:" + password + "@127.0.0.1:1/db?sslmode=disable", Query: "SELECT $1::text", Timeout: 2 * time.Second}, "u@127.0.0.1:1/db"},
@@ -368,4 +369,129 @@ func TestNewPostgresErrors(t *testing.T) {
 			t.Fatalf("error %q does not say the database does not exist", err)
 		}
 	})
+}
+
+// seeder returns a Postgres loader with initQuery, closed when the test
+// ends.
+func (db *testDB) seeder(dsn, initQuery string, timeout time.Duration) *loaders.Postgres {
+	db.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := loaders.NewPostgres(ctx, loaders.PostgresConfig{DSN: dsn, Query: "SELECT $1::text", InitQuery: initQuery, Timeout: timeout})
+	if err != nil {
+		db.t.Fatal(err)
+	}
+	db.t.Cleanup(p.Close)
+	return p
+}
+
+func TestPostgresInit(t *testing.T) {
+	db := newTestDB(t)
+	tbl := db.table("k text PRIMARY KEY, t text, b bytea, j jsonb, active bool")
+	rows := map[string][]byte{
+		"u1":          []byte("hello"),
+		"o'brien; --": []byte("quoted key"),
+		"日本":          []byte("wörld ✓"),
+		"empty":       {},
+		"bin":         {0x00, 0xff, '\\', 'x'},
+	}
+	for k, v := range rows {
+		db.exec("INSERT INTO "+tbl+" VALUES ($1, $2::bytea::text, $2, jsonb_build_object('k', $1::text), true)", k, v)
+	}
+	db.exec("INSERT INTO " + tbl + " VALUES ('null', NULL, NULL, NULL, true), ('inactive', 'x', 'x', '{}', false)")
+
+	for _, mode := range []string{"cache_statement", "exec", "simple_protocol"} {
+		dsn := withParam(db.dsn, "default_query_exec_mode="+mode)
+		t.Run(mode+"/bytea", func(t *testing.T) {
+			p := db.seeder(dsn, "SELECT k, b FROM "+tbl+" WHERE active", 0)
+			got, err := initOf(t, p.Loader()).Init(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(rows) { // "null" skipped, "inactive" not selected
+				t.Fatalf("Init = %q, want %q", got, rows)
+			}
+			for k, want := range rows {
+				if v, ok := got[k]; !ok || !bytes.Equal(v, want) || v == nil {
+					t.Fatalf("Init = %q, want %q", got, rows)
+				}
+			}
+		})
+	}
+	t.Run("text and jsonb", func(t *testing.T) {
+		p := db.seeder(db.dsn, "SELECT j->>'k', j FROM "+tbl+" WHERE k IN ('u1', '日本')", 0)
+		got, err := initOf(t, p.Loader()).Init(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || string(got["u1"]) != `{"k": "u1"}` || string(got["日本"]) != `{"k": "日本"}` {
+			t.Fatalf("Init = %q", got)
+		}
+	})
+	t.Run("no rows", func(t *testing.T) {
+		p := db.seeder(db.dsn, "SELECT k, t FROM "+tbl+" WHERE false", 0)
+		got, err := initOf(t, p.Loader()).Init(context.Background())
+		if err != nil || len(got) != 0 {
+			t.Fatalf("Init = %q, %v; want no entries", got, err)
+		}
+	})
+	t.Run("the seeding loader still loads", func(t *testing.T) {
+		p := db.seeder(db.dsn, "SELECT k, t FROM "+tbl, 0)
+		res, err := p.Loader().Load(context.Background(), "k")
+		if err != nil || string(res.Value) != "k" {
+			t.Fatalf("Load = %q, %v", res.Value, err)
+		}
+	})
+}
+
+func TestPostgresWithoutInitQueryDoesNotSeed(t *testing.T) {
+	db := newTestDB(t)
+	p := db.loader("SELECT $1::text", 0)
+	if l, ok := p.Loader().(loaders.Initializer); ok {
+		t.Fatalf("loader %T without an InitQuery is an Initializer", l)
+	}
+	if p.Loader() != loaders.Loader(p) {
+		t.Fatalf("Loader() = %T, want the Postgres loader itself", p.Loader())
+	}
+}
+
+func TestPostgresInitErrors(t *testing.T) {
+	db := newTestDB(t)
+	tbl := db.table("k text, v text, n int")
+	db.exec("INSERT INTO " + tbl + " VALUES ('a', 'one', 1), (NULL, 'two', 2)")
+	tests := []struct {
+		name, query string
+		timeout     time.Duration
+		want        string // in the error
+	}{
+		{"missing table", "SELECT k, v FROM " + tbl + "_missing", 0, "does not exist"},
+		{"syntax", "SELEC k, v FROM " + tbl, 0, "syntax error"},
+		{"one column", "SELECT v FROM " + tbl, 0, "1 columns, want 2"},
+		{"three columns", "SELECT k, v, n FROM " + tbl, 0, "3 columns, want 2"},
+		{"three columns no row", "SELECT k, v, n FROM " + tbl + " WHERE false", 0, "3 columns, want 2"},
+		{"integer key", "SELECT n, v FROM " + tbl, 0, "cast"},
+		{"integer value", "SELECT k, n FROM " + tbl + " WHERE k IS NOT NULL", 0, "cast"},
+		{"null key", "SELECT k, v FROM " + tbl, 0, "NULL key"},
+		{"runtime", "SELECT k, (1 / (n - 1))::text FROM " + tbl, 0, "division by zero"},
+		{"timeout", "SELECT k, v FROM " + tbl + ", pg_sleep(10)", 300 * time.Millisecond, "deadline exceeded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := db.seeder(db.dsn, tt.query, tt.timeout)
+			got, err := initOf(t, p.Loader()).Init(context.Background())
+			if err == nil {
+				t.Fatalf("Init = %q, want an error", got)
+			}
+			if errors.Is(err, loaders.ErrStopStart) {
+				t.Fatalf("error %v wraps ErrStopStart", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "init query") {
+				t.Fatalf("error %q does not contain %q", err, tt.want)
+			}
+			// The pool's connections survive and the loader still loads.
+			if res, err := p.Load(context.Background(), "k"); err != nil || string(res.Value) != "k" {
+				t.Fatalf("Load after the init failed: %q, %v", res.Value, err)
+			}
+		})
+	}
 }

@@ -101,7 +101,9 @@ func (m multiCloser) Close() error {
 }
 
 // buildLoader builds a cache's loader from its loader block. The loader's
-// own timeout is the store's load timeout, so one value bounds a load.
+// own timeout is the store's load timeout, so one value bounds a load (and
+// the init). With an init_url or init_query the loader is also a
+// loaders.Initializer: the node seeds the store with it at start.
 func buildLoader(ctx context.Context, st config.Store) (loaders.Loader, io.Closer, error) {
 	name := st.Config.Name
 	l := st.Loader
@@ -114,19 +116,19 @@ func buildLoader(ctx context.Context, st config.Store) (loaders.Loader, io.Close
 	}
 	switch l.Type {
 	case config.LoaderHTTP:
-		h, err := loaders.NewHTTP(loaders.HTTPConfig{URL: l.URL, Timeout: timeout})
+		h, err := loaders.NewHTTP(loaders.HTTPConfig{URL: l.URL, InitURL: l.InitURL, Timeout: timeout})
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: cache %q: %w", l.Range, name, err)
 		}
-		return h, nil, nil
+		return h.Loader(), nil, nil
 	case config.LoaderPostgres:
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		p, err := loaders.NewPostgres(pctx, loaders.PostgresConfig{DSN: l.DSN, Query: l.Query, Timeout: timeout})
+		p, err := loaders.NewPostgres(pctx, loaders.PostgresConfig{DSN: l.DSN, Query: l.Query, InitQuery: l.InitQuery, Timeout: timeout})
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: cache %q: %w", l.Range, name, err)
 		}
-		return p, closerFunc(p.Close), nil
+		return p.Loader(), closerFunc(p.Close), nil
 	}
 	return nil, nil, fmt.Errorf("%s: cache %q: unknown loader %q", l.Range, name, l.Type)
 }

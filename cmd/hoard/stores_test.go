@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hoard-dev/hoard/internal/config"
+	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/node"
 	"github.com/hoard-dev/hoard/sinks"
 	"github.com/hoard-dev/hoard/testcluster"
@@ -154,5 +159,115 @@ counter "pageviews" { sink = "db" }
 	applied, err := pos.Applied(ctx, "pageviews", origin)
 	if err != nil || !reflect.DeepEqual(applied, map[int][]sinks.Range{2: {{Partition: 2, First: 1, Last: 3}}}) {
 		t.Fatalf("Applied: %v, %v", applied, err)
+	}
+}
+
+// TestBuildStoresSeedsCaches checks that a cache with an init_url is seeded
+// from it when its node starts, and serves the seeded entries without
+// loading them, while a cache without one is not seeded.
+func TestBuildStoresSeedsCaches(t *testing.T) {
+	var loads atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/users" {
+			_, _ = w.Write([]byte(`{"alice": "seeded alice", "bob": "seeded bob"}`))
+			return
+		}
+		loads.Add(1)
+		_, _ = w.Write([]byte("loaded " + strings.TrimPrefix(r.URL.Path, "/users/")))
+	}))
+	t.Cleanup(srv.Close)
+	src := fmt.Sprintf(`
+name = "n"
+cache "seeded" {
+  loader "http" {
+    url      = "%[1]s/users/{key}"
+    init_url = "%[1]s/users"
+  }
+}
+cache "plain" {
+  loader "http" { url = "%[1]s/users/{key}" }
+}
+`, srv.URL)
+	a, err := config.Parse("seed.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores, closer, err := buildStores(context.Background(), a, io.Discard, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closer.Close() })
+	if _, ok := stores[0].Loader.(loaders.Initializer); !ok {
+		t.Fatalf("the loader %T of a cache with an init_url is not an Initializer", stores[0].Loader)
+	}
+	if _, ok := stores[1].Loader.(loaders.Initializer); ok {
+		t.Fatalf("the loader %T of a cache without an init_url is an Initializer", stores[1].Loader)
+	}
+
+	c := testcluster.New(t, 1, &testcluster.Options{Configure: func(i int, cfg *node.Config) { cfg.Stores = stores }})
+	rpc := c.Node(0).RPCAddr()
+	for store, want := range map[string]string{"seeded": "seeded alice\n", "plain": "loaded alice\n"} {
+		out, errOut, code := hoard(t, nil, "get", store, "alice", "--rpc", rpc)
+		if code != 0 || out != want {
+			t.Fatalf("get %s alice: exit %d %s %q, want %q", store, code, errOut, out, want)
+		}
+	}
+	if n := loads.Load(); n != 1 {
+		t.Fatalf("%d loads, want 1 (the plain cache's)", n)
+	}
+}
+
+// TestBuildStoresPostgresInitQuery builds a postgres loader with an
+// init_query and seeds from a real table.
+func TestBuildStoresPostgresInitQuery(t *testing.T) {
+	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run: bash -c 'source scripts/ci-postgres.sh && go test ./cmd/hoard/'")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	users := fmt.Sprintf("hoard_cmd_%016x_users", rand.Uint64())
+	if _, err := conn.Exec(ctx, "CREATE TABLE "+users+" (id text PRIMARY KEY, profile jsonb, active bool)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+users) })
+	if _, err := conn.Exec(ctx, "INSERT INTO "+users+` VALUES ('alice', '{"name": "Alice"}', true), ('bob', '{}', false)`); err != nil {
+		t.Fatal(err)
+	}
+
+	src := fmt.Sprintf(`
+name = "n"
+cache "users" {
+  loader "postgres" {
+    dsn        = %q
+    query      = "SELECT profile FROM %[2]s WHERE id = $1"
+    init_query = "SELECT id, profile FROM %[2]s WHERE active"
+  }
+}
+`, dsn, users)
+	a, err := config.Parse("pg.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores, closer, err := buildStores(ctx, a, io.Discard, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closer.Close() })
+	init, ok := stores[0].Loader.(loaders.Initializer)
+	if !ok {
+		t.Fatalf("the loader %T of a cache with an init_query is not an Initializer", stores[0].Loader)
+	}
+	got, err := init.Init(ctx)
+	if err != nil || len(got) != 1 || string(got["alice"]) != `{"name": "Alice"}` {
+		t.Fatalf("Init = %q, %v; want alice's profile alone", got, err)
+	}
+	if res, err := stores[0].Loader.Load(ctx, "bob"); err != nil || string(res.Value) != "{}" {
+		t.Fatalf("Load(bob) = %q, %v", res.Value, err)
 	}
 }

@@ -2,7 +2,8 @@
 // entries sharded by partition, their TTL and eviction, one load per key in
 // flight, refresh, and the dump file that carries entries across restarts.
 // It does no network I/O and starts no goroutine, but for Refresh's
-// loads; the node routes ops to the owner and runs the loads.
+// loads and Engine.Run's periodic jobs; the node routes ops to the owner
+// and runs the loads.
 //
 // A miss registers its caller and, for the first one, runs the load
 // outside the store's locks:
@@ -24,8 +25,9 @@
 //		}()
 //	}
 //
-// A maintenance loop ticking every cache.Tick(refresh, ttl, dump) calls
-// Sweep, Refresh and WriteDump(path, c.List()); at start ReadDump(path,
+// Engine.Run keeps each periodic job on its own schedule: Refresh every
+// refresh interval, Sweep every quarter of the TTL, WriteDump(path,
+// c.List()) every dump interval; at start ReadDump(path,
 // maxLine, validKey, restore) with a restore that calls c.Restore puts the
 // dumped entries back, each keeping its age.
 package cache

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/errs"
-	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/ring"
@@ -150,32 +149,19 @@ func (e *Engine) setExtra(extra map[string][]byte) {
 	}
 }
 
-// Run refreshes, sweeps and dumps the store until ctx ends.
+// Run refreshes, sweeps and dumps the store until ctx ends, each on its own
+// schedule and goroutine: a refresh every RefreshInterval, a sweep of
+// expired entries every quarter of the TTL (at most a minute apart), a
+// dump every DumpInterval, each within ±5% of its slot (see schedule). A
+// refresh or dump that takes longer than its interval is followed by the
+// next one at once, never by several. Run returns once they all ended, at
+// once if the store has none.
 func (e *Engine) Run(ctx context.Context) {
-	cfg := e.cfg
-	var dumpEvery time.Duration
-	if cfg.DumpPath != "" {
-		dumpEvery = cfg.DumpInterval
+	var wg sync.WaitGroup
+	for _, c := range e.chores() {
+		wg.Go(func() { e.runChore(ctx, c) })
 	}
-	tick := Tick(cfg.RefreshInterval, cfg.TTL, dumpEvery)
-	lastRefresh, lastDump := time.Now(), time.Now()
-	flush.Every(ctx, func() time.Duration { return flush.Jitter(tick) }, nil, func() {
-		now := time.Now()
-		e.state.Sweep()
-		if cfg.RefreshInterval > 0 && now.Sub(lastRefresh) >= cfg.RefreshInterval {
-			failed, total := e.state.Refresh(ctx, e.load, e.setExtra)
-			if failed > 0 && ctx.Err() == nil {
-				e.host.Logger.Warn("refresh kept old values for keys whose reload failed", "failed", failed, "keys", total)
-			}
-			lastRefresh = time.Now()
-		}
-		if dumpEvery > 0 && now.Sub(lastDump) >= dumpEvery {
-			if err := e.writeDump(); err != nil {
-				e.host.Logger.Error("cache dump failed", "error", err)
-			}
-			lastDump = time.Now()
-		}
-	})
+	wg.Wait()
 }
 
 // Lose hands the entries of partitions this node no longer owns (or, on

@@ -132,21 +132,3 @@ loop:
 	wg.Wait()
 	return failed, len(entries)
 }
-
-// Tick is the period of a cache store's maintenance loop (sweep, refresh,
-// dump): the shortest of a minute, the refresh interval, a quarter of the
-// TTL (but at least 10ms) and the dump interval. A zero (or negative)
-// interval or TTL is ignored: that chore is off.
-func Tick(refresh, ttl, dump time.Duration) time.Duration {
-	tick := time.Minute
-	if refresh > 0 {
-		tick = min(tick, refresh)
-	}
-	if ttl > 0 {
-		tick = min(tick, max(ttl/4, 10*time.Millisecond))
-	}
-	if dump > 0 {
-		tick = min(tick, dump)
-	}
-	return tick
-}

@@ -188,30 +188,6 @@ func TestLoadPassesTheKeyAndADeadline(t *testing.T) {
 	}
 }
 
-func TestTick(t *testing.T) {
-	tests := []struct {
-		name               string
-		refresh, ttl, dump time.Duration
-		want               time.Duration
-	}{
-		{"nothing to do", 0, 0, 0, time.Minute},
-		{"long intervals", time.Hour, 10 * time.Hour, 2 * time.Hour, time.Minute},
-		{"refresh", 20 * time.Second, 0, 0, 20 * time.Second},
-		{"a quarter of the ttl", 0, 40 * time.Second, 0, 10 * time.Second},
-		{"ttl floor", 0, 20 * time.Millisecond, 0, 10 * time.Millisecond},
-		{"dump", 0, 0, 5 * time.Second, 5 * time.Second},
-		{"shortest wins", 30 * time.Second, time.Minute, 45 * time.Second, 15 * time.Second},
-		{"negatives are off", -time.Second, -time.Second, -time.Second, time.Minute},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Tick(tt.refresh, tt.ttl, tt.dump); got != tt.want {
-				t.Fatalf("Tick(%v, %v, %v) = %v, want %v", tt.refresh, tt.ttl, tt.dump, got, tt.want)
-			}
-		})
-	}
-}
-
 // reload is what a refresh's load gives for a key.
 type reload struct {
 	value    string

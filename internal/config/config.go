@@ -185,6 +185,14 @@ type Loader struct {
 	// Query is a postgres loader's query (query), taking the key as $1 and
 	// returning the value in its first column; required.
 	Query string
+	// InitURL is an http loader's seeding URL (init_url): a GET at start
+	// returning a JSON object of strings, {"key": "value", ...}, each an
+	// entry. Empty: no seeding; the file refuses init_url = "".
+	InitURL string
+	// InitQuery is a postgres loader's seeding query (init_query): run at
+	// start, it returns (key, value) rows, each an entry. Empty: no
+	// seeding; the file refuses init_query = "".
+	InitQuery string
 	// Range is where the block was declared; zero for a loader not read
 	// from a file.
 	Range hcl.Range

@@ -274,9 +274,16 @@ cache "users" {
   dump             = true
   skip_save        = true
   loader "postgres" {
-    dsn     = "postgres://localhost/users"
-    query   = "select v from t where k = $1"
-    timeout = "2s"
+    dsn        = "postgres://localhost/users"
+    query      = "select v from t where k = $1"
+    init_query = "select k, v from t"
+    timeout    = "2s"
+  }
+}
+cache "pages" {
+  loader "http" {
+    url      = "http://pages.internal/{key}"
+    init_url = "http://pages.internal/all?fresh=1"
   }
 }
 `
@@ -314,12 +321,21 @@ cache "users" {
 				RefreshInterval: time.Hour, MaxEntries: 100, Dump: true, SkipSave: true,
 				LoadTimeout: 2 * time.Second, DumpInterval: time.Minute},
 				Loader: &Loader{Type: "postgres", DSN: "postgres://localhost/users",
-					Query: "select v from t where k = $1"}},
+					Query: "select v from t where k = $1", InitQuery: "select k, v from t"}},
+			{Config: cacheNamed("pages"),
+				Loader: &Loader{Type: "http", URL: "http://pages.internal/{key}", InitURL: "http://pages.internal/all?fresh=1"}},
 		},
 	}
 	if g := withoutRanges(got); !reflect.DeepEqual(g, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", g, want)
 	}
+}
+
+// cacheNamed returns the node's default cache store configuration, named.
+func cacheNamed(name string) node.StoreConfig {
+	c := node.DefaultStoreConfig(node.KindCache)
+	c.Name = name
+	return c
 }
 
 func TestHTTPAddr(t *testing.T) {

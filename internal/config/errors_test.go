@@ -257,6 +257,23 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`e.hcl:6,15: cache "c": loader "postgres": timeout: must not be negative, got -5s`}},
 		{name: "two loaders", src: n + "cache \"c\" {\n  loader \"http\" { url = \"http://h/{key}\" }\n  loader \"http\" { url = \"http://h/{key}\" }\n}\n",
 			want: []string{`e.hcl:4,3: cache "c": loader: only one loader block is allowed, the first is at e.hcl:3,3`}},
+		{name: "empty init_url", src: n + "cache \"c\" {\n  loader \"http\" {\n    url = \"http://h/{key}\"\n    init_url = \"\"\n  }\n}\n",
+			want: []string{`e.hcl:5,16: cache "c": loader "http": init_url: must not be empty; leave it out to start the cache empty`}},
+		{name: "init_url with key", src: n + "cache \"c\" {\n  loader \"http\" {\n    url = \"http://h/{key}\"\n    init_url = \"http://h/all/{key}\"\n  }\n}\n",
+			want: []string{`e.hcl:5,16: cache "c": loader "http": init_url: "http://h/all/{key}" contains {key}: one GET returns every entry`}},
+		{name: "init_url bad url", src: n + "cache \"c\" {\n  loader \"http\" {\n    url = \"http://h/{key}\"\n    init_url = \"ftp://h/all\"\n  }\n}\n",
+			want: []string{`e.hcl:5,16: cache "c": loader "http": init_url: invalid URL "ftp://h/all": scheme must be http or https`}},
+		{name: "init_url not a string", src: n + "cache \"c\" {\n  loader \"http\" {\n    url = \"http://h/{key}\"\n    init_url = 5\n  }\n}\n",
+			want: []string{`e.hcl:5,16: cache "c": loader "http": init_url: want a string, got number`}},
+		{name: "blank init_query", src: n + "cache \"c\" {\n  loader \"postgres\" {\n    dsn = \"d\"\n    query = \"q\"\n    init_query = \"  \"\n  }\n}\n",
+			want: []string{`e.hcl:6,18: cache "c": loader "postgres": init_query: must not be empty; leave it out to start the cache empty`}},
+		{name: "init_query in an http loader", src: n + "cache \"c\" {\n  loader \"http\" {\n    url = \"http://h/{key}\"\n    init_query = \"select k, v from t\"\n  }\n}\n",
+			want: []string{`e.hcl:5,5: cache "c": loader "http": Unsupported argument; An argument named "init_query"`}},
+		{name: "init_url in a postgres loader", src: n + "cache \"c\" {\n  loader \"postgres\" {\n    dsn = \"d\"\n    query = \"q\"\n    init_url = \"http://h/all\"\n  }\n}\n",
+			want: []string{`e.hcl:6,5: cache "c": loader "postgres": Unsupported argument; An argument named "init_url"`}},
+		{name: "json empty init_url", file: "e.json",
+			src:  "{\n\"name\": \"n\",\n\"cache\": {\"c\": {\"loader\": {\"http\": {\"url\": \"http://h/{key}\", \"init_url\": \"\"}}}}\n}",
+			want: []string{`e.json:3,74: cache "c": loader "http": init_url: must not be empty; leave it out to start the cache empty`}},
 
 		// JSON.
 		{name: "json unknown property", file: "e.json", src: `{"name": "n", "nmae": 1}`,
@@ -427,6 +444,19 @@ func TestValidate(t *testing.T) {
 			a.Sinks = []Sink{{Type: SinkStdout, Name: "o"}}
 			a.Stores = []Store{{Sink: "o", Config: node.StoreConfig{Kind: node.KindCounter, Name: "c", RetryMax: -1}}}
 		}), `counter "c": retry_max: must not be negative, got -1`},
+		{"built loaders with inits", withName(func(a *Agent) {
+			a.Stores = []Store{
+				{Config: node.StoreConfig{Kind: node.KindCache, Name: "h"}, Loader: &Loader{Type: LoaderHTTP, URL: "http://h/{key}", InitURL: "http://h/all"}},
+				{Config: node.StoreConfig{Kind: node.KindCache, Name: "p"}, Loader: &Loader{Type: LoaderPostgres, DSN: "d", Query: "q", InitQuery: "select k, v from t"}},
+			}
+		}), ""},
+		{"built loaders with bad inits", withName(func(a *Agent) {
+			a.Stores = []Store{
+				{Config: node.StoreConfig{Kind: node.KindCache, Name: "h"}, Loader: &Loader{Type: LoaderHTTP, URL: "http://h/{key}", InitURL: "h/all"}},
+				{Config: node.StoreConfig{Kind: node.KindCache, Name: "p"}, Loader: &Loader{Type: LoaderPostgres, DSN: "d", Query: "q", InitQuery: " \n"}},
+			}
+		}), `cache "h": loader "http": init_url: invalid URL "h/all": scheme must be http or https` + "\n" +
+			`cache "p": loader "postgres": init_query: must not be blank`},
 		{"duplicate built stores", withName(func(a *Agent) {
 			a.Stores = []Store{{Config: node.StoreConfig{Kind: node.KindCache, Name: "c"}}, {Config: node.StoreConfig{Kind: node.KindCache, Name: "c"}}}
 		}), `cache "c": name: duplicate store name "c"`},

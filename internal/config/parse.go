@@ -127,8 +127,8 @@ var (
 	}
 
 	loaderSchemas = map[string]*hcl.BodySchema{
-		LoaderHTTP:     {Attributes: attrs("url", "timeout")},
-		LoaderPostgres: {Attributes: attrs("dsn", "query", "timeout")},
+		LoaderHTTP:     {Attributes: attrs("url", "timeout", "init_url")},
+		LoaderPostgres: {Attributes: attrs("dsn", "query", "timeout", "init_query")},
 	}
 )
 
@@ -342,6 +342,8 @@ func (d *decoder) loader(scope, storeLabel string, blk *hcl.Block, cfg *node.Sto
 	b.str("url", &l.URL)
 	b.str("dsn", &l.DSN)
 	b.str("query", &l.Query)
+	b.nonBlank("init_url", &l.InitURL, "to start the cache empty")
+	b.nonBlank("init_query", &l.InitQuery, "to start the cache empty")
 	b.storeDuration(setting{name: "timeout", def: cfg.LoadTimeout.String()}, &cfg.LoadTimeout)
 	return l
 }

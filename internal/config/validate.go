@@ -330,9 +330,17 @@ func (v *validator) loader(scope, storeLabel string, s *Store) {
 				c.fail("url", "%v", err)
 			}
 		}
+		if l.InitURL != "" && !c.skip("init_url") {
+			if strings.Contains(l.InitURL, "{key}") {
+				c.fail("init_url", "%q contains {key}: one GET returns every entry", l.InitURL)
+			} else if err := checkURL(l.InitURL); err != nil {
+				c.fail("init_url", "%v", err)
+			}
+		}
 	case LoaderPostgres:
 		c.required("dsn", l.DSN, "a postgres loader")
 		c.required("query", l.Query, "a postgres loader")
+		c.statement("init_query", l.InitQuery)
 	default:
 		c.fail("type", "unknown loader type %q, want %s or %s", l.Type, LoaderHTTP, LoaderPostgres)
 	}

@@ -117,11 +117,17 @@ func (b *attrSet) str(name string, dst *string) bool {
 // statement decodes an SQL statement, which must not be blank (left out,
 // the sink writes instead).
 func (b *attrSet) statement(name string, dst *string, instead string) bool {
+	return b.nonBlank(name, dst, "to write "+instead)
+}
+
+// nonBlank decodes a string that must not be blank when given: left out,
+// the setting is off (instead says what happens then).
+func (b *attrSet) nonBlank(name string, dst *string, instead string) bool {
 	if !b.str(name, dst) {
 		return false
 	}
 	if strings.TrimSpace(*dst) == "" {
-		b.fail(name, "must not be empty; leave it out to write %s", instead)
+		b.fail(name, "must not be empty; leave it out %s", instead)
 		return false
 	}
 	return true
