@@ -219,7 +219,7 @@ func TestRefreshKeepsItsPeriod(t *testing.T) {
 		}
 	}
 	stop()
-	checkGaps(t, "refresh", start, times, scaled(every, 0.8), scaled(every, 1.3))
+	checkGaps(t, "refresh", start, times, scaled(every, 0.8), scaled(every, 1.8)) // the old loop reached 2-2.4x; the upper bound leaves room for a loaded machine
 }
 
 func TestSlowRefreshIsFollowedByOneAtOnce(t *testing.T) {
@@ -257,7 +257,7 @@ func TestSlowRefreshIsFollowedByOneAtOnce(t *testing.T) {
 	if most.Load() != 1 {
 		t.Fatalf("%d refreshes ran at once, want 1", most.Load())
 	}
-	checkGaps(t, "first refresh", start, times[:1], scaled(every, 0.8), scaled(every, 1.3))
+	checkGaps(t, "first refresh", start, times[:1], scaled(every, 0.8), scaled(every, 1.8)) // the old loop reached 2-2.4x; the upper bound leaves room for a loaded machine
 	// Each refresh starts when the last one ends: not before (they would
 	// pile up), nor a period later.
 	checkGaps(t, "refresh", times[0], times[1:], took, took+every)
@@ -317,7 +317,7 @@ func TestDumpKeepsItsPeriodDuringASlowRefresh(t *testing.T) {
 		t.Fatal("no refresh started")
 	}
 	stop()
-	checkGaps(t, "dump", start, times, scaled(every, 0.8), scaled(every, 1.3))
+	checkGaps(t, "dump", start, times, scaled(every, 0.8), scaled(every, 1.8)) // the old loop reached 2-2.4x; the upper bound leaves room for a loaded machine
 }
 
 func TestSweepRunsDuringASlowRefresh(t *testing.T) {
