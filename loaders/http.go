@@ -78,15 +78,11 @@ func (c *HTTPConfig) Validate() error {
 	}
 	// The marker has no character either escaper changes.
 	const marker = "hoardkeymarker"
-	u, err := url.Parse(strings.ReplaceAll(c.URL, "{key}", marker))
+	u, err := endpoint.HTTPURL(strings.ReplaceAll(c.URL, "{key}", marker))
 	if err != nil {
-		return fmt.Errorf("loaders: http %s: invalid URL: %w", endpoint.URL(c.URL), errors.Unwrap(err))
+		return fmt.Errorf("loaders: http %s: %w", endpoint.Name(c.URL, u), err)
 	}
 	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("loaders: http %s: URL scheme must be http or https", u.Redacted())
-	case u.Host == "" || u.Opaque != "":
-		return fmt.Errorf("loaders: http %s: URL needs a host", u.Redacted())
 	case strings.Contains(u.Host, marker) || strings.Contains(u.User.String(), marker):
 		return fmt.Errorf("loaders: http %s: {key} may only appear in the path or query", u.Redacted())
 	case strings.Contains(u.Fragment, marker):
@@ -147,8 +143,6 @@ type HTTP struct {
 	client  *http.Client
 }
 
-var _ Loader = (*HTTP)(nil)
-
 // NewHTTP returns an HTTP loader, or the error of cfg.Validate.
 func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if err := cfg.Validate(); err != nil {
@@ -157,12 +151,12 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	h := &HTTP{
 		tmpl:    cfg.URL,
 		query:   len(cfg.URL),
+		client:  cfg.Client,
+		header:  make(http.Header, len(cfg.Headers)),
 		timeout: cfg.Timeout,
 		maxBody: cfg.MaxBodyBytes,
 		initURL: cfg.InitURL,
 		maxInit: cfg.MaxInitBytes,
-		header:  make(http.Header, len(cfg.Headers)),
-		client:  cfg.Client,
 	}
 	if i := strings.IndexByte(cfg.URL, '?'); i >= 0 {
 		h.query = i
@@ -192,6 +186,8 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	}
 	return h, nil
 }
+
+var _ Loader = (*HTTP)(nil)
 
 // url returns the URL to GET for key.
 func (h *HTTP) url(key string) string {

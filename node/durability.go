@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/hoard-dev/hoard/internal/flush"
@@ -12,9 +14,12 @@ import (
 // walRoot is where the write-ahead logs live, one directory per origin.
 func (n *Node) walRoot() string { return filepath.Join(n.cfg.DataDir, "wal") }
 
-// openJournal names this incarnation (a new origin at each start) and, if
-// a store acknowledges writes by the write-ahead log, opens its log.
+// openJournal makes the data directory, names this incarnation (a new
+// origin at each start) and opens the log if a store acks by it.
 func (n *Node) openJournal() error {
+	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
 	origin, err := journal.NextOrigin(n.cfg.DataDir, n.cfg.Name)
 	if err != nil {
 		return err

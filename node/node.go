@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -95,9 +94,6 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 			_ = c()
 		}
 		return nil, fmt.Errorf("node: %w", err)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fail(fmt.Errorf("data dir: %w", err))
 	}
 	// The journal first, then the stores that write to it, then what
 	// earlier incarnations logged and did not deliver: all before the node

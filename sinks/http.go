@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -69,15 +68,9 @@ func (c *HTTPConfig) Validate() error {
 	if c.URL == "" {
 		return errors.New("sinks: http: URL is required")
 	}
-	u, err := url.Parse(c.URL)
+	u, err := endpoint.HTTPURL(c.URL)
 	if err != nil {
-		return fmt.Errorf("sinks: http %s: invalid URL: %w", endpoint.URL(c.URL), errors.Unwrap(err))
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("sinks: http %s: URL scheme must be http or https", u.Redacted())
-	case u.Host == "" || u.Opaque != "":
-		return fmt.Errorf("sinks: http %s: URL needs a host", u.Redacted())
+		return fmt.Errorf("sinks: http %s: %w", endpoint.Name(c.URL, u), err)
 	}
 	for k, v := range c.Headers {
 		if !httpguts.ValidHeaderFieldName(k) {

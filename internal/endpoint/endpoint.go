@@ -4,6 +4,8 @@
 package endpoint
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -41,4 +43,29 @@ func Advertisable(bound net.Addr, configured string) string {
 		return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 	}
 	return tcp.String()
+}
+
+// HTTPURL parses raw as an absolute http or https URL with a host. Its
+// errors name no URL, for the caller to prefix with its own name for it:
+// endpoint.URL(raw) when u is nil (raw does not parse), u.Redacted()
+// otherwise.
+func HTTPURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("invalid URL: %w", errors.Unwrap(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return u, errors.New("URL scheme must be http or https")
+	case u.Host == "" || u.Opaque != "":
+		return u, errors.New("URL needs a host")
+	}
+	return u, nil
+}
+
+// Name is how an error names the URL raw that HTTPURL parsed as u.
+func Name(raw string, u *url.URL) string {
+	if u == nil {
+		return URL(raw)
+	}
+	return u.Redacted()
 }
