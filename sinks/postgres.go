@@ -94,6 +94,10 @@ SELECT $1, $2, p, f, l FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS t(p
 			return nil, fmt.Errorf("sinks: postgres %s: creating tables: %w", p.name, err)
 		}
 	}
+	if err := p.checkStatements(ctx); err != nil {
+		p.pool.Close()
+		return nil, fmt.Errorf("sinks: postgres %s: %w", p.name, err)
+	}
 	return p, nil
 }
 
@@ -438,3 +442,31 @@ func pgPermanent(err error) bool {
 // Close closes the pool's connections, waiting for the ones in use.
 // Flushes after Close fail. It is safe to call more than once.
 func (p *Postgres) Close() { p.pool.Close() }
+
+// checkStatements has the server parse the user's own statements, so that
+// one that cannot run (a syntax error, a missing table, another number of
+// parameters than the two it is given) stops the start with its error
+// instead of dead-lettering every batch.
+func (p *Postgres) checkStatements(ctx context.Context) error {
+	for _, st := range []struct{ field, sql, second string }{
+		{"CountersStatement", p.countersStmt, "deltas"},
+		{"ValuesStatement", p.valuesStmt, "values"},
+	} {
+		if st.sql == "" {
+			continue
+		}
+		conn, err := p.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		sd, err := conn.Conn().Prepare(ctx, "", st.sql)
+		conn.Release()
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s does not run: %w", st.field, err)
+		case len(sd.ParamOIDs) != 2:
+			return fmt.Errorf("%s takes %d parameters; it is given two ($1 the keys, $2 the %s)", st.field, len(sd.ParamOIDs), st.second)
+		}
+	}
+	return nil
+}

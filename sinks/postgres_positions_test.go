@@ -426,3 +426,37 @@ func TestPostgresStatements(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresStatementsThatCannotRunStopTheStart: a user statement the
+// server cannot parse, or that takes another number of parameters than
+// the two it is given, is refused when the sink starts, not batch after
+// batch.
+func TestPostgresStatementsThatCannotRunStopTheStart(t *testing.T) {
+	db := newPGTestDB(t).on(t)
+	for _, tc := range []struct {
+		name string
+		set  func(*sinks.PostgresConfig)
+		want string
+	}{
+		{"missing table", func(c *sinks.PostgresConfig) {
+			c.CountersStatement = "INSERT INTO no_such_table_x (k, v) SELECT * FROM unnest($1::text[], $2::bigint[])"
+		}, "CountersStatement does not run"},
+		{"one parameter", func(c *sinks.PostgresConfig) {
+			c.ValuesStatement = "SELECT unnest($1::text[])"
+		}, "ValuesStatement takes 1 parameters"},
+		{"syntax", func(c *sinks.PostgresConfig) { c.CountersStatement = "INSERTT $1 $2" }, "CountersStatement does not run"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := db.config()
+			tc.set(&cfg)
+			p, err := sinks.NewPostgres(context.Background(), cfg)
+			if err == nil {
+				p.Close()
+				t.Fatal("the sink started")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
