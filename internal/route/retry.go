@@ -31,8 +31,7 @@ type retrying struct {
 // doubles on each attempt (10ms to 1s), never past its deadline.
 func (q *retryQueue) add(o *Call) {
 	o.attempt++
-	backoff := min(time.Duration(1<<min(o.attempt, 10))*10*time.Millisecond, time.Second)
-	r := &retrying{c: o, at: time.Now().Add(backoff)}
+	r := &retrying{c: o, at: time.Now().Add(backoff(o.attempt))}
 	if o.Deadline.Before(r.at) {
 		r.at = o.Deadline
 	}
@@ -123,3 +122,9 @@ func (q *retryQueue) loop() {
 // Run routes waiting ops again when they are due, until Stop is closed;
 // run it on a goroutine the node waits for.
 func (r *Router) Run() { r.retries.loop() }
+
+// backoff is the wait before the attempt-th retry: it doubles from 20ms
+// and stays at 1s from the seventh on.
+func backoff(attempt int) time.Duration {
+	return min(time.Duration(1<<min(attempt, 10))*10*time.Millisecond, time.Second)
+}
