@@ -259,7 +259,7 @@ func TestLeaveCommand(t *testing.T) {
 	}
 	testcluster.WaitFor(t, 20*time.Second, "n1 to see n3 as left", func() error {
 		out, _, _ := hoard(t, nil, "members", "--rpc", c.Node(0).RPCAddr(), "--format", "json")
-		if !strings.Contains(out, `"Status": "left"`) {
+		if !strings.Contains(out, `"status": "left"`) {
 			return fmt.Errorf("n3 not seen as left:\n%s", out)
 		}
 		return nil

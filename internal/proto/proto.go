@@ -23,62 +23,62 @@ const (
 
 // Status describes the node that answers.
 type Status struct {
-	Name        string `msgpack:"name"`
-	Cluster     string `msgpack:"cluster"`
-	Version     string `msgpack:"version"`
-	State       string `msgpack:"state"`
-	RingVersion uint64 `msgpack:"ring_version"`
-	Ready       bool   `msgpack:"ready"`
+	Name        string `msgpack:"name" json:"name"`
+	Cluster     string `msgpack:"cluster" json:"cluster"`
+	Version     string `msgpack:"version" json:"version"`
+	State       string `msgpack:"state" json:"state"`
+	RingVersion uint64 `msgpack:"ring_version" json:"ring_version"`
+	Ready       bool   `msgpack:"ready" json:"ready"`
 }
 
 // Member is one member as the answering node sees it.
 type Member struct {
-	Name       string `msgpack:"name"`
-	GossipAddr string `msgpack:"gossip"`
-	RPCAddr    string `msgpack:"rpc"`
-	HTTPAddr   string `msgpack:"http"`
-	Status     string `msgpack:"status"` // alive, failed, left
-	State      string `msgpack:"state"`  // alive, leaving
-	Version    string `msgpack:"version"`
-	Partitions int    `msgpack:"partitions"` // owned in the answering node's ring
-	Stores     string `msgpack:"stores"`     // digest of the member's declared stores
+	Name       string `msgpack:"name" json:"name"`
+	GossipAddr string `msgpack:"gossip" json:"gossip"`
+	RPCAddr    string `msgpack:"rpc" json:"rpc"`
+	HTTPAddr   string `msgpack:"http" json:"http"`
+	Status     string `msgpack:"status" json:"status"` // alive, failed, left
+	State      string `msgpack:"state" json:"state"`   // alive, leaving
+	Version    string `msgpack:"version" json:"version"`
+	Partitions int    `msgpack:"partitions" json:"partitions"` // owned in the answering node's ring
+	Stores     string `msgpack:"stores" json:"stores"`         // digest of the member's declared stores
 }
 
 // MembersResponse answers MethodMembers.
 type MembersResponse struct {
-	Members []Member `msgpack:"members"`
+	Members []Member `msgpack:"members" json:"members"`
 }
 
 // RingResponse answers MethodRing with everything needed to rebuild the
 // node's ring snapshot exactly: placement is a pure function of these.
 type RingResponse struct {
-	Version      uint64       `msgpack:"version"`
-	Checksum     uint64       `msgpack:"checksum"`
-	Partitions   int          `msgpack:"partitions"`
-	Load         float64      `msgpack:"load"`
-	VirtualNodes int          `msgpack:"vnodes"`
-	Backups      int          `msgpack:"backups"`
-	Members      []RingMember `msgpack:"members"`
+	Version      uint64       `msgpack:"version" json:"version"`
+	Checksum     uint64       `msgpack:"checksum" json:"checksum"`
+	Partitions   int          `msgpack:"partitions" json:"partitions"`
+	Load         float64      `msgpack:"load" json:"load"`
+	VirtualNodes int          `msgpack:"vnodes" json:"vnodes"`
+	Backups      int          `msgpack:"backups" json:"backups"`
+	Members      []RingMember `msgpack:"members" json:"members"`
 }
 
 // RingMember is a member of a ring.
 type RingMember struct {
-	Name string `msgpack:"name"`
-	Addr string `msgpack:"addr"`
+	Name string `msgpack:"name" json:"name"`
+	Addr string `msgpack:"addr" json:"addr"`
 }
 
 // OwnerRequest asks where a key lives.
 type OwnerRequest struct {
-	Store string `msgpack:"store"`
-	Key   string `msgpack:"key"`
+	Store string `msgpack:"store" json:"store"`
+	Key   string `msgpack:"key" json:"key"`
 }
 
 // OwnerResponse answers MethodOwner.
 type OwnerResponse struct {
-	Partition   int          `msgpack:"partition"`
-	Owner       RingMember   `msgpack:"owner"`
-	Backups     []RingMember `msgpack:"backups"`
-	RingVersion uint64       `msgpack:"ring_version"`
+	Partition   int          `msgpack:"partition" json:"partition"`
+	Owner       RingMember   `msgpack:"owner" json:"owner"`
+	Backups     []RingMember `msgpack:"backups" json:"backups"`
+	RingVersion uint64       `msgpack:"ring_version" json:"ring_version"`
 }
 
 // Write path and flush methods.
@@ -133,7 +133,7 @@ type KeyRequest struct {
 
 // CountResponse answers MethodCount.
 type CountResponse struct {
-	Count int64 `msgpack:"count"`
+	Count int64 `msgpack:"count" json:"count"`
 }
 
 // Op kinds in a ForwardRequest.
@@ -167,57 +167,57 @@ type InsertRequest struct {
 
 // SetRequest stores Value for Key of a cache Store.
 type SetRequest struct {
-	Store string `msgpack:"store"`
-	Key   string `msgpack:"key"`
-	Value []byte `msgpack:"value"`
+	Store string `msgpack:"store" json:"store"`
+	Key   string `msgpack:"key" json:"key"`
+	Value []byte `msgpack:"value" json:"value"`
 }
 
 // GetResponse answers MethodGet and MethodFetch.
 type GetResponse struct {
-	Value  []byte `msgpack:"value"`
-	Found  bool   `msgpack:"found"`
-	Loaded bool   `msgpack:"loaded"` // from the loader, not the cache
+	Value  []byte `msgpack:"value" json:"value"`
+	Found  bool   `msgpack:"found" json:"found"`
+	Loaded bool   `msgpack:"loaded" json:"loaded"` // from the loader, not the cache
 }
 
 // ValuesResponse answers MethodDump.
 type ValuesResponse struct {
-	Values [][]byte `msgpack:"values"`
+	Values [][]byte `msgpack:"values" json:"values"`
 }
 
 // InfoRequest asks for the stores' state, on the answering node only when
 // Local, else on every live node.
 type InfoRequest struct {
-	Store string `msgpack:"store"`
-	Local bool   `msgpack:"local"`
+	Store string `msgpack:"store" json:"store"`
+	Local bool   `msgpack:"local" json:"local"`
 }
 
 // StoreInfo is one store's state on one node.
 type StoreInfo struct {
-	Node         string    `msgpack:"node"`
-	Store        string    `msgpack:"store"`
-	Kind         string    `msgpack:"kind"`
-	Keys         int       `msgpack:"keys"`
-	Values       int64     `msgpack:"values"` // buffers: values held; counters: increments held
-	Bytes        int64     `msgpack:"bytes"`  // buffers: bytes held, in-flight batches included
-	Flushes      int64     `msgpack:"flushes"`
-	Failures     int64     `msgpack:"failures"`
-	DeadLettered int64     `msgpack:"dead_lettered"`
-	LastFlush    time.Time `msgpack:"last_flush"`
-	Error        string    `msgpack:"error"` // the node could not be asked
+	Node         string    `msgpack:"node" json:"node"`
+	Store        string    `msgpack:"store" json:"store"`
+	Kind         string    `msgpack:"kind" json:"kind"`
+	Keys         int       `msgpack:"keys" json:"keys"`
+	Values       int64     `msgpack:"values" json:"values"` // buffers: values held; counters: increments held
+	Bytes        int64     `msgpack:"bytes" json:"bytes"`   // buffers: bytes held, in-flight batches included
+	Flushes      int64     `msgpack:"flushes" json:"flushes"`
+	Failures     int64     `msgpack:"failures" json:"failures"`
+	DeadLettered int64     `msgpack:"dead_lettered" json:"dead_lettered"`
+	LastFlush    time.Time `msgpack:"last_flush" json:"last_flush"`
+	Error        string    `msgpack:"error" json:"error"` // the node could not be asked
 }
 
 // NodeInfo is one node's state.
 type NodeInfo struct {
-	Node      string      `msgpack:"node"`
-	Unflushed int64       `msgpack:"unflushed"` // ops acknowledged and not yet flushed
-	WALBytes  int64       `msgpack:"wal_bytes"` // the write-ahead log's size
-	Stores    []StoreInfo `msgpack:"stores"`
-	Error     string      `msgpack:"error"`
+	Node      string      `msgpack:"node" json:"node"`
+	Unflushed int64       `msgpack:"unflushed" json:"unflushed"` // ops acknowledged and not yet flushed
+	WALBytes  int64       `msgpack:"wal_bytes" json:"wal_bytes"` // the write-ahead log's size
+	Stores    []StoreInfo `msgpack:"stores" json:"stores"`
+	Error     string      `msgpack:"error" json:"error"`
 }
 
 // InfoResponse answers MethodInfo.
 type InfoResponse struct {
-	Nodes []NodeInfo `msgpack:"nodes"`
+	Nodes []NodeInfo `msgpack:"nodes" json:"nodes"`
 }
 
 // Op is one operation forwarded to its owner.
@@ -258,48 +258,48 @@ type ForwardResponse struct {
 // FlushRequest asks to flush Store ("" for every store), on the answering
 // node only when Local, else on every live node.
 type FlushRequest struct {
-	Store string `msgpack:"store"`
-	Local bool   `msgpack:"local"`
+	Store string `msgpack:"store" json:"store"`
+	Local bool   `msgpack:"local" json:"local"`
 }
 
 // NodeFlush is what one node flushed.
 type NodeFlush struct {
-	Node         string `msgpack:"node"`
-	Batches      int    `msgpack:"batches"`
-	Keys         int    `msgpack:"keys"`
-	DeadLettered int    `msgpack:"dead_lettered"`
-	Error        string `msgpack:"error"`
+	Node         string `msgpack:"node" json:"node"`
+	Batches      int    `msgpack:"batches" json:"batches"`
+	Keys         int    `msgpack:"keys" json:"keys"`
+	DeadLettered int    `msgpack:"dead_lettered" json:"dead_lettered"`
+	Error        string `msgpack:"error" json:"error"`
 }
 
 // FlushResponse answers MethodFlush.
 type FlushResponse struct {
-	Nodes []NodeFlush `msgpack:"nodes"`
+	Nodes []NodeFlush `msgpack:"nodes" json:"nodes"`
 }
 
 // DLQRequest names a store ("" for all).
 type DLQRequest struct {
-	Store string `msgpack:"store"`
+	Store string `msgpack:"store" json:"store"`
 }
 
 // DeadLetter describes one dead-lettered batch.
 type DeadLetter struct {
-	Store    string    `msgpack:"store"`
-	Batch    string    `msgpack:"batch"`
-	Kind     string    `msgpack:"kind"`
-	Keys     int       `msgpack:"keys"`
-	Time     time.Time `msgpack:"time"`
-	Attempts int       `msgpack:"attempts"`
-	Error    string    `msgpack:"error"`
-	Path     string    `msgpack:"path"`
+	Store    string    `msgpack:"store" json:"store"`
+	Batch    string    `msgpack:"batch" json:"batch"`
+	Kind     string    `msgpack:"kind" json:"kind"`
+	Keys     int       `msgpack:"keys" json:"keys"`
+	Time     time.Time `msgpack:"time" json:"time"`
+	Attempts int       `msgpack:"attempts" json:"attempts"`
+	Error    string    `msgpack:"error" json:"error"`
+	Path     string    `msgpack:"path" json:"path"`
 }
 
 // DLQListResponse answers MethodDLQList.
 type DLQListResponse struct {
-	Letters []DeadLetter `msgpack:"letters"`
+	Letters []DeadLetter `msgpack:"letters" json:"letters"`
 }
 
 // DLQReplayResponse answers MethodDLQReplay.
 type DLQReplayResponse struct {
-	Replayed []string `msgpack:"replayed"` // batch IDs the sink accepted, now removed
-	Failed   []string `msgpack:"failed"`   // "batch: error", still dead-lettered
+	Replayed []string `msgpack:"replayed" json:"replayed"` // batch IDs the sink accepted, now removed
+	Failed   []string `msgpack:"failed" json:"failed"`     // "batch: error", still dead-lettered
 }
