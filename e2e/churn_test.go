@@ -5,19 +5,13 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hoard-dev/hoard/client"
 )
 
 // TestChurnWithAgents runs the churn of issue 6 with real processes: writers
@@ -98,69 +92,8 @@ buffer "ev" {
 
 	// Writers: ring-aware clients seeded with the original three, which
 	// keep their addresses across restarts.
-	var mu sync.Mutex
-	acked := map[string]int64{}
-	maybe := map[string]int64{}
-	ackedValues := map[string]bool{}
-	var acks, unknown atomic.Int64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			cl, err := client.Dial(ctx, all[0].rpc, all[1].rpc, all[2].rpc)
-			cancel()
-			if err != nil {
-				t.Errorf("dial: %v", err)
-				return
-			}
-			defer cl.Close()
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				key := fmt.Sprintf("k%d", (i*4+w)%40)
-				value := fmt.Sprintf("w%d-%d", w, i)
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if i%2 == 0 {
-					err = cl.Incr(ctx, "pv", key, 1)
-				} else {
-					err = cl.Insert(ctx, "ev", key, []byte(value))
-				}
-				cancel()
-				mu.Lock()
-				switch {
-				case err == nil && i%2 == 0:
-					acked[key]++
-					acks.Add(1)
-				case err == nil:
-					ackedValues[value] = true
-					acks.Add(1)
-				case errors.Is(err, client.ErrIndeterminate) || errors.Is(err, context.DeadlineExceeded):
-					unknown.Add(1)
-					if i%2 == 0 {
-						maybe[key]++
-					}
-				}
-				mu.Unlock()
-				if err != nil {
-					time.Sleep(20 * time.Millisecond) // back off while the cluster changes; not synchronisation
-				}
-			}
-		})
-	}
-	progress := func() {
-		t.Helper()
-		target := acks.Load() + 300
-		waitFor(t, 45*time.Second, "the writers to make progress", func() error {
-			if acks.Load() < target {
-				return fmt.Errorf("%d acks, want %d", acks.Load(), target)
-			}
-			return nil
-		})
-	}
+	wr := startWriters(t, 4, 40, all[0].rpc, all[1].rpc, all[2].rpc)
+	progress := func() { wr.progress(t, 300) }
 	progress()
 	for range 2 { // 3 -> 5
 		mk(n1.gossip).launch(t)
@@ -178,8 +111,7 @@ buffer "ev" {
 		waitAlive(t, a, 3)
 		progress()
 	}
-	close(done)
-	wg.Wait()
+	wr.stop()
 	for _, a := range all[:3] {
 		stop(a)
 	}
@@ -216,15 +148,15 @@ buffer "ev" {
 		}
 		f.Close()
 	}
-	for k, v := range acked {
-		if got[k] < v || got[k] > v+maybe[k] {
-			t.Errorf("%s: sinks hold %d, acknowledged %d (+%d unknown)", k, got[k], v, maybe[k])
+	for k, v := range wr.acked {
+		if got[k] < v || got[k] > v+wr.maybe[k] {
+			t.Errorf("%s: sinks hold %d, acknowledged %d (+%d unknown)", k, got[k], v, wr.maybe[k])
 		}
 	}
-	for v := range ackedValues {
-		if !seen[v] {
+	for v, sure := range wr.values {
+		if sure && !seen[v] {
 			t.Errorf("acknowledged value %s never reached a sink", v)
 		}
 	}
-	t.Logf("%d acknowledged ops through 2 joins, 2 leaves and 3 restarts; %d with an unknown outcome", acks.Load(), unknown.Load())
+	t.Logf("%d acknowledged ops through 2 joins, 2 leaves and 3 restarts; %d with an unknown outcome", wr.acks.Load(), wr.unknown.Load())
 }

@@ -7,14 +7,11 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -119,76 +116,8 @@ buffer "ev" {
 	}
 	waitAlive(t, agents[0], 3)
 
-	// Writers: ring-aware clients, each op counted as acknowledged, or as
-	// maybe applied when its outcome is unknown. pause (held for writing)
-	// stops them between two ops.
-	var pause sync.RWMutex
-	var mu sync.Mutex // guards acked, maybe, ackedValues
-	acked, maybe := map[string]int64{}, map[string]int64{}
-	ackedValues := map[string]bool{}
-	var acks, unknown atomic.Int64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			cl, err := client.Dial(ctx, agents[0].rpc, agents[1].rpc, agents[2].rpc)
-			cancel()
-			if err != nil {
-				t.Errorf("dial: %v", err)
-				return
-			}
-			defer cl.Close()
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				key := fmt.Sprintf("k%d", (i*4+w)%200)
-				value := fmt.Sprintf("w%d-%d", w, i)
-				pause.RLock()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if i%2 == 0 {
-					err = cl.Incr(ctx, "pv", key, 1)
-				} else {
-					err = cl.Insert(ctx, "ev", key, []byte(value))
-				}
-				cancel()
-				pause.RUnlock()
-				mu.Lock()
-				switch {
-				case err == nil && i%2 == 0:
-					acked[key]++
-					acks.Add(1)
-				case err == nil:
-					ackedValues[value] = true
-					acks.Add(1)
-				case errors.Is(err, client.ErrIndeterminate) || errors.Is(err, context.DeadlineExceeded):
-					unknown.Add(1)
-					if i%2 == 0 {
-						maybe[key]++
-					} else {
-						ackedValues[value] = false // may or may not be there; never twice
-					}
-				}
-				mu.Unlock()
-				if err != nil {
-					time.Sleep(20 * time.Millisecond) // back off while the cluster changes; not synchronisation
-				}
-			}
-		})
-	}
-	progress := func() {
-		t.Helper()
-		target := acks.Load() + 2000
-		waitFor(t, 60*time.Second, "the writers to make progress", func() error {
-			if acks.Load() < target {
-				return fmt.Errorf("%d acks, want %d", acks.Load(), target)
-			}
-			return nil
-		})
-	}
+	wr := startWriters(t, 4, 200, agents[0].rpc, agents[1].rpc, agents[2].rpc)
+	progress := func() { wr.progress(t, 2000) }
 	progress()
 	progress()
 
@@ -205,7 +134,7 @@ buffer "ev" {
 		// Writers paused, one more value whose owner is the victim: the last
 		// record of its log, which the test then tears. It is not counted
 		// as acknowledged.
-		pause.Lock()
+		wr.pause.Lock()
 		for i := 0; marker == ""; i++ {
 			key := fmt.Sprintf("torn-%d", i)
 			pl, err := cl.Owner(ctx, "ev", key)
@@ -235,15 +164,14 @@ buffer "ev" {
 	killedAt := time.Now()
 	if torn {
 		tearLastRecord(t, filepath.Join(dir, victim.name, "wal"), marker)
-		pause.Unlock()
+		wr.pause.Unlock()
 	}
 	victim.launch(t)
 	waitAlive(t, victim, 3)
 	restarted := time.Since(killedAt)
 	progress()
 	progress()
-	close(done)
-	wg.Wait()
+	wr.stop()
 	for _, a := range agents {
 		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -308,17 +236,17 @@ buffer "ev" {
 	}
 
 	var lost, doubled, wantIncrs int64
-	for k, v := range acked {
+	for k, v := range wr.acked {
 		wantIncrs += v
 		if got[k] < v {
 			lost += v - got[k]
 		}
-		if got[k] > v+maybe[k] {
-			doubled += got[k] - v - maybe[k]
+		if got[k] > v+wr.maybe[k] {
+			doubled += got[k] - v - wr.maybe[k]
 		}
 	}
 	var lostValues, wantValues int
-	for v, sure := range ackedValues {
+	for v, sure := range wr.values {
 		if sure {
 			wantValues++
 			if seen[v] == 0 {
@@ -341,7 +269,7 @@ buffer "ev" {
 		t.Errorf("the torn record %s was replayed", marker)
 	}
 	t.Logf("%d acknowledged ops (%d increments, %d values), %d with an unknown outcome; the victim held %d unflushed when SIGKILLed and served again %.1fs later; lost %d increments and %d values, doubled %d increments and %d values",
-		acks.Load(), wantIncrs, wantValues, unknown.Load(), held, restarted.Seconds(), lost, lostValues, doubled, len(doubledValues))
+		wr.acks.Load(), wantIncrs, wantValues, wr.unknown.Load(), held, restarted.Seconds(), lost, lostValues, doubled, len(doubledValues))
 }
 
 // tearLastRecord cuts the last bytes off the newest segment of the newest

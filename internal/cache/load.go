@@ -88,7 +88,7 @@ const refreshConcurrency = 8
 // Refresh reloads every entry of c through load, running up to 8 loads at
 // once on goroutines of its own, and returns when they all ended. A failed
 // reload (an Outcome with an Err) keeps the old value; a key the loader no
-// longer finds is dropped. A Set, Delete or DropPartition of a key during
+// longer finds is dropped. A Set, Delete or TakePartition of a key during
 // its reload wins over the reload (see Refreshed). extra, if not nil, is
 // called with each successful reload's Extra entries when there are some,
 // from several goroutines at once.

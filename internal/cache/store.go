@@ -223,7 +223,7 @@ func (c *Store) StartLoad(p int, key string, wait func(Outcome)) (value []byte, 
 
 // FinishLoad ends key's load in partition p: the value is cached when save
 // is set, the load found one and nothing made it stale (a Set, Delete or
-// DropPartition during the load), and every waiter gets out, called
+// TakePartition during the load), and every waiter gets out, called
 // without the store's locks held. The store keeps out.Value when it caches
 // it.
 func (c *Store) FinishLoad(p int, key string, out Outcome, save bool) {
@@ -311,15 +311,10 @@ func (c *Store) Sweep() {
 	}
 }
 
-// DropPartition removes every entry of partition p and returns how many
-// there were. It makes p's loads in flight stale so they do not store into
-// a partition this node lost; their waiters still get their outcome.
-func (c *Store) DropPartition(p int) int {
-	return len(c.TakePartition(p))
-}
-
-// TakePartition is DropPartition that returns the entries it removed, for
-// their new owner.
+// TakePartition removes every entry of partition p and returns them, for
+// the partition's new owner. It makes p's loads in flight stale so they do
+// not store into a partition this node lost; their waiters still get their
+// outcome.
 func (c *Store) TakePartition(p int) []Listed {
 	sh := &c.shards[p]
 	sh.mu.Lock()
