@@ -106,6 +106,7 @@ func New(cfg Config) (*Cluster, error) {
 			Version:     cfg.Version,
 			Fingerprint: cfg.Ring.Fingerprint(),
 			Stores:      cfg.Stores,
+			Origin:      cfg.Origin,
 		},
 		shutdownCh: make(chan struct{}),
 	}

@@ -48,6 +48,11 @@ type Config struct {
 	// Version is the software version advertised in the metadata.
 	Version string
 
+	// Origin names the write-ahead log of this incarnation of the node
+	// (journal.NextOrigin), advertised so that the backups holding its ops
+	// can tell a restarted node from the one that sent them.
+	Origin string
+
 	// Stores is a digest of the stores the node declares. Every node should
 	// declare the same ones: a member whose digest differs is logged, not
 	// refused (a rolling change of the stores passes through that state).

@@ -27,6 +27,7 @@ type Meta struct {
 	Version     string `msgpack:"v"`
 	Fingerprint string `msgpack:"f"`
 	Stores      string `msgpack:"st"` // digest of the declared stores
+	Origin      string `msgpack:"o"`  // this incarnation's log: see Config.Origin
 }
 
 func (m Meta) encode() ([]byte, error) { return msgpack.Marshal(&m) }

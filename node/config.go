@@ -166,6 +166,13 @@ func (c *Config) Validate() error {
 		if seen[s.Name] {
 			return fmt.Errorf("%w: store %q declared twice", ErrInvalidConfig, s.Name)
 		}
+		backups := c.Ring.Backups
+		if c.Ring == (ring.Config{}) {
+			backups = DefaultConfig().Ring.Backups
+		}
+		if s.Replicas > backups {
+			return fmt.Errorf("%w: store %q: replicas %d is more than the ring's backups (%d)", ErrInvalidConfig, s.Name, s.Replicas, backups)
+		}
 		seen[s.Name] = true
 	}
 	return nil

@@ -26,7 +26,7 @@ func (n *Node) openJournal() error {
 	}
 	n.origin = origin
 	for _, sc := range n.cfg.Stores {
-		if sc.Ack != AckWAL {
+		if sc.withDefaults().Ack == AckMemory || sc.Kind == KindCache {
 			continue
 		}
 		sync := n.cfg.WALSync
@@ -50,13 +50,17 @@ func (n *Node) batchID(store string, ranges []sinks.Range) string {
 // recoverLogs delivers, before the node serves, what the logs of earlier
 // incarnations hold and their sinks have not applied (journal.Recover).
 func (n *Node) recoverLogs(ctx context.Context) {
-	journal.Recover(ctx, n.walRoot(), n.origin, n.cfg.Name, n.dlq, func(name string) (journal.Replayer, bool) {
-		s, ok := n.stores[name]
-		if !ok || s.pipe == nil {
-			return journal.Replayer{}, false
-		}
-		return journal.Replayer{Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay, Deliver: s.pipe.Deliver}, true
-	}, n.logger.Named("wal"))
+	journal.Recover(ctx, n.walRoot(), n.origin, n.cfg.Name, n.dlq, n.replayerOf, n.logger.Named("wal"))
+}
+
+// replayerOf is how the store called name delivers ops read back from a
+// log; false if there is no such counter or buffer store.
+func (n *Node) replayerOf(name string) (journal.Replayer, bool) {
+	s, ok := n.stores[name]
+	if !ok || s.pipe == nil {
+		return journal.Replayer{}, false
+	}
+	return s.replayer(), true
 }
 
 // closeJournal closes the log after the final flush; a log whose ops all

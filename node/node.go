@@ -20,6 +20,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/journal"
 	"github.com/hoard-dev/hoard/internal/lifecycle"
 	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/replica"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
@@ -47,6 +48,13 @@ type Node struct {
 
 	origin  string           // this incarnation's log: name and incarnation
 	journal *journal.Journal // the write-ahead log; nil when no store acks by it
+
+	sender       *replica.Sender    // this node's ops to their backups
+	holder       *replica.Holder    // other nodes' ops held here
+	sendCtx      context.Context    // ends after the final flush's trims are out
+	sendCancel   context.CancelFunc // ends sendCtx
+	failovers    atomic.Int64       // failover flushes done here
+	lastFailover atomic.Int64       // unix nanos of the last one's end
 
 	exposed   atomic.Int64 // ops applied here and not yet delivered or dead-lettered
 	asyncLost atomic.Int64 // async increments given up on
@@ -98,22 +106,25 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	// The journal first, then the stores that write to it, then what
 	// earlier incarnations logged and did not deliver: all before the node
 	// serves.
-	if err := n.openJournal(); err != nil {
-		return fail(err)
-	}
-	if n.journal != nil {
-		closers = append(closers, n.journal.Close)
-	}
-	for _, sc := range cfg.Stores {
-		n.stores[sc.Name] = n.newStore(sc)
-	}
-	n.recoverLogs(ctx)
 	tcfg := &transport.Config{Cluster: n.cfg.Cluster, Name: cfg.Name, Logger: n.logger.Named("rpc")}
 	var err error
 	if n.pool, err = transport.NewPool(tcfg); err != nil {
 		return fail(err)
 	}
 	closers = append(closers, n.pool.Close)
+	if err := n.openJournal(); err != nil {
+		return fail(err)
+	}
+	if n.journal != nil {
+		closers = append(closers, n.journal.Close)
+	}
+	n.startReplication()
+	closers = append(closers, func() error { n.sendCancel(); return n.holder.Close(func(string) bool { return true }) })
+	for _, sc := range cfg.Stores {
+		n.stores[sc.Name] = n.newStore(sc)
+	}
+	n.recoverLogs(ctx)
+	n.recoverReplicas(ctx)
 	if n.rpc, err = transport.Listen(cfg.RPCAddr, tcfg, transport.HandlerFunc(n.serveRPC)); err != nil {
 		return fail(err)
 	}
@@ -129,6 +140,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	}
 	ccfg := n.cfg.clusterConfig()
 	ccfg.Logger = n.logger.Named("cluster")
+	ccfg.Origin = n.origin
 	if n.cluster, err = cluster.New(ccfg); err != nil {
 		return fail(err)
 	}
@@ -319,6 +331,7 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	} else if n.journal != nil {
 		errs = append(errs, n.journal.Close()) // a crash: the log stays for the next start
 	}
+	errs = append(errs, n.closeReplication(ctx, flush))
 
 	n.life.EndBackground()
 	n.router.Close()

@@ -77,6 +77,12 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		n.router.ApplyForwarded(in.Ops, func(res []proto.OpResult) {
 			r.Send(&proto.ForwardResponse{Results: res}, nil)
 		})
+	case proto.MethodReplicate:
+		if req.Flags&transport.FlagForwarded == 0 {
+			r.Send(nil, transport.NewError(proto.CodeInvalid, errors.New("repl is for peers only")))
+			return
+		}
+		n.serveReplicate(req, r)
 	case proto.MethodFlush:
 		serveBlocking(n, req, r, n.flushRPC)
 	case proto.MethodDLQList:

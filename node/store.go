@@ -9,6 +9,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/cache"
 	"github.com/hoard-dev/hoard/internal/counter"
 	"github.com/hoard-dev/hoard/internal/flush"
+	"github.com/hoard-dev/hoard/internal/journal"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/route"
 )
@@ -44,12 +45,18 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 		Node: n.cfg.Name, Partitions: n.cfg.Ring.Partitions, Go: n.goFunc, Stopping: n.loopCtx,
 		Exposed: &n.exposed, Origin: n.origin, BatchID: n.batchID, Logger: n.logger.With("store", cfg.Name),
 	}
-	if s.cfg.Ack == AckWAL && n.journal != nil {
-		h.Journal = n.journal
-	}
 	fc := flush.Config{
 		Store: s.cfg.Name, Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay,
 		FlushTimeout: s.cfg.FlushTimeout, DeadLetters: n.dlq, Logger: h.Logger, Stopping: n.loopCtx, Go: n.goFunc,
+	}
+	if n.journal != nil && s.cfg.Kind != KindCache {
+		switch s.cfg.Ack {
+		case AckWAL:
+			h.Journal = n.journal
+		case AckReplicated:
+			h.Journal = n.replicaLog(s.cfg)
+		}
+		fc.Overlap = n.journal.Rebuilder(n.origin, n.cfg.Name, n.dlq, journal.Replayer{Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay})
 	}
 	switch s.cfg.Kind {
 	case KindCounter:

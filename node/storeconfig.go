@@ -30,7 +30,14 @@ const (
 	AckMemory Ack = "memory"
 	// AckWAL acknowledges a write once the owner's write-ahead log has it.
 	AckWAL Ack = "wal"
+	// AckReplicated acknowledges a write once the owner's write-ahead log
+	// has it and every backup of its partition holds it: the default.
+	AckReplicated Ack = "replicated"
 )
+
+// DefaultReplicas is the backups a replicated write waits for when
+// StoreConfig.Replicas is zero.
+const DefaultReplicas = 1
 
 // Store defaults: DefaultStoreConfig returns them; a zero field of a
 // StoreConfig means its default. `hoard agent` takes its defaults from
@@ -129,11 +136,22 @@ type StoreConfig struct {
 	SkipSave bool
 
 	// Ack (counters and buffers) is when a write is acknowledged: AckMemory
-	// once the owner applied it, AckWAL once the owner's write-ahead log
+	// once the owner applied it; AckWAL once the owner's write-ahead log
 	// also has it (written, and fsynced as Config.WALSync says), so the
-	// owner's crash and restart with its DataDir loses nothing. Zero means
-	// AckMemory.
+	// owner's crash and restart with its DataDir loses nothing;
+	// AckReplicated once, in addition, each of the partition's first
+	// Replicas backups holds it (in memory and in its own log), so the
+	// owner's machine lost for good loses nothing while one backup lives:
+	// the backups deliver its ops when it is declared failed. Each costs
+	// more per write than the one before (see the README's figures). Zero
+	// means AckReplicated.
 	Ack Ack
+
+	// Replicas (ack = replicated) is the number of backups each write waits
+	// for. It is at most Ring.Backups. With fewer live members than
+	// 1+Replicas, writes wait for the members there are (none: the owner's
+	// log alone). Zero means DefaultReplicas.
+	Replicas int
 }
 
 var storeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -150,7 +168,8 @@ func DefaultStoreConfig(kind StoreKind) StoreConfig {
 		c.RetryMax = DefaultRetryMax
 		c.RetryDelay = DefaultRetryDelay
 		c.FlushTimeout = DefaultFlushTimeout
-		c.Ack = AckMemory
+		c.Ack = AckReplicated
+		c.Replicas = DefaultReplicas
 		if kind == KindBuffer {
 			c.MaxBytes = DefaultMaxBytes
 		}
@@ -181,6 +200,7 @@ func (c StoreConfig) withDefaults() StoreConfig {
 	orDefault(&c.LoadTimeout, d.LoadTimeout)
 	orDefault(&c.DumpInterval, d.DumpInterval)
 	orDefault(&c.Ack, d.Ack)
+	orDefault(&c.Replicas, d.Replicas)
 	return c
 }
 
@@ -203,8 +223,12 @@ func (c StoreConfig) Validate() error {
 		return fmt.Errorf("store %q: negative interval or retry delay", c.Name)
 	case c.RetryMax < 0:
 		return fmt.Errorf("store %q: negative retry_max %d", c.Name, c.RetryMax)
-	case c.Ack != "" && c.Ack != AckMemory && c.Ack != AckWAL:
-		return fmt.Errorf("store %q: ack %q is not %q or %q", c.Name, c.Ack, AckMemory, AckWAL)
+	case c.Ack != "" && c.Ack != AckMemory && c.Ack != AckWAL && c.Ack != AckReplicated:
+		return fmt.Errorf("store %q: ack %q is not %q, %q or %q", c.Name, c.Ack, AckMemory, AckWAL, AckReplicated)
+	case c.Replicas < 0:
+		return fmt.Errorf("store %q: negative replicas %d", c.Name, c.Replicas)
+	case c.Kind == KindCache && c.Replicas > 0:
+		return fmt.Errorf("store %q: a cache store holds no writes to replicate: replicas applies to counters and buffers", c.Name)
 	case c.Kind == KindCache && c.Ack != "" && c.Ack != AckMemory:
 		return fmt.Errorf("store %q: a cache store holds no writes to log: ack %q applies to counters and buffers", c.Name, c.Ack)
 	}

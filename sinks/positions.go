@@ -121,8 +121,8 @@ func planPositions(batch, applied map[int][]Range) (positionsPlan, error) {
 		for _, r := range batch[p] {
 			switch u, state := locate(r, done); state {
 			case rangePartial:
-				return positionsPlan{}, batchError{fmt.Errorf("range %d-%d of partition %d overlaps the applied ops %d-%d without being contained in them",
-					r.First, r.Last, p, u.First, u.Last)}
+				return positionsPlan{}, batchError{fmt.Errorf("%w: range %d-%d of partition %d overlaps the applied ops %d-%d without being contained in them",
+					ErrOverlap, r.First, r.Last, p, u.First, u.Last)}
 			case rangeApplied:
 				seen = &r
 			case rangeNew:
@@ -134,8 +134,8 @@ func planPositions(batch, applied map[int][]Range) (positionsPlan, error) {
 			plan.skip[p] = true
 			continue
 		case seen != nil:
-			return positionsPlan{}, batchError{fmt.Errorf("partition %d: range %d-%d was applied before but range %d-%d was not, and their data cannot be told apart",
-				p, seen.First, seen.Last, fresh[0].First, fresh[0].Last)}
+			return positionsPlan{}, batchError{fmt.Errorf("%w: partition %d: range %d-%d was applied before but range %d-%d was not, and their data cannot be told apart",
+				ErrOverlap, p, seen.First, seen.Last, fresh[0].First, fresh[0].Last)}
 		}
 		if len(rows) > 0 {
 			plan.clear = append(plan.clear, int32(p))

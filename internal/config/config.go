@@ -150,7 +150,8 @@ type Sink struct {
 //	max_entries       Config.MaxEntries
 //	dump              Config.Dump
 //	skip_save         Config.SkipSave
-//	ack               Config.Ack: "memory" (default) or "wal"
+//	ack               Config.Ack: "replicated" (default), "wal" or "memory"
+//	replicas          Config.Replicas (ack = "replicated")
 //	loader's timeout  Config.LoadTimeout
 //
 // An attribute that does not apply to the block's kind is an error.

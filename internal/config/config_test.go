@@ -41,7 +41,7 @@ func designAgent() *Agent {
 				Config: node.StoreConfig{
 					Kind: "counter", Name: "pageviews",
 					Interval: 5 * time.Second, Jitter: time.Second,
-					RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckMemory,
+					RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckReplicated, Replicas: 1,
 				},
 			},
 			{
@@ -49,7 +49,7 @@ func designAgent() *Agent {
 				Config: node.StoreConfig{
 					Kind: "buffer", Name: "events",
 					Interval: 5 * time.Second, Jitter: time.Second,
-					RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckMemory,
+					RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckReplicated, Replicas: 1,
 					MaxSize: 1000, MaxBytes: 64 << 20,
 				},
 			},
@@ -191,9 +191,9 @@ cache "k" {}
 	}
 	want.Stores = []Store{
 		{Sink: "console", Config: node.StoreConfig{Kind: "counter", Name: "c", Interval: 10 * time.Second, Jitter: 2 * time.Second,
-			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckMemory}},
+			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckReplicated, Replicas: 1}},
 		{Sink: "db", Config: node.StoreConfig{Kind: "buffer", Name: "b", Interval: 5 * time.Second, Jitter: time.Second,
-			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckMemory, MaxBytes: 64 << 20}},
+			RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckReplicated, Replicas: 1, MaxBytes: 64 << 20}},
 		{Config: node.StoreConfig{Kind: "cache", Name: "k", LoadTimeout: 10 * time.Second, DumpInterval: time.Minute}},
 	}
 	// The defaults are the node's, whatever the kind.
@@ -312,11 +312,11 @@ cache "pages" {
 		},
 		Stores: []Store{
 			{Sink: "hook", Config: node.StoreConfig{Kind: "buffer", Name: "events", Interval: 90 * time.Second, Jitter: -1,
-				RetryMax: 1, RetryDelay: 250 * time.Millisecond, FlushTimeout: -1, MaxSize: 10, MaxBytes: 1e9, Ack: node.AckMemory}},
+				RetryMax: 1, RetryDelay: 250 * time.Millisecond, FlushTimeout: -1, MaxSize: 10, MaxBytes: 1e9, Ack: node.AckReplicated, Replicas: 1}},
 			{Sink: "db", Config: node.StoreConfig{Kind: "buffer", Name: "raw", Interval: 5 * time.Second, Jitter: time.Second,
-				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckMemory, MaxBytes: 4096}},
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckReplicated, Replicas: 1, MaxBytes: 4096}},
 			{Sink: "db", Config: node.StoreConfig{Kind: "buffer", Name: "huge", Interval: 5 * time.Second, Jitter: 2 * time.Second,
-				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckMemory, MaxBytes: -1}},
+				RetryMax: 5, RetryDelay: time.Second, FlushTimeout: 30 * time.Second, Ack: node.AckReplicated, Replicas: 1, MaxBytes: -1}},
 			{Config: node.StoreConfig{Kind: "cache", Name: "users",
 				RefreshInterval: time.Hour, MaxEntries: 100, Dump: true, SkipSave: true,
 				LoadTimeout: 2 * time.Second, DumpInterval: time.Minute},

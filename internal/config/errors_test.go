@@ -198,7 +198,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "negative max_entries", src: n + "cache \"c\" { max_entries = -1 }\n",
 			want: []string{`e.hcl:2,27: cache "c": max_entries: must not be negative, got -1`}},
 		{name: "unknown ack", src: n + out + "counter \"c\" {\n  sink = \"out\"\n  ack = \"disk\"\n}\n",
-			want: []string{`e.hcl:5,9: counter "c": ack: want "memory" or "wal", got "disk"`}},
+			want: []string{`e.hcl:5,9: counter "c": ack: want "memory", "wal" or "replicated", got "disk"`}},
 		{name: "ack on a cache", src: n + "cache \"c\" { ack = \"wal\" }\n",
 			want: []string{`cache "c"`, "ack applies to counter and buffer stores only, not to cache stores"}},
 		{name: "wal_fsync zero", src: n + "wal_fsync = \"0s\"\n",
@@ -560,7 +560,7 @@ func TestAttributeOfAnotherKind(t *testing.T) {
 func TestEveryAttributeAppliesToItsKindsOnly(t *testing.T) {
 	values := map[string]string{
 		"sink": `"out"`, "interval": `"5s"`, "jitter": `"1s"`, "retry_max": "3", "retry_delay": `"1s"`,
-		"flush_timeout": `"10s"`, "max_size": "10", "ack": `"wal"`, "max_bytes": `"1MiB"`, "refresh_interval": `"1m"`,
+		"flush_timeout": `"10s"`, "max_size": "10", "ack": `"wal"`, "replicas": "1", "max_bytes": `"1MiB"`, "refresh_interval": `"1m"`,
 		"ttl": `"1h"`, "max_entries": "10", "dump": "true", "skip_save": "true",
 	}
 	for attr, kinds := range storeKinds {
@@ -595,8 +595,8 @@ func TestAckAndWALSync(t *testing.T) {
 		sync      time.Duration
 		ack       node.Ack
 	}{
-		{"defaults", "", node.DefaultWALSync, node.AckMemory},
-		{"always", "wal_fsync = \"always\"\n", node.WALSyncAlways, node.AckMemory},
+		{"defaults", "", node.DefaultWALSync, node.AckReplicated},
+		{"always", "wal_fsync = \"always\"\n", node.WALSyncAlways, node.AckReplicated},
 		{"interval and wal", "wal_fsync = \"20ms\"\n", 20 * time.Millisecond, node.AckWAL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

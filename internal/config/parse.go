@@ -142,7 +142,7 @@ var (
 	storeKinds = map[string][]node.StoreKind{
 		"sink": flushing, "interval": flushing, "jitter": flushing,
 		"retry_max": flushing, "retry_delay": flushing, "flush_timeout": flushing,
-		"max_size": buffers, "max_bytes": buffers, "ack": flushing,
+		"max_size": buffers, "max_bytes": buffers, "ack": flushing, "replicas": flushing,
 		"refresh_interval": caches, "ttl": caches, "max_entries": caches,
 		"dump": caches, "skip_save": caches,
 	}
@@ -269,6 +269,8 @@ func (d *decoder) store(a *Agent, blk *hcl.Block) {
 	b.boolean("dump", &cfg.Dump)
 	b.boolean("skip_save", &cfg.SkipSave)
 	b.ack("ack", &cfg.Ack)
+	b.storeInt(setting{name: "replicas", def: strconv.Itoa(node.DefaultReplicas),
+		zero: `must be at least 1 (for no backup, say ack = "wal")`}, &cfg.Replicas)
 
 	for _, lb := range c.Blocks {
 		if s.Loader != nil {

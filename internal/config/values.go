@@ -551,14 +551,14 @@ func (b *attrSet) walSync(name string, dst *time.Duration) bool {
 	return true
 }
 
-// ack decodes a store's ack level: "memory" or "wal".
+// ack decodes a store's ack level: "memory", "wal" or "replicated".
 func (b *attrSet) ack(name string, dst *node.Ack) bool {
-	s, ok := b.stringValue(name, `"memory" or "wal"`)
+	s, ok := b.stringValue(name, `"memory", "wal" or "replicated"`)
 	if !ok {
 		return false
 	}
-	if a := node.Ack(s); a != node.AckMemory && a != node.AckWAL {
-		b.fail(name, `want %q or %q, got %q`, node.AckMemory, node.AckWAL, s)
+	if a := node.Ack(s); a != node.AckMemory && a != node.AckWAL && a != node.AckReplicated {
+		b.fail(name, `want %q, %q or %q, got %q`, node.AckMemory, node.AckWAL, node.AckReplicated, s)
 		return false
 	}
 	*dst = node.Ack(s)

@@ -107,11 +107,22 @@ type Config struct {
 	// hand-off flush (Lose) gives way then. Nil means never.
 	Stopping context.Context
 
+	// Overlap rebuilds, from its ops one by one, a batch that a
+	// sinks.Positioner refused with sinks.ErrOverlap (a failover applied
+	// some of its ranges), leaving out what the sink applied; false: none
+	// is left. Nil: such a batch is dead-lettered like any permanent
+	// failure.
+	Overlap Rebuild
 	// Go runs a hand-off flush on a goroutine the node waits for; it
 	// returns false, without running it, once the node is stopping. Nil
 	// runs it with a go statement.
 	Go func(func()) bool
 }
+
+// Rebuild rebuilds b, a batch a sinks.Positioner refused with
+// sinks.ErrOverlap, from its ops one by one, leaving out those the sink
+// applied. It returns false when none is left to deliver.
+type Rebuild func(ctx context.Context, b sinks.Batch) (sinks.Batch, bool, error)
 
 // maxRetryDelay caps the exponential backoff between flush attempts, and
 // the wait a Retry-After asks for.
@@ -151,5 +162,6 @@ type Stats struct {
 	Flushes      int64     // batches the sink accepted, replays included
 	Failures     int64     // failed attempts
 	DeadLettered int64     // batches sent to the dead-letter
+	Overlaps     int64     // batches another delivery had partly applied, rebuilt op by op
 	LastFlush    time.Time // when the sink last accepted a batch (not a replay); zero if never
 }

@@ -36,6 +36,7 @@ type Pipeline struct {
 	flushes      atomic.Int64 // batches the sink accepted
 	failures     atomic.Int64 // failed attempts
 	deadLettered atomic.Int64 // batches sent to the dead-letter
+	overlaps     atomic.Int64 // batches rebuilt because another delivery applied part of them
 	lastFlush    atomic.Int64 // unix nanos of the last accepted batch
 }
 
@@ -53,7 +54,7 @@ func New(cfg Config, src Source) *Pipeline {
 
 // Stats returns the pipeline's counters.
 func (p *Pipeline) Stats() Stats {
-	s := Stats{Flushes: p.flushes.Load(), Failures: p.failures.Load(), DeadLettered: p.deadLettered.Load()}
+	s := Stats{Flushes: p.flushes.Load(), Failures: p.failures.Load(), DeadLettered: p.deadLettered.Load(), Overlaps: p.overlaps.Load()}
 	if t := p.lastFlush.Load(); t != 0 {
 		s.LastFlush = time.Unix(0, t)
 	}
@@ -100,7 +101,7 @@ func (p *Pipeline) Flush(ctx context.Context, mode Mode, only []int) (Result, er
 		attempts := 0
 		var err error
 		if err = ctx.Err(); err == nil {
-			attempts, err = p.deliver(ctx, b)
+			b, attempts, err = p.send(ctx, b, p.cfg.Overlap)
 		}
 		switch {
 		case err == nil:
@@ -131,11 +132,13 @@ func (p *Pipeline) Flush(ctx context.Context, mode Mode, only []int) (Result, er
 }
 
 // Deliver hands b, a batch that is not the Source's (ops read back from a
-// write-ahead log), to the sink with the usual retries under the flush
-// lock, and dead-letters it when every attempt fails; Settle is not
-// called. The error wraps ErrDeadLettered when b went to the dead-letter;
-// any other error means b is neither delivered nor on disk.
-func (p *Pipeline) Deliver(ctx context.Context, b sinks.Batch) error {
+// write-ahead log, or held for a failed node), to the sink with the usual
+// retries under the flush lock, and dead-letters it when every attempt
+// fails; Settle is not called. rebuild, when not nil, plays Config.Overlap
+// for b: it rebuilds b without what the sink applied. The error wraps
+// ErrDeadLettered when b (or its rebuilt form) went to the dead-letter; any
+// other error means b is neither delivered nor on disk.
+func (p *Pipeline) Deliver(ctx context.Context, b sinks.Batch, rebuild Rebuild) error {
 	if p.err != nil {
 		return p.err
 	}
@@ -143,7 +146,7 @@ func (p *Pipeline) Deliver(ctx context.Context, b sinks.Batch) error {
 		return err
 	}
 	defer p.unlock()
-	attempts, err := p.deliver(ctx, b)
+	b, attempts, err := p.send(ctx, b, rebuild)
 	if err == nil {
 		return nil
 	}
@@ -188,6 +191,35 @@ func (p *Pipeline) spill(cause error) (Result, error) {
 	res.DeadLettered++
 	p.logger.Error("batch dead-lettered without trying the sink: a flush in progress held it past the deadline", "batch", b.ID, "keys", b.Len())
 	return res, fmt.Errorf("%w: %s: %w", ErrDeadLettered, b.ID, cause)
+}
+
+// maxOverlapRounds bounds the rebuilds of one batch: each meets a
+// delivery that ran meanwhile, and there are few of those.
+const maxOverlapRounds = 8
+
+// send delivers b, rebuilt through rebuild (Config.Overlap) when a Positioner
+// refuses it as partly applied by another delivery. It returns the batch
+// it tried last (the one to dead-letter on failure), the attempts and the
+// error, as deliver does.
+func (p *Pipeline) send(ctx context.Context, b sinks.Batch, rebuild Rebuild) (sinks.Batch, int, error) {
+	for round := 0; ; round++ {
+		attempts, err := p.deliver(ctx, b)
+		if err == nil || !errors.Is(err, sinks.ErrOverlap) || rebuild == nil || round == maxOverlapRounds {
+			return b, attempts, err
+		}
+		rebuilt, left, rerr := rebuild(ctx, b)
+		if rerr != nil {
+			return b, attempts, fmt.Errorf("%w; rebuilding it op by op failed: %w", err, rerr)
+		}
+		p.overlaps.Add(1)
+		if !left {
+			p.logger.Warn("batch already applied by another delivery (a failover of this node's ops)", "batch", b.ID)
+			return b, attempts, nil
+		}
+		p.logger.Warn("batch partly applied by another delivery (a failover of this node's ops); delivering the rest, rebuilt op by op",
+			"batch", b.ID, "rebuilt", rebuilt.ID, "keys", rebuilt.Len())
+		b = rebuilt
+	}
 }
 
 // deliver tries the sink up to RetryMax times with growing gaps, once for

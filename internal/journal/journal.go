@@ -2,6 +2,7 @@ package journal
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -35,12 +36,15 @@ type Config struct {
 // concurrent use.
 type Journal struct {
 	log    *wal.Log
+	dir    string
 	logger hclog.Logger
 
-	// mu guards segs, settled and closed.
+	// mu guards segs, settled, last, written and closed.
 	mu      sync.Mutex
 	segs    map[uint64]map[position]uint64 // per segment, the last seq of each partition written to it
 	settled map[position]*progress         // per partition, how far its ops have left memory
+	last    wal.Ticket                     // the last record appended
+	written bool                           // a record was appended
 	closed  bool
 }
 
@@ -58,13 +62,12 @@ func Open(cfg Config) (*Journal, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	l, err := wal.Open(wal.Options{
-		Dir: filepath.Join(cfg.Root, cfg.Origin), SegmentBytes: cfg.SegmentBytes, SyncEvery: cfg.SyncEvery, Logger: cfg.Logger,
-	})
+	dir := filepath.Join(cfg.Root, cfg.Origin)
+	l, err := wal.Open(wal.Options{Dir: dir, SegmentBytes: cfg.SegmentBytes, SyncEvery: cfg.SyncEvery, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return &Journal{log: l, logger: cfg.Logger, segs: map[uint64]map[position]uint64{}, settled: map[position]*progress{}}, nil
+	return &Journal{log: l, dir: dir, logger: cfg.Logger, segs: map[uint64]map[position]uint64{}, settled: map[position]*progress{}}, nil
 }
 
 // Append writes o, the op numbered seq in partition p of its store, and
@@ -72,30 +75,80 @@ func Open(cfg Config) (*Journal, error) {
 // goroutine. It does not block on I/O.
 func (j *Journal) Append(o *op.Op, p int, seq uint64, done func(error)) error {
 	buf := records.Get().(*[]byte)
-	rec := appendRecord((*buf)[:0], o, p, seq)
+	rec := AppendRecord((*buf)[:0], o, p, seq)
 	defer func() { // the log copies the record
 		*buf = rec
 		records.Put(buf)
 	}()
+	return j.AppendEncoded(rec, o.Store, p, seq, done)
+}
+
+// AppendEncoded is Append for an op already encoded by AppendRecord (one
+// an owner sent its backup): rec is store's op numbered seq in partition
+// p. The log copies rec.
+func (j *Journal) AppendEncoded(rec []byte, store string, p int, seq uint64, done func(error)) error {
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.closed {
-		j.mu.Unlock()
 		return fmt.Errorf("journal: %w", wal.ErrClosed)
 	}
 	t, err := j.log.AppendNotify(rec, done)
 	if err != nil {
-		j.mu.Unlock()
 		return fmt.Errorf("journal: %w", err)
 	}
+	j.last, j.written = t, true
 	last := j.segs[t.Segment]
 	if last == nil {
 		last = map[position]uint64{}
 		j.segs[t.Segment] = last
 	}
-	pos := position{o.Store, p}
+	pos := position{store, p}
 	last[pos] = max(last[pos], seq)
-	j.mu.Unlock()
 	return nil
+}
+
+// Read returns the recorded ops of store in ranges, read back from the log
+// while it is written: every op appended before Read was called is seen.
+// An owner whose aggregated batch a sink refused (sinks.ErrOverlap: a
+// failover delivered some of its ops) rebuilds it from them. Errors: the
+// log's write error, ctx's, or a read error.
+func (j *Journal) Read(ctx context.Context, store string, ranges []sinks.Range) ([]Recorded, error) {
+	j.mu.Lock()
+	t, written := j.last, j.written
+	j.mu.Unlock()
+	if written {
+		if err := j.log.Wait(ctx, t); err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
+	var out []Recorded
+	torn, err := wal.ReadLive(j.dir, func(segment uint64, rec []byte) error {
+		r, err := DecodeRecord(rec)
+		if err != nil {
+			return fmt.Errorf("segment %d: %w", segment, err)
+		}
+		if r.Store == store && inRanges(ranges, r.Partition, r.Seq) {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err == nil && len(torn) > 0 {
+		err = fmt.Errorf("segment %d is damaged at offset %d: %s", torn[0].Segment, torn[0].Offset, torn[0].Reason)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: reading back %s: %w", store, err)
+	}
+	return out, nil
+}
+
+// inRanges reports whether seq of partition p lies in one of ranges.
+func inRanges(ranges []sinks.Range, p int, seq uint64) bool {
+	for _, r := range ranges {
+		if r.Partition == p && r.First <= seq && seq <= r.Last {
+			return true
+		}
+	}
+	return false
 }
 
 // Settled is told that the ops of store in ranges left memory; segments

@@ -30,8 +30,8 @@ func TestRecordsRoundTrip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := appendRecord(nil, &tc.op, 1020, 1<<40)
-			r, err := decodeRecord(b)
+			b := AppendRecord(nil, &tc.op, 1020, 1<<40)
+			r, err := DecodeRecord(b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -40,7 +40,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 				t.Fatalf("%+v came back as %+v", tc.op, r)
 			}
 			for cut := range len(b) {
-				if _, err := decodeRecord(b[:cut]); !errors.Is(err, errBadRecord) {
+				if _, err := DecodeRecord(b[:cut]); !errors.Is(err, errBadRecord) {
 					t.Fatalf("a record cut at %d of %d bytes decoded: %v", cut, len(b), err)
 				}
 			}

@@ -20,8 +20,9 @@ type Recorded struct {
 
 var errBadRecord = errors.New("journal: malformed record")
 
-// appendRecord encodes o, the op numbered seq in partition p, onto b.
-func appendRecord(b []byte, o *op.Op, p int, seq uint64) []byte {
+// AppendRecord encodes o, the op numbered seq in partition p, onto b: a
+// write-ahead log record, also what an owner sends its backups.
+func AppendRecord(b []byte, o *op.Op, p int, seq uint64) []byte {
 	b = append(b, recordVersion, byte(o.Kind))
 	b = appendString(b, o.Store)
 	b = binary.AppendUvarint(b, uint64(p))
@@ -44,8 +45,9 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-// decodeRecord decodes a record; the values are copied out of b.
-func decodeRecord(b []byte) (Recorded, error) {
+// DecodeRecord decodes a record; the values are copied out of b. Errors:
+// a malformed record.
+func DecodeRecord(b []byte) (Recorded, error) {
 	var r Recorded
 	if len(b) < 2 || b[0] != recordVersion {
 		return r, fmt.Errorf("%w: version or length", errBadRecord)

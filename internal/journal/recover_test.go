@@ -45,7 +45,7 @@ func TestRecoverLeavesDeadLettersToTheDeadLetter(t *testing.T) {
 	}
 	var got []sinks.Batch
 	Recover(context.Background(), root, "n1.2.bb", "n1", dl, func(name string) (Replayer, bool) {
-		return Replayer{Sink: sinks.NewMemory(), RetryMax: 1, Deliver: func(_ context.Context, b sinks.Batch) error {
+		return Replayer{Sink: sinks.NewMemory(), RetryMax: 1, Deliver: func(_ context.Context, b sinks.Batch, _ flush.Rebuild) error {
 			got = append(got, b)
 			return nil
 		}}, true
@@ -82,7 +82,7 @@ func TestRecoverKeepsALogItCannotSum(t *testing.T) {
 	writeLog(t, root, origin, []Recorded{rec(0, 1, "a", math.MaxInt64), rec(0, 2, "a", 1)})
 	delivered := false
 	Recover(context.Background(), root, "n1.2.bb", "n1", dl, func(string) (Replayer, bool) {
-		return Replayer{Sink: sinks.NewMemory(), RetryMax: 1, Deliver: func(context.Context, sinks.Batch) error { delivered = true; return nil }}, true
+		return Replayer{Sink: sinks.NewMemory(), RetryMax: 1, Deliver: func(context.Context, sinks.Batch, flush.Rebuild) error { delivered = true; return nil }}, true
 	}, hclog.NewNullLogger())
 	if delivered {
 		t.Fatal("an overflowing sum was delivered")

@@ -59,7 +59,7 @@ func incarnation(origin string) uint64 {
 func ReadOrigin(root, origin string) ([]Recorded, []wal.Torn, error) {
 	var out []Recorded
 	torn, err := wal.Read(filepath.Join(root, origin), func(segment uint64, rec []byte) error {
-		r, err := decodeRecord(rec)
+		r, err := DecodeRecord(rec)
 		if err != nil {
 			return fmt.Errorf("segment %d: %w", segment, err)
 		}
@@ -160,9 +160,10 @@ type Replayer struct {
 	RetryMax   int
 	RetryDelay time.Duration
 	// Deliver hands a rebuilt batch to the sink with the store's retries
-	// (flush.Pipeline.Deliver): nil, or an error wrapping
+	// (flush.Pipeline.Deliver), rebuilding it again if the sink says
+	// another delivery applied part of it: nil, or an error wrapping
 	// flush.ErrDeadLettered, means the batch is taken care of.
-	Deliver func(ctx context.Context, b sinks.Batch) error
+	Deliver func(ctx context.Context, b sinks.Batch, rebuild flush.Rebuild) error
 }
 
 // Recover delivers what the logs under root of earlier incarnations (all
@@ -219,42 +220,89 @@ func Recover(ctx context.Context, root, current, node string, dl *flush.DeadLett
 // recoverStore delivers one store's recorded ops of origin that are
 // neither applied by its sink nor in the dead-letter.
 func recoverStore(ctx context.Context, origin, name, node string, recs []Recorded, dl *flush.DeadLetters, store func(string) (Replayer, bool), logger hclog.Logger) error {
-	covered, err := deadLettered(dl, name, origin)
-	if err != nil {
-		return err
-	}
 	rp, declared := store(name)
-	if declared {
-		applied, err := askApplied(ctx, origin, name, rp)
+	if !declared {
+		covered, err := deadLettered(dl, name, origin)
 		if err != nil {
 			return err
 		}
-		for p, rs := range applied {
-			covered[p] = append(covered[p], rs...)
+		b, ops, ok, err := Rebuild(origin, name, recs, covered)
+		if err != nil || !ok {
+			return err
 		}
-	}
-	b, ops, ok, err := Rebuild(origin, name, recs, covered)
-	if err != nil || !ok {
-		return err
-	}
-	b.Node = node
-	if !declared {
+		b.Node = node
 		if err := dl.Write(b, errors.New("the store is not declared (or not a counter or buffer) on the node that replayed its write-ahead log"), 0); err != nil {
 			return err
 		}
 		logger.Error("write-ahead log ops of a store that is not declared any more went to the dead-letter", "origin", origin, "store", name, "ops", ops, "batch", b.ID)
 		return nil
 	}
-	err = rp.Deliver(ctx, b)
+	ops, b, err := Deliver(ctx, origin, name, node, recs, dl, rp)
 	switch {
-	case err == nil:
+	case err == nil && ops > 0:
 		logger.Info("replayed the write-ahead log of an earlier start", "origin", origin, "store", name, "ops", ops, "keys", b.Len())
 	case errors.Is(err, flush.ErrDeadLettered):
 		logger.Error("write-ahead log replay dead-lettered", "origin", origin, "store", name, "ops", ops, "batch", b.ID)
-	default:
+	case err != nil:
 		return err
 	}
 	return nil
+}
+
+// Deliver hands rp's sink the ops of origin's store among recs that it has
+// not applied and that do not wait in the dead-letter (dl), as one batch
+// under origin, delivered by node: a write-ahead log replayed, or a failed
+// node's ops held by its backup. If another delivery applies some of them
+// meanwhile (sinks.ErrOverlap), the batch is rebuilt without them. It
+// returns the ops it delivered (0: none was left) and the batch. The error
+// wraps flush.ErrDeadLettered when the batch went to the dead-letter; any
+// other error means the ops are neither delivered nor on disk.
+func Deliver(ctx context.Context, origin, store, node string, recs []Recorded, dl *flush.DeadLetters, rp Replayer) (int64, sinks.Batch, error) {
+	var ops int64
+	rebuild := func(ctx context.Context, _ sinks.Batch) (sinks.Batch, bool, error) {
+		b, n, ok, err := rebuildUnapplied(ctx, origin, store, node, recs, dl, rp)
+		ops = n
+		return b, ok, err
+	}
+	b, ok, err := rebuild(ctx, sinks.Batch{})
+	if err != nil || !ok {
+		return 0, b, err
+	}
+	err = rp.Deliver(ctx, b, rebuild)
+	return ops, b, err
+}
+
+// Rebuilder is the flush.Rebuild of the batches of this journal's ops
+// (origin's, delivered by node): it reads a refused batch's ops back from
+// the log and rebuilds it without those rp's sink applied or dl holds.
+func (j *Journal) Rebuilder(origin, node string, dl *flush.DeadLetters, rp Replayer) flush.Rebuild {
+	return func(ctx context.Context, b sinks.Batch) (sinks.Batch, bool, error) {
+		recs, err := j.Read(ctx, b.Store, b.Ranges)
+		if err != nil {
+			return sinks.Batch{}, false, err
+		}
+		nb, _, ok, err := rebuildUnapplied(ctx, origin, b.Store, node, recs, dl, rp)
+		return nb, ok, err
+	}
+}
+
+// rebuildUnapplied makes the batch of the ops of origin's store among recs
+// that rp's sink has not applied and dl does not hold (see Rebuild).
+func rebuildUnapplied(ctx context.Context, origin, store, node string, recs []Recorded, dl *flush.DeadLetters, rp Replayer) (sinks.Batch, int64, bool, error) {
+	covered, err := deadLettered(dl, store, origin)
+	if err != nil {
+		return sinks.Batch{}, 0, false, err
+	}
+	applied, err := askApplied(ctx, origin, store, rp)
+	if err != nil {
+		return sinks.Batch{}, 0, false, err
+	}
+	for p, rs := range applied {
+		covered[p] = append(covered[p], rs...)
+	}
+	b, n, ok, err := Rebuild(origin, store, recs, covered)
+	b.Node = node
+	return b, n, ok, err
 }
 
 // deadLettered returns the ranges of origin's ops of store that wait in

@@ -99,6 +99,7 @@ const (
 	MethodFlush     = "flush"
 	MethodDLQList   = "dlq.list"
 	MethodDLQReplay = "dlq.replay"
+	MethodReplicate = "repl" // an owner's ops, and what its sink committed, to a backup
 )
 
 // More error codes.
@@ -253,6 +254,37 @@ type ForwardResponse struct {
 	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Results  []OpResult
+}
+
+// ReplicateRequest carries an owner's ops, each a write-ahead log record
+// (journal encoding) in sequence order per partition, to a backup of
+// their partitions, and the ops its sink committed since (Trims). The
+// backup answers once it holds the ops durably.
+type ReplicateRequest struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
+	_msgpack struct{} `msgpack:",as_array"`
+	Origin   string
+	Records  [][]byte
+	Trims    []TrimRequest
+}
+
+// Range is a run of op sequence numbers of one partition.
+type Range struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
+	_msgpack  struct{} `msgpack:",as_array"`
+	Partition int
+	First     uint64
+	Last      uint64
+}
+
+// TrimRequest tells a backup that the ops of Store in Ranges left the
+// owner's memory (its sink has them, or its dead-letter): the backup drops
+// what it holds up to each range's Last.
+type TrimRequest struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
+	_msgpack struct{} `msgpack:",as_array"`
+	Store    string
+	Ranges   []Range
 }
 
 // FlushRequest asks to flush Store ("" for every store), on the answering

@@ -79,6 +79,20 @@ type Torn struct {
 // an error, Read stops and returns it as is. A missing dir holds nothing
 // to read. Read must not run while a Log writes to dir.
 func Read(dir string, fn func(segment uint64, rec []byte) error) ([]Torn, error) {
+	return read(dir, fn, false)
+}
+
+// ReadLive reads the records of a log that a Log may still be writing, as
+// Read does, but changes nothing: the last segment's tail, which may be a
+// record being written, ends the read without being reported or cut, and a
+// segment removed meanwhile (Log.Remove) is skipped. Damage in an earlier
+// segment is reported as by Read. Records appended after a Wait that
+// returned before ReadLive began are all read.
+func ReadLive(dir string, fn func(segment uint64, rec []byte) error) ([]Torn, error) {
+	return read(dir, fn, true)
+}
+
+func read(dir string, fn func(segment uint64, rec []byte) error, live bool) ([]Torn, error) {
 	ns, err := segmentNames(dir)
 	if err != nil {
 		return nil, err
@@ -87,9 +101,16 @@ func Read(dir string, fn func(segment uint64, rec []byte) error) ([]Torn, error)
 	var buf []byte
 	for i, n := range ns {
 		var t *Torn
-		t, buf, err = readSegment(filepath.Join(dir, segmentName(n)), n, buf, i == len(ns)-1, fn)
+		last := i == len(ns)-1
+		t, buf, err = readSegment(filepath.Join(dir, segmentName(n)), n, buf, last && !live, fn)
+		if live && errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return torn, err
+		}
+		if live && last {
+			t = nil
 		}
 		if t != nil {
 			torn = append(torn, *t)

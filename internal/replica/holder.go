@@ -1,0 +1,328 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/journal"
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// HolderConfig configures a Holder.
+type HolderConfig struct {
+	// Root holds one log per origin whose ops this incarnation of the node
+	// holds (<data_dir>/replicas/<this node's origin>).
+	Root string
+	// SyncEvery is the logs' fsync policy (journal.Config.SyncEvery).
+	SyncEvery time.Duration
+	// Logger receives the holder's logs; nil discards them.
+	Logger hclog.Logger
+}
+
+// Holder is the backup side of replication: the ops other nodes (their
+// origins) sent this node, held in memory and in a log per origin until
+// their owner says its sink has them (Trim), or until the owner fails and
+// this node delivers them (Take). Safe for concurrent use.
+type Holder struct {
+	cfg HolderConfig
+
+	// mu guards origins and closed.
+	mu      sync.Mutex
+	origins map[string]*held
+	closed  bool
+
+	ops atomic.Int64 // ops held
+}
+
+// held is what the Holder holds of one origin.
+type held struct {
+	log   *journal.Journal // nil until the first op
+	parts map[part]*partHeld
+	ops   int64
+}
+
+type part struct {
+	store     string
+	partition int
+}
+
+// partHeld is one partition's ops, in sequence order.
+type partHeld struct {
+	recs []journal.Recorded
+	last uint64 // the highest seq received or trimmed: an op at or below it is not taken again
+}
+
+// NewHolder returns an empty holder; it makes Root when it first holds an
+// op.
+func NewHolder(cfg HolderConfig) *Holder {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	return &Holder{cfg: cfg, origins: map[string]*held{}}
+}
+
+// Hold takes ops of origin, each a journal record, and calls done once all
+// are in the origin's log (or could not be written), on the log's writer
+// goroutine or at once. An op already held or trimmed (an owner sending
+// again after a broken connection) is skipped. Errors: a malformed record
+// (nothing held), the log's error, or the holder is closed.
+func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
+	recs := make([]journal.Recorded, len(records))
+	for i, b := range records {
+		r, err := journal.DecodeRecord(b)
+		if err != nil {
+			done(fmt.Errorf("replica: op %d from %s: %w", i, origin, err))
+			return
+		}
+		recs[i] = r
+	}
+	w := newWaiter(1, done)
+	h.mu.Lock()
+	defer func() {
+		h.mu.Unlock()
+		w.done(nil)
+	}()
+	if h.closed {
+		w.fail(fmt.Errorf("replica: holder closed"))
+		return
+	}
+	o := h.origins[origin]
+	if o == nil {
+		o = &held{parts: map[part]*partHeld{}}
+		h.origins[origin] = o
+	}
+	if o.log == nil {
+		l, err := journal.Open(journal.Config{Root: h.cfg.Root, Origin: origin, SyncEvery: h.cfg.SyncEvery, Logger: h.cfg.Logger})
+		if err != nil {
+			w.fail(fmt.Errorf("replica: %w", err))
+			return
+		}
+		o.log = l
+	}
+	for i, r := range recs {
+		k := part{r.Store, r.Partition}
+		ph := o.parts[k]
+		if ph == nil {
+			ph = &partHeld{}
+			o.parts[k] = ph
+		}
+		if r.Seq <= ph.last {
+			continue
+		}
+		w.add(1)
+		if err := o.log.AppendEncoded(records[i], r.Store, r.Partition, r.Seq, w.done); err != nil {
+			w.done(fmt.Errorf("replica: %w", err))
+			return
+		}
+		ph.recs = append(ph.recs, r)
+		ph.last = r.Seq
+		o.ops++
+		h.ops.Add(1)
+	}
+}
+
+// Trim drops the ops of origin's store up to each range's Last, in its
+// partition: the owner's sink has them, or its dead-letter. A trim ahead
+// of the ops it covers (they were flushed before they reached this node)
+// makes the holder skip them when they come.
+func (h *Holder) Trim(origin, store string, ranges []sinks.Range) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	o := h.origins[origin]
+	if o == nil {
+		o = &held{parts: map[part]*partHeld{}}
+		h.origins[origin] = o
+	}
+	for _, r := range ranges {
+		k := part{store, r.Partition}
+		ph := o.parts[k]
+		if ph == nil {
+			ph = &partHeld{}
+			o.parts[k] = ph
+		}
+		n, _ := slices.BinarySearchFunc(ph.recs, r.Last+1, func(rec journal.Recorded, seq uint64) int {
+			switch {
+			case rec.Seq < seq:
+				return -1
+			case rec.Seq > seq:
+				return 1
+			}
+			return 0
+		})
+		if n > 0 {
+			ph.recs = slices.Delete(ph.recs, 0, n)
+			o.ops -= int64(n)
+			h.ops.Add(-int64(n))
+		}
+		ph.last = max(ph.last, r.Last)
+	}
+	if o.log != nil {
+		o.log.Settled(store, ranges)
+	}
+}
+
+// Origins lists the origins whose ops the holder holds (or has held).
+func (h *Holder) Origins() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.origins))
+	for o := range h.origins {
+		out = append(out, o)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Take returns the ops held of origin, by store, and forgets them, but for
+// their log, which Release removes once they are delivered. The holder
+// keeps taking ops of origin afterwards (a node declared failed that was
+// not): they are held anew.
+func (h *Holder) Take(origin string) (map[string][]journal.Recorded, *journal.Journal) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	o := h.origins[origin]
+	if o == nil {
+		return nil, nil
+	}
+	out := map[string][]journal.Recorded{}
+	for k, ph := range o.parts {
+		out[k.store] = append(out[k.store], ph.recs...)
+		ph.recs = nil
+	}
+	h.ops.Add(-o.ops)
+	o.ops = 0
+	l := o.log
+	o.log = nil
+	return out, l
+}
+
+// Release closes and removes the log of origin's ops that Take returned,
+// once they are delivered or dead-lettered.
+func (h *Holder) Release(origin string, l *journal.Journal) error {
+	if l == nil {
+		return nil
+	}
+	if err := l.Close(); err != nil {
+		return err
+	}
+	return journal.Discard(h.cfg.Root, origin)
+}
+
+// Drop forgets origin's ops and removes their log: their owner left
+// gracefully, having flushed them itself.
+func (h *Holder) Drop(origin string) error {
+	_, l := h.Take(origin)
+	h.mu.Lock()
+	delete(h.origins, origin)
+	h.mu.Unlock()
+	return h.Release(origin, l)
+}
+
+// Ops counts the ops held.
+func (h *Holder) Ops() int64 { return h.ops.Load() }
+
+// Close closes the logs. Those of origins in keep stay on disk, to be
+// delivered at the node's next start; the others are removed (their
+// owners live and flush their ops themselves). Idempotent.
+func (h *Holder) Close(keep func(origin string) bool) error {
+	h.mu.Lock()
+	origins := h.origins
+	h.origins = map[string]*held{}
+	h.closed = true
+	h.mu.Unlock()
+	var errs []error
+	for name, o := range origins {
+		if o.log == nil {
+			continue
+		}
+		if err := o.log.Close(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !keep(name) {
+			if err := journal.Discard(h.cfg.Root, name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) == 0 {
+		// An empty root is not kept for the next start to look at.
+		_ = os.Remove(h.cfg.Root)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("replica: %w", errs[0])
+	}
+	return nil
+}
+
+// Recover delivers, through deliver, the ops the earlier incarnations of
+// this node held for others (the logs under dir other than current, each
+// a Root of its time), and removes what was delivered; what could not be
+// stays for the next start.
+func Recover(ctx context.Context, dir, current string, recoverRoot func(ctx context.Context, root string)) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == current {
+			continue
+		}
+		root := filepath.Join(dir, e.Name())
+		recoverRoot(ctx, root)
+		_ = os.Remove(root) // only if every log in it was delivered
+	}
+}
+
+// waiter calls done once, with the first error, when every part of a
+// whole has finished.
+type waiter struct {
+	left  atomic.Int64
+	first atomic.Pointer[error]
+	fn    func(error)
+}
+
+func newWaiter(n int64, done func(error)) *waiter {
+	w := &waiter{fn: done}
+	w.left.Store(n)
+	return w
+}
+
+func (w *waiter) add(n int64) { w.left.Add(n) }
+
+// fail records err without finishing a part.
+func (w *waiter) fail(err error) { w.first.CompareAndSwap(nil, &err) }
+
+func (w *waiter) done(err error) {
+	if err != nil {
+		w.fail(err)
+	}
+	if w.left.Add(-1) == 0 {
+		var out error
+		if e := w.first.Load(); e != nil {
+			out = *e
+		}
+		w.fn(out)
+	}
+}
+
+// Held counts the ops held of origin.
+func (h *Holder) Held(origin string) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if o := h.origins[origin]; o != nil {
+		return o.ops
+	}
+	return 0
+}

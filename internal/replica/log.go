@@ -1,0 +1,70 @@
+package replica
+
+import (
+	"github.com/hoard-dev/hoard/internal/journal"
+	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/ring"
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// Log is the op.Journal of a store that acknowledges replicated: an op is
+// done once the owner's write-ahead log has it and every backup of its
+// partition (the first Replicas of the ring's) holds it. With no backup in
+// the ring (a cluster of one) it is done once the log has it.
+type Log struct {
+	// Journal is the owner's write-ahead log.
+	Journal *journal.Journal
+	// Sender carries ops and trims to the backups.
+	Sender *Sender
+	// Ring returns the current ring; nil when the node has none.
+	Ring func() *ring.Snapshot
+	// Self is this node's name: never its own backup.
+	Self string
+	// Replicas is the number of backups an op waits for.
+	Replicas int
+}
+
+var _ op.Journal = (*Log)(nil)
+
+// Append writes o to the owner's log and sends it to the partition's
+// backups; done gets the first error, once all have answered.
+func (l *Log) Append(o *op.Op, p int, seq uint64, done func(error)) error {
+	var backups []ring.Member
+	if snap := l.Ring(); snap != nil {
+		for _, b := range snap.Backups(p) {
+			if len(backups) == l.Replicas {
+				break
+			}
+			if b.Name != l.Self {
+				backups = append(backups, b)
+			}
+		}
+	}
+	rec := journal.AppendRecord(nil, o, p, seq)
+	w := newWaiter(int64(1+len(backups)), done)
+	if err := l.Journal.AppendEncoded(rec, o.Store, p, seq, w.done); err != nil {
+		return err
+	}
+	for _, b := range backups {
+		l.Sender.Send(b, rec, w.done)
+	}
+	return nil
+}
+
+// Settled lets the log drop the ops of store in ranges and tells every
+// other member of the ring, the backups that hold them among them.
+func (l *Log) Settled(store string, ranges []sinks.Range) {
+	l.Journal.Settled(store, ranges)
+	snap := l.Ring()
+	if snap == nil {
+		return
+	}
+	others := snap.Members()
+	for i := 0; i < len(others); i++ {
+		if others[i].Name == l.Self {
+			others = append(others[:i], others[i+1:]...)
+			break
+		}
+	}
+	l.Sender.Trim(store, ranges, others)
+}
