@@ -170,13 +170,14 @@ func churnWriter(t *testing.T, c *testcluster.Cluster, led *churnLedger, w int, 
 	}
 }
 
-// TestCrashLosesOnlyTheUnflushed kills one of three nodes under load: the
-// survivors own every partition within the failure-detection time, and
-// what is lost is at most what the victim held unflushed when it died.
+// TestCrashLosesOnlyTheUnflushed kills one of three nodes under load, its
+// store acknowledging in memory: the survivors own every partition within
+// the failure-detection time, and what is lost is at most what the victim
+// held unflushed when it died.
 func TestCrashLosesOnlyTheUnflushed(t *testing.T) {
 	mem := sinks.NewMemory()
 	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
-		cfg.Stores = []node.StoreConfig{{Name: "pv", Kind: node.KindCounter, Sink: mem, Interval: time.Hour}}
+		cfg.Stores = []node.StoreConfig{{Name: "pv", Kind: node.KindCounter, Sink: mem, Interval: time.Hour, Ack: node.AckMemory}}
 	}})
 	led := &churnLedger{acked: map[string]int64{}, maybe: map[string]int64{}, ackedValues: map[string]bool{}, maybeValues: map[string]bool{}}
 	stop := make(chan struct{})

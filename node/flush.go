@@ -75,6 +75,7 @@ type StoreInfo struct {
 	Flushes      int64     // batches the sink accepted
 	Failures     int64     // failed attempts
 	DeadLettered int64     // batches sent to the dead-letter
+	Overlaps     int64     // batches a failover had partly applied, rebuilt op by op
 	LastFlush    time.Time // zero if none yet
 }
 
@@ -90,7 +91,7 @@ func (n *Node) Info(store string) ([]StoreInfo, error) {
 		si := StoreInfo{Name: s.cfg.Name, Kind: s.cfg.Kind}
 		if s.pipe != nil {
 			st := s.pipe.Stats()
-			si.Flushes, si.Failures, si.DeadLettered, si.LastFlush = st.Flushes, st.Failures, st.DeadLettered, st.LastFlush
+			si.Flushes, si.Failures, si.DeadLettered, si.Overlaps, si.LastFlush = st.Flushes, st.Failures, st.DeadLettered, st.Overlaps, st.LastFlush
 		}
 		si.Keys, si.Values, si.Bytes = s.eng.Stats()
 		out = append(out, si)
@@ -191,11 +192,24 @@ type Stats struct {
 	// WALBytes is the size of the node's write-ahead log: the ops of the
 	// stores with Ack = AckWAL that their sinks do not have yet.
 	WALBytes int64
-	Stores   []StoreInfo
+	// ReplicaOps is the number of ops this node holds for the members whose
+	// partitions it backs up (ack = replicated), not yet flushed by them.
+	ReplicaOps int64
+	// Failovers counts the failover flushes this node did: the ops it held
+	// for a member declared failed, delivered under that member's origin.
+	Failovers int64
+	// LastFailover is when the last one ended; zero if none.
+	LastFailover time.Time
+	Stores       []StoreInfo
 }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	stores, _ := n.Info("")
-	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.Pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.router.Forwarded(), Rerouted: n.router.Rerouted(), WALBytes: n.walBytes(), Stores: stores}
+	st := Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.Pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.router.Forwarded(), Rerouted: n.router.Rerouted(),
+		WALBytes: n.walBytes(), ReplicaOps: n.holder.Ops(), Failovers: n.failovers.Load(), Stores: stores}
+	if t := n.lastFailover.Load(); t != 0 {
+		st.LastFailover = time.Unix(0, t)
+	}
+	return st
 }

@@ -24,6 +24,7 @@ func (n *Node) watchRing() {
 				}
 			}
 			prev = snap
+			n.ringSeen.Store(snap.Version())
 		}
 		select {
 		case <-changed:

@@ -53,6 +53,7 @@ type Node struct {
 	holder       *replica.Holder    // other nodes' ops held here
 	sendCtx      context.Context    // ends after the final flush's trims are out
 	sendCancel   context.CancelFunc // ends sendCtx
+	ringSeen     atomic.Uint64      // version of the last ring the stores were told of
 	failovers    atomic.Int64       // failover flushes done here
 	lastFailover atomic.Int64       // unix nanos of the last one's end
 
@@ -224,8 +225,9 @@ func (n *Node) Owner(store, key string) (Placement, error) {
 	return Placement{Partition: p, Owner: owner, Backups: snap.Backups(p), Version: snap.Version()}, nil
 }
 
-// Ready reports whether the node serves: running, not leaving, and part of
-// its own ring. The reason says why not.
+// Ready reports whether the node serves: running, not leaving, part of its
+// own ring, and done telling its stores of the ring's last change. The
+// reason says why not.
 func (n *Node) Ready() (bool, string) {
 	switch n.life.State() {
 	case lifecycle.Stopping, lifecycle.Stopped:
@@ -239,6 +241,9 @@ func (n *Node) Ready() (bool, string) {
 	}
 	if _, ok := snap.Member(n.cfg.Name); !ok {
 		return false, "not in the ring yet"
+	}
+	if n.ringSeen.Load() != snap.Version() {
+		return false, "handling a ring change"
 	}
 	return true, "ready"
 }

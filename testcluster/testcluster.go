@@ -329,6 +329,8 @@ func (c *Cluster) divergence() string {
 		}
 		if !slices.Equal(got, want) {
 			fmt.Fprintf(&b, "%s: ring v%d has %v, want %v\n", n.Name(), snap.Version(), got, want)
+		} else if ready, why := n.Ready(); !ready {
+			fmt.Fprintf(&b, "%s: not ready: %s\n", n.Name(), why)
 		}
 		if i == 0 {
 			sum = snap.Checksum()

@@ -209,11 +209,16 @@ type StoreInfo struct {
 
 // NodeInfo is one node's state.
 type NodeInfo struct {
-	Node      string      `msgpack:"node" json:"node"`
-	Unflushed int64       `msgpack:"unflushed" json:"unflushed"` // ops acknowledged and not yet flushed
-	WALBytes  int64       `msgpack:"wal_bytes" json:"wal_bytes"` // the write-ahead log's size
-	Stores    []StoreInfo `msgpack:"stores" json:"stores"`
-	Error     string      `msgpack:"error" json:"error"`
+	Node      string `msgpack:"node" json:"node"`
+	Unflushed int64  `msgpack:"unflushed" json:"unflushed"` // ops acknowledged and not yet flushed
+	WALBytes  int64  `msgpack:"wal_bytes" json:"wal_bytes"` // the write-ahead log's size
+	// ReplicaOps: ops held for the members this node backs up.
+	ReplicaOps int64 `msgpack:"replica_ops" json:"replica_ops"`
+	// Failovers: failover flushes done here; LastFailover: the last one's end.
+	Failovers    int64       `msgpack:"failovers" json:"failovers"`
+	LastFailover time.Time   `msgpack:"last_failover" json:"last_failover"`
+	Stores       []StoreInfo `msgpack:"stores" json:"stores"`
+	Error        string      `msgpack:"error" json:"error"`
 }
 
 // InfoResponse answers MethodInfo.

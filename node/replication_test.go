@@ -1,0 +1,163 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/testcluster"
+)
+
+// replicatedCluster starts three nodes whose counter and buffer stores
+// acknowledge replicated (the default) into PostgreSQL and flush only when
+// asked.
+func replicatedCluster(t *testing.T) (*testcluster.Cluster, func(ctx context.Context) (int64, int64, int64)) {
+	t.Helper()
+	cfg, pool := pgTables(t, pgDSN(t))
+	pg := newPGSink(t, cfg)
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, nc *node.Config) {
+		nc.Stores = []node.StoreConfig{
+			{Name: "pv", Kind: node.KindCounter, Sink: pg, Interval: time.Hour},
+			{Name: "ev", Kind: node.KindBuffer, Sink: pg, Interval: time.Hour},
+		}
+	}})
+	// totals returns the counters' sum, the values held and the distinct ones.
+	totals := func(ctx context.Context) (sum, values, distinct int64) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, "select coalesce(sum(count),0) from "+cfg.CountersTable+" where store = 'pv'").Scan(&sum); err != nil {
+			t.Fatal(err)
+		}
+		if err := pool.QueryRow(ctx, "select count(*), count(distinct value) from "+cfg.ValuesTable+" where store = 'ev'").Scan(&values, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		return sum, values, distinct
+	}
+	return c, totals
+}
+
+// writeAll sends n increments of 1 and n inserts (distinct values) through
+// the given clients and returns how many of each were acknowledged.
+func writeAll(t *testing.T, ctx context.Context, clients []*client.Client, tag string, n int) (incrs, inserts int64) {
+	t.Helper()
+	var ok1, ok2 atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				c := clients[i%len(clients)]
+				if err := c.Incr(ctx, "pv", fmt.Sprintf("k%d", i%200), 1); err == nil {
+					ok1.Add(1)
+				} else {
+					t.Logf("incr: %v", err)
+				}
+				if err := c.Insert(ctx, "ev", fmt.Sprintf("u%d", i%50), []byte(fmt.Sprintf("%s-%d", tag, i))); err == nil {
+					ok2.Add(1)
+				} else {
+					t.Logf("insert: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return ok1.Load(), ok2.Load()
+}
+
+// TestReplicatedWritesSurviveTheOwnersLoss: a node that crashes and never
+// comes back held acknowledged writes it had not flushed; its backups
+// deliver them when it is declared failed, and PostgreSQL holds every
+// acknowledged write exactly once.
+func TestReplicatedWritesSurviveTheOwnersLoss(t *testing.T) {
+	c, totals := replicatedCluster(t)
+	ctx := ctxT(t)
+	var clients []*client.Client
+	for _, addr := range c.RPCAddrs() {
+		clients = append(clients, dial(t, addr))
+	}
+	incrs, inserts := writeAll(t, ctx, clients, "a", 3000)
+	if incrs != 3000 || inserts != 3000 {
+		t.Fatalf("acknowledged %d increments and %d inserts of 3000", incrs, inserts)
+	}
+	held := c.Node(0).Stats().Unflushed
+	if held == 0 {
+		t.Fatal("n1 holds nothing unflushed: the test would prove nothing")
+	}
+	c.Kill(0) // nothing flushed, never restarted
+	survivors := clients[1:]
+	testcluster.WaitFor(t, 30*time.Second, "the survivors deliver what n1 held", failedOver(c, 1, 2))
+	if _, err := survivors[0].Flush(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	sum, values, distinct := totals(ctx)
+	t.Logf("acknowledged %d+%d, n1 held %d unflushed at the kill; sink holds %d and %d values (%d distinct)", incrs, inserts, held, sum, values, distinct)
+	if sum != incrs || values != inserts || distinct != inserts {
+		t.Fatalf("sink holds %d increments and %d values (%d distinct); want %d and %d, once each", sum, values, distinct, incrs, inserts)
+	}
+}
+
+// TestZombieOwnerCountsOnce: a node cut off from the others long enough to
+// be declared failed goes on (a zombie): its backups deliver its ops, and
+// when it comes back and flushes what it held, the sink's positions keep
+// anything from counting twice; it rebuilds its partly delivered batches
+// op by op.
+func TestZombieOwnerCountsOnce(t *testing.T) {
+	c, totals := replicatedCluster(t)
+	ctx := ctxT(t)
+	var clients []*client.Client
+	for _, addr := range c.RPCAddrs() {
+		clients = append(clients, dial(t, addr))
+	}
+	incrs, inserts := writeAll(t, ctx, clients, "a", 2000)
+	c.Partition([]int{0}, []int{1, 2})
+	testcluster.WaitFor(t, 30*time.Second, "n2 and n3 deliver what n1 held", failedOver(c, 1, 2))
+	// The zombie takes writes alone meanwhile (a cluster of one in its
+	// view: acknowledged after its log).
+	i2, v2 := writeAll(t, ctx, clients[:1], "b", 500)
+	c.Heal()
+	testcluster.WaitFor(t, 30*time.Second, "the three see each other again", func() error {
+		for i := range 3 {
+			if snap := c.Node(i).Ring(); snap == nil || len(snap.Members()) != 3 {
+				return fmt.Errorf("n%d does not see the others", i+1)
+			}
+		}
+		return nil
+	})
+	for i := range 3 {
+		if _, err := c.Node(i).Flush(ctx, ""); err != nil {
+			t.Fatalf("flush n%d: %v", i+1, err)
+		}
+	}
+	sum, values, distinct := totals(ctx)
+	incrs, inserts = incrs+i2, inserts+v2
+	var overlaps int64
+	for _, n := range c.Nodes() {
+		for _, s := range n.Stats().Stores {
+			overlaps += s.Overlaps
+		}
+	}
+	t.Logf("acknowledged %d+%d; sink holds %d and %d values (%d distinct); batches rebuilt after a partial failover: %d", incrs, inserts, sum, values, distinct, overlaps)
+	if sum != incrs || values != inserts || distinct != inserts {
+		t.Fatalf("sink holds %d increments and %d values (%d distinct); want %d and %d, once each", sum, values, distinct, incrs, inserts)
+	}
+}
+
+// failedOver waits until one of the nodes did a failover flush and holds
+// no replicated ops any more.
+func failedOver(c *testcluster.Cluster, nodes ...int) func() error {
+	return func() error {
+		var done, held int64
+		for _, i := range nodes {
+			st := c.Node(i).Stats()
+			done += st.Failovers
+			held += st.ReplicaOps
+		}
+		if done == 0 {
+			return fmt.Errorf("no failover yet (%d replicated ops held)", held)
+		}
+		return nil
+	}
+}
