@@ -52,12 +52,105 @@ func TestCrashLosesNothingWithWAL(t *testing.T) {
 }
 
 func crashAndRestart(t *testing.T, dsn, fsync string, torn bool) {
+	agents, counters, values := startPGAgents(t, dsn, fmt.Sprintf("wal_fsync = %q\n", fsync), `ack = "wal"`)
+	dir := filepath.Dir(agents[0].config)
+
+	wr := startWriters(t, 4, 200, agents[0].rpc, agents[1].rpc, agents[2].rpc)
+	progress := func() { wr.progress(t, 2000) }
+	progress()
+	progress()
+
+	victim := agents[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, agents[0].rpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	marker := ""
+	if torn {
+		// Writers paused, one more value whose owner is the victim: the last
+		// record of its log, which the test then tears. It is not counted
+		// as acknowledged.
+		wr.pause.Lock()
+		for i := 0; marker == ""; i++ {
+			key := fmt.Sprintf("torn-%d", i)
+			pl, err := cl.Owner(ctx, "ev", key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pl.Owner.Name == victim.name {
+				marker = "torn-marker-" + key
+				if err := cl.Insert(ctx, "ev", key, []byte(marker)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	held := unflushed(ctx, cl, victim.name)
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-victim.exited
+	killedAt := time.Now()
+	if torn {
+		tearLastRecord(t, filepath.Join(dir, victim.name, "wal"), marker)
+		wr.pause.Unlock()
+	}
+	victim.launch(t)
+	waitAlive(t, victim, 3)
+	restarted := time.Since(killedAt)
+	progress()
+	progress()
+	wr.stop()
+	for _, a := range agents {
+		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-a.exited:
+		case <-time.After(45 * time.Second):
+			t.Fatalf("%s did not exit after SIGTERM", a.name)
+		}
+		if a.err != nil {
+			t.Fatalf("%s exited with %v", a.name, a.err)
+		}
+	}
+	if torn && !strings.Contains(victim.log.String(), "torn write-ahead log record cut off") {
+		t.Errorf("the restarted victim did not report its torn record:\n%s", victim.log)
+	}
+	if held == 0 {
+		t.Errorf("the victim held nothing unflushed when it was killed: the test proved nothing")
+	}
+
+	rep := checkSink(t, dsn, counters, values, wr)
+	lost, doubled, wantIncrs, lostValues, wantValues, doubledValues := rep.lost, rep.doubled, rep.incrs, rep.lostValues, rep.values, rep.doubledValues
+	seen := rep.seen
+	if lost > 0 || doubled > 0 || lostValues > 0 || len(doubledValues) > 0 {
+		t.Errorf("PostgreSQL lost %d and doubled %d of %d acknowledged increments; lost %d of %d acknowledged values; values twice: %v",
+			lost, doubled, wantIncrs, lostValues, wantValues, doubledValues[:min(len(doubledValues), 10)])
+	}
+	if torn && seen[marker] != 0 {
+		t.Errorf("the torn record %s was replayed", marker)
+	}
+	t.Logf("%d acknowledged ops (%d increments, %d values), %d with an unknown outcome; the victim held %d unflushed when SIGKILLed and served again %.1fs later; lost %d increments and %d values, doubled %d increments and %d values",
+		wr.acks.Load(), wantIncrs, wantValues, wr.unknown.Load(), held, restarted.Seconds(), lost, lostValues, doubled, len(doubledValues))
+}
+
+// startPGAgents starts three agents writing a counter store "pv" and a
+// buffer store "ev" into fresh PostgreSQL tables, flushing every 5s, with
+// nodeConf added to each agent's file and storeConf to each store block,
+// and waits until they see each other. It returns the agents and the
+// tables' names; the agents are killed and their logs printed (on
+// failure) at the test's end.
+func startPGAgents(t *testing.T, dsn, nodeConf, storeConf string) ([]*agent, string, string) {
 	dir := t.TempDir()
 	var suffix [4]byte
 	_, _ = crand.Read(suffix[:])
 	counters, values := "e2e_counters_"+hex.EncodeToString(suffix[:]), "e2e_values_"+hex.EncodeToString(suffix[:])
 	stores := fmt.Sprintf(`
-wal_fsync = %q
+%s
 sink "postgres" "pg" {
   dsn            = %q
   create_tables  = true
@@ -67,13 +160,13 @@ sink "postgres" "pg" {
 counter "pv" {
   sink     = "pg"
   interval = "5s"
-  ack      = "wal"
+  %s
 }
 buffer "ev" {
   sink     = "pg"
   interval = "5s"
-  ack      = "wal"
-}`, fsync, dsn, counters, values)
+  %s
+}`, nodeConf, dsn, counters, values, storeConf, storeConf)
 
 	agents := make([]*agent, 3)
 	for i := range agents {
@@ -115,84 +208,22 @@ buffer "ev" {
 		a.launch(t)
 	}
 	waitAlive(t, agents[0], 3)
+	return agents, counters, values
+}
 
-	wr := startWriters(t, 4, 200, agents[0].rpc, agents[1].rpc, agents[2].rpc)
-	progress := func() { wr.progress(t, 2000) }
-	progress()
-	progress()
+// sinkReport compares what PostgreSQL holds with what writers were told.
+type sinkReport struct {
+	incrs, lost, doubled int64 // acknowledged increments, and those missing or counted twice
+	values, lostValues   int   // acknowledged values, and those missing
+	doubledValues        []string
+	seen                 map[string]int // each value's rows
+}
 
-	victim := agents[1]
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cl, err := client.Dial(ctx, agents[0].rpc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	marker := ""
-	if torn {
-		// Writers paused, one more value whose owner is the victim: the last
-		// record of its log, which the test then tears. It is not counted
-		// as acknowledged.
-		wr.pause.Lock()
-		for i := 0; marker == ""; i++ {
-			key := fmt.Sprintf("torn-%d", i)
-			pl, err := cl.Owner(ctx, "ev", key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if pl.Owner.Name == victim.name {
-				marker = "torn-marker-" + key
-				if err := cl.Insert(ctx, "ev", key, []byte(marker)); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	var held int64
-	if infos, err := cl.Info(ctx, ""); err == nil {
-		for _, n := range infos {
-			if n.Node == victim.name {
-				held = n.Unflushed
-			}
-		}
-	}
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-victim.exited
-	killedAt := time.Now()
-	if torn {
-		tearLastRecord(t, filepath.Join(dir, victim.name, "wal"), marker)
-		wr.pause.Unlock()
-	}
-	victim.launch(t)
-	waitAlive(t, victim, 3)
-	restarted := time.Since(killedAt)
-	progress()
-	progress()
-	wr.stop()
-	for _, a := range agents {
-		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-a.exited:
-		case <-time.After(45 * time.Second):
-			t.Fatalf("%s did not exit after SIGTERM", a.name)
-		}
-		if a.err != nil {
-			t.Fatalf("%s exited with %v", a.name, a.err)
-		}
-	}
-	if torn && !strings.Contains(victim.log.String(), "torn write-ahead log record cut off") {
-		t.Errorf("the restarted victim did not report its torn record:\n%s", victim.log)
-	}
-	if held == 0 {
-		t.Errorf("the victim held nothing unflushed when it was killed: the test proved nothing")
-	}
-
-	// What PostgreSQL holds.
+// checkSink reads the counters and values tables (dropped afterwards) and
+// compares them with what wr was acknowledged: an op whose outcome wr does
+// not know may be there or not.
+func checkSink(t *testing.T, dsn, counters, values string, wr *writers) sinkReport {
+	t.Helper()
 	pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer pcancel()
 	conn, err := pgx.Connect(pctx, dsn)
@@ -261,15 +292,7 @@ buffer "ev" {
 		}
 	}
 	slices.Sort(doubledValues)
-	if lost > 0 || doubled > 0 || lostValues > 0 || len(doubledValues) > 0 {
-		t.Errorf("PostgreSQL lost %d and doubled %d of %d acknowledged increments; lost %d of %d acknowledged values; values twice: %v",
-			lost, doubled, wantIncrs, lostValues, wantValues, doubledValues[:min(len(doubledValues), 10)])
-	}
-	if torn && seen[marker] != 0 {
-		t.Errorf("the torn record %s was replayed", marker)
-	}
-	t.Logf("%d acknowledged ops (%d increments, %d values), %d with an unknown outcome; the victim held %d unflushed when SIGKILLed and served again %.1fs later; lost %d increments and %d values, doubled %d increments and %d values",
-		wr.acks.Load(), wantIncrs, wantValues, wr.unknown.Load(), held, restarted.Seconds(), lost, lostValues, doubled, len(doubledValues))
+	return sinkReport{incrs: wantIncrs, lost: lost, doubled: doubled, values: wantValues, lostValues: lostValues, doubledValues: doubledValues, seen: seen}
 }
 
 // tearLastRecord cuts the last bytes off the newest segment of the newest

@@ -17,8 +17,10 @@ import (
 // 256 concurrent callers into a 3-node cluster, side by side in one run for
 // each acknowledgement level: "memory", "wal" (write-ahead log fsynced every
 // 100ms, the default) and "wal-always" (fsynced before each
-// acknowledgement; concurrent writes share an fsync). The ops/s ratios
-// against "memory" are what the README quotes.
+// acknowledgement; concurrent writes share an fsync), "replicated" (the
+// default: the owner's log and one backup's, fsynced every 100ms) and
+// "replicated-always". The ops/s ratios against "memory" are what the
+// README quotes.
 func BenchmarkAckLevels(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -28,6 +30,8 @@ func BenchmarkAckLevels(b *testing.B) {
 		{"memory", node.AckMemory, 0},
 		{"wal", node.AckWAL, 0},
 		{"wal-always", node.AckWAL, node.WALSyncAlways},
+		{"replicated", node.AckReplicated, 0},
+		{"replicated-always", node.AckReplicated, node.WALSyncAlways},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			discard := sinks.SinkFunc(func(context.Context, sinks.Batch) error { return nil })

@@ -20,6 +20,20 @@ type Recorded struct {
 
 var errBadRecord = errors.New("journal: malformed record")
 
+// KindTrim marks a record that is no op: a backup's note that the owner's
+// sink has its ops of the partition up to Seq (see AppendTrim). ReadOrigin
+// drops them and the ops they cover.
+const KindTrim op.Kind = 255
+
+// AppendTrim encodes onto b a note that store's ops of partition p up to
+// seq are delivered.
+func AppendTrim(b []byte, store string, p int, seq uint64) []byte {
+	b = append(b, recordVersion, byte(KindTrim))
+	b = appendString(b, store)
+	b = binary.AppendUvarint(b, uint64(p))
+	return binary.AppendUvarint(b, seq)
+}
+
 // AppendRecord encodes o, the op numbered seq in partition p, onto b: a
 // write-ahead log record, also what an owner sends its backups.
 func AppendRecord(b []byte, o *op.Op, p int, seq uint64) []byte {
@@ -53,13 +67,19 @@ func DecodeRecord(b []byte) (Recorded, error) {
 		return r, fmt.Errorf("%w: version or length", errBadRecord)
 	}
 	r.Kind = op.Kind(b[1])
-	if r.Kind != op.Incr && r.Kind != op.Insert {
+	if r.Kind != op.Incr && r.Kind != op.Insert && r.Kind != KindTrim {
 		return r, fmt.Errorf("%w: op kind %d", errBadRecord, b[1])
 	}
 	d := decoder{b: b[2:]}
 	r.Store = d.string()
 	r.Partition = int(d.uvarint())
 	r.Seq = d.uvarint()
+	if r.Kind == KindTrim {
+		if d.err != nil || len(d.b) != 0 {
+			return r, fmt.Errorf("%w: trim: %v, %d bytes left", errBadRecord, d.err, len(d.b))
+		}
+		return r, nil
+	}
 	r.Key = d.string()
 	if r.Kind == op.Incr {
 		r.Delta = d.varint()

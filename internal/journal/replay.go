@@ -54,7 +54,8 @@ func incarnation(origin string) uint64 {
 }
 
 // ReadOrigin reads every op of origin's log under root, in the order they
-// were written. A torn tail is cut off the log and reported, never
+// were written, but for those a trim record (a backup's) says were
+// delivered. A torn tail is cut off the log and reported, never
 // replayed.
 func ReadOrigin(root, origin string) ([]Recorded, []wal.Torn, error) {
 	var out []Recorded
@@ -69,7 +70,31 @@ func ReadOrigin(root, origin string) ([]Recorded, []wal.Torn, error) {
 	if err != nil {
 		return out, torn, fmt.Errorf("journal: %s: %w", origin, err)
 	}
-	return out, torn, nil
+	return untrimmed(out), torn, nil
+}
+
+// untrimmed drops the trims (KindTrim) from recs, with the ops they cover.
+func untrimmed(recs []Recorded) []Recorded {
+	type part struct {
+		store     string
+		partition int
+	}
+	through := map[part]uint64{}
+	for _, r := range recs {
+		if k := (part{r.Store, r.Partition}); r.Kind == KindTrim && r.Seq > through[k] {
+			through[k] = r.Seq
+		}
+	}
+	if len(through) == 0 {
+		return recs
+	}
+	kept := recs[:0]
+	for _, r := range recs {
+		if r.Kind != KindTrim && r.Seq > through[part{r.Store, r.Partition}] {
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 // Discard removes origin's log under root: everything it held has been

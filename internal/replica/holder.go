@@ -168,6 +168,13 @@ func (h *Holder) Trim(origin, store string, ranges []sinks.Range) {
 		ph.last = max(ph.last, r.Last)
 	}
 	if o.log != nil {
+		// The log notes the trims, so that a restart does not deliver
+		// again what the owner's sink has; then drops what it can.
+		for _, r := range ranges {
+			if err := o.log.AppendEncoded(journal.AppendTrim(nil, store, r.Partition, r.Last), store, r.Partition, r.Last, func(error) {}); err != nil {
+				h.cfg.Logger.Warn("cannot note a trim in the replica log; a restart may deliver its ops again", "origin", origin, "error", err)
+			}
+		}
 		o.log.Settled(store, ranges)
 	}
 }
@@ -232,9 +239,9 @@ func (h *Holder) Drop(origin string) error {
 // Ops counts the ops held.
 func (h *Holder) Ops() int64 { return h.ops.Load() }
 
-// Close closes the logs. Those of origins in keep stay on disk, to be
-// delivered at the node's next start; the others are removed (their
-// owners live and flush their ops themselves). Idempotent.
+// Close closes the logs. Those of origins in keep that hold ops stay on
+// disk, to be delivered at the node's next start; the others are removed
+// (their owners live and flush their ops themselves). Idempotent.
 func (h *Holder) Close(keep func(origin string) bool) error {
 	h.mu.Lock()
 	origins := h.origins
@@ -250,7 +257,7 @@ func (h *Holder) Close(keep func(origin string) bool) error {
 			errs = append(errs, err)
 			continue
 		}
-		if !keep(name) {
+		if o.ops == 0 || !keep(name) {
 			if err := journal.Discard(h.cfg.Root, name); err != nil {
 				errs = append(errs, err)
 			}

@@ -1,0 +1,134 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hoard-dev/hoard/client"
+)
+
+// TestOwnerLostForGood kills one of three agents with SIGKILL while writers
+// run on all of them (PostgreSQL sink, counters and buffers with the
+// default ack = "replicated", flushing every 5s) and never restarts it:
+// its backups deliver what it had not flushed once it is declared failed.
+// PostgreSQL must then hold every acknowledged increment and value exactly
+// once. The second case freezes the victim (SIGSTOP) for longer than the
+// failure detection, lets its backups deliver its ops, then resumes it (a
+// zombie owner that flushes what it held): still exactly once.
+func TestOwnerLostForGood(t *testing.T) {
+	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("HOARD_TEST_POSTGRES_DSN not set under CI; .ci/run sources scripts/ci-postgres.sh")
+		}
+		t.Skip("HOARD_TEST_POSTGRES_DSN not set; run `source scripts/ci-postgres.sh` first")
+	}
+	t.Run("sigkill, never restarted", func(t *testing.T) { loseOwner(t, dsn, false) })
+	t.Run("sigstop past failure detection, then resumed", func(t *testing.T) { loseOwner(t, dsn, true) })
+}
+
+func loseOwner(t *testing.T, dsn string, zombie bool) {
+	agents, counters, values := startPGAgents(t, dsn, "", "")
+	victim, survivor := agents[1], agents[0]
+	wr := startWriters(t, 4, 200, agents[0].rpc, agents[1].rpc, agents[2].rpc)
+	progress := func() { wr.progress(t, 2000) }
+	progress()
+	progress()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.Dial(ctx, survivor.rpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	held := unflushed(ctx, cl, victim.name)
+	sig := syscall.SIGKILL
+	if zombie {
+		sig = syscall.SIGSTOP
+	}
+	if err := victim.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	// Every survivor that held the victim's ops delivers them: wait until
+	// they hold none and one of them reports a failover.
+	var lastFailover time.Time
+	waitFor(t, 60*time.Second, "the survivors to deliver the victim's ops", func() error {
+		infos, err := cl.Info(ctx, "")
+		if err != nil {
+			return err
+		}
+		lastFailover = time.Time{}
+		for _, n := range infos {
+			if n.Node == victim.name {
+				continue
+			}
+			if n.Error != "" {
+				return fmt.Errorf("%s: %s", n.Node, n.Error)
+			}
+			if n.LastFailover.After(lastFailover) {
+				lastFailover = n.LastFailover
+			}
+		}
+		if !lastFailover.After(stoppedAt) {
+			return fmt.Errorf("no failover since the victim stopped")
+		}
+		return nil
+	})
+	progress() // the survivors serve the victim's keys
+	if zombie {
+		if err := victim.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		waitAlive(t, survivor, 3)
+		progress()
+	}
+	wr.stop()
+	for _, a := range agents {
+		if a == victim && !zombie {
+			continue
+		}
+		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-a.exited:
+		case <-time.After(45 * time.Second):
+			t.Fatalf("%s did not exit after SIGTERM", a.name)
+		}
+		if a.err != nil {
+			t.Fatalf("%s exited with %v", a.name, a.err)
+		}
+	}
+	if held == 0 {
+		t.Errorf("the victim held nothing unflushed when it stopped: the test proved nothing")
+	}
+	rep := checkSink(t, dsn, counters, values, wr)
+	if rep.lost > 0 || rep.doubled > 0 || rep.lostValues > 0 || len(rep.doubledValues) > 0 {
+		t.Errorf("PostgreSQL lost %d and doubled %d of %d acknowledged increments; lost %d of %d acknowledged values; values twice: %v",
+			rep.lost, rep.doubled, rep.incrs, rep.lostValues, rep.values, rep.doubledValues[:min(len(rep.doubledValues), 10)])
+	}
+	t.Logf("%d acknowledged ops (%d increments, %d values), %d with an unknown outcome; the victim held %d unflushed when it got %v; last failover flush %.1fs later; lost %d increments and %d values, doubled %d increments and %d values",
+		wr.acks.Load(), rep.incrs, rep.values, wr.unknown.Load(), held, sig, lastFailover.Sub(stoppedAt).Seconds(), rep.lost, rep.lostValues, rep.doubled, len(rep.doubledValues))
+}
+
+// unflushed is what node holds unflushed, as the cluster reports it.
+func unflushed(ctx context.Context, cl *client.Client, node string) int64 {
+	infos, err := cl.Info(ctx, "")
+	if err != nil {
+		return 0
+	}
+	for _, n := range infos {
+		if n.Node == node {
+			return n.Unflushed
+		}
+	}
+	return 0
+}
