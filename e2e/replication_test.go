@@ -61,7 +61,9 @@ func loseOwner(t *testing.T, dsn string, zombie bool) {
 	// they hold none and one of them reports a failover.
 	var lastFailover time.Time
 	waitFor(t, 60*time.Second, "the survivors to deliver the victim's ops", func() error {
-		infos, err := cl.Info(ctx, "")
+		ictx, icancel := context.WithTimeout(ctx, 3*time.Second) // a frozen victim answers nothing
+		defer icancel()
+		infos, err := cl.Info(ictx, "")
 		if err != nil {
 			return err
 		}

@@ -59,6 +59,27 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
+// PeekRecord reads the position of a record without decoding it: its
+// store's name (a slice of b), partition and seq. Errors: a malformed
+// record.
+func PeekRecord(b []byte) (store []byte, p int, seq uint64, err error) {
+	if len(b) < 2 || b[0] != recordVersion {
+		return nil, 0, 0, fmt.Errorf("%w: version or length", errBadRecord)
+	}
+	d := decoder{b: b[2:]}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return nil, 0, 0, fmt.Errorf("%w: store name", errBadRecord)
+	}
+	store, d.b = d.b[:n], d.b[n:]
+	p = int(d.uvarint())
+	seq = d.uvarint()
+	if d.err != nil {
+		return nil, 0, 0, fmt.Errorf("%w: %v", errBadRecord, d.err)
+	}
+	return store, p, seq, nil
+}
+
 // DecodeRecord decodes a record; the values are copied out of b. Errors:
 // a malformed record.
 func DecodeRecord(b []byte) (Recorded, error) {

@@ -44,20 +44,36 @@ type Holder struct {
 
 // held is what the Holder holds of one origin.
 type held struct {
-	log   *journal.Journal // nil until the first op
-	parts map[part]*partHeld
+	log   *journal.Journal             // nil until the first op
+	parts map[string]map[int]*partHeld // by store and partition
 	ops   int64
 }
 
-type part struct {
-	store     string
-	partition int
+// part returns the partition p of store, made if missing.
+func (o *held) part(store []byte, p int) *partHeld {
+	ps := o.parts[string(store)]
+	if ps == nil {
+		ps = map[int]*partHeld{}
+		o.parts[string(store)] = ps
+	}
+	ph := ps[p]
+	if ph == nil {
+		ph = &partHeld{}
+		ps[p] = ph
+	}
+	return ph
 }
 
-// partHeld is one partition's ops, in sequence order.
+// partHeld is one partition's ops, in sequence order, as the owner encoded
+// them: decoded only if they are delivered.
 type partHeld struct {
-	recs []journal.Recorded
+	recs []heldRec
 	last uint64 // the highest seq received or trimmed: an op at or below it is not taken again
+}
+
+type heldRec struct {
+	seq uint64
+	raw []byte
 }
 
 // NewHolder returns an empty holder; it makes Root when it first holds an
@@ -75,14 +91,19 @@ func NewHolder(cfg HolderConfig) *Holder {
 // again after a broken connection) is skipped. Errors: a malformed record
 // (nothing held), the log's error, or the holder is closed.
 func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
-	recs := make([]journal.Recorded, len(records))
+	type pos struct {
+		store []byte
+		p     int
+		seq   uint64
+	}
+	at := make([]pos, len(records))
 	for i, b := range records {
-		r, err := journal.DecodeRecord(b)
+		store, p, seq, err := journal.PeekRecord(b)
 		if err != nil {
 			done(fmt.Errorf("replica: op %d from %s: %w", i, origin, err))
 			return
 		}
-		recs[i] = r
+		at[i] = pos{store, p, seq}
 	}
 	w := newWaiter(1, done)
 	h.mu.Lock()
@@ -96,7 +117,7 @@ func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
 	}
 	o := h.origins[origin]
 	if o == nil {
-		o = &held{parts: map[part]*partHeld{}}
+		o = &held{parts: map[string]map[int]*partHeld{}}
 		h.origins[origin] = o
 	}
 	if o.log == nil {
@@ -107,23 +128,18 @@ func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
 		}
 		o.log = l
 	}
-	for i, r := range recs {
-		k := part{r.Store, r.Partition}
-		ph := o.parts[k]
-		if ph == nil {
-			ph = &partHeld{}
-			o.parts[k] = ph
-		}
-		if r.Seq <= ph.last {
+	for i, x := range at {
+		ph := o.part(x.store, x.p)
+		if x.seq <= ph.last {
 			continue
 		}
 		w.add(1)
-		if err := o.log.AppendEncoded(records[i], r.Store, r.Partition, r.Seq, w.done); err != nil {
+		if err := o.log.AppendEncoded(records[i], string(x.store), x.p, x.seq, w.done); err != nil {
 			w.done(fmt.Errorf("replica: %w", err))
 			return
 		}
-		ph.recs = append(ph.recs, r)
-		ph.last = r.Seq
+		ph.recs = append(ph.recs, heldRec{x.seq, records[i]})
+		ph.last = x.seq
 		o.ops++
 		h.ops.Add(1)
 	}
@@ -141,21 +157,16 @@ func (h *Holder) Trim(origin, store string, ranges []sinks.Range) {
 	}
 	o := h.origins[origin]
 	if o == nil {
-		o = &held{parts: map[part]*partHeld{}}
+		o = &held{parts: map[string]map[int]*partHeld{}}
 		h.origins[origin] = o
 	}
 	for _, r := range ranges {
-		k := part{store, r.Partition}
-		ph := o.parts[k]
-		if ph == nil {
-			ph = &partHeld{}
-			o.parts[k] = ph
-		}
-		n, _ := slices.BinarySearchFunc(ph.recs, r.Last+1, func(rec journal.Recorded, seq uint64) int {
+		ph := o.part([]byte(store), r.Partition)
+		n, _ := slices.BinarySearchFunc(ph.recs, r.Last+1, func(rec heldRec, seq uint64) int {
 			switch {
-			case rec.Seq < seq:
+			case rec.seq < seq:
 				return -1
-			case rec.Seq > seq:
+			case rec.seq > seq:
 				return 1
 			}
 			return 0
@@ -203,9 +214,18 @@ func (h *Holder) Take(origin string) (map[string][]journal.Recorded, *journal.Jo
 		return nil, nil
 	}
 	out := map[string][]journal.Recorded{}
-	for k, ph := range o.parts {
-		out[k.store] = append(out[k.store], ph.recs...)
-		ph.recs = nil
+	for store, ps := range o.parts {
+		for _, ph := range ps {
+			for _, hr := range ph.recs {
+				r, err := journal.DecodeRecord(hr.raw)
+				if err != nil { // checked by Hold's PeekRecord, not in full
+					h.cfg.Logger.Error("malformed replicated op dropped: its owner sent it corrupt", "origin", origin, "store", store, "seq", hr.seq, "error", err)
+					continue
+				}
+				out[store] = append(out[store], r)
+			}
+			ph.recs = nil
+		}
 	}
 	h.ops.Add(-o.ops)
 	o.ops = 0
