@@ -92,8 +92,12 @@ or increments (counters) held and not yet flushed, bytes held (buffers,
 batches being flushed included), batches flushed, failed attempts, batches
 dead-lettered and the last flush. UNFLUSHED is the node's total of
 acknowledged ops not yet flushed: what a crash of that node would lose now,
-but for the stores with ack = "wal", whose ops its write-ahead log holds
-(WAL: the log's size on that node, in bytes) until their sink has them.`,
+but for the stores with ack = "wal" or "replicated", whose ops its
+write-ahead log holds (WAL: the log's size on that node, in bytes) until
+their sink has them. REPLICA is the ops the node holds for the members it
+backs up (ack = "replicated"); FAILOVERS the failover flushes it did (the
+ops of a member declared failed, delivered under that member's name), with
+the last one's time.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			store := ""
@@ -109,18 +113,22 @@ but for the stores with ack = "wal", whose ops its write-ahead log holds
 				return writeJSON(out, nodes)
 			}
 			tw := newTable(out)
-			fmt.Fprintln(tw, "NODE\tUNFLUSHED\tWAL\tSTORE\tKIND\tKEYS\tVALUES\tBYTES\tFLUSHES\tFAILED\tDEAD-LETTERED\tLAST FLUSH")
+			fmt.Fprintln(tw, "NODE\tUNFLUSHED\tWAL\tREPLICA\tFAILOVERS\tSTORE\tKIND\tKEYS\tVALUES\tBYTES\tFLUSHES\tFAILED\tDEAD-LETTERED\tLAST FLUSH")
 			for _, n := range nodes {
 				if n.Error != "" {
-					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\terror: %s\n", n.Node, n.Error)
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\terror: %s\n", n.Node, n.Error)
 					continue
+				}
+				failovers := fmt.Sprint(n.Failovers)
+				if !n.LastFailover.IsZero() {
+					failovers += " (last " + n.LastFailover.Format(time.RFC3339) + ")"
 				}
 				for _, s := range n.Stores {
 					last := "-"
 					if !s.LastFlush.IsZero() {
 						last = s.LastFlush.Format(time.RFC3339)
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", n.Node, n.Unflushed, n.WALBytes, s.Store, s.Kind,
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", n.Node, n.Unflushed, n.WALBytes, n.ReplicaOps, failovers, s.Store, s.Kind,
 						s.Keys, s.Values, s.Bytes, s.Flushes, s.Failures, s.DeadLettered, last)
 				}
 			}

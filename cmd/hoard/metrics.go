@@ -18,6 +18,7 @@ type metrics struct {
 
 	unflushed, asyncPending, ringMembers, wal *prometheus.Desc
 	asyncLost, forwarded, rerouted            *prometheus.Desc
+	replicaOps, failovers                     *prometheus.Desc
 	keys, values, bytes                       *prometheus.Desc
 	flushes, failures, deadLettered, lastSeen *prometheus.Desc
 }
@@ -29,6 +30,8 @@ func newMetrics() *metrics {
 	return &metrics{
 		unflushed:    d("unflushed_ops", "Ops acknowledged on the node and not yet delivered to a sink or dead-lettered: what a crash would lose now, but for the ops of stores with ack = \"wal\", which the write-ahead log holds."),
 		wal:          d("wal_bytes", "Size of the node's write-ahead log: the ops of stores with ack = \"wal\" that their sinks do not have yet."),
+		replicaOps:   d("replica_ops", "Ops the node holds for the members whose partitions it backs up (ack = \"replicated\"), not yet flushed by them."),
+		failovers:    d("failover_flushes_total", "Failover flushes: the ops held for a member declared failed, delivered under its origin."),
 		asyncPending: d("async_pending_sums", "Async increment sums (one per key) waiting to be sent to their owners."),
 		ringMembers:  d("ring_members", "Members in the node's current ring."),
 		asyncLost:    d("async_lost_total", "Async increments given up on."),
@@ -47,7 +50,7 @@ func newMetrics() *metrics {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.unflushed, m.wal, m.asyncPending, m.ringMembers, m.asyncLost, m.forwarded, m.rerouted,
-		m.keys, m.values, m.bytes, m.flushes, m.failures, m.deadLettered, m.lastSeen} {
+		m.replicaOps, m.failovers, m.keys, m.values, m.bytes, m.flushes, m.failures, m.deadLettered, m.lastSeen} {
 		ch <- d
 	}
 }
@@ -69,6 +72,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(m.unflushed, float64(st.Unflushed))
 	gauge(m.wal, float64(st.WALBytes))
 	gauge(m.asyncPending, float64(st.AsyncPending))
+	gauge(m.replicaOps, float64(st.ReplicaOps))
+	counter(m.failovers, float64(st.Failovers))
 	if snap := n.Ring(); snap != nil {
 		gauge(m.ringMembers, float64(len(snap.Members())))
 	}
