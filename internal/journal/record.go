@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hoard-dev/hoard/internal/op"
 )
@@ -37,6 +38,7 @@ func AppendTrim(b []byte, store string, p int, seq uint64) []byte {
 // AppendRecord encodes o, the op numbered seq in partition p, onto b: a
 // write-ahead log record, also what an owner sends its backups.
 func AppendRecord(b []byte, o *op.Op, p int, seq uint64) []byte {
+	b = slices.Grow(b, recordSize(o))
 	b = append(b, recordVersion, byte(o.Kind))
 	b = appendString(b, o.Store)
 	b = binary.AppendUvarint(b, uint64(p))
@@ -53,6 +55,15 @@ func AppendRecord(b []byte, o *op.Op, p int, seq uint64) []byte {
 		}
 	}
 	return b
+}
+
+// recordSize bounds the bytes AppendRecord writes for o.
+func recordSize(o *op.Op) int {
+	n := 2 + 4*binary.MaxVarintLen64 + len(o.Store) + len(o.Key)
+	for _, v := range o.Values {
+		n += binary.MaxVarintLen64 + len(v)
+	}
+	return n
 }
 
 func appendString(b []byte, s string) []byte {

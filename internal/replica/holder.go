@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -44,31 +45,74 @@ type Holder struct {
 
 // held is what the Holder holds of one origin.
 type held struct {
-	log   *journal.Journal             // nil until the first op
-	parts map[string]map[int]*partHeld // by store and partition
-	ops   int64
+	log    *journal.Journal      // nil until the first op
+	stores map[string]*storeHeld // by name
+	ops    int64
 }
 
-// part returns the partition p of store, made if missing.
-func (o *held) part(store []byte, p int) *partHeld {
-	ps := o.parts[string(store)]
-	if ps == nil {
-		ps = map[int]*partHeld{}
-		o.parts[string(store)] = ps
+// storeHeld is what the Holder holds of one store of an origin.
+type storeHeld struct {
+	name  string
+	parts map[int]*partHeld
+}
+
+// part returns partition p of store, made if missing, and the store's
+// name (store's bytes are not kept).
+func (o *held) part(store []byte, p int) (string, *partHeld) {
+	sh := o.stores[string(store)]
+	if sh == nil {
+		sh = &storeHeld{name: string(store), parts: map[int]*partHeld{}}
+		o.stores[sh.name] = sh
 	}
-	ph := ps[p]
+	ph := sh.parts[p]
 	if ph == nil {
 		ph = &partHeld{}
-		ps[p] = ph
+		sh.parts[p] = ph
 	}
-	return ph
+	return sh.name, ph
 }
 
 // partHeld is one partition's ops, in sequence order, as the owner encoded
 // them: decoded only if they are delivered.
 type partHeld struct {
-	recs []heldRec
-	last uint64 // the highest seq received or trimmed: an op at or below it is not taken again
+	recs    []heldRec
+	trimmed uint64 // the owner's sink has every op up to it: such an op is not taken again
+}
+
+// known reports whether the op numbered seq is trimmed or held already
+// (sent again after a failed frame, maybe after later ones).
+func (ph *partHeld) known(seq uint64) bool {
+	if seq <= ph.trimmed {
+		return true
+	}
+	if n := len(ph.recs); n == 0 || ph.recs[n-1].seq < seq {
+		return false
+	}
+	_, found := ph.search(seq)
+	return found
+}
+
+// hold adds r, not known, in sequence order.
+func (ph *partHeld) hold(r heldRec) {
+	if n := len(ph.recs); n == 0 || ph.recs[n-1].seq < r.seq {
+		ph.recs = append(ph.recs, r)
+		return
+	}
+	i, _ := ph.search(r.seq)
+	ph.recs = slices.Insert(ph.recs, i, r)
+}
+
+// search finds seq among the ops held.
+func (ph *partHeld) search(seq uint64) (int, bool) {
+	return slices.BinarySearchFunc(ph.recs, seq, func(rec heldRec, seq uint64) int { return cmp.Compare(rec.seq, seq) })
+}
+
+// trim drops the ops up to through and returns how many it dropped.
+func (ph *partHeld) trim(through uint64) int {
+	n, _ := ph.search(through + 1)
+	ph.recs = slices.Delete(ph.recs, 0, n)
+	ph.trimmed = max(ph.trimmed, through)
+	return n
 }
 
 type heldRec struct {
@@ -106,6 +150,7 @@ func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
 		at[i] = pos{store, p, seq}
 	}
 	w := newWaiter(1, done)
+	logged := w.done
 	h.mu.Lock()
 	defer func() {
 		h.mu.Unlock()
@@ -117,7 +162,7 @@ func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
 	}
 	o := h.origins[origin]
 	if o == nil {
-		o = &held{parts: map[string]map[int]*partHeld{}}
+		o = &held{stores: map[string]*storeHeld{}}
 		h.origins[origin] = o
 	}
 	if o.log == nil {
@@ -129,17 +174,16 @@ func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
 		o.log = l
 	}
 	for i, x := range at {
-		ph := o.part(x.store, x.p)
-		if x.seq <= ph.last {
+		name, ph := o.part(x.store, x.p)
+		if ph.known(x.seq) {
 			continue
 		}
 		w.add(1)
-		if err := o.log.AppendEncoded(records[i], string(x.store), x.p, x.seq, w.done); err != nil {
+		if err := o.log.AppendEncoded(records[i], name, x.p, x.seq, logged); err != nil {
 			w.done(fmt.Errorf("replica: %w", err))
 			return
 		}
-		ph.recs = append(ph.recs, heldRec{x.seq, records[i]})
-		ph.last = x.seq
+		ph.hold(heldRec{x.seq, records[i]})
 		o.ops++
 		h.ops.Add(1)
 	}
@@ -157,26 +201,14 @@ func (h *Holder) Trim(origin, store string, ranges []sinks.Range) {
 	}
 	o := h.origins[origin]
 	if o == nil {
-		o = &held{parts: map[string]map[int]*partHeld{}}
+		o = &held{stores: map[string]*storeHeld{}}
 		h.origins[origin] = o
 	}
 	for _, r := range ranges {
-		ph := o.part([]byte(store), r.Partition)
-		n, _ := slices.BinarySearchFunc(ph.recs, r.Last+1, func(rec heldRec, seq uint64) int {
-			switch {
-			case rec.seq < seq:
-				return -1
-			case rec.seq > seq:
-				return 1
-			}
-			return 0
-		})
-		if n > 0 {
-			ph.recs = slices.Delete(ph.recs, 0, n)
-			o.ops -= int64(n)
-			h.ops.Add(-int64(n))
-		}
-		ph.last = max(ph.last, r.Last)
+		_, ph := o.part([]byte(store), r.Partition)
+		n := ph.trim(r.Last)
+		o.ops -= int64(n)
+		h.ops.Add(-int64(n))
 	}
 	if o.log != nil {
 		// The log notes the trims, so that a restart does not deliver
@@ -214,8 +246,8 @@ func (h *Holder) Take(origin string) (map[string][]journal.Recorded, *journal.Jo
 		return nil, nil
 	}
 	out := map[string][]journal.Recorded{}
-	for store, ps := range o.parts {
-		for _, ph := range ps {
+	for store, sh := range o.stores {
+		for _, ph := range sh.parts {
 			for _, hr := range ph.recs {
 				r, err := journal.DecodeRecord(hr.raw)
 				if err != nil { // checked by Hold's PeekRecord, not in full

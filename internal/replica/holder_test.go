@@ -55,6 +55,11 @@ func TestHolder(t *testing.T) {
 			hold(t, h, "o.1.a", recs(0, 1, 2))
 			hold(t, h, "o.1.a", recs(0, 1, 2, 3))
 		}, []uint64{1, 2, 3}},
+		{"a failed frame sent again after a later one is held in order", func(t *testing.T, h *Holder) {
+			hold(t, h, "o.1.a", recs(0, 4, 5))
+			hold(t, h, "o.1.a", recs(0, 1, 2, 3))
+			hold(t, h, "o.1.a", recs(0, 2, 5, 6))
+		}, []uint64{1, 2, 3, 4, 5, 6}},
 		{"a trim drops through its last seq", func(t *testing.T, h *Holder) {
 			hold(t, h, "o.1.a", recs(0, 1, 2, 3, 4))
 			h.Trim("o.1.a", "pv", []sinks.Range{{Partition: 0, First: 1, Last: 3}})

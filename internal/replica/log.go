@@ -31,22 +31,30 @@ var _ op.Journal = (*Log)(nil)
 func (l *Log) Append(o *op.Op, p int, seq uint64, done func(error)) error {
 	var backups []ring.Member
 	if snap := l.Ring(); snap != nil {
-		for _, b := range snap.Backups(p) {
-			if len(backups) == l.Replicas {
-				break
-			}
-			if b.Name != l.Self {
-				backups = append(backups, b)
-			}
+		backups = snap.Backups(p)
+	}
+	n := 0
+	for _, b := range backups {
+		if n == l.Replicas {
+			break
+		}
+		if b.Name != l.Self {
+			n++
 		}
 	}
 	rec := journal.AppendRecord(nil, o, p, seq)
-	w := newWaiter(int64(1+len(backups)), done)
-	if err := l.Journal.AppendEncoded(rec, o.Store, p, seq, w.done); err != nil {
+	answered := newWaiter(int64(1+n), done).done
+	if err := l.Journal.AppendEncoded(rec, o.Store, p, seq, answered); err != nil {
 		return err
 	}
 	for _, b := range backups {
-		l.Sender.Send(b, rec, w.done)
+		if n == 0 {
+			break
+		}
+		if b.Name != l.Self {
+			l.Sender.Send(b, rec, answered)
+			n--
+		}
 	}
 	return nil
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -56,9 +59,10 @@ type SenderConfig struct {
 type Sender struct {
 	cfg SenderConfig
 
-	// mu guards peers; nil once stopped.
+	// peers, by RPC address, is read without a lock on the write path and
+	// replaced whole under mu; nil once closed.
 	mu    sync.Mutex
-	peers map[string]*peer // by RPC address
+	peers atomic.Pointer[map[string]*peer]
 }
 
 // NewSender returns a sender with no backups yet.
@@ -66,7 +70,9 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Sender{cfg: cfg, peers: map[string]*peer{}}
+	s := &Sender{cfg: cfg}
+	s.peers.Store(&map[string]*peer{})
+	return s
 }
 
 // item is a record (an op, with done) or a trim queued for a backup.
@@ -86,6 +92,8 @@ type peer struct {
 	mu      sync.Mutex
 	queue   []item
 	dropped bool
+
+	taken atomic.Int64 // items taken from the queue and not answered yet
 }
 
 // Send queues rec, an op encoded by journal.AppendRecord, for backup m, and
@@ -123,9 +131,7 @@ func (s *Sender) enqueue(m ring.Member, it item) {
 	p.mu.Lock()
 	if p.dropped {
 		p.mu.Unlock()
-		if it.done != nil {
-			it.done(nil)
-		}
+		answer([]item{it}, nil)
 		return
 	}
 	p.queue = append(p.queue, it)
@@ -138,24 +144,32 @@ func (s *Sender) enqueue(m ring.Member, it item) {
 
 // peer returns the running queue of m, starting one if needed.
 func (s *Sender) peer(m ring.Member) (*peer, error) {
+	if ps := s.peers.Load(); ps != nil {
+		if p, ok := (*ps)[m.Addr]; ok {
+			return p, nil
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.peers[m.Addr]; ok {
-		return p, nil
-	}
-	if s.peers == nil {
+	ps := s.peers.Load()
+	if ps == nil {
 		return nil, errs.ErrShutdown
+	}
+	if p, ok := (*ps)[m.Addr]; ok {
+		return p, nil
 	}
 	p := &peer{s: s, m: m, logger: s.cfg.Logger.With("backup", m.Name), wake: make(chan struct{}, 1)}
 	if !s.cfg.Go(p.loop) {
 		return nil, errs.ErrShutdown
 	}
-	s.peers[m.Addr] = p
+	next := maps.Clone(*ps)
+	next[m.Addr] = p
+	s.peers.Store(&next)
 	return p, nil
 }
 
-// Prune drops the backups that are not in snap: their queued ops are
-// answered nil (the owner flushes what they backed up, see the node's ring
+// Prune drops the backups that are not in snap: their queued and
+// unanswered ops are answered nil (the owner flushes what they backed up, see the node's ring
 // watch), their trims forgotten.
 func (s *Sender) Prune(snap *ring.Snapshot) {
 	live := map[string]bool{}
@@ -164,19 +178,20 @@ func (s *Sender) Prune(snap *ring.Snapshot) {
 	}
 	s.mu.Lock()
 	var gone []*peer
-	for addr, p := range s.peers {
-		if !live[addr] {
-			gone = append(gone, p)
-			delete(s.peers, addr)
+	if ps := s.peers.Load(); ps != nil {
+		next := map[string]*peer{}
+		for addr, p := range *ps {
+			if live[addr] {
+				next[addr] = p
+			} else {
+				gone = append(gone, p)
+			}
 		}
+		s.peers.Store(&next)
 	}
 	s.mu.Unlock()
 	for _, p := range gone {
-		for _, it := range p.close() {
-			if it.done != nil {
-				it.done(nil)
-			}
-		}
+		answer(p.close(), nil)
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -187,7 +202,7 @@ func (s *Sender) Prune(snap *ring.Snapshot) {
 // Close refuses new backups; the running queues end when Stopping does.
 func (s *Sender) Close() {
 	s.mu.Lock()
-	s.peers = nil
+	s.peers.Store(nil)
 	s.mu.Unlock()
 }
 
@@ -210,12 +225,14 @@ func (s *Sender) Drain(ctx context.Context) {
 
 // Pending counts the ops queued or in flight to backups.
 func (s *Sender) Pending() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	ps := s.peers.Load()
+	if ps == nil {
+		return 0
+	}
 	n := 0
-	for _, p := range s.peers {
+	for _, p := range *ps {
 		p.mu.Lock()
-		n += len(p.queue)
+		n += len(p.queue) + int(p.taken.Load())
 		p.mu.Unlock()
 	}
 	return n
@@ -230,62 +247,115 @@ func (p *peer) close() []item {
 	return q
 }
 
-// loop sends the queue, a frame at a time, until the peer is dropped or
-// the node stops.
+// window is how many frames may be in flight to one backup: the ops
+// queued while one is answered go out in the next, without waiting.
+const window = 4
+
+// sent is a frame and how its backup answered.
+type sent struct {
+	items []item
+	err   error
+}
+
+// loop sends the queue, up to window frames at a time, until the peer is
+// dropped or the node stops. A frame that fails is sent again after a
+// backoff; the backup skips the ops it holds already, in whatever order
+// they come.
 func (p *peer) loop() {
-	backoff := minBackoff
+	results := make(chan sent, window) // the answers of the frames in flight
+	var inflight [][]item              // the frames in flight, for shutdown
+	var retry []item                   // the items of failed frames, sent first
+	backoff := time.Duration(0)        // the wait after the last failure; 0: none
+	var pause <-chan time.Time         // ends the wait; nil when not waiting
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	for {
-		select {
-		case <-p.wake:
-		case <-p.s.cfg.Stopping.Done():
-			p.shutdown()
-			return
-		}
-		for {
-			p.mu.Lock()
-			if p.dropped {
-				p.mu.Unlock()
-				return
-			}
-			n := frameLen(p.queue)
-			frame := p.queue[:n:n]
-			p.mu.Unlock()
-			if n == 0 {
+		for len(inflight) < window && pause == nil {
+			items := p.next(&retry)
+			if items == nil {
 				break
 			}
-			if err := p.send(frame); err != nil {
-				p.logger.Warn("cannot reach backup; sending again", "ops", len(frame), "retry_in", backoff, "error", err)
-				t := time.NewTimer(backoff + time.Duration(rand.Int64N(int64(backoff))))
-				select {
-				case <-t.C:
-				case <-p.s.cfg.Stopping.Done():
-					t.Stop()
-					p.shutdown()
-					return
+			inflight = append(inflight, items)
+			p.send(items, results)
+		}
+		select {
+		case <-p.wake:
+		case r := <-results:
+			inflight = slices.DeleteFunc(inflight, func(f []item) bool { return &f[0] == &r.items[0] })
+			if r.err != nil && !p.isDropped() {
+				backoff = min(max(2*backoff, minBackoff), maxBackoff)
+				wait := backoff + time.Duration(rand.Int64N(int64(backoff)))
+				p.logger.Warn("cannot reach backup; sending again", "ops", len(r.items), "retry_in", wait, "error", r.err)
+				retry = append(retry, r.items...)
+				if pause == nil {
+					timer.Reset(wait)
+					pause = timer.C
 				}
-				backoff = min(2*backoff, maxBackoff)
-				continue // the frame stays at the queue's head (unless dropped)
+				continue
 			}
-			backoff = minBackoff
-			p.mu.Lock()
-			if !p.dropped {
-				p.queue = p.queue[n:]
+			if r.err == nil {
+				backoff = 0
 			}
-			p.mu.Unlock()
-			for _, it := range frame {
-				if it.done != nil {
-					it.done(nil)
-				}
+			p.answer(r.items, nil) // held, or the ring dropped the backup
+		case <-pause:
+			pause = nil
+		case <-p.s.cfg.Stopping.Done():
+			for _, f := range inflight {
+				p.answer(f, errs.ErrShutdown)
 			}
+			p.answer(retry, errs.ErrShutdown)
+			answer(p.close(), errs.ErrShutdown)
+			return
+		}
+		if p.isDropped() && len(inflight) == 0 {
+			p.answer(retry, nil)
+			return
 		}
 	}
 }
 
-// shutdown answers what the queue holds: the node stops.
-func (p *peer) shutdown() {
-	for _, it := range p.close() {
+// next cuts the next frame: the failed items first, then the queue's head;
+// nil when there is none, or the peer was dropped.
+func (p *peer) next(retry *[]item) []item {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dropped {
+		return nil
+	}
+	if len(*retry) > 0 {
+		n := frameLen(*retry)
+		items := (*retry)[:n:n]
+		*retry = (*retry)[n:]
+		return items
+	}
+	n := frameLen(p.queue)
+	if n == 0 {
+		return nil
+	}
+	items := p.queue[:n:n]
+	p.queue = p.queue[n:]
+	p.taken.Add(int64(n))
+	return items
+}
+
+func (p *peer) isDropped() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropped
+}
+
+// answer answers items taken from the queue (see answer).
+func (p *peer) answer(items []item, err error) {
+	p.taken.Add(-int64(len(items)))
+	answer(items, err)
+}
+
+// answer calls the done of each op among items with err.
+func answer(items []item, err error) {
+	for _, it := range items {
 		if it.done != nil {
-			it.done(errs.ErrShutdown)
+			it.done(err)
 		}
 	}
 }
@@ -303,10 +373,10 @@ func frameLen(q []item) int {
 	return n
 }
 
-// send sends frame to the backup and waits for its answer.
-func (p *peer) send(frame []item) error {
+// send sends items to the backup as one frame; its answer goes to results.
+func (p *peer) send(items []item, results chan<- sent) {
 	req := proto.ReplicateRequest{Origin: p.s.cfg.Origin}
-	for _, it := range frame {
+	for _, it := range items {
 		if it.trim != nil {
 			req.Trims = append(req.Trims, *it.trim)
 		} else {
@@ -314,20 +384,17 @@ func (p *peer) send(frame []item) error {
 		}
 	}
 	ctx, cancel := context.WithTimeout(p.s.cfg.Stopping, callTimeout)
-	defer cancel()
 	conn, err := p.s.cfg.Pool.Get(ctx, p.m.Addr)
 	if err != nil {
-		return fmt.Errorf("connect to %s at %s: %w", p.m.Name, p.m.Addr, err)
+		cancel()
+		results <- sent{items, fmt.Errorf("connect to %s at %s: %w", p.m.Name, p.m.Addr, err)}
+		return
 	}
-	answered := make(chan error, 1)
-	conn.Go(ctx, proto.MethodReplicate, transport.FlagForwarded, &req, nil, func(err error) { answered <- err })
-	select {
-	case err = <-answered:
-	case <-ctx.Done(): // the answer, if it comes, goes to the buffered channel
-		err = ctx.Err()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s did not answer within %s: %w", p.m.Name, callTimeout, err)
-	}
-	return err
+	conn.Go(ctx, proto.MethodReplicate, transport.FlagForwarded, &req, nil, func(err error) {
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%s did not answer within %s: %w", p.m.Name, callTimeout, err)
+		}
+		results <- sent{items, err} // never blocks: at most window frames are in flight
+	})
 }
