@@ -25,7 +25,7 @@ const asyncInterval = 50 * time.Millisecond
 // Errors: ErrUnknownStore, ErrWrongKind, ErrInvalidKey, ErrOverflow,
 // ErrShutdown.
 func (n *Node) IncrAsync(store, key string, delta int64) error {
-	if _, err := n.checkOp(op.Incr, store, key); err != nil {
+	if _, err := n.checkOp(&op.Op{Kind: op.Incr, Store: store, Key: key}); err != nil {
 		return err
 	}
 	return n.async.Add(store, key, delta)

@@ -178,6 +178,15 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// walSyncEvery is the write-ahead logs' fsync interval: 0 to fsync before
+// each acknowledgement (WALSyncAlways).
+func (c *Config) walSyncEvery() time.Duration {
+	if c.WALSync == WALSyncAlways {
+		return 0
+	}
+	return c.WALSync
+}
+
 // withDefaults sets c's zero fields to their defaults (DefaultConfig's).
 func (c *Config) withDefaults() {
 	d := DefaultConfig()

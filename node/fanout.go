@@ -65,7 +65,7 @@ func (n *Node) infoRPC(ctx context.Context, in proto.InfoRequest) (proto.InfoRes
 		return proto.InfoResponse{}, err
 	}
 	local := func() proto.NodeInfo {
-		st := n.Stats()
+		st := n.counters()
 		ni := proto.NodeInfo{Node: n.cfg.Name, Unflushed: st.Unflushed, WALBytes: st.WALBytes, ReplicaOps: st.ReplicaOps, Failovers: st.Failovers, LastFailover: st.LastFailover}
 		infos, err := n.Info(in.Store)
 		ni.Error = errString(err)

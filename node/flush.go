@@ -205,11 +205,14 @@ type Stats struct {
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
-	stores, _ := n.Info("")
-	st := Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.Pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.router.Forwarded(), Rerouted: n.router.Rerouted(),
-		WALBytes: n.walBytes(), ReplicaOps: n.holder.Ops(), Failovers: n.failovers.Load(), Stores: stores}
-	if t := n.lastFailover.Load(); t != 0 {
-		st.LastFailover = time.Unix(0, t)
-	}
+	st := n.counters()
+	st.Stores, _ = n.Info("")
 	return st
+}
+
+// counters is Stats without the stores'.
+func (n *Node) counters() Stats {
+	ks := n.keeper.Stats()
+	return Stats{Unflushed: n.exposed.Load(), AsyncPending: n.async.Pending(), AsyncLost: n.asyncLost.Load(), Forwarded: n.router.Forwarded(), Rerouted: n.router.Rerouted(),
+		WALBytes: ks.WALBytes, ReplicaOps: ks.ReplicaOps, Failovers: ks.Failovers, LastFailover: ks.LastFailover}
 }

@@ -17,7 +17,7 @@ func (n *Node) watchRing() {
 		snap, changed := n.cluster.Watch()
 		if snap != nil {
 			n.router.Prune(snap)
-			n.watchReplicas(prev, snap)
+			n.keeper.Watch(prev, snap)
 			if lost := lostPartitions(prev, snap, n.cfg.Name); len(lost) > 0 {
 				for _, s := range n.stores {
 					s.eng.Lose(lost, prev == nil)

@@ -15,12 +15,11 @@ import (
 
 	"github.com/hoard-dev/hoard/cluster"
 	"github.com/hoard-dev/hoard/internal/counter"
+	"github.com/hoard-dev/hoard/internal/durability"
 	"github.com/hoard-dev/hoard/internal/endpoint"
 	"github.com/hoard-dev/hoard/internal/flush"
-	"github.com/hoard-dev/hoard/internal/journal"
 	"github.com/hoard-dev/hoard/internal/lifecycle"
 	"github.com/hoard-dev/hoard/internal/op"
-	"github.com/hoard-dev/hoard/internal/replica"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
@@ -46,16 +45,8 @@ type Node struct {
 	async  *counter.Aggregator
 	router *route.Router
 
-	origin  string           // this incarnation's log: name and incarnation
-	journal *journal.Journal // the write-ahead log; nil when no store acks by it
-
-	sender       *replica.Sender    // this node's ops to their backups
-	holder       *replica.Holder    // other nodes' ops held here
-	sendCtx      context.Context    // ends after the final flush's trims are out
-	sendCancel   context.CancelFunc // ends sendCtx
-	ringSeen     atomic.Uint64      // version of the last ring the stores were told of
-	failovers    atomic.Int64       // failover flushes done here
-	lastFailover atomic.Int64       // unix nanos of the last one's end
+	keeper   *durability.Keeper // origin, write-ahead log, replication, recovery
+	ringSeen atomic.Uint64      // version of the last ring the stores were told of
 
 	exposed   atomic.Int64 // ops applied here and not yet delivered or dead-lettered
 	asyncLost atomic.Int64 // async increments given up on
@@ -104,28 +95,23 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		}
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	// The journal first, then the stores that write to it, then what
-	// earlier incarnations logged and did not deliver: all before the node
-	// serves.
 	tcfg := &transport.Config{Cluster: n.cfg.Cluster, Name: cfg.Name, Logger: n.logger.Named("rpc")}
 	var err error
 	if n.pool, err = transport.NewPool(tcfg); err != nil {
 		return fail(err)
 	}
 	closers = append(closers, n.pool.Close)
-	if err := n.openJournal(); err != nil {
+	// The durability keeper first (this incarnation's origin and log), then
+	// the stores that write to it, then what earlier incarnations logged
+	// and did not deliver: all before the node serves.
+	if n.keeper, err = durability.Open(n.durabilityConfig()); err != nil {
 		return fail(err)
 	}
-	if n.journal != nil {
-		closers = append(closers, n.journal.Close)
-	}
-	n.startReplication()
-	closers = append(closers, func() error { n.sendCancel(); return n.holder.Close(func(string) bool { return true }) })
+	closers = append(closers, func() error { return n.keeper.Close(context.Background(), false, 0) })
 	for _, sc := range cfg.Stores {
 		n.stores[sc.Name] = n.newStore(sc)
 	}
-	n.recoverLogs(ctx)
-	n.recoverReplicas(ctx)
+	n.keeper.Recover(ctx)
 	if n.rpc, err = transport.Listen(cfg.RPCAddr, tcfg, transport.HandlerFunc(n.serveRPC)); err != nil {
 		return fail(err)
 	}
@@ -141,7 +127,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	}
 	ccfg := n.cfg.clusterConfig()
 	ccfg.Logger = n.logger.Named("cluster")
-	ccfg.Origin = n.origin
+	ccfg.Origin = n.keeper.Origin()
 	if n.cluster, err = cluster.New(ccfg); err != nil {
 		return fail(err)
 	}
@@ -332,11 +318,9 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 		for _, s := range n.stores {
 			errs = append(errs, s.eng.Close(ctx))
 		}
-		errs = append(errs, n.closeJournal())
-	} else if n.journal != nil {
-		errs = append(errs, n.journal.Close()) // a crash: the log stays for the next start
 	}
-	errs = append(errs, n.closeReplication(ctx, flush))
+	// After a crash (no final flush) every log stays for the next start.
+	errs = append(errs, n.keeper.Close(ctx, flush, n.exposed.Load()))
 
 	n.life.EndBackground()
 	n.router.Close()

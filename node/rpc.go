@@ -47,10 +47,6 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			out.Backups = append(out.Backups, proto.RingMember{Name: b.Name, Addr: b.Addr})
 		}
 		r.Send(out, nil)
-	case proto.MethodIncr, proto.MethodIncrAsync, proto.MethodCount,
-		proto.MethodInsert, proto.MethodSize, proto.MethodDump,
-		proto.MethodGet, proto.MethodFetch, proto.MethodSet, proto.MethodDelete:
-		n.serveOp(req, r)
 	case proto.MethodLeave:
 		// Answer first: the leave closes this connection. Leave runs on a
 		// goroutine of its own, not goFunc's, which Leave itself waits for;
@@ -82,7 +78,10 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			r.Send(nil, transport.NewError(proto.CodeInvalid, errors.New("repl is for peers only")))
 			return
 		}
-		n.serveReplicate(req, r)
+		var in proto.ReplicateRequest
+		if decode(req, r, &in) {
+			n.keeper.Serve(in, func(err error) { r.Send(nil, rpcError(err)) })
+		}
 	case proto.MethodFlush:
 		serveBlocking(n, req, r, n.flushRPC)
 	case proto.MethodDLQList:
@@ -103,94 +102,35 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 			return proto.DLQReplayResponse{Replayed: res.Replayed, Failed: res.Failed}, err
 		})
 	default:
+		if route.IsKeyMethod(req.Method) {
+			n.serveOp(req, r)
+			return
+		}
 		r.Send(nil, transport.NewError(proto.CodeInvalid, fmt.Errorf("unknown method %q", req.Method)))
 	}
-}
-
-// keyMethods maps the RPC methods on one key to the op they run.
-var keyMethods = map[string]op.Kind{
-	proto.MethodIncr:   op.Incr,
-	proto.MethodCount:  op.Count,
-	proto.MethodInsert: op.Insert,
-	proto.MethodSize:   op.Size,
-	proto.MethodDump:   op.Dump,
-	proto.MethodGet:    op.Get,
-	proto.MethodFetch:  op.Fetch,
-	proto.MethodSet:    op.Set,
-	proto.MethodDelete: op.Delete,
 }
 
 // serveOp handles a client's op on one key. It never blocks: the reply is
 // sent when the owner has answered.
 func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
-	c := &route.Call{Op: op.Op{Kind: keyMethods[req.Method]}, Deadline: req.Deadline}
-	var err error
-	switch req.Method {
-	case proto.MethodIncr, proto.MethodIncrAsync:
-		var in proto.IncrRequest
-		if !decode(req, r, &in) {
-			return
-		}
-		if req.Method == proto.MethodIncrAsync {
-			r.Send(nil, rpcError(n.IncrAsync(in.Store, in.Key, in.Delta)))
-			return
-		}
-		c.Store, c.Key, c.Delta = in.Store, in.Key, in.Delta
-	case proto.MethodInsert:
-		var in proto.InsertRequest
-		if !decode(req, r, &in) {
-			return
-		}
-		err = op.CheckValues(n.cfg.MaxValueBytes, in.Values)
-		c.Store, c.Key, c.Values = in.Store, in.Key, in.Values
-	case proto.MethodSet:
-		var in proto.SetRequest
-		if !decode(req, r, &in) {
-			return
-		}
-		err = op.CheckValue(n.cfg.MaxValueBytes, in.Value)
-		c.Store, c.Key, c.Values = in.Store, in.Key, [][]byte{in.Value}
-	default:
-		var in proto.KeyRequest
-		if !decode(req, r, &in) {
-			return
-		}
-		c.Store, c.Key = in.Store, in.Key
+	o, err := route.RequestOp(req)
+	if err == nil && req.Method == proto.MethodIncrAsync {
+		r.Send(nil, rpcError(n.IncrAsync(o.Store, o.Key, o.Delta)))
+		return
 	}
 	var s *store
 	if err == nil {
-		s, err = n.checkOp(c.Kind, c.Store, c.Key)
+		s, err = n.checkOp(&o)
 	}
 	if err != nil {
 		r.Send(nil, rpcError(err))
 		return
 	}
-	c.Target = s.eng
-	if c.Deadline.IsZero() {
-		c.Deadline = time.Now().Add(defaultOpTimeout)
+	deadline := req.Deadline
+	if deadline.IsZero() {
+		deadline = time.Now().Add(defaultOpTimeout)
 	}
-	kind := c.Kind
-	c.Done = func(res op.Result) {
-		switch {
-		case res.Err != nil:
-			r.Send(nil, rpcError(res.Err))
-		case kind == op.Count || kind == op.Size:
-			r.Send(proto.CountResponse{Count: res.Count}, nil)
-		case kind == op.Delete:
-			var deleted int64
-			if res.Deleted {
-				deleted = 1
-			}
-			r.Send(proto.CountResponse{Count: deleted}, nil)
-		case kind == op.Get || kind == op.Fetch:
-			r.Send(proto.GetResponse{Value: res.Value, Found: res.Found, Loaded: res.Loaded}, nil)
-		case kind == op.Dump:
-			r.Send(proto.ValuesResponse{Values: res.Values}, nil)
-		default:
-			r.Send(nil, nil)
-		}
-	}
-	n.router.Route(c)
+	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadline, Done: func(res op.Result) { route.ReplyOp(r, o.Kind, res) }})
 }
 
 // decode reads req's body into in; a body that does not decode is answered

@@ -4,14 +4,19 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
+
+	"github.com/hoard-dev/hoard/cluster"
 
 	"github.com/hoard-dev/hoard/internal/buffer"
 	"github.com/hoard-dev/hoard/internal/cache"
 	"github.com/hoard-dev/hoard/internal/counter"
+	"github.com/hoard-dev/hoard/internal/durability"
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/journal"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/route"
+	"github.com/hoard-dev/hoard/ring"
 )
 
 // engine is a store kind's state as the node drives it. The engines live
@@ -43,20 +48,19 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 	s := &store{cfg: cfg.withDefaults()}
 	h := op.Host{
 		Node: n.cfg.Name, Partitions: n.cfg.Ring.Partitions, Go: n.goFunc, Stopping: n.loopCtx,
-		Exposed: &n.exposed, Origin: n.origin, BatchID: n.batchID, Logger: n.logger.With("store", cfg.Name),
+		Exposed: &n.exposed, Origin: n.keeper.Origin(), BatchID: n.keeper.BatchID, Logger: n.logger.With("store", cfg.Name),
 	}
 	fc := flush.Config{
 		Store: s.cfg.Name, Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay,
 		FlushTimeout: s.cfg.FlushTimeout, DeadLetters: n.dlq, Logger: h.Logger, Stopping: n.loopCtx, Go: n.goFunc,
 	}
-	if n.journal != nil && s.cfg.Kind != KindCache {
-		switch s.cfg.Ack {
-		case AckWAL:
-			h.Journal = n.journal
-		case AckReplicated:
-			h.Journal = n.replicaLog(s.cfg)
-		}
-		fc.Overlap = n.journal.Rebuilder(n.origin, n.cfg.Name, n.dlq, journal.Replayer{Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay})
+	replicas := 0
+	if s.cfg.Ack == AckReplicated {
+		replicas = s.cfg.Replicas
+	}
+	if s.cfg.Kind != KindCache && s.cfg.Ack != AckMemory {
+		h.Journal = n.keeper.Journal(replicas)
+		fc.Overlap = n.keeper.Overlap(journal.Replayer{Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay})
 	}
 	switch s.cfg.Kind {
 	case KindCounter:
@@ -87,7 +91,33 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 		}
 		s.eng = cache.NewEngine(h, cc)
 	}
+	if s.pipe != nil {
+		n.keeper.Add(s.cfg.Name, durability.Store{
+			Replayer: journal.Replayer{Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay, Deliver: s.pipe.Deliver},
+			Replicas: replicas, HandOff: s.pipe.Lose,
+		})
+	}
 	return s
+}
+
+// durabilityConfig wires the node's durability keeper.
+func (n *Node) durabilityConfig() durability.Config {
+	logged := slices.ContainsFunc(n.cfg.Stores, func(s StoreConfig) bool {
+		return s.Kind != KindCache && s.withDefaults().Ack != AckMemory
+	})
+	return durability.Config{
+		Name: n.cfg.Name, DataDir: n.cfg.DataDir, Logged: logged, SyncEvery: n.cfg.walSyncEvery(),
+		Pool: n.pool, Go: n.goFunc, Stopping: n.loopCtx, Ring: n.ring,
+		Members: func() []cluster.Member { return n.cluster.Members() }, DeadLetters: n.dlq, Logger: n.logger,
+	}
+}
+
+// ring is the current ring, nil before the cluster runs.
+func (n *Node) ring() *ring.Snapshot {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.Ring()
 }
 
 // routeOp sends o to its key's owner in store s (a loader's extra entries,
@@ -96,6 +126,12 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 func (n *Node) routeOp(ctx context.Context, s *store, o op.Op, done func(error)) {
 	o.Store = s.cfg.Name
 	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadlineOf(ctx), Ctx: ctx, Done: func(r op.Result) { done(r.Err) }})
+}
+
+// logs reports whether an op of kind is written to the store's log before
+// it is acknowledged.
+func (s *store) logs(kind op.Kind) bool {
+	return kind.Spec().Write && s.cfg.Kind != KindCache && s.cfg.Ack != AckMemory
 }
 
 // accepts reports whether an op of kind fits the store's kind.

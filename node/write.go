@@ -36,10 +36,12 @@ func (n *Node) Count(ctx context.Context, store, key string) (int64, error) {
 // the order they were inserted. Errors: those of Incr, and ErrOverloaded
 // when the owner holds its max_bytes for the store: back off and retry.
 func (n *Node) Insert(ctx context.Context, store, key string, values ...[]byte) error {
-	if err := op.CheckValues(n.cfg.MaxValueBytes, values); err != nil {
-		return err
-	}
-	// One allocation for all the copies.
+	_, err := n.do(ctx, op.Op{Kind: op.Insert, Store: store, Key: key, Values: values})
+	return err
+}
+
+// copyValues copies values, with one allocation for all of them.
+func copyValues(values [][]byte) [][]byte {
 	var total int
 	for _, v := range values {
 		total += len(v)
@@ -51,8 +53,7 @@ func (n *Node) Insert(ctx context.Context, store, key string, values ...[]byte) 
 		arena = append(arena, v...)
 		copies[i] = arena[start:len(arena):len(arena)]
 	}
-	_, err := n.do(ctx, op.Op{Kind: op.Insert, Store: store, Key: key, Values: copies})
-	return err
+	return copies
 }
 
 // Size returns how many values key of a buffer store holds at its owner,
@@ -98,10 +99,7 @@ func (n *Node) Fetch(ctx context.Context, store, key string) (FetchResult, error
 // Set stores value for key in a cache store at its owner, without the
 // loader (DataWorker's direct_set). The value is copied.
 func (n *Node) Set(ctx context.Context, store, key string, value []byte) error {
-	if err := op.CheckValue(n.cfg.MaxValueBytes, value); err != nil {
-		return err
-	}
-	_, err := n.do(ctx, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{append([]byte(nil), value...)}})
+	_, err := n.do(ctx, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{value}})
 	return err
 }
 
@@ -112,17 +110,22 @@ func (n *Node) Delete(ctx context.Context, store, key string) (bool, error) {
 	return r.Deleted, err
 }
 
-// do runs o and waits for its result. An op this node can answer at once
-// (it owns the key; for a cache, a hit) runs on the caller's goroutine.
+// do checks o, copies the values of an Insert or a Set (the caller's to
+// keep), runs it and waits for its result.
 func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
-	s, err := n.checkOp(o.Kind, o.Store, o.Key)
+	s, err := n.checkOp(&o)
 	if err != nil {
 		return op.Result{}, err
 	}
-	if snap := n.cluster.Ring(); snap != nil {
+	if o.Kind == op.Insert || o.Kind == op.Set {
+		o.Values = copyValues(o.Values)
+	}
+	// An op this node can finish at once runs on the caller's goroutine: a
+	// write acknowledged in memory, a cache hit (whose value is the
+	// cache's: Get and Fetch say callers must not modify it). A write to a
+	// log waits for it, so it goes the router's way at once.
+	if snap := n.cluster.Ring(); snap != nil && !s.logs(o.Kind) {
 		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == n.cfg.Name {
-			// A cache hit's value is the cache's: Get and Fetch say callers
-			// must not modify it.
 			if r, ok := s.eng.Apply(&o, p, nil); ok {
 				return r, r.Err
 			}
@@ -149,26 +152,18 @@ func deadlineOf(ctx context.Context) time.Time {
 	return time.Now().Add(defaultOpTimeout)
 }
 
-// checkOp validates an op's arguments and returns its store.
-func (n *Node) checkOp(kind op.Kind, storeName, key string) (*store, error) {
+// checkOp checks o for this node to run (see validate), refusing it once
+// the node stops (ErrShutdown).
+func (n *Node) checkOp(o *op.Op) (*store, error) {
 	if n.refusing() {
 		return nil, ErrShutdown
 	}
-	s, err := n.store(storeName)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.accepts(kind); err != nil {
-		return nil, err
-	}
-	if err := op.CheckKey(storeName, key); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return n.validate(o)
 }
 
-// resolve checks an op a peer forwarded and returns the store applying it.
-func (n *Node) resolve(o *op.Op) (route.Applier, error) {
+// validate checks o's store, kind, key and values and returns its store.
+// Errors: ErrUnknownStore, ErrWrongKind, ErrInvalidKey, ErrInvalidValue.
+func (n *Node) validate(o *op.Op) (*store, error) {
 	s, err := n.store(o.Store)
 	if err == nil {
 		err = s.accepts(o.Kind)
@@ -176,9 +171,24 @@ func (n *Node) resolve(o *op.Op) (route.Applier, error) {
 	if err == nil {
 		err = op.CheckKey(o.Store, o.Key)
 	}
-	if err == nil && o.Kind == op.Insert {
-		err = op.CheckValues(n.cfg.MaxValueBytes, o.Values)
+	if err == nil {
+		switch o.Kind {
+		case op.Insert:
+			err = op.CheckValues(n.cfg.MaxValueBytes, o.Values)
+		case op.Set:
+			if len(o.Values) != 1 {
+				err = fmt.Errorf("%w: set takes one value", ErrInvalidValue)
+			} else {
+				err = op.CheckValue(n.cfg.MaxValueBytes, o.Values[0])
+			}
+		}
 	}
+	return s, err
+}
+
+// resolve checks an op a peer forwarded and returns the store applying it.
+func (n *Node) resolve(o *op.Op) (route.Applier, error) {
+	s, err := n.validate(o)
 	if err != nil {
 		return nil, err
 	}

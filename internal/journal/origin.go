@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/hoard-dev/hoard/internal/flush"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -77,4 +77,23 @@ func BatchID(origin, store string, ranges []sinks.Range) string {
 		_, _ = h.Write(b[:])
 	}
 	return fmt.Sprintf("%s.%016x", origin, h.Sum64())
+}
+
+// NodeOf is the node name of an origin ("name.N.R", see NextOrigin).
+func NodeOf(origin string) string {
+	f := strings.Split(origin, ".")
+	if len(f) < 3 {
+		return origin
+	}
+	return strings.Join(f[:len(f)-2], ".")
+}
+
+// incarnation is an origin's incarnation number ("name.N.ID"), 0 if none.
+func incarnation(origin string) uint64 {
+	f := strings.Split(origin, ".")
+	if len(f) < 3 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[len(f)-2], 10, 64)
+	return n
 }

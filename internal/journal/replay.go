@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,16 +40,6 @@ func Origins(root, current string) ([]string, error) {
 	}
 	slices.SortFunc(out, func(a, b string) int { return cmp.Compare(incarnation(a), incarnation(b)) })
 	return out, nil
-}
-
-// incarnation is an origin's incarnation number ("name.N.ID"), 0 if none.
-func incarnation(origin string) uint64 {
-	f := strings.Split(origin, ".")
-	if len(f) < 3 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[len(f)-2], 10, 64)
-	return n
 }
 
 // ReadOrigin reads every op of origin's log under root, in the order they

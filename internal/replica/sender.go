@@ -63,6 +63,9 @@ type Sender struct {
 	// replaced whole under mu; nil once closed.
 	mu    sync.Mutex
 	peers atomic.Pointer[map[string]*peer]
+
+	pending atomic.Int64  // items queued and not answered
+	idle    chan struct{} // capacity 1: pending fell to zero
 }
 
 // NewSender returns a sender with no backups yet.
@@ -70,7 +73,7 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	s := &Sender{cfg: cfg}
+	s := &Sender{cfg: cfg, idle: make(chan struct{}, 1)}
 	s.peers.Store(&map[string]*peer{})
 	return s
 }
@@ -92,8 +95,6 @@ type peer struct {
 	mu      sync.Mutex
 	queue   []item
 	dropped bool
-
-	taken atomic.Int64 // items taken from the queue and not answered yet
 }
 
 // Send queues rec, an op encoded by journal.AppendRecord, for backup m, and
@@ -131,10 +132,11 @@ func (s *Sender) enqueue(m ring.Member, it item) {
 	p.mu.Lock()
 	if p.dropped {
 		p.mu.Unlock()
-		answer([]item{it}, nil)
+		s.answer([]item{it}, nil)
 		return
 	}
 	p.queue = append(p.queue, it)
+	s.pending.Add(1)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -191,7 +193,7 @@ func (s *Sender) Prune(snap *ring.Snapshot) {
 	}
 	s.mu.Unlock()
 	for _, p := range gone {
-		answer(p.close(), nil)
+		s.answer(p.close(), nil)
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -206,36 +208,16 @@ func (s *Sender) Close() {
 	s.mu.Unlock()
 }
 
-// drainPoll is how often Drain looks at the queues.
-const drainPoll = 10 * time.Millisecond
-
-// Drain waits until every queue is empty (the trims of a final flush are
-// out), or ctx ends.
+// Drain waits until every op and trim queued is answered (the trims of a
+// final flush are out), or ctx ends.
 func (s *Sender) Drain(ctx context.Context) {
-	t := time.NewTicker(drainPoll)
-	defer t.Stop()
-	for s.Pending() > 0 {
+	for s.pending.Load() > 0 {
 		select {
-		case <-t.C:
+		case <-s.idle:
 		case <-ctx.Done():
 			return
 		}
 	}
-}
-
-// Pending counts the ops queued or in flight to backups.
-func (s *Sender) Pending() int {
-	ps := s.peers.Load()
-	if ps == nil {
-		return 0
-	}
-	n := 0
-	for _, p := range *ps {
-		p.mu.Lock()
-		n += len(p.queue) + int(p.taken.Load())
-		p.mu.Unlock()
-	}
-	return n
 }
 
 func (p *peer) close() []item {
@@ -297,19 +279,19 @@ func (p *peer) loop() {
 			if r.err == nil {
 				backoff = 0
 			}
-			p.answer(r.items, nil) // held, or the ring dropped the backup
+			p.s.answer(r.items, nil) // held, or the ring dropped the backup
 		case <-pause:
 			pause = nil
 		case <-p.s.cfg.Stopping.Done():
 			for _, f := range inflight {
-				p.answer(f, errs.ErrShutdown)
+				p.s.answer(f, errs.ErrShutdown)
 			}
-			p.answer(retry, errs.ErrShutdown)
-			answer(p.close(), errs.ErrShutdown)
+			p.s.answer(retry, errs.ErrShutdown)
+			p.s.answer(p.close(), errs.ErrShutdown)
 			return
 		}
 		if p.isDropped() && len(inflight) == 0 {
-			p.answer(retry, nil)
+			p.s.answer(retry, nil)
 			return
 		}
 	}
@@ -335,7 +317,6 @@ func (p *peer) next(retry *[]item) []item {
 	}
 	items := p.queue[:n:n]
 	p.queue = p.queue[n:]
-	p.taken.Add(int64(n))
 	return items
 }
 
@@ -345,17 +326,18 @@ func (p *peer) isDropped() bool {
 	return p.dropped
 }
 
-// answer answers items taken from the queue (see answer).
-func (p *peer) answer(items []item, err error) {
-	p.taken.Add(-int64(len(items)))
-	answer(items, err)
-}
-
-// answer calls the done of each op among items with err.
-func answer(items []item, err error) {
+// answer calls the done of each op among items with err: they are out of
+// the sender's hands.
+func (s *Sender) answer(items []item, err error) {
 	for _, it := range items {
 		if it.done != nil {
 			it.done(err)
+		}
+	}
+	if s.pending.Add(-int64(len(items))) == 0 {
+		select {
+		case s.idle <- struct{}{}:
+		default:
 		}
 	}
 }

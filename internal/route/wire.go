@@ -116,3 +116,80 @@ func errorOf(code, msg string) error {
 	}
 	return &transport.Error{Code: code, Message: msg}
 }
+
+// keyMethods maps the RPC methods a client calls on one key to the op
+// they run.
+var keyMethods = map[string]op.Kind{
+	proto.MethodIncr:      op.Incr,
+	proto.MethodIncrAsync: op.Incr,
+	proto.MethodCount:     op.Count,
+	proto.MethodInsert:    op.Insert,
+	proto.MethodSize:      op.Size,
+	proto.MethodDump:      op.Dump,
+	proto.MethodGet:       op.Get,
+	proto.MethodFetch:     op.Fetch,
+	proto.MethodSet:       op.Set,
+	proto.MethodDelete:    op.Delete,
+}
+
+// IsKeyMethod reports whether method is a client's op on one key.
+func IsKeyMethod(method string) bool {
+	_, ok := keyMethods[method]
+	return ok
+}
+
+// RequestOp decodes a client's request on one key into its op. Errors: a
+// method that is not on one key, or a body that does not decode, wrapped
+// in errs.ErrInvalidKey (a malformed request).
+func RequestOp(req *transport.Request) (op.Op, error) {
+	kind, ok := keyMethods[req.Method]
+	if !ok {
+		return op.Op{}, fmt.Errorf("%w: %q is not an op on one key", errs.ErrInvalidKey, req.Method)
+	}
+	o := op.Op{Kind: kind}
+	var err error
+	switch kind {
+	case op.Incr:
+		var in proto.IncrRequest
+		err = req.Decode(&in)
+		o.Store, o.Key, o.Delta = in.Store, in.Key, in.Delta
+	case op.Insert:
+		var in proto.InsertRequest
+		err = req.Decode(&in)
+		o.Store, o.Key, o.Values = in.Store, in.Key, in.Values
+	case op.Set:
+		var in proto.SetRequest
+		err = req.Decode(&in)
+		o.Store, o.Key, o.Values = in.Store, in.Key, [][]byte{in.Value}
+	default:
+		var in proto.KeyRequest
+		err = req.Decode(&in)
+		o.Store, o.Key = in.Store, in.Key
+	}
+	if err != nil {
+		return o, fmt.Errorf("%w: %w", errs.ErrInvalidKey, err)
+	}
+	return o, nil
+}
+
+// ReplyOp answers a client's op of kind k with its result.
+func ReplyOp(r transport.Reply, k op.Kind, res op.Result) {
+	switch {
+	case res.Err != nil:
+		r.Send(nil, transport.NewError(proto.CodeOf(res.Err), res.Err))
+	case k == op.Count || k == op.Size:
+		r.Send(proto.CountResponse{Count: res.Count}, nil)
+	case k == op.Delete:
+		var deleted int64
+		if res.Deleted {
+			deleted = 1
+		}
+		r.Send(proto.CountResponse{Count: deleted}, nil)
+	case k == op.Get || k == op.Fetch:
+		r.Send(proto.GetResponse{Value: res.Value, Found: res.Found, Loaded: res.Loaded}, nil)
+	case k == op.Dump:
+		r.Send(proto.ValuesResponse{Values: res.Values}, nil)
+	default:
+		r.Send(nil, nil)
+	}
+}
