@@ -75,6 +75,38 @@ func (a *agent) launch(t *testing.T) {
 	}()
 }
 
+// exitTimeout bounds how long an agent told to stop may take to exit: its
+// final flush included.
+const exitTimeout = 45 * time.Second
+
+// terminate sends a SIGTERM to a and fails t unless a exits within
+// exitTimeout, with status 0.
+func (a *agent) terminate(t *testing.T) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM %s: %v", a.name, err)
+	}
+	a.waitExit(t, "SIGTERM")
+}
+
+// waitExit fails t unless a, told to stop by what cause names, exits within
+// exitTimeout, with status 0. The test's cleanup logs a's output.
+func (a *agent) waitExit(t *testing.T, cause string) {
+	t.Helper()
+	select {
+	case <-a.exited:
+	case <-time.After(exitTimeout):
+		t.Fatalf("%s did not exit within %v of %s", a.name, exitTimeout, cause)
+	}
+	if a.err != nil {
+		var ee *exec.ExitError
+		if errors.As(a.err, &ee) {
+			t.Fatalf("%s exited with status %d after %s, want 0", a.name, ee.ExitCode(), cause)
+		}
+		t.Fatalf("%s after %s: %v", a.name, cause, a.err)
+	}
+}
+
 // waitAlive waits until a sees want members alive and not leaving.
 func waitAlive(t *testing.T, a *agent, want int) {
 	t.Helper()
@@ -372,25 +404,9 @@ func TestThreeAgents(t *testing.T) {
 
 	// The rest leave gracefully and exit 0: n2 through `hoard leave`, n1 on
 	// SIGTERM.
-	for i, a := range []*agent{agents[1], agents[0]} {
-		if i == 0 {
-			hoard(t, "leave", "--rpc", a.rpc)
-		} else if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-a.exited:
-		case <-time.After(45 * time.Second):
-			t.Fatalf("%s did not exit within 45s of SIGTERM", a.name)
-		}
-		if a.err != nil {
-			var ee *exec.ExitError
-			if errors.As(a.err, &ee) {
-				t.Fatalf("%s exited with status %d after SIGTERM, want 0", a.name, ee.ExitCode())
-			}
-			t.Fatalf("%s: %v", a.name, a.err)
-		}
-	}
+	hoard(t, "leave", "--rpc", agents[1].rpc)
+	agents[1].waitExit(t, "hoard leave")
+	agents[0].terminate(t)
 }
 
 func TestAgentConfigErrorNamesTheLine(t *testing.T) {

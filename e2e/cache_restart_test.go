@@ -89,27 +89,12 @@ cache "users" {
 			return nil
 		})
 	}
-	stop := func(a *agent) {
-		t.Helper()
-		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-a.exited:
-		case <-time.After(45 * time.Second):
-			t.Fatalf("%s did not exit after SIGTERM", a.name)
-		}
-		if a.err != nil {
-			t.Fatalf("%s exited with %v", a.name, a.err)
-		}
-	}
-
 	readAll()
 	if got := loads.Load(); got != keys {
 		t.Fatalf("%d loads for %d keys", got, keys)
 	}
 	for _, a := range agents { // rolling restart
-		stop(a)
+		a.terminate(t)
 		a.launch(t)
 		for _, b := range agents {
 			waitAlive(t, b, 3)

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestChurnWithAgents runs the churn of issue 6 with real processes: writers
@@ -53,19 +51,6 @@ buffer "ev" {
 		all = append(all, a)
 		return a
 	}
-	stop := func(a *agent) {
-		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-a.exited:
-		case <-time.After(45 * time.Second):
-			t.Fatalf("%s did not exit after SIGTERM", a.name)
-		}
-		if a.err != nil {
-			t.Fatalf("%s exited with %v:\n%s", a.name, a.err, a.log)
-		}
-	}
 	t.Cleanup(func() {
 		for _, a := range all {
 			if a.cmd == nil {
@@ -101,11 +86,11 @@ buffer "ev" {
 		progress()
 	}
 	for _, a := range []*agent{all[4], all[3]} { // 5 -> 3 by graceful leaves
-		stop(a)
+		a.terminate(t)
 		progress()
 	}
 	for _, a := range all[:3] { // rolling restart
-		stop(a)
+		a.terminate(t)
 		progress()
 		a.launch(t)
 		waitAlive(t, a, 3)
@@ -113,7 +98,7 @@ buffer "ev" {
 	}
 	wr.stop()
 	for _, a := range all[:3] {
-		stop(a)
+		a.terminate(t)
 	}
 
 	got := map[string]int64{}

@@ -105,17 +105,7 @@ func crashAndRestart(t *testing.T, dsn, fsync string, torn bool) {
 	progress()
 	wr.stop()
 	for _, a := range agents {
-		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-a.exited:
-		case <-time.After(45 * time.Second):
-			t.Fatalf("%s did not exit after SIGTERM", a.name)
-		}
-		if a.err != nil {
-			t.Fatalf("%s exited with %v", a.name, a.err)
-		}
+		a.terminate(t)
 	}
 	if torn && !strings.Contains(victim.log.String(), "torn write-ahead log record cut off") {
 		t.Errorf("the restarted victim did not report its torn record:\n%s", victim.log)

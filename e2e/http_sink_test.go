@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestHTTPSinkThroughAgents flushes counters from three agents to an HTTP
@@ -69,17 +67,7 @@ counter "pageviews" {
 		}
 	}
 	for _, a := range agents {
-		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-a.exited:
-		case <-time.After(45 * time.Second):
-			t.Fatalf("%s did not exit after SIGTERM", a.name)
-		}
-		if a.err != nil {
-			t.Fatalf("%s exited with %v", a.name, a.err)
-		}
+		a.terminate(t)
 	}
 	mu.Lock()
 	defer mu.Unlock()

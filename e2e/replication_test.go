@@ -97,17 +97,7 @@ func loseOwner(t *testing.T, dsn string, zombie bool) {
 		if a == victim && !zombie {
 			continue
 		}
-		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-a.exited:
-		case <-time.After(45 * time.Second):
-			t.Fatalf("%s did not exit after SIGTERM", a.name)
-		}
-		if a.err != nil {
-			t.Fatalf("%s exited with %v", a.name, a.err)
-		}
+		a.terminate(t)
 	}
 	if held == 0 {
 		t.Errorf("the victim held nothing unflushed when it stopped: the test proved nothing")

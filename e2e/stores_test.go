@@ -9,9 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestStoresThroughAgents sends increments and inserts to all three
@@ -64,17 +62,7 @@ buffer "events" {
 		t.FailNow()
 	}
 	for _, a := range agents {
-		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-a.exited:
-		case <-time.After(45 * time.Second):
-			t.Fatalf("%s did not exit after SIGTERM", a.name)
-		}
-		if a.err != nil {
-			t.Fatalf("%s exited with %v", a.name, a.err)
-		}
+		a.terminate(t)
 	}
 	got := map[string]int64{}
 	gotValues := map[string][]string{}

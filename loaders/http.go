@@ -115,14 +115,8 @@ func checkInitURL(raw string) error {
 	if strings.Contains(raw, "{key}") {
 		return fmt.Errorf("InitURL %s takes no {key}: one GET returns every entry", endpoint.URL(raw))
 	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return fmt.Errorf("InitURL %s: invalid URL: %w", endpoint.URL(raw), errors.Unwrap(err))
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("InitURL %s: scheme must be http or https", u.Redacted())
-	case u.Host == "" || u.Opaque != "":
-		return fmt.Errorf("InitURL %s: URL needs a host", u.Redacted())
+	if u, err := endpoint.HTTPURL(raw); err != nil {
+		return fmt.Errorf("InitURL %s: %w", endpoint.Name(raw, u), err)
 	}
 	return nil
 }

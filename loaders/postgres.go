@@ -136,9 +136,8 @@ func (p *Postgres) Load(ctx context.Context, key string) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	v, err := p.load(ctx, key)
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) && !errors.Is(err, ErrNotFound) {
-		// The server cancelled the query at our request: say why.
-		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	if !errors.Is(err, ErrNotFound) {
+		err = endpoint.Cancelled(ctx, err)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("loaders: postgres %s: key %q: %w", p.name, key, err)
@@ -249,12 +248,8 @@ func (p *Postgres) init(ctx context.Context) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	entries, err := p.initRows(ctx)
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		// The server cancelled the query at our request: say why.
-		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("loaders: postgres %s: init query: %w", p.name, err)
+		return nil, fmt.Errorf("loaders: postgres %s: init query: %w", p.name, endpoint.Cancelled(ctx, err))
 	}
 	return entries, nil
 }

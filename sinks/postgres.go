@@ -166,11 +166,7 @@ func (p *Postgres) Flush(ctx context.Context, b Batch) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		if !errors.Is(err, ctx.Err()) {
-			// The server cancelled the statement at our request: say why.
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-		}
-		return p.errorf(&b, err)
+		return p.errorf(&b, endpoint.Cancelled(ctx, err))
 	}
 	if be := (batchError{}); errors.As(err, &be) || pgPermanent(err) {
 		return p.permanent(&b, err)

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hoard-dev/hoard/internal/flush"
+	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/hoard-dev/hoard/internal/disk"
 )
 
 // ErrCorruptDump is returned by ReadDump, wrapped with the line it stopped
@@ -30,31 +31,19 @@ type dumpLine struct {
 // (base64), "loaded"}, each entry keeping when it was stored so that it
 // keeps its age when read back.
 func WriteDump(path string, entries []Listed) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	base := filepath.Base(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-"+strings.TrimSuffix(base, filepath.Ext(base))+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename this fails harmlessly
-	w := bufio.NewWriterSize(tmp, 64<<10)
-	enc := json.NewEncoder(w)
-	for _, e := range entries {
-		if err := enc.Encode(dumpLine{Key: e.Key, Value: e.Entry.value, Loaded: time.Unix(0, e.Entry.loaded)}); err != nil {
-			tmp.Close()
-			return err
+	return disk.WriteAtomic(path, func(f io.Writer) error {
+		w := bufio.NewWriterSize(f, 64<<10)
+		enc := json.NewEncoder(w)
+		for _, e := range entries {
+			if err := enc.Encode(dumpLine{Key: e.Key, Value: e.Entry.value, Loaded: time.Unix(0, e.Entry.loaded)}); err != nil {
+				return err
+			}
 		}
-	}
-	if err := errors.Join(w.Flush(), tmp.Sync(), tmp.Close()); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return flush.SyncDir(dir)
+		return w.Flush()
+	})
 }
 
 // ReadDump reads the dump file at path and calls restore for each entry, in

@@ -1,9 +1,11 @@
 // Package endpoint names endpoints: remote ones in errors and logs without
 // their secrets (the HTTP sink and loader, the PostgreSQL sink and loader),
-// and a node's own as its peers should dial them.
+// and a node's own as its peers should dial them. Cancelled makes the error
+// of a call to a remote one that our context cut short say so.
 package endpoint
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -68,4 +70,18 @@ func Name(raw string, u *url.URL) string {
 		return URL(raw)
 	}
 	return u.Redacted()
+}
+
+// Cancelled returns err, the error of a call made under ctx, wrapping
+// ctx.Err() as well when ctx has ended and err does not wrap it already:
+// the server cancelled the call at our request (a PostgreSQL statement
+// cancelled when ctx ended), and its error alone ("canceling statement due
+// to user request") would not say why. errors.Is then matches both
+// ctx.Err() and err's own chain. A nil err, or a ctx still live, returns err
+// as it is.
+func Cancelled(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", ctx.Err(), err)
 }

@@ -1,6 +1,9 @@
 package endpoint
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -22,5 +25,44 @@ func TestPostgres(t *testing.T) {
 	got := Postgres(pgconn.Config{User: "u", Password: "s3cret", Host: "127.0.0.1", Port: 5432, Database: "db"})
 	if got != "u@127.0.0.1:5432/db" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestCancelledSaysWhy(t *testing.T) {
+	errServer := errors.New("ERROR: canceling statement due to user request (SQLSTATE 57014)")
+	live := context.Background()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		err     error
+		wantCtx bool   // the result wraps context.Canceled
+		want    string // the result's message, "" for a nil error
+	}{
+		{name: "no error", ctx: cancelled, err: nil},
+		{name: "ctx live", ctx: live, err: errServer, want: errServer.Error()},
+		{name: "already ctx's error", ctx: cancelled, err: fmt.Errorf("query: %w", context.Canceled), wantCtx: true, want: "query: context canceled"},
+		{name: "cancelled by the server", ctx: cancelled, err: errServer, wantCtx: true, want: "context canceled (" + errServer.Error() + ")"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Cancelled(tt.ctx, tt.err)
+			if tt.want == "" {
+				if got != nil {
+					t.Fatalf("Cancelled = %v, want nil", got)
+				}
+				return
+			}
+			if got == nil || got.Error() != tt.want {
+				t.Fatalf("Cancelled = %v, want %q", got, tt.want)
+			}
+			if !errors.Is(got, tt.err) {
+				t.Errorf("Cancelled = %v does not wrap %v", got, tt.err)
+			}
+			if errors.Is(got, context.Canceled) != tt.wantCtx {
+				t.Errorf("Cancelled = %v: wraps context.Canceled %v, want %v", got, !tt.wantCtx, tt.wantCtx)
+			}
+		})
 	}
 }

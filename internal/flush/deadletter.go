@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/hoard-dev/hoard/internal/disk"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -54,34 +56,21 @@ func (d *DeadLetters) Write(b sinks.Batch, cause error, attempts int) error {
 	if err != nil {
 		return fmt.Errorf("dead-letter encode: %w", err)
 	}
-	final := filepath.Join(dir, b.ID+".json")
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	err = disk.WriteAtomic(filepath.Join(dir, b.ID+".json"), func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("dead-letter: %w", err)
 	}
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("dead-letter write: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("dead-letter rename: %w", err)
-	}
-	return SyncDir(dir)
+	return nil
 }
 
 // SyncDir fsyncs the directory dir, so that a file created, renamed or
-// removed in it stays so after a crash.
+// removed in it stays so after a crash. It is disk.SyncDir, kept for the
+// callers outside this package that still use it.
 func SyncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return disk.SyncDir(dir)
 }
 
 // Paths lists the dead-letter files of store, sorted by name, that is by

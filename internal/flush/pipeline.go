@@ -115,18 +115,16 @@ func (p *Pipeline) Flush(ctx context.Context, mode Mode, only []int) (Result, er
 			errs = append(errs, fmt.Errorf("batch %s not delivered yet, kept for the next flush: %w", b.ID, err))
 			continue
 		}
-		if derr := p.cfg.DeadLetters.Write(b, err, attempts); derr != nil {
+		err = p.deadLetter(b, err, attempts, "batch dead-lettered")
+		errs = append(errs, err)
+		if !errors.Is(err, ErrDeadLettered) {
 			// Never drop: keep it in memory and try again next flush.
-			p.logger.Error("cannot write dead-letter; keeping the batch in memory", "batch", b.ID, "error", derr)
+			p.logger.Error("cannot write dead-letter; keeping the batch in memory", "batch", b.ID, "error", err)
 			p.stuck = append(p.stuck, pb)
-			errs = append(errs, derr)
 			continue
 		}
 		p.src.Settle(pb)
-		p.deadLettered.Add(1)
 		res.DeadLettered++
-		p.logger.Error("batch dead-lettered", "batch", b.ID, "keys", b.Len(), "attempts", attempts, "error", err)
-		errs = append(errs, fmt.Errorf("%w: %s: %w", ErrDeadLettered, b.ID, err))
 	}
 	return res, errors.Join(errs...)
 }
@@ -150,12 +148,25 @@ func (p *Pipeline) Deliver(ctx context.Context, b sinks.Batch, rebuild Rebuild) 
 	if err == nil {
 		return nil
 	}
-	if derr := p.cfg.DeadLetters.Write(b, err, attempts); derr != nil {
+	derr := p.deadLetter(b, err, attempts, "batch dead-lettered")
+	if !errors.Is(derr, ErrDeadLettered) {
 		return fmt.Errorf("batch %s neither delivered nor dead-lettered: %w", b.ID, errors.Join(err, derr))
 	}
+	return derr
+}
+
+// deadLetter writes b, which failed with cause after attempts sink calls (0:
+// never tried), to the dead-letter, counts it and logs msg. It returns the
+// error to report for b, wrapping ErrDeadLettered and cause; or, when the
+// dead-letter could not be written, the write's error, which does not wrap
+// ErrDeadLettered: b is then nowhere but with the caller, which must keep it.
+func (p *Pipeline) deadLetter(b sinks.Batch, cause error, attempts int, msg string) error {
+	if err := p.cfg.DeadLetters.Write(b, cause, attempts); err != nil {
+		return err
+	}
 	p.deadLettered.Add(1)
-	p.logger.Error("batch dead-lettered", "batch", b.ID, "keys", b.Len(), "attempts", attempts, "error", err)
-	return fmt.Errorf("%w: %s: %w", ErrDeadLettered, b.ID, err)
+	p.logger.Error(msg, "batch", b.ID, "keys", b.Len(), "attempts", attempts, "error", cause)
+	return fmt.Errorf("%w: %s: %w", ErrDeadLettered, b.ID, cause)
 }
 
 // lock takes the flush lock, or gives up when ctx ends.
@@ -181,16 +192,15 @@ func (p *Pipeline) spill(cause error) (Result, error) {
 		return res, cause
 	}
 	b := pb.Batch
-	if err := p.cfg.DeadLetters.Write(b, cause, 0); err != nil {
+	err := p.deadLetter(b, cause, 0, "batch dead-lettered without trying the sink: a flush in progress held it past the deadline")
+	if !errors.Is(err, ErrDeadLettered) {
 		p.logger.Error("data lost: could not flush or dead-letter it before the node stopped",
 			"batch", b.ID, "keys", b.Len(), "error", err)
 		return res, fmt.Errorf("store %s: %d keys lost: %w", p.cfg.Store, b.Len(), errors.Join(cause, err))
 	}
 	p.src.Settle(pb)
-	p.deadLettered.Add(1)
 	res.DeadLettered++
-	p.logger.Error("batch dead-lettered without trying the sink: a flush in progress held it past the deadline", "batch", b.ID, "keys", b.Len())
-	return res, fmt.Errorf("%w: %s: %w", ErrDeadLettered, b.ID, cause)
+	return res, err
 }
 
 // maxOverlapRounds bounds the rebuilds of one batch: each meets a

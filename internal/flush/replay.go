@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/hoard-dev/hoard/internal/disk"
 )
 
 // Replay sends the store's dead-lettered batches to the sink again, once
@@ -46,7 +48,7 @@ func (p *Pipeline) Replay(ctx context.Context) (replayed, failed []string, err e
 			failed = append(failed, fmt.Sprintf("%s: delivered, but the file stays: %v", l.Batch.ID, err))
 			continue
 		}
-		_ = SyncDir(filepath.Dir(path))
+		_ = disk.SyncDir(filepath.Dir(path))
 		p.flushes.Add(1)
 		p.logger.Info("dead letter replayed", "batch", l.Batch.ID, "keys", l.Batch.Len())
 		replayed = append(replayed, l.Batch.ID)

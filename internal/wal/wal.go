@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/disk"
 )
 
 // DefaultSegmentBytes is the segment size a zero Options.SegmentBytes means.
@@ -185,8 +187,8 @@ func Open(opts Options) (*Log, error) {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
 	// The dir may be new: make its entry in the parent durable too.
-	if err := syncDir(filepath.Dir(opts.Dir)); err != nil {
-		return nil, err
+	if err := disk.SyncDir(filepath.Dir(opts.Dir)); err != nil {
+		return nil, fmt.Errorf("wal: sync dir: %w", err)
 	}
 	names, err := segmentNames(opts.Dir)
 	if err != nil {
@@ -397,9 +399,9 @@ func (l *Log) createSegment(n uint64) (segmentFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
-	if err := syncDir(l.opts.Dir); err != nil {
+	if err := disk.SyncDir(l.opts.Dir); err != nil {
 		_ = f.Close()
-		return nil, err
+		return nil, fmt.Errorf("wal: sync dir: %w", err)
 	}
 	return f, nil
 }
@@ -407,20 +409,4 @@ func (l *Log) createSegment(n uint64) (segmentFile, error) {
 // createFile creates a segment file that must not exist yet.
 func createFile(path string) (segmentFile, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-}
-
-// syncDir fsyncs dir, making the entries created in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("wal: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("wal: sync dir: %w", err)
-	}
-	return nil
 }
