@@ -159,6 +159,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: max value bytes %d must be between 1 and %d", ErrInvalidConfig, c.MaxValueBytes, op.MaxInsertBytes)
 	}
 	seen := map[string]bool{}
+	backups := c.ringConfig().Backups
 	for _, s := range c.Stores {
 		if err := s.Validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -166,12 +167,8 @@ func (c *Config) Validate() error {
 		if seen[s.Name] {
 			return fmt.Errorf("%w: store %q declared twice", ErrInvalidConfig, s.Name)
 		}
-		backups := c.Ring.Backups
-		if c.Ring == (ring.Config{}) {
-			backups = DefaultConfig().Ring.Backups
-		}
-		if s.Replicas > backups {
-			return fmt.Errorf("%w: store %q: replicas %d is more than the ring's backups (%d)", ErrInvalidConfig, s.Name, s.Replicas, backups)
+		if d := s.withDefaults(); d.Ack == AckReplicated && d.Replicas > backups {
+			return fmt.Errorf("%w: store %q: replicas %d is more than the ring's backups (%d)", ErrInvalidConfig, s.Name, d.Replicas, backups)
 		}
 		seen[s.Name] = true
 	}

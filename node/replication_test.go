@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -159,5 +160,41 @@ func failedOver(c *testcluster.Cluster, nodes ...int) func() error {
 			return fmt.Errorf("no failover yet (%d replicated ops held)", held)
 		}
 		return nil
+	}
+}
+
+// TestWritesWaitForAnUnreachableBackup: a write whose partition's backup
+// cannot be reached waits until the ring drops the backup, then is
+// acknowledged; one whose deadline passes first ends in ErrIndeterminate
+// (it is in the owner's log and memory, and reaches the sink).
+func TestWritesWaitForAnUnreachableBackup(t *testing.T) {
+	c, totals := replicatedCluster(t)
+	owner := c.Node(0)
+	snap := owner.Ring()
+	key := ""
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("k%d", i)
+		p, o := snap.Locate("pv", k)
+		if o.Name == "n1" && snap.Backups(p)[0].Name == "n2" {
+			key = k
+		}
+	}
+	c.Kill(1)
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := owner.Incr(short, "pv", key, 1); !errors.Is(err, node.ErrIndeterminate) {
+		t.Fatalf("incr with its backup unreachable and a 300ms deadline = %v, want ErrIndeterminate", err)
+	}
+	if err := owner.Incr(ctxT(t), "pv", key, 1); err != nil {
+		t.Fatalf("incr waiting for the ring to drop its backup = %v", err)
+	}
+	if _, ok := owner.Ring().Member("n2"); ok {
+		t.Fatal("the write was acknowledged while its unreachable backup was still in the ring")
+	}
+	if _, err := owner.Flush(ctxT(t), ""); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _, _ := totals(ctxT(t)); sum != 2 {
+		t.Fatalf("sink holds %d increments, want 2 (the indeterminate one was applied)", sum)
 	}
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"github.com/hoard-dev/hoard/node"
 	"math"
 	"math/big"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hoard-dev/hoard/node"
 )
 
 // attrSet decodes the attributes of one body into Go values. Each method

@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/internal/disk"
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/journal"
 	"github.com/hoard-dev/hoard/internal/op"
@@ -112,7 +113,7 @@ func Open(cfg Config) (*Keeper, error) {
 		if k.journal, err = journal.Open(journal.Config{Root: k.walRoot(), Origin: origin, SyncEvery: cfg.SyncEvery, Logger: logger.Named("wal")}); err != nil {
 			return nil, err
 		}
-		if err := flush.SyncDir(cfg.DataDir); err != nil { // the new wal directory's entry
+		if err := disk.SyncDir(cfg.DataDir); err != nil { // the new wal directory's entry
 			_ = k.journal.Close()
 			return nil, err
 		}
@@ -268,8 +269,8 @@ func backupsChanged(prev, next *ring.Snapshot, name string, replicas int) []int 
 // What cannot be delivered now is tried again until the node stops; then
 // its log stays for the next start.
 func (k *Keeper) failover(origin string) {
-	recs, log := k.holder.Take(origin)
-	if len(recs) == 0 && log == nil {
+	recs, ok := k.holder.Take(origin)
+	if !ok {
 		return
 	}
 	start := time.Now()
@@ -299,7 +300,7 @@ func (k *Keeper) failover(origin string) {
 			}
 		}
 	}
-	if err := k.holder.Release(origin, log); err != nil {
+	if err := k.holder.Release(origin); err != nil {
 		k.logger.Warn("cannot remove a delivered replica log", "origin", origin, "error", err)
 	}
 	k.failovers.Add(1)

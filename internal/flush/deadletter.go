@@ -66,13 +66,6 @@ func (d *DeadLetters) Write(b sinks.Batch, cause error, attempts int) error {
 	return nil
 }
 
-// SyncDir fsyncs the directory dir, so that a file created, renamed or
-// removed in it stays so after a crash. It is disk.SyncDir, kept for the
-// callers outside this package that still use it.
-func SyncDir(dir string) error {
-	return disk.SyncDir(dir)
-}
-
 // Paths lists the dead-letter files of store, sorted by name, that is by
 // batch ID (node.boot.seq). Within one boot of a node that is the order the
 // batches were made; across restarts the boot ID, random, decides, so it is

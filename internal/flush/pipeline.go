@@ -256,11 +256,7 @@ func (p *Pipeline) deliver(ctx context.Context, b sinks.Batch) (int, error) {
 			wait = min(after, maxRetryDelay)
 		}
 		p.logger.Warn("flush attempt failed; retrying", "batch", b.ID, "attempt", attempt, "of", p.cfg.RetryMax, "retry_in", wait, "error", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !Sleep(ctx, wait) {
 			return attempt, fmt.Errorf("%w (after %d failed attempts, last: %w)", ctx.Err(), attempt, err)
 		}
 		delay = min(2*delay, maxRetryDelay)

@@ -86,12 +86,10 @@ func (p *Pipeline) Lose(partitions []int, first bool) {
 	})
 }
 
-// Close is Final: a store engine's last work when the node stops.
-func (p *Pipeline) Close(ctx context.Context) error { return p.Final(ctx) }
-
-// Final is the last flush when the node stops: everything, then the source
-// refuses writes; what cannot be delivered within ctx is dead-lettered.
-func (p *Pipeline) Final(ctx context.Context) error {
+// Close is the last flush when the node stops, a store engine's last work:
+// everything, then the source refuses writes; what cannot be delivered
+// within ctx is dead-lettered.
+func (p *Pipeline) Close(ctx context.Context) error {
 	res, err := p.Flush(ctx, Final, nil)
 	if res.Keys > 0 || res.DeadLettered > 0 {
 		p.logger.Info("final flush", "keys", res.Keys, "batches", res.Batches, "dead_lettered", res.DeadLettered)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/hoard-dev/hoard/internal/flush"
+	"github.com/hoard-dev/hoard/internal/disk"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -40,28 +41,15 @@ func NextOrigin(dataDir, name string) (string, error) {
 			return "", fmt.Errorf("journal: %s is corrupt: want a number, got %q", path, data)
 		}
 	}
-	tmp := path + ".tmp"
-	if err := writeSynced(tmp, []byte(fmt.Sprintf("%d\n", last+1))); err != nil {
-		return "", fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("journal: %w", err)
-	}
-	if err := flush.SyncDir(dataDir); err != nil {
+	if err := disk.WriteAtomic(path, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "%d\n", last+1)
+		return err
+	}); err != nil {
 		return "", fmt.Errorf("journal: %w", err)
 	}
 	var r [4]byte
 	_, _ = rand.Read(r[:])
 	return fmt.Sprintf("%s.%d.%s", name, last+1, hex.EncodeToString(r[:])), nil
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	return errors.Join(werr, f.Sync(), f.Close())
 }
 
 // BatchID is the ID of the batch of store holding ranges of origin's ops:

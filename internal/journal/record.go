@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -74,15 +75,11 @@ func appendString(b []byte, s string) []byte {
 // store's name (a slice of b), partition and seq. Errors: a malformed
 // record.
 func PeekRecord(b []byte) (store []byte, p int, seq uint64, err error) {
-	if len(b) < 2 || b[0] != recordVersion {
-		return nil, 0, 0, fmt.Errorf("%w: version or length", errBadRecord)
+	_, d, err := header(b)
+	if err != nil {
+		return nil, 0, 0, err
 	}
-	d := decoder{b: b[2:]}
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		return nil, 0, 0, fmt.Errorf("%w: store name", errBadRecord)
-	}
-	store, d.b = d.b[:n], d.b[n:]
+	store = d.bytes()
 	p = int(d.uvarint())
 	seq = d.uvarint()
 	if d.err != nil {
@@ -91,18 +88,28 @@ func PeekRecord(b []byte) (store []byte, p int, seq uint64, err error) {
 	return store, p, seq, nil
 }
 
+// header checks a record's version and kind and returns a decoder of the
+// rest.
+func header(b []byte) (op.Kind, decoder, error) {
+	if len(b) < 2 || b[0] != recordVersion {
+		return 0, decoder{}, fmt.Errorf("%w: version or length", errBadRecord)
+	}
+	k := op.Kind(b[1])
+	if k != op.Incr && k != op.Insert && k != KindTrim {
+		return 0, decoder{}, fmt.Errorf("%w: op kind %d", errBadRecord, b[1])
+	}
+	return k, decoder{b: b[2:]}, nil
+}
+
 // DecodeRecord decodes a record; the values are copied out of b. Errors:
 // a malformed record.
 func DecodeRecord(b []byte) (Recorded, error) {
 	var r Recorded
-	if len(b) < 2 || b[0] != recordVersion {
-		return r, fmt.Errorf("%w: version or length", errBadRecord)
+	kind, d, err := header(b)
+	if err != nil {
+		return r, err
 	}
-	r.Kind = op.Kind(b[1])
-	if r.Kind != op.Incr && r.Kind != op.Insert && r.Kind != KindTrim {
-		return r, fmt.Errorf("%w: op kind %d", errBadRecord, b[1])
-	}
-	d := decoder{b: b[2:]}
+	r.Kind = kind
 	r.Store = d.string()
 	r.Partition = int(d.uvarint())
 	r.Seq = d.uvarint()
@@ -122,7 +129,7 @@ func DecodeRecord(b []byte) (Recorded, error) {
 		}
 		r.Values = make([][]byte, 0, n)
 		for range n {
-			r.Values = append(r.Values, []byte(d.string()))
+			r.Values = append(r.Values, bytes.Clone(d.bytes()))
 		}
 	}
 	if d.err != nil || len(d.b) != 0 {
@@ -157,16 +164,19 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) string() string {
+// bytes reads a length-prefixed run of bytes: a slice of the record.
+func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.fail()
-		return ""
+		return nil
 	}
-	s := string(d.b[:n])
+	b := d.b[:n:n]
 	d.b = d.b[n:]
-	return s
+	return b
 }
+
+func (d *decoder) string() string { return string(d.bytes()) }
 
 func (d *decoder) fail() {
 	if d.err == nil {

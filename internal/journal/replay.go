@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/internal/counter"
+	"github.com/hoard-dev/hoard/internal/disk"
 	"github.com/hoard-dev/hoard/internal/errs"
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/op"
@@ -92,7 +93,7 @@ func Discard(root, origin string) error {
 	if err := os.RemoveAll(filepath.Join(root, origin)); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return flush.SyncDir(root)
+	return disk.SyncDir(root)
 }
 
 // Rebuild makes one batch of store from the recorded ops of origin
@@ -339,7 +340,7 @@ func deadLettered(dl *flush.DeadLetters, store, origin string) (map[int][]sinks.
 }
 
 // askApplied asks a sink that records positions what it applied of
-// origin's ops of store, retried like a flush; nil for other sinks, which
+// origin's ops of store, RetryMax times RetryDelay apart; nil for other sinks, which
 // get every op again (at least once, under the same batch ID as any
 // earlier replay of the same ops).
 func askApplied(ctx context.Context, origin, store string, rp Replayer) (map[int][]sinks.Range, error) {
@@ -355,11 +356,6 @@ func askApplied(ctx context.Context, origin, store string, rp Replayer) (map[int
 		if attempt >= rp.RetryMax || ctx.Err() != nil {
 			return nil, fmt.Errorf("asking the sink what it applied: %w", err)
 		}
-		t := time.NewTimer(rp.RetryDelay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
+		flush.Sleep(ctx, rp.RetryDelay) // ctx's end ends the next attempt
 	}
 }

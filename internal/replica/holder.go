@@ -35,9 +35,10 @@ type HolderConfig struct {
 type Holder struct {
 	cfg HolderConfig
 
-	// mu guards origins and closed.
+	// mu guards origins, taken and closed.
 	mu      sync.Mutex
 	origins map[string]*held
+	taken   map[string]*journal.Journal // logs of ops taken for delivery, until released
 	closed  bool
 
 	ops atomic.Int64 // ops held
@@ -126,7 +127,7 @@ func NewHolder(cfg HolderConfig) *Holder {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Holder{cfg: cfg, origins: map[string]*held{}}
+	return &Holder{cfg: cfg, origins: map[string]*held{}, taken: map[string]*journal.Journal{}}
 }
 
 // Hold takes ops of origin, each a journal record, and calls done once all
@@ -235,15 +236,17 @@ func (h *Holder) Origins() []string {
 }
 
 // Take returns the ops held of origin, by store, and forgets them, but for
-// their log, which Release removes once they are delivered. The holder
-// keeps taking ops of origin afterwards (a node declared failed that was
-// not): they are held anew.
-func (h *Holder) Take(origin string) (map[string][]journal.Recorded, *journal.Journal) {
+// their log, which Release removes once they are delivered (Close keeps it
+// for the next start if they were not). The holder takes ops of origin
+// afterwards (a node declared failed that was not) into a new log once
+// that one is released. Take returns false if it holds no ops of origin and
+// no log of them.
+func (h *Holder) Take(origin string) (map[string][]journal.Recorded, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	o := h.origins[origin]
-	if o == nil {
-		return nil, nil
+	if o == nil || (o.ops == 0 && o.log == nil) {
+		return nil, false
 	}
 	out := map[string][]journal.Recorded{}
 	for store, sh := range o.stores {
@@ -261,14 +264,20 @@ func (h *Holder) Take(origin string) (map[string][]journal.Recorded, *journal.Jo
 	}
 	h.ops.Add(-o.ops)
 	o.ops = 0
-	l := o.log
-	o.log = nil
-	return out, l
+	if o.log != nil {
+		h.taken[origin] = o.log
+		o.log = nil
+	}
+	return out, true
 }
 
-// Release closes and removes the log of origin's ops that Take returned,
-// once they are delivered or dead-lettered.
-func (h *Holder) Release(origin string, l *journal.Journal) error {
+// Release closes and removes the log of origin's ops that Take took, once
+// they are delivered or dead-lettered.
+func (h *Holder) Release(origin string) error {
+	h.mu.Lock()
+	l := h.taken[origin]
+	delete(h.taken, origin)
+	h.mu.Unlock()
 	if l == nil {
 		return nil
 	}
@@ -281,11 +290,11 @@ func (h *Holder) Release(origin string, l *journal.Journal) error {
 // Drop forgets origin's ops and removes their log: their owner left
 // gracefully, having flushed them itself.
 func (h *Holder) Drop(origin string) error {
-	_, l := h.Take(origin)
+	h.Take(origin)
 	h.mu.Lock()
 	delete(h.origins, origin)
 	h.mu.Unlock()
-	return h.Release(origin, l)
+	return h.Release(origin)
 }
 
 // Ops counts the ops held.
@@ -296,11 +305,16 @@ func (h *Holder) Ops() int64 { return h.ops.Load() }
 // (their owners live and flush their ops themselves). Idempotent.
 func (h *Holder) Close(keep func(origin string) bool) error {
 	h.mu.Lock()
-	origins := h.origins
-	h.origins = map[string]*held{}
+	origins, taken := h.origins, h.taken
+	h.origins, h.taken = map[string]*held{}, map[string]*journal.Journal{}
 	h.closed = true
 	h.mu.Unlock()
 	var errs []error
+	for _, l := range taken { // not delivered: kept for the next start
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for name, o := range origins {
 		if o.log == nil {
 			continue

@@ -76,14 +76,14 @@ func TestHolder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := NewHolder(HolderConfig{Root: t.TempDir()})
 			tc.steps(t, h)
-			taken, log := h.Take("o.1.a")
+			taken, _ := h.Take("o.1.a")
 			if got := seqsOf(taken["pv"]); !slices.Equal(got, tc.want) {
 				t.Fatalf("took %v, want %v", got, tc.want)
 			}
 			if h.Ops() != 0 || h.Held("o.1.a") != 0 {
 				t.Fatalf("still holds %d ops after Take", h.Ops())
 			}
-			if err := h.Release("o.1.a", log); err != nil {
+			if err := h.Release("o.1.a"); err != nil {
 				t.Fatal(err)
 			}
 			if err := h.Close(func(string) bool { return true }); err != nil {

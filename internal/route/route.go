@@ -369,11 +369,12 @@ func (f *forwarder) send(ops []*Call) {
 		// their deadline. A dump goes alone.
 		n, size := 0, 0
 		class := ops[0].Kind.Spec().Class
-		for n < len(ops) && n < maxForwardOps && (n == 0 || size+wireSize(&ops[n].Op) <= maxForwardBytes) {
-			if n > 0 && (ops[n].Kind.Spec().Class != class || class == op.ClassDump) {
+		for n < len(ops) && n < maxForwardOps {
+			next := wireSize(&ops[n].Op)
+			if n > 0 && (size+next > maxForwardBytes || ops[n].Kind.Spec().Class != class || class == op.ClassDump) {
 				break
 			}
-			size += wireSize(&ops[n].Op)
+			size += next
 			n++
 		}
 		f.sendChunk(conn, slices.Clone(ops[:n]))

@@ -31,15 +31,22 @@ func toWire(o *op.Op) proto.Op {
 	return proto.Op{Kind: wireKinds[o.Kind], Store: o.Store, Key: o.Key, Delta: o.Delta, Values: o.Values}
 }
 
+// kindsOnWire is wireKinds the other way: by wire code, plus one (0: no
+// op has the code).
+var kindsOnWire = func() (t [256]op.Kind) {
+	for k, code := range wireKinds {
+		t[code] = k + 1
+	}
+	return t
+}()
+
 // fromWire decodes an op of a forwarded frame. Errors: errs.ErrWrongKind
 // for an unknown op code.
 func fromWire(in *proto.Op) (*op.Op, error) {
 	o := &op.Op{Store: in.Store, Key: in.Key, Delta: in.Delta, Values: in.Values}
-	for k, code := range wireKinds {
-		if code == in.Kind {
-			o.Kind = k
-			return o, nil
-		}
+	if k := kindsOnWire[in.Kind]; k != 0 {
+		o.Kind = k - 1
+		return o, nil
 	}
 	return o, fmt.Errorf("%w: unknown op kind %d", errs.ErrWrongKind, in.Kind)
 }
