@@ -130,7 +130,8 @@ func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
 	if deadline.IsZero() {
 		deadline = time.Now().Add(defaultOpTimeout)
 	}
-	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadline, Done: func(res op.Result) { route.ReplyOp(r, o.Kind, res) }})
+	kind := o.Kind
+	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadline, Done: func(res op.Result) { route.ReplyOp(r, kind, res) }})
 }
 
 // decode reads req's body into in; a body that does not decode is answered

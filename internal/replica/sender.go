@@ -233,10 +233,18 @@ func (p *peer) close() []item {
 // queued while one is answered go out in the next, without waiting.
 const window = 4
 
-// sent is a frame and how its backup answered.
-type sent struct {
-	items []item
-	err   error
+// frame is ops and trims sent to a backup together.
+type frame struct {
+	items    []item
+	err      error       // the backup's answer, once it came
+	answered atomic.Bool // the items were answered
+}
+
+// answer answers the frame's items with err, unless they were already.
+func (f *frame) answer(s *Sender, err error) {
+	if f.answered.CompareAndSwap(false, true) {
+		s.answer(f.items, err)
+	}
 }
 
 // loop sends the queue, up to window frames at a time, until the peer is
@@ -244,11 +252,11 @@ type sent struct {
 // backoff; the backup skips the ops it holds already, in whatever order
 // they come.
 func (p *peer) loop() {
-	results := make(chan sent, window) // the answers of the frames in flight
-	var inflight [][]item              // the frames in flight, for shutdown
-	var retry []item                   // the items of failed frames, sent first
-	backoff := time.Duration(0)        // the wait after the last failure; 0: none
-	var pause <-chan time.Time         // ends the wait; nil when not waiting
+	results := make(chan *frame, window) // the frames in flight, once answered
+	var inflight []*frame                // the frames in flight, for shutdown
+	var retry []item                     // the items of failed frames, sent first
+	backoff := time.Duration(0)          // the wait after the last failure; 0: none
+	var pause <-chan time.Time           // ends the wait; nil when not waiting
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -258,14 +266,20 @@ func (p *peer) loop() {
 			if items == nil {
 				break
 			}
-			inflight = append(inflight, items)
-			p.send(items, results)
+			f := &frame{items: items}
+			inflight = append(inflight, f)
+			p.send(f, results)
 		}
 		select {
 		case <-p.wake:
 		case r := <-results:
-			inflight = slices.DeleteFunc(inflight, func(f []item) bool { return &f[0] == &r.items[0] })
-			if r.err != nil && !p.isDropped() {
+			inflight = slices.DeleteFunc(inflight, func(f *frame) bool { return f == r })
+			switch {
+			case r.err == nil:
+				backoff = 0 // its items were answered as the answer came
+			case p.isDropped():
+				r.answer(p.s, nil) // the ring dropped the backup
+			default:
 				backoff = min(max(2*backoff, minBackoff), maxBackoff)
 				wait := backoff + time.Duration(rand.Int64N(int64(backoff)))
 				p.logger.Warn("cannot reach backup; sending again", "ops", len(r.items), "retry_in", wait, "error", r.err)
@@ -274,17 +288,12 @@ func (p *peer) loop() {
 					timer.Reset(wait)
 					pause = timer.C
 				}
-				continue
 			}
-			if r.err == nil {
-				backoff = 0
-			}
-			p.s.answer(r.items, nil) // held, or the ring dropped the backup
 		case <-pause:
 			pause = nil
 		case <-p.s.cfg.Stopping.Done():
 			for _, f := range inflight {
-				p.s.answer(f, errs.ErrShutdown)
+				f.answer(p.s, errs.ErrShutdown)
 			}
 			p.s.answer(retry, errs.ErrShutdown)
 			p.s.answer(p.close(), errs.ErrShutdown)
@@ -355,10 +364,11 @@ func frameLen(q []item) int {
 	return n
 }
 
-// send sends items to the backup as one frame; its answer goes to results.
-func (p *peer) send(items []item, results chan<- sent) {
+// send sends f to the backup; once the backup answers, f's items are
+// answered if it holds them, and f goes to results.
+func (p *peer) send(f *frame, results chan<- *frame) {
 	req := proto.ReplicateRequest{Origin: p.s.cfg.Origin}
-	for _, it := range items {
+	for _, it := range f.items {
 		if it.trim != nil {
 			req.Trims = append(req.Trims, *it.trim)
 		} else {
@@ -369,7 +379,8 @@ func (p *peer) send(items []item, results chan<- sent) {
 	conn, err := p.s.cfg.Pool.Get(ctx, p.m.Addr)
 	if err != nil {
 		cancel()
-		results <- sent{items, fmt.Errorf("connect to %s at %s: %w", p.m.Name, p.m.Addr, err)}
+		f.err = fmt.Errorf("connect to %s at %s: %w", p.m.Name, p.m.Addr, err)
+		results <- f
 		return
 	}
 	conn.Go(ctx, proto.MethodReplicate, transport.FlagForwarded, &req, nil, func(err error) {
@@ -377,6 +388,10 @@ func (p *peer) send(items []item, results chan<- sent) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%s did not answer within %s: %w", p.m.Name, callTimeout, err)
 		}
-		results <- sent{items, err} // never blocks: at most window frames are in flight
+		f.err = err
+		if err == nil {
+			f.answer(p.s, nil) // here, on the connection's reader: the loop sends on meanwhile
+		}
+		results <- f // never blocks: at most window frames are in flight
 	})
 }
