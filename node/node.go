@@ -48,7 +48,15 @@ type Node struct {
 	keeper   *durability.Keeper // origin, write-ahead log, replication, recovery
 	ringSeen atomic.Uint64      // version of the last ring the stores were told of
 
-	exposed   atomic.Int64 // ops applied here and not yet delivered or dead-lettered
+	// exposed counts the ops applied here and not yet delivered or
+	// dead-lettered. Every write changes it: it has a cache line of its
+	// own, so that the fields read on every op do not bounce between
+	// cores with it.
+	exposed struct {
+		_ [64]byte
+		atomic.Int64
+		_ [64]byte
+	}
 	asyncLost atomic.Int64 // async increments given up on
 
 	leaveErr atomic.Pointer[error]

@@ -48,7 +48,7 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 	s := &store{cfg: cfg.withDefaults()}
 	h := op.Host{
 		Node: n.cfg.Name, Partitions: n.cfg.Ring.Partitions, Go: n.goFunc, Stopping: n.loopCtx,
-		Exposed: &n.exposed, Origin: n.keeper.Origin(), BatchID: n.keeper.BatchID, Logger: n.logger.With("store", cfg.Name),
+		Exposed: &n.exposed.Int64, Origin: n.keeper.Origin(), BatchID: n.keeper.BatchID, Logger: n.logger.With("store", cfg.Name),
 	}
 	fc := flush.Config{
 		Store: s.cfg.Name, Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay,

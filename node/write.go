@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -36,7 +37,7 @@ func (n *Node) Count(ctx context.Context, store, key string) (int64, error) {
 // the order they were inserted. Errors: those of Incr, and ErrOverloaded
 // when the owner holds its max_bytes for the store: back off and retry.
 func (n *Node) Insert(ctx context.Context, store, key string, values ...[]byte) error {
-	_, err := n.do(ctx, op.Op{Kind: op.Insert, Store: store, Key: key, Values: values})
+	_, err := n.do(ctx, op.Op{Kind: op.Insert, Store: store, Key: key, Values: copyValues(values)})
 	return err
 }
 
@@ -99,7 +100,7 @@ func (n *Node) Fetch(ctx context.Context, store, key string) (FetchResult, error
 // Set stores value for key in a cache store at its owner, without the
 // loader (DataWorker's direct_set). The value is copied.
 func (n *Node) Set(ctx context.Context, store, key string, value []byte) error {
-	_, err := n.do(ctx, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{value}})
+	_, err := n.do(ctx, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{bytes.Clone(value)}})
 	return err
 }
 
@@ -110,15 +111,12 @@ func (n *Node) Delete(ctx context.Context, store, key string) (bool, error) {
 	return r.Deleted, err
 }
 
-// do checks o, copies the values of an Insert or a Set (the caller's to
-// keep), runs it and waits for its result.
+// do checks o, runs it and waits for its result. o's values are its own:
+// Insert and Set copy the caller's.
 func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 	s, err := n.checkOp(&o)
 	if err != nil {
 		return op.Result{}, err
-	}
-	if o.Kind == op.Insert || o.Kind == op.Set {
-		o.Values = copyValues(o.Values)
 	}
 	// An op this node can finish at once runs on the caller's goroutine: a
 	// write acknowledged in memory, a cache hit (whose value is the

@@ -33,7 +33,7 @@ func NewEngine(h op.Host, name string, cfg Config, fc flush.Config) *Engine {
 // Apply runs an Insert, a Size or a Dump on partition p. A Size, a Dump,
 // and an Insert of a store without a journal are done at once; an Insert
 // written to the journal is acknowledged through done once the log has it
-// (with a nil done it is not applied: Apply returns false).
+// (op.Host.Write).
 func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) {
 	switch o.Kind {
 	case op.Size:
@@ -44,20 +44,9 @@ func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) 
 	if len(o.Values) == 0 {
 		return op.Failed(fmt.Errorf("%w: no values to insert", errs.ErrInvalidValue)), true
 	}
-	j := e.host.Journal
-	if j != nil && done == nil {
-		return op.Result{}, false
-	}
-	e.host.Exposed.Add(1)
-	var log func(uint64) error
-	if j != nil {
-		log = func(seq uint64) error { return j.Append(o, p, seq, op.Acknowledge(done)) }
-	}
-	if err := e.state.Add(p, o.Key, o.Values, log); err != nil {
-		e.host.Exposed.Add(-1)
-		return op.Failed(err), true
-	}
-	return op.Result{}, j == nil
+	return e.host.Write(o, p, done, func(log func(uint64) error) error {
+		return e.state.Add(p, o.Key, o.Values, log)
+	})
 }
 
 // Run looks for due keys every few milliseconds, and at once when a key

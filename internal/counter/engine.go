@@ -35,28 +35,14 @@ func NewEngine(h op.Host, cfg Config) *Engine {
 
 // Apply runs an Incr or a Count on partition p. A Count, and an Incr of a
 // store without a journal, are done at once; an Incr written to the
-// journal is acknowledged through done once the log has it (with a nil
-// done it is not applied: Apply returns false).
+// journal is acknowledged through done once the log has it (op.Host.Write).
 func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) {
 	if o.Kind == op.Count {
 		return op.Result{Count: e.state.Get(p, o.Key)}, true
 	}
-	j := e.host.Journal
-	if j != nil && done == nil {
-		return op.Result{}, false
-	}
-	// Counted as exposed before it is visible to a flush, so the count
-	// never goes below what is held.
-	e.host.Exposed.Add(1)
-	var log Log
-	if j != nil {
-		log = func(seq uint64) error { return j.Append(o, p, seq, op.Acknowledge(done)) }
-	}
-	if err := e.state.Add(p, o.Key, o.Delta, log); err != nil {
-		e.host.Exposed.Add(-1)
-		return op.Failed(err), true
-	}
-	return op.Result{}, j == nil
+	return e.host.Write(o, p, done, func(log func(uint64) error) error {
+		return e.state.Add(p, o.Key, o.Delta, log)
+	})
 }
 
 // Run flushes every interval plus jitter until ctx ends.

@@ -74,6 +74,31 @@ func (h Host) Settle(b sinks.Batch, ops int64) {
 	}
 }
 
+// Write applies a write op, o on partition p, through add, which gives it
+// its sequence number and calls log (nil for a store without a journal)
+// with it under the partition's lock before applying it. Without a journal
+// the op is done at once (true); with one, done gets its outcome once the
+// log has it (false), and a nil done applies nothing. An error of add
+// (nothing applied) is the op's result.
+func (h *Host) Write(o *Op, p int, done func(Result), add func(log func(seq uint64) error) error) (Result, bool) {
+	j := h.Journal
+	if j != nil && done == nil {
+		return Result{}, false
+	}
+	// Counted as exposed before it is visible to a flush, so the count
+	// never goes below what is held.
+	h.Exposed.Add(1)
+	var log func(uint64) error
+	if j != nil {
+		log = func(seq uint64) error { return j.Append(o, p, seq, Acknowledge(done)) }
+	}
+	if err := add(log); err != nil {
+		h.Exposed.Add(-1)
+		return Failed(err), true
+	}
+	return Result{}, j == nil
+}
+
 // Acknowledge turns a journal's outcome into an op's: a record that could
 // not be written leaves the op applied in memory, so its outcome is
 // unknown (errs.ErrIndeterminate).
