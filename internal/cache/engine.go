@@ -130,15 +130,24 @@ func (e *Engine) load(ctx context.Context, key string) (Outcome, map[string][]by
 	return Load(ctx, e.host.Stopping, e.cfg.Load, key)
 }
 
+// accepts reports whether an entry the loader gave (what says where from)
+// has a valid key and a value within max_value_bytes; it logs why not.
+func (e *Engine) accepts(key string, v []byte, what string) bool {
+	if err := e.cfg.ValidKey(key); err != nil {
+		e.host.Logger.Warn(what+" with an invalid key; skipped", "key", key, "error", err)
+		return false
+	}
+	if max := e.cfg.Load.MaxValueBytes; max > 0 && len(v) > max {
+		e.host.Logger.Warn(what+" over max_value_bytes; skipped", "key", key, "bytes", len(v))
+		return false
+	}
+	return true
+}
+
 // setExtra stores a load's extra entries, each at its own owner.
 func (e *Engine) setExtra(extra map[string][]byte) {
 	for k, v := range extra {
-		if err := e.cfg.ValidKey(k); err != nil {
-			e.host.Logger.Warn("loader returned an extra entry with an invalid key; skipped", "key", k, "error", err)
-			continue
-		}
-		if max := e.cfg.Load.MaxValueBytes; max > 0 && len(v) > max {
-			e.host.Logger.Warn("loader returned an extra entry over max_value_bytes; skipped", "key", k, "bytes", len(v))
+		if !e.accepts(k, v, "loader returned an extra entry") {
 			continue
 		}
 		e.cfg.Set(e.host.Stopping, k, v, func(err error) {
@@ -255,12 +264,7 @@ func (e *Engine) Seed(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	for k, v := range entries {
-		if err := e.cfg.ValidKey(k); err != nil {
-			e.host.Logger.Warn("init returned an invalid key; skipped", "key", k, "error", err)
-			continue
-		}
-		if max := e.cfg.Load.MaxValueBytes; max > 0 && len(v) > max {
-			e.host.Logger.Warn("init returned a value over max_value_bytes; skipped", "key", k, "bytes", len(v))
+		if !e.accepts(k, v, "init returned an entry") {
 			continue
 		}
 		wg.Add(1)

@@ -334,13 +334,19 @@ func (c *Store) TakePartition(p int) []Listed {
 // (either is newer) or the entry's TTL ran out. It reports whether it
 // stored the entry. The store keeps value.
 func (c *Store) Adopt(p int, key string, value []byte, loaded time.Time) bool {
+	return c.put(p, key, value, loaded, true)
+}
+
+// put stores value for key in partition p, loaded at loaded, unless it has
+// expired or, ifAbsent, the key is held or being loaded.
+func (c *Store) put(p int, key string, value []byte, loaded time.Time, ifAbsent bool) bool {
 	e := newEntry(value, loaded.UnixNano())
 	if c.expired(e, c.now()) {
 		return false
 	}
 	sh := &c.shards[p]
 	sh.mu.Lock()
-	if _, ok := sh.m[key]; ok || sh.loads.InFlight(key) {
+	if _, ok := sh.m[key]; ifAbsent && (ok || sh.loads.InFlight(key)) {
 		sh.mu.Unlock()
 		return false
 	}
@@ -355,16 +361,7 @@ func (c *Store) Adopt(p int, key string, value []byte, loaded time.Time) bool {
 // entry whose TTL already ran out is skipped, and Restore returns false.
 // The store keeps value.
 func (c *Store) Restore(p int, key string, value []byte, loaded time.Time) bool {
-	e := newEntry(value, loaded.UnixNano())
-	if c.expired(e, c.now()) {
-		return false
-	}
-	sh := &c.shards[p]
-	sh.mu.Lock()
-	c.storeLocked(sh, key, e)
-	sh.mu.Unlock()
-	c.evict(sh, key)
-	return true
+	return c.put(p, key, value, loaded, false)
 }
 
 // Listed is one entry as listed for refresh and dumps.
