@@ -186,11 +186,7 @@ func (k *Keeper) Recover(ctx context.Context) {
 // Serve holds a frame of an owner's ops and applies its trims; done is
 // called once the ops are in this node's replica log.
 func (k *Keeper) Serve(in proto.ReplicateRequest, done func(error)) {
-	if len(in.Records) == 0 {
-		done(nil)
-	} else {
-		k.holder.Hold(in.Origin, in.Records, done)
-	}
+	k.holder.Hold(in.Origin, in.Ops, done)
 	for _, t := range in.Trims {
 		ranges := make([]sinks.Range, len(t.Ranges))
 		for i, x := range t.Ranges {

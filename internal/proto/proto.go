@@ -261,15 +261,16 @@ type ForwardResponse struct {
 	Results  []OpResult
 }
 
-// ReplicateRequest carries an owner's ops, each a write-ahead log record
-// (journal encoding) in sequence order per partition, to a backup of
-// their partitions, and the ops its sink committed since (Trims). The
-// backup answers once it holds the ops durably.
+// ReplicateRequest carries an owner's ops to a backup of their partitions:
+// Ops is a frame of write-ahead log records (journal encoding, each after
+// its uvarint length), in sequence order per partition; Trims are the ops
+// its sink committed since. The backup answers once it holds the ops
+// durably.
 type ReplicateRequest struct {
 	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Origin   string
-	Records  [][]byte
+	Ops      []byte
 	Trims    []TrimRequest
 }
 

@@ -3,6 +3,8 @@ package replica
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -130,35 +132,39 @@ func NewHolder(cfg HolderConfig) *Holder {
 	return &Holder{cfg: cfg, origins: map[string]*held{}, taken: map[string]*journal.Journal{}}
 }
 
-// Hold takes ops of origin, each a journal record, and calls done once all
+// Hold takes a frame of origin's ops (AppendFrame) and calls done once all
 // are in the origin's log (or could not be written), on the log's writer
 // goroutine or at once. An op already held or trimmed (an owner sending
-// again after a broken connection) is skipped. Errors: a malformed record
-// (nothing held), the log's error, or the holder is closed.
-func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
+// again after a failed frame) is skipped. Errors: a malformed frame or
+// record (nothing held), the log's error, or the holder is closed. The
+// holder keeps frame.
+func (h *Holder) Hold(origin string, frame []byte, done func(error)) {
 	type pos struct {
+		rec   []byte
 		store []byte
 		p     int
 		seq   uint64
+		fresh bool
 	}
-	at := make([]pos, len(records))
-	for i, b := range records {
-		store, p, seq, err := journal.PeekRecord(b)
+	var at []pos
+	for rest := frame; len(rest) > 0; {
+		rec, next, err := nextRecord(rest)
+		if err == nil {
+			var x pos
+			x.store, x.p, x.seq, err = journal.PeekRecord(rec)
+			x.rec = rec
+			at = append(at, x)
+		}
 		if err != nil {
-			done(fmt.Errorf("replica: op %d from %s: %w", i, origin, err))
+			done(fmt.Errorf("replica: op %d from %s: %w", len(at), origin, err))
 			return
 		}
-		at[i] = pos{store, p, seq}
+		rest = next
 	}
-	w := newWaiter(1, done)
-	logged := w.done
 	h.mu.Lock()
-	defer func() {
-		h.mu.Unlock()
-		w.done(nil)
-	}()
+	defer h.mu.Unlock()
 	if h.closed {
-		w.fail(fmt.Errorf("replica: holder closed"))
+		done(fmt.Errorf("replica: holder closed"))
 		return
 	}
 	o := h.origins[origin]
@@ -166,28 +172,60 @@ func (h *Holder) Hold(origin string, records [][]byte, done func(error)) {
 		o = &held{stores: map[string]*storeHeld{}}
 		h.origins[origin] = o
 	}
+	last := -1 // the last op to log: its record's callback is done's
+	for i := range at {
+		_, ph := o.part(at[i].store, at[i].p)
+		if at[i].fresh = !ph.known(at[i].seq); at[i].fresh {
+			last = i
+		}
+	}
+	if last < 0 {
+		done(nil)
+		return
+	}
 	if o.log == nil {
 		l, err := journal.Open(journal.Config{Root: h.cfg.Root, Origin: origin, SyncEvery: h.cfg.SyncEvery, Logger: h.cfg.Logger})
 		if err != nil {
-			w.fail(fmt.Errorf("replica: %w", err))
+			done(fmt.Errorf("replica: %w", err))
 			return
 		}
 		o.log = l
 	}
-	for i, x := range at {
-		name, ph := o.part(x.store, x.p)
-		if ph.known(x.seq) {
+	// The log writes records in order, and a failed write fails every later
+	// one: the last record's outcome is the frame's.
+	for i, x := range at[:last+1] {
+		if !x.fresh {
 			continue
 		}
-		w.add(1)
-		if err := o.log.AppendEncoded(records[i], name, x.p, x.seq, logged); err != nil {
-			w.done(fmt.Errorf("replica: %w", err))
+		var logged func(error)
+		if i == last {
+			logged = done
+		}
+		name, ph := o.part(x.store, x.p)
+		if err := o.log.AppendEncoded(x.rec, name, x.p, x.seq, logged); err != nil {
+			done(fmt.Errorf("replica: %w", err))
 			return
 		}
-		ph.hold(heldRec{x.seq, records[i]})
+		ph.hold(heldRec{x.seq, x.rec})
 		o.ops++
 		h.ops.Add(1)
 	}
+}
+
+// AppendFrame appends rec, a record of journal.AppendRecord, to a frame of
+// records for Holder.Hold.
+func AppendFrame(frame, rec []byte) []byte {
+	return append(binary.AppendUvarint(frame, uint64(len(rec))), rec...)
+}
+
+// nextRecord splits a frame's first record off.
+func nextRecord(frame []byte) (rec, rest []byte, err error) {
+	n, k := binary.Uvarint(frame)
+	if k <= 0 || n > uint64(len(frame)-k) {
+		return nil, nil, errors.New("malformed frame")
+	}
+	end := k + int(n)
+	return frame[k:end:end], frame[end:], nil
 }
 
 // Trim drops the ops of origin's store up to each range's Last, in its

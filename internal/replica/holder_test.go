@@ -28,10 +28,19 @@ func recs(p int, seqs ...uint64) [][]byte {
 func hold(t *testing.T, h *Holder, origin string, records [][]byte) {
 	t.Helper()
 	done := make(chan error, 1)
-	h.Hold(origin, records, func(err error) { done <- err })
+	h.Hold(origin, frameOf(records), func(err error) { done <- err })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// frameOf makes a frame of records for Hold.
+func frameOf(records [][]byte) []byte {
+	var f []byte
+	for _, r := range records {
+		f = AppendFrame(f, r)
+	}
+	return f
 }
 
 func seqsOf(rs []journal.Recorded) []uint64 {
@@ -123,7 +132,7 @@ func TestClosedHolderRefusesOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	h.Hold("a.1.x", recs(0, 1), func(err error) { done <- err })
+	h.Hold("a.1.x", frameOf(recs(0, 1)), func(err error) { done <- err })
 	if err := <-done; err == nil {
 		t.Fatal("a closed holder took ops")
 	}

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -368,11 +369,16 @@ func frameLen(q []item) int {
 // answered if it holds them, and f goes to results.
 func (p *peer) send(f *frame, results chan<- *frame) {
 	req := proto.ReplicateRequest{Origin: p.s.cfg.Origin}
+	size := 0
+	for _, it := range f.items {
+		size += binary.MaxVarintLen32 + len(it.rec)
+	}
+	req.Ops = make([]byte, 0, size)
 	for _, it := range f.items {
 		if it.trim != nil {
 			req.Trims = append(req.Trims, *it.trim)
 		} else {
-			req.Records = append(req.Records, it.rec)
+			req.Ops = AppendFrame(req.Ops, it.rec)
 		}
 	}
 	ctx, cancel := context.WithTimeout(p.s.cfg.Stopping, callTimeout)

@@ -38,7 +38,7 @@ func startBackup(t *testing.T, fail int64) *backup {
 			r.Send(nil, transport.NewError(proto.CodeInvalid, err))
 			return
 		}
-		b.h.Hold(in.Origin, in.Records, func(err error) { r.Send(nil, err) })
+		b.h.Hold(in.Origin, in.Ops, func(err error) { r.Send(nil, err) })
 	}))
 	if err := err; err != nil {
 		t.Fatal(err)
