@@ -396,38 +396,6 @@ func Recover(ctx context.Context, dir, current string, recoverRoot func(ctx cont
 	}
 }
 
-// waiter calls done once, with the first error, when every part of a
-// whole has finished.
-type waiter struct {
-	left  atomic.Int64
-	first atomic.Pointer[error]
-	fn    func(error)
-}
-
-func newWaiter(n int64, done func(error)) *waiter {
-	w := &waiter{fn: done}
-	w.left.Store(n)
-	return w
-}
-
-func (w *waiter) add(n int64) { w.left.Add(n) }
-
-// fail records err without finishing a part.
-func (w *waiter) fail(err error) { w.first.CompareAndSwap(nil, &err) }
-
-func (w *waiter) done(err error) {
-	if err != nil {
-		w.fail(err)
-	}
-	if w.left.Add(-1) == 0 {
-		var out error
-		if e := w.first.Load(); e != nil {
-			out = *e
-		}
-		w.fn(out)
-	}
-}
-
 // Held counts the ops held of origin.
 func (h *Holder) Held(origin string) int64 {
 	h.mu.Lock()

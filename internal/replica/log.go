@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"sync/atomic"
+
 	"github.com/hoard-dev/hoard/internal/journal"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/ring"
@@ -75,4 +77,31 @@ func (l *Log) Settled(store string, ranges []sinks.Range) {
 		}
 	}
 	l.Sender.Trim(store, ranges, others)
+}
+
+// waiter calls done once, with the first error, when every part of a
+// whole has finished.
+type waiter struct {
+	left  atomic.Int64
+	first atomic.Pointer[error]
+	fn    func(error)
+}
+
+func newWaiter(n int64, done func(error)) *waiter {
+	w := &waiter{fn: done}
+	w.left.Store(n)
+	return w
+}
+
+func (w *waiter) done(err error) {
+	if err != nil {
+		w.first.CompareAndSwap(nil, &err)
+	}
+	if w.left.Add(-1) == 0 {
+		var out error
+		if e := w.first.Load(); e != nil {
+			out = *e
+		}
+		w.fn(out)
+	}
 }
