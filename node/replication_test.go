@@ -11,6 +11,7 @@ import (
 
 	"github.com/hoard-dev/hoard/client"
 	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/sinks"
 	"github.com/hoard-dev/hoard/testcluster"
 )
 
@@ -196,5 +197,55 @@ func TestWritesWaitForAnUnreachableBackup(t *testing.T) {
 	}
 	if sum, _, _ := totals(ctxT(t)); sum != 2 {
 		t.Fatalf("sink holds %d increments, want 2 (the indeterminate one was applied)", sum)
+	}
+}
+
+// TestPartitionsWhoseBackupsChangedAreFlushed: when a partition keeps its
+// owner but changes backup (its backup left), the owner flushes it at
+// once, as the new backup does not hold its ops; a partition whose owner
+// and backup stay is left to its interval.
+func TestPartitionsWhoseBackupsChangedAreFlushed(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.Stores = []node.StoreConfig{{Name: "pageviews", Kind: node.KindCounter, Sink: mem, Interval: time.Hour}}
+	}})
+	n1 := c.Node(0)
+	before := n1.Ring()
+	keys := keysOwnedBy(n1, "", 600)
+	for _, k := range keys {
+		if err := n1.Incr(ctxT(t), "pageviews", k, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Leave(2)
+	c.WaitConverged()
+	after := n1.Ring()
+	var kept, rebacked []string
+	for _, k := range keys {
+		p, o := after.Locate("pageviews", k)
+		switch {
+		case o.Name != before.Owner(p).Name:
+		case before.Backups(p)[0].Name == after.Backups(p)[0].Name:
+			kept = append(kept, k)
+		default:
+			rebacked = append(rebacked, k)
+		}
+	}
+	if len(kept) == 0 || len(rebacked) == 0 {
+		t.Fatalf("%d keys kept their owner and backup, %d changed backup: the test needs both", len(kept), len(rebacked))
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the keys whose backup changed to be flushed", func() error {
+		got := mem.Counts("pageviews")
+		for _, k := range rebacked {
+			if got[k] != 1 {
+				return fmt.Errorf("%s, whose backup changed, not flushed", k)
+			}
+		}
+		return nil
+	})
+	for _, k := range kept {
+		if mem.Counts("pageviews")[k] != 0 {
+			t.Fatalf("%s, whose owner and backup stayed, was flushed too", k)
+		}
 	}
 }

@@ -53,10 +53,11 @@ type SenderConfig struct {
 }
 
 // Sender is the owner side of replication: one queue per backup, whose
-// ops and trims go out together in one frame while the previous frame is
-// answered, in the order they were queued. A backup that cannot be reached
-// is tried again, with backoff, until it answers or the ring drops it
-// (Prune). Safe for concurrent use.
+// ops and trims go out together in frames, up to window of them in flight,
+// in the order they were queued. A frame the backup does not take is sent
+// again, with backoff, until it does or the ring drops the backup (Prune);
+// the backup holds each op once, whatever order its frames come in. Safe
+// for concurrent use.
 type Sender struct {
 	cfg SenderConfig
 
@@ -131,9 +132,11 @@ func (s *Sender) enqueue(m ring.Member, it item) {
 		return
 	}
 	p.mu.Lock()
-	if p.dropped {
+	if p.dropped { // the ring dropped m meanwhile: nothing to wait for
 		p.mu.Unlock()
-		s.answer([]item{it}, nil)
+		if it.done != nil {
+			it.done(nil)
+		}
 		return
 	}
 	p.queue = append(p.queue, it)
@@ -172,8 +175,8 @@ func (s *Sender) peer(m ring.Member) (*peer, error) {
 }
 
 // Prune drops the backups that are not in snap: their queued and
-// unanswered ops are answered nil (the owner flushes what they backed up, see the node's ring
-// watch), their trims forgotten.
+// unanswered ops are answered nil (the owner flushes what they backed up:
+// durability.Keeper.Watch), their trims forgotten.
 func (s *Sender) Prune(snap *ring.Snapshot) {
 	live := map[string]bool{}
 	for _, m := range snap.Members() {
