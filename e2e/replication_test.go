@@ -5,7 +5,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,6 +88,15 @@ func loseOwner(t *testing.T, dsn string, zombie bool) {
 		}
 		return nil
 	})
+	var fromMetrics float64
+	for _, a := range agents {
+		if a != victim {
+			fromMetrics += metric(t, a, "hoard_failover_flushes_total")
+		}
+	}
+	if fromMetrics == 0 {
+		t.Errorf("the survivors' /metrics count no failover flush")
+	}
 	progress() // the survivors serve the victim's keys
 	if zombie {
 		if err := victim.cmd.Process.Signal(syscall.SIGCONT); err != nil {
@@ -109,6 +122,32 @@ func loseOwner(t *testing.T, dsn string, zombie bool) {
 	}
 	t.Logf("%d acknowledged ops (%d increments, %d values), %d with an unknown outcome; the victim held %d unflushed when it got %v; last failover flush %.1fs later; lost %d increments and %d values, doubled %d increments and %d values",
 		wr.acks.Load(), rep.incrs, rep.values, wr.unknown.Load(), held, sig, lastFailover.Sub(stoppedAt).Seconds(), rep.lost, rep.lostValues, rep.doubled, len(rep.doubledValues))
+}
+
+// metric sums the samples of the metric called name on a's /metrics.
+func metric(t *testing.T, a *agent, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		t.Fatalf("%s /metrics: %v", a.name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s /metrics: %v", a.name, err)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("%s /metrics: %q: %v", a.name, line, err)
+			}
+			sum += v
+		}
+	}
+	return sum
 }
 
 // unflushed is what node holds unflushed, as the cluster reports it.

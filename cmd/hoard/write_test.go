@@ -134,14 +134,15 @@ func TestBufferCommands(t *testing.T) {
 		t.Fatalf("dump json: %s", out)
 	}
 	out, errOut, code = hoard(t, nil, "info", "--rpc", addrs[0])
-	if code != 0 || strings.Count(out, "events") != 3 || strings.Count(out, "pageviews") != 3 {
+	if code != 0 || strings.Count(out, "events") != 3 || strings.Count(out, "pageviews") != 3 || !strings.Contains(out, "REPLICA") || !strings.Contains(out, "FAILOVERS") {
 		t.Fatalf("info: exit %d %s\n%s", code, errOut, out)
 	}
 	out, _, code = hoard(t, nil, "info", "events", "--rpc", addrs[0], "--format", "json")
 	var nodes []struct {
-		Node      string
-		Unflushed int64
-		Stores    []struct {
+		Node       string
+		Unflushed  int64
+		ReplicaOps int64 `json:"replica_ops"`
+		Stores     []struct {
 			Store  string
 			Keys   int
 			Values int64
@@ -150,15 +151,16 @@ func TestBufferCommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 3 {
 		t.Fatalf("info json: %s", out)
 	}
-	var values, unflushed int64
+	var values, unflushed, replicated int64
 	for _, n := range nodes {
 		unflushed += n.Unflushed
+		replicated += n.ReplicaOps
 		for _, s := range n.Stores {
 			values += s.Values
 		}
 	}
-	if values != 3 || unflushed != 2 {
-		t.Fatalf("info: %d values held, %d ops unflushed; want 3 and 2\n%s", values, unflushed, out)
+	if values != 3 || unflushed != 2 || replicated != 2 {
+		t.Fatalf("info: %d values held, %d ops unflushed, %d held by backups; want 3, 2 and 2\n%s", values, unflushed, replicated, out)
 	}
 	if _, errOut, code := hoard(t, nil, "flush", "--rpc", addrs[0]); code != 0 {
 		t.Fatal(errOut)
