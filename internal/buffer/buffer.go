@@ -173,7 +173,7 @@ func (b *Store) Take(now time.Time, all, final bool, only []int) ([]sinks.Values
 	var out []sinks.Values
 	var ranges []sinks.Range
 	var ops, bytes int64
-	for _, i := range counter.Partitions(len(b.shards), only) {
+	for i := range counter.Partitions(len(b.shards), only) {
 		sh := &b.shards[i]
 		sh.mu.Lock()
 		sh.closed = sh.closed || final

@@ -2,6 +2,7 @@ package counter
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"sync"
 
@@ -93,7 +94,7 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 	var out []sinks.Count
 	var ranges []sinks.Range
 	var ops int64
-	for _, i := range Partitions(len(c.shards), only) {
+	for i := range Partitions(len(c.shards), only) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		m := sh.m
@@ -139,14 +140,21 @@ func AddInt64(a, b int64) (int64, bool) {
 	return a + b, true
 }
 
-// Partitions returns only, or every partition below n when only is nil.
-func Partitions(n int, only []int) []int {
-	if only != nil {
-		return only
+// Partitions yields only, or every partition below n when only is nil.
+func Partitions(n int, only []int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		if only != nil {
+			for _, p := range only {
+				if !yield(p) {
+					return
+				}
+			}
+			return
+		}
+		for p := range n {
+			if !yield(p) {
+				return
+			}
+		}
 	}
-	all := make([]int, n)
-	for i := range all {
-		all[i] = i
-	}
-	return all
 }
