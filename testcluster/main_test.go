@@ -3,11 +3,11 @@ package testcluster_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/hoard-dev/hoard/internal/leakcheck"
 )
 
 // TestMain fails the package if goroutines outlive its tests: a closed
 // cluster must have stopped everything its nodes started.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }

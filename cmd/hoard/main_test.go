@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/hoard-dev/hoard/internal/leakcheck"
 
 	"github.com/hoard-dev/hoard/testcluster"
 )
@@ -17,7 +17,7 @@ import (
 // TestMain fails the package if goroutines outlive its tests: a command
 // must stop what it started, and the test clusters theirs.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // hoard runs the CLI in process and returns stdout, stderr and the exit code.
