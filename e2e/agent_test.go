@@ -48,6 +48,7 @@ type agent struct {
 	gossip string
 	rpc    string
 	http   string
+	resp   string // RESP (Redis protocol) address
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
 	exited chan struct{}
@@ -161,6 +162,7 @@ func startAgents(t *testing.T, n int, extra ...string) []*agent {
 			gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 			rpc:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 			http:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			resp:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 			log:    &bytes.Buffer{},
 			exited: make(chan struct{}),
 		}
@@ -173,10 +175,11 @@ name      = %q
 bind_addr = %q
 rpc_addr  = %q
 http_addr = %q
+resp_addr = %q
 %s
 data_dir  = %q
 %s
-`, a.name, a.gossip, a.rpc, a.http, join, filepath.Join(dir, a.name), strings.ReplaceAll(strings.Join(extra, "\n"), "{dir}", filepath.Join(dir, a.name)))
+`, a.name, a.gossip, a.rpc, a.http, a.resp, join, filepath.Join(dir, a.name), strings.ReplaceAll(strings.Join(extra, "\n"), "{dir}", filepath.Join(dir, a.name)))
 		path := filepath.Join(dir, a.name+".hcl")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)

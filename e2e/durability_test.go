@@ -165,13 +165,15 @@ buffer "ev" {
 			gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 			rpc:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 			http:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			resp:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		}
 		join := ""
 		if i > 0 {
 			join = fmt.Sprintf("join = [%q]", agents[0].gossip)
 		}
-		cfg := fmt.Sprintf("name = %q\nbind_addr = %q\nrpc_addr = %q\nhttp_addr = %q\n%s\ndata_dir = %q\n%s\n",
-			a.name, a.gossip, a.rpc, a.http, join, filepath.Join(dir, a.name), stores)
+		cfg := fmt.Sprintf("name = %q\nbind_addr = %q\nrpc_addr = %q\nhttp_addr = %q\nresp_addr = %q\n%s\ndata_dir = %q\n%s\n",
+			a.name, a.gossip, a.rpc, a.http, a.resp, join, filepath.Join(dir, a.name),
+			strings.ReplaceAll(stores, "{dir}", filepath.Join(dir, a.name)))
 		a.config = filepath.Join(dir, a.name+".hcl")
 		if err := os.WriteFile(a.config, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)

@@ -62,6 +62,14 @@ type Config struct {
 	// it.
 	HTTPAddr string
 
+	// RESPAddr is the host:port of a RESP2 listener that Redis clients
+	// write to (redis-cli, go-redis, redis-py...). Empty disables it.
+	RESPAddr string
+
+	// RESPSeparator splits a RESP key into its store and the key in that
+	// store, at its first occurrence: "pageviews:/home". Empty: ":".
+	RESPSeparator string
+
 	// Join lists gossip addresses of nodes to join at start and to re-join
 	// periodically (which heals partitions).
 	Join []string
@@ -147,6 +155,11 @@ func (c *Config) Validate() error {
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			return fmt.Errorf("%w: http address: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.RESPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.RESPAddr); err != nil {
+			return fmt.Errorf("%w: resp address: %w", ErrInvalidConfig, err)
 		}
 	}
 	if c.WALSync < 0 && c.WALSync != WALSyncAlways {

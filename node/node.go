@@ -20,6 +20,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/lifecycle"
 	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/resp"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
@@ -39,6 +40,7 @@ type Node struct {
 	pool    *transport.Pool
 	http    *http.Server
 	httpLn  net.Listener
+	resp    *resp.Server // nil when RESPAddr is empty
 
 	stores map[string]*store // fixed after Start
 	dlq    *flush.DeadLetters
@@ -133,6 +135,12 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		closers = append(closers, n.httpLn.Close)
 		n.cfg.HTTPAddr = endpoint.Advertisable(n.httpLn.Addr(), cfg.HTTPAddr)
 	}
+	if err := n.listenRESP(); err != nil {
+		return fail(err)
+	}
+	if n.resp != nil {
+		closers = append(closers, n.resp.Close)
+	}
 	ccfg := n.cfg.clusterConfig()
 	ccfg.Logger = n.logger.Named("cluster")
 	ccfg.Origin = n.keeper.Origin()
@@ -153,6 +161,9 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	n.loopWG.Go(func() { n.asyncLoop(loopCtx) })
 	n.goFunc(n.watchRing)
 	n.goFunc(n.router.Run)
+	if n.resp != nil {
+		n.serveRESP()
+	}
 	n.life.Serve()
 
 	if len(cfg.Join) > 0 {
@@ -317,6 +328,10 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	defer n.life.Finish()
 
 	var errs []error // errors.Join drops the nils
+	if n.resp != nil {
+		// No new RESP commands; those in flight finish first.
+		errs = append(errs, n.resp.Close())
+	}
 	// Stop the loops first: a flush or async round in progress gives way
 	// (its data is kept for what follows).
 	n.loopCancel()

@@ -114,33 +114,40 @@ func (n *Node) Delete(ctx context.Context, store, key string) (bool, error) {
 // do checks o, runs it and waits for its result. o's values are its own:
 // Insert and Set copy the caller's.
 func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
-	s, err := n.checkOp(&o)
-	if err != nil {
-		return op.Result{}, err
-	}
-	// An op this node can finish at once runs on the caller's goroutine: a
-	// write acknowledged in memory, a cache hit (whose value is the
-	// cache's: Get and Fetch say callers must not modify it). A write to a
-	// log waits for it, so it goes the router's way at once.
-	if snap := n.cluster.Ring(); snap != nil && !s.logs(o.Kind) {
-		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == n.cfg.Name {
-			if r, ok := s.eng.Apply(&o, p, nil); ok {
-				return r, r.Err
-			}
-		}
-	}
 	ch := make(chan op.Result, 1)
-	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadlineOf(ctx), Done: func(r op.Result) { ch <- r }})
+	write := o.Kind.Spec().Write
+	n.start(o, deadlineOf(ctx), func(r op.Result) { ch <- r })
 	select {
 	case r := <-ch:
 		return r, r.Err
 	case <-ctx.Done():
-		if o.Kind.Spec().Write {
+		if write {
 			// The op is on its way and may still be applied.
 			return op.Result{}, fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
 		}
 		return op.Result{}, ctx.Err()
 	}
+}
+
+// start checks o and runs it, calling done once with its result: on this
+// goroutine when the op finishes at once (a write acknowledged in memory
+// at this node, a read here, a refusal), later otherwise. A write to a log
+// waits for it, so it goes the router's way at once.
+func (n *Node) start(o op.Op, deadline time.Time, done func(op.Result)) {
+	s, err := n.checkOp(&o)
+	if err != nil {
+		done(op.Failed(err))
+		return
+	}
+	if snap := n.cluster.Ring(); snap != nil && !s.logs(o.Kind) {
+		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == n.cfg.Name {
+			if r, ok := s.eng.Apply(&o, p, nil); ok {
+				done(r)
+				return
+			}
+		}
+	}
+	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadline, Done: done})
 }
 
 func deadlineOf(ctx context.Context) time.Time {

@@ -24,6 +24,7 @@ func newAgentCmd() *cobra.Command {
 		bind         string
 		rpc          string
 		httpAddr     string
+		respAddr     string
 		join         []string
 		dataDir      string
 		leaveTimeout time.Duration
@@ -32,7 +33,8 @@ func newAgentCmd() *cobra.Command {
 		Use:   "agent",
 		Short: "Run a hoard node",
 		Long: `Run a hoard node: gossip on bind_addr, RPC for clients and peers on rpc_addr,
-/healthz and /readyz on http_addr. Settings come from --config (HCL, or JSON
+/healthz and /readyz on http_addr, and, when resp_addr is set, the Redis
+protocol for any Redis client (redis-cli -p 6380 INCRBY pageviews:/home 5). Settings come from --config (HCL, or JSON
 for a .json file) and the flags below override them.
 
 SIGINT or SIGTERM makes the node leave the cluster gracefully and exit 0; a
@@ -75,6 +77,9 @@ second signal exits at once.`,
 			if flags.Changed("http") {
 				n.HTTPAddr = httpAddr
 			}
+			if flags.Changed("resp") {
+				n.RESPAddr = respAddr
+			}
 			if flags.Changed("join") {
 				n.Join = join
 			}
@@ -101,6 +106,7 @@ second signal exits at once.`,
 	f.StringVar(&bind, "bind", "", "gossip address host:port, TCP and UDP (default "+d.BindAddr+")")
 	f.StringVar(&rpc, "rpc", "", "RPC address host:port for clients and peers (default "+d.RPCAddr+")")
 	f.StringVar(&httpAddr, "http", "", `HTTP address for /healthz and /readyz; "" disables (default `+d.HTTPAddr+")")
+	f.StringVar(&respAddr, "resp", "", `RESP (Redis protocol) address host:port for Redis clients, keys "STORE:KEY"; "" disables (default off)`)
 	f.StringSliceVar(&join, "join", nil, "gossip address of a node to join; repeat or comma-separate for several")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the node's files (default ./data/NAME)")
 	f.DurationVar(&leaveTimeout, "leave-timeout", d.LeaveTimeout, "how long a graceful leave may take on SIGINT/SIGTERM or hoard leave")

@@ -74,11 +74,12 @@ func (b *Store) signal() {
 
 // Add appends values to key in partition p, in order, as the partition's
 // next op in sequence; log, when not nil, is called with its sequence
-// number first, under the partition's lock (see counter.Log). The values
-// are kept, not copied: the caller must not modify them. Errors:
+// number first, under the partition's lock (see counter.Log). It returns
+// how many values the key holds then. The values are kept, not copied:
+// the caller must not modify them. Errors:
 // errs.ErrOverloaded (nothing applied), errs.ErrShutdown once a final take
 // closed the shard, or log's error (nothing applied).
-func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) error) error {
+func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) error) (int, error) {
 	var size int64
 	for _, v := range values {
 		size += int64(len(v)) + ValueOverhead
@@ -87,7 +88,7 @@ func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) err
 		if held := b.held.Add(size); held > b.cfg.MaxBytes {
 			b.held.Add(-size)
 			b.signal()
-			return fmt.Errorf("%w: the store holds %d of its %d bytes on this node and its sink is not keeping up", errs.ErrOverloaded, held-size, b.cfg.MaxBytes)
+			return 0, fmt.Errorf("%w: the store holds %d of its %d bytes on this node and its sink is not keeping up", errs.ErrOverloaded, held-size, b.cfg.MaxBytes)
 		} else if held > b.cfg.MaxBytes/2 {
 			b.signal() // flush early, before inserts start to fail
 		}
@@ -99,13 +100,13 @@ func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) err
 	if sh.closed {
 		sh.mu.Unlock()
 		b.held.Add(-size)
-		return errs.ErrShutdown
+		return 0, errs.ErrShutdown
 	}
 	if log != nil {
 		if err := log(sh.seq + 1); err != nil {
 			sh.mu.Unlock()
 			b.held.Add(-size)
-			return err
+			return 0, err
 		}
 	}
 	sh.seq++
@@ -124,11 +125,12 @@ func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) err
 	if due {
 		e.due = true
 	}
+	held := len(e.values)
 	sh.mu.Unlock()
 	if due {
 		b.signal()
 	}
-	return nil
+	return held, nil
 }
 
 func (b *Store) randJitter() time.Duration {

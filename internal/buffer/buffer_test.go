@@ -55,7 +55,7 @@ func TestKeysFlushOnTheirOwnClock(t *testing.T) {
 					p = 1
 				}
 				for _, v := range vs {
-					if err := b.Add(p, k, vals(v), nil); err != nil {
+					if _, err := b.Add(p, k, vals(v), nil); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -78,8 +78,12 @@ func TestKeysFlushOnTheirOwnClock(t *testing.T) {
 
 func TestValuesKeepTheirOrderAndAccounting(t *testing.T) {
 	b := New(Config{Partitions: 1, Interval: time.Hour})
-	_ = b.Add(0, "k", vals("a", "b"), nil)
-	_ = b.Add(0, "k", vals("c"), nil)
+	if held, err := b.Add(0, "k", vals("a", "b"), nil); held != 2 || err != nil {
+		t.Fatalf("Add = %d, %v; want 2 values held", held, err)
+	}
+	if held, err := b.Add(0, "k", vals("c"), nil); held != 3 || err != nil {
+		t.Fatalf("Add = %d, %v; want 3 values held", held, err)
+	}
 	if n := b.Size(0, "k"); n != 3 {
 		t.Fatalf("Size = %d", n)
 	}
@@ -105,20 +109,20 @@ func TestValuesKeepTheirOrderAndAccounting(t *testing.T) {
 
 func TestMaxBytesRefusesAndSignals(t *testing.T) {
 	b := New(Config{Partitions: 1, Interval: time.Hour, MaxBytes: 200})
-	if err := b.Add(0, "k", vals("0123456789012345678901234567890123456789012345678901234567890123456789"), nil); err != nil {
+	if _, err := b.Add(0, "k", vals("0123456789012345678901234567890123456789012345678901234567890123456789"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if b.High() {
 		t.Fatal("high at 94 of 200 bytes")
 	}
-	if err := b.Add(0, "k", vals("x"), nil); err != nil {
+	if _, err := b.Add(0, "k", vals("x"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if !b.High() || !kicked(b) {
 		t.Fatal("over half of max_bytes: not high or not signalled")
 	}
 	held := b.Held()
-	err := b.Add(0, "k", vals("0123456789012345678901234567890123456789012345678901234567890123456789"), nil)
+	_, err := b.Add(0, "k", vals("0123456789012345678901234567890123456789012345678901234567890123456789"), nil)
 	if !errors.Is(err, errs.ErrOverloaded) {
 		t.Fatalf("err = %v, want ErrOverloaded", err)
 	}
@@ -129,16 +133,16 @@ func TestMaxBytesRefusesAndSignals(t *testing.T) {
 
 func TestFinalTakeClosesOnlyItsPartitions(t *testing.T) {
 	b := New(Config{Partitions: 2, Interval: time.Hour})
-	_ = b.Add(0, "a", vals("1"), nil)
+	_, _ = b.Add(0, "a", vals("1"), nil)
 	_, _, _, bytes := b.Take(time.Now(), true, true, []int{0})
 	b.Release(bytes)
-	if err := b.Add(0, "a", vals("2"), nil); !errors.Is(err, errs.ErrShutdown) {
+	if _, err := b.Add(0, "a", vals("2"), nil); !errors.Is(err, errs.ErrShutdown) {
 		t.Fatalf("add to a closed partition: %v", err)
 	}
 	if b.Held() != 0 {
 		t.Fatalf("a refused add left %d bytes counted", b.Held())
 	}
-	if err := b.Add(1, "b", vals("3"), nil); err != nil {
+	if _, err := b.Add(1, "b", vals("3"), nil); err != nil {
 		t.Fatalf("add to an open partition: %v", err)
 	}
 	if keys, values := b.Stats(); keys != 1 || values != 1 {
@@ -166,9 +170,9 @@ func TestTickIsBounded(t *testing.T) {
 // contiguous range of sequence numbers; other partitions wait.
 func TestAPartitionLeavesWhole(t *testing.T) {
 	b := New(Config{Partitions: 2, Interval: time.Hour, MaxSize: 2})
-	_ = b.Add(0, "x", vals("1"), nil)
-	_ = b.Add(1, "y", vals("2"), nil)
-	_ = b.Add(0, "due", vals("3", "4"), nil)
+	_, _ = b.Add(0, "x", vals("1"), nil)
+	_, _ = b.Add(1, "y", vals("2"), nil)
+	_, _ = b.Add(0, "due", vals("3", "4"), nil)
 	got, ranges, ops, _ := b.Take(time.Now(), false, false, nil)
 	var keys []string
 	for _, v := range got {

@@ -54,6 +54,10 @@ var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
 //	rpc_addr         Node.RPCAddr: msgpack TCP for clients and peers
 //	http_addr        Node.HTTPAddr: health, metrics and status; "" disables
 //	                 it, while leaving it out (or null) keeps the default
+//	resp_addr        Node.RESPAddr: a RESP2 listener for Redis clients
+//	                 (redis-cli, go-redis...); "" (the default) disables it
+//	resp_separator   Node.RESPSeparator: splits a RESP key into store and
+//	                 key at its first occurrence, default ":"
 //	join             Node.Join: gossip addresses (host:port) of members to
 //	                 join at start; empty starts a new cluster
 //	data_dir         Node.DataDir: dead letters, cache dumps and other

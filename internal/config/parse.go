@@ -101,7 +101,7 @@ func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
 var (
 	agentSchema = &hcl.BodySchema{
 		Attributes: attrs("name", "cluster", "bind_addr", "advertise_addr", "rpc_addr",
-			"http_addr", "join", "data_dir", "log_level", "partitions", "max_value_bytes", "wal_fsync"),
+			"http_addr", "resp_addr", "resp_separator", "join", "data_dir", "log_level", "partitions", "max_value_bytes", "wal_fsync"),
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "sink", LabelNames: []string{"type", "name"}},
 			{Type: string(node.KindCounter), LabelNames: []string{"name"}},
@@ -194,6 +194,8 @@ func (d *decoder) agent(body hcl.Body) *Agent {
 	b.str("advertise_addr", &n.AdvertiseAddr)
 	b.str("rpc_addr", &n.RPCAddr)
 	b.str("http_addr", &n.HTTPAddr)
+	b.str("resp_addr", &n.RESPAddr)
+	b.str("resp_separator", &n.RESPSeparator)
 	b.strList("join", &n.Join)
 	if b.str("data_dir", &n.DataDir) && n.DataDir == "" {
 		b.fail("data_dir", "must not be empty; leave it out for the default %q", DefaultDataDir("NAME"))

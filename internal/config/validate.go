@@ -155,6 +155,12 @@ func (v *validator) agent(a *Agent) {
 	if n.HTTPAddr != "" {
 		c.addr("http_addr", n.HTTPAddr, false)
 	}
+	if n.RESPAddr != "" {
+		c.addr("resp_addr", n.RESPAddr, false)
+	}
+	if len(n.RESPSeparator) > 8 || strings.ContainsAny(n.RESPSeparator, " \t\r\n") {
+		c.fail("resp_separator", "%q: want a short separator without spaces, such as \":\" or \"/\"", n.RESPSeparator)
+	}
 	if !c.skip("join") {
 		for i, j := range n.Join {
 			if err := checkAddr(j, true); err != nil {

@@ -43,7 +43,7 @@ func sumKey(store, key string) (int, string) {
 // errs.ErrShutdown after a final Send.
 func (a *Aggregator) Add(store, key string, delta int64) error {
 	p, k := sumKey(store, key)
-	if err := a.sums.Add(p, k, delta, nil); err != nil {
+	if _, err := a.sums.Add(p, k, delta, nil); err != nil {
 		if errors.Is(err, errs.ErrOverflow) {
 			return fmt.Errorf("%w: pending async increments of %q would overflow", errs.ErrOverflow, key)
 		}

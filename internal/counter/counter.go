@@ -38,9 +38,10 @@ func New(partitions int) *Store {
 
 // Add applies delta to key in partition p, as the partition's next op in
 // sequence; log, when not nil, is called with its sequence number first.
-// Errors: errs.ErrOverflow (nothing applied), errs.ErrShutdown once a final
-// take closed the shard, or log's error (nothing applied).
-func (c *Store) Add(p int, key string, delta int64, log Log) error {
+// It returns the key's unflushed count then. Errors: errs.ErrOverflow
+// (nothing applied), errs.ErrShutdown once a final take closed the shard,
+// or log's error (nothing applied).
+func (c *Store) Add(p int, key string, delta int64, log Log) (int64, error) {
 	return c.add(p, key, delta, log, false)
 }
 
@@ -48,24 +49,25 @@ func (c *Store) Add(p int, key string, delta int64, log Log) error {
 // closed shard: whoever closed it takes it again after. Errors:
 // errs.ErrOverflow.
 func (c *Store) Return(p int, key string, delta int64) error {
-	return c.add(p, key, delta, nil, true)
+	_, err := c.add(p, key, delta, nil, true)
+	return err
 }
 
-func (c *Store) add(p int, key string, delta int64, log Log, evenClosed bool) error {
+func (c *Store) add(p int, key string, delta int64, log Log, evenClosed bool) (int64, error) {
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.closed && !evenClosed {
-		return errs.ErrShutdown
+		return 0, errs.ErrShutdown
 	}
 	cur := sh.m[key]
 	sum, ok := AddInt64(cur, delta)
 	if !ok {
-		return fmt.Errorf("%w: %q holds %d, adding %d", errs.ErrOverflow, key, cur, delta)
+		return 0, fmt.Errorf("%w: %q holds %d, adding %d", errs.ErrOverflow, key, cur, delta)
 	}
 	if log != nil {
 		if err := log(sh.seq + 1); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	sh.seq++
@@ -74,7 +76,7 @@ func (c *Store) add(p int, key string, delta int64, log Log, evenClosed bool) er
 	}
 	sh.m[key] = sum
 	sh.ops++
-	return nil
+	return sum, nil
 }
 
 // Get returns the unflushed delta of key in partition p: 0 when none.

@@ -48,7 +48,7 @@ func TestAddThenTake(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(4)
 			for _, a := range tc.adds {
-				if err := c.Add(a.p, a.key, a.delta, nil); err != nil {
+				if _, err := c.Add(a.p, a.key, a.delta, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -76,10 +76,10 @@ func TestOverflowAppliesNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(1)
-			if err := c.Add(0, "k", tc.start, nil); err != nil {
+			if _, err := c.Add(0, "k", tc.start, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Add(0, "k", tc.delta, nil); !errors.Is(err, errs.ErrOverflow) {
+			if _, err := c.Add(0, "k", tc.delta, nil); !errors.Is(err, errs.ErrOverflow) {
 				t.Fatalf("err = %v, want ErrOverflow", err)
 			}
 			if got := c.Get(0, "k"); got != tc.start {
@@ -94,11 +94,11 @@ func TestOverflowAppliesNothing(t *testing.T) {
 
 func TestFinalTakeRefusesLaterWritesButTakesReturns(t *testing.T) {
 	c := New(2)
-	_ = c.Add(0, "a", 1, nil)
+	_, _ = c.Add(0, "a", 1, nil)
 	if got, _, _ := c.Take(true, nil); len(got) != 1 {
 		t.Fatalf("final take = %v", got)
 	}
-	if err := c.Add(0, "a", 1, nil); !errors.Is(err, errs.ErrShutdown) {
+	if _, err := c.Add(0, "a", 1, nil); !errors.Is(err, errs.ErrShutdown) {
 		t.Fatalf("add after the final take: %v, want ErrShutdown", err)
 	}
 	if err := c.Return(1, "b", 7); err != nil {
@@ -117,7 +117,7 @@ func TestConcurrentAddsAreAllCounted(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 1000 {
-				if err := c.Add(i%8, "k", 1, nil); err != nil {
+				if _, err := c.Add(i%8, "k", 1, nil); err != nil {
 					t.Error(err)
 				}
 				if w == 0 && i%100 == 0 {
@@ -168,29 +168,45 @@ func TestTakesCoverContiguousRanges(t *testing.T) {
 	var logged []uint64
 	log := func(seq uint64) error { logged = append(logged, seq); return nil }
 	for range 3 {
-		if err := c.Add(0, "a", 1, log); err != nil {
+		if _, err := c.Add(0, "a", 1, log); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_ = c.Add(1, "b", 1, nil)
+	_, _ = c.Add(1, "b", 1, nil)
 	if _, ranges, _ := c.Take(false, nil); !slices.Equal(ranges, []sinks.Range{{Partition: 0, First: 1, Last: 3}, {Partition: 1, First: 1, Last: 1}}) {
 		t.Fatalf("first take: %v", ranges)
 	}
-	if err := c.Add(0, "a", math.MaxInt64, nil); err != nil {
+	if _, err := c.Add(0, "a", math.MaxInt64, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Add(0, "a", 1, log); !errors.Is(err, errs.ErrOverflow) {
+	if _, err := c.Add(0, "a", 1, log); !errors.Is(err, errs.ErrOverflow) {
 		t.Fatalf("overflow: %v", err)
 	}
 	failing := func(uint64) error { return errors.New("disk full") }
-	if err := c.Add(0, "a", -1, failing); err == nil || c.Get(0, "a") != math.MaxInt64 {
+	if _, err := c.Add(0, "a", -1, failing); err == nil || c.Get(0, "a") != math.MaxInt64 {
 		t.Fatalf("an op the log refused was applied: %v", err)
 	}
-	_ = c.Add(0, "a", -1, log)
+	_, _ = c.Add(0, "a", -1, log)
 	if _, ranges, _ := c.Take(false, nil); !slices.Equal(ranges, []sinks.Range{{Partition: 0, First: 4, Last: 5}}) {
 		t.Fatalf("second take: %v", ranges)
 	}
 	if !slices.Equal(logged, []uint64{1, 2, 3, 5}) {
 		t.Fatalf("the log saw %v", logged)
+	}
+}
+
+func TestAddReturnsTheCountHeld(t *testing.T) {
+	c := New(2)
+	for i, tc := range []struct {
+		delta, want int64
+	}{{5, 5}, {-7, -2}, {2, 0}, {10, 10}} {
+		got, err := c.Add(1, "k", tc.delta, nil)
+		if err != nil || got != tc.want {
+			t.Fatalf("add %d: Add(%d) = %d, %v; want %d", i, tc.delta, got, err, tc.want)
+		}
+	}
+	c.Take(false, nil)
+	if got, _ := c.Add(1, "k", 3, nil); got != 3 {
+		t.Fatalf("after a take, Add(3) = %d; want 3 (the count since the flush)", got)
 	}
 }

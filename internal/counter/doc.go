@@ -4,6 +4,6 @@
 // routes ops to it and its flush pipeline takes from it.
 //
 //	c := counter.New(1021)
-//	if err := c.Add(p, "/home", 1, nil); err != nil { ... } // errs.ErrOverflow, errs.ErrShutdown
+//	n, err := c.Add(p, "/home", 1, nil) // n: the count held; errs.ErrOverflow, errs.ErrShutdown
 //	counts, ranges, ops := c.Take(false, nil) // swap out every shard for a flush
 package counter

@@ -76,11 +76,12 @@ func (h Host) Settle(b sinks.Batch, ops int64) {
 
 // Write applies a write op, o on partition p, through add, which gives it
 // its sequence number and calls log (nil for a store without a journal)
-// with it under the partition's lock before applying it. Without a journal
-// the op is done at once (true); with one, done gets its outcome once the
-// log has it (false), and a nil done applies nothing. An error of add
-// (nothing applied) is the op's result.
-func (h *Host) Write(o *Op, p int, done func(Result), add func(log func(seq uint64) error) error) (Result, bool) {
+// with it under the partition's lock before applying it, and returns what
+// the key holds after it (a counter's count, a buffer's values): the
+// result's Count. Without a journal the op is done at once (true); with
+// one, done gets its outcome once the log has it (false), and a nil done
+// applies nothing. An error of add (nothing applied) is the op's result.
+func (h *Host) Write(o *Op, p int, done func(Result), add func(log func(seq uint64) error) (int64, error)) (Result, bool) {
 	j := h.Journal
 	if j != nil && done == nil {
 		return Result{}, false
@@ -89,25 +90,49 @@ func (h *Host) Write(o *Op, p int, done func(Result), add func(log func(seq uint
 	// never goes below what is held.
 	h.Exposed.Add(1)
 	var log func(uint64) error
+	var w *logged
 	if j != nil {
-		log = func(seq uint64) error { return j.Append(o, p, seq, Acknowledge(done)) }
+		w = &logged{done: done}
+		w.left.Store(2)
+		log = func(seq uint64) error { return j.Append(o, p, seq, w.logged) }
 	}
-	if err := add(log); err != nil {
+	held, err := add(log)
+	if err != nil {
 		h.Exposed.Add(-1)
 		return Failed(err), true
 	}
-	return Result{}, j == nil
+	if w == nil {
+		return Result{Count: held}, true
+	}
+	w.r.Count = held
+	w.finish()
+	return Result{}, false
 }
 
-// Acknowledge turns a journal's outcome into an op's: a record that could
-// not be written leaves the op applied in memory, so its outcome is
-// unknown (errs.ErrIndeterminate).
-func Acknowledge(done func(Result)) func(error) {
-	return func(err error) {
-		if err != nil {
-			done(Failed(fmt.Errorf("%w: write-ahead log: %w", errs.ErrIndeterminate, err)))
+// logged is a write waiting for both its log record and its application:
+// the record may be durable before add returns what the key holds.
+type logged struct {
+	left atomic.Int32 // 2: the log's answer and add's return
+	r    Result
+	done func(Result)
+}
+
+// logged takes the log's outcome: a record that could not be written
+// leaves the op applied in memory, so its outcome is unknown
+// (errs.ErrIndeterminate).
+func (w *logged) logged(err error) {
+	if err != nil {
+		w.r.Err = fmt.Errorf("%w: write-ahead log: %w", errs.ErrIndeterminate, err)
+	}
+	w.finish()
+}
+
+func (w *logged) finish() {
+	if w.left.Add(-1) == 0 {
+		if w.r.Err != nil {
+			w.done(Failed(w.r.Err))
 			return
 		}
-		done(Result{})
+		w.done(w.r)
 	}
 }

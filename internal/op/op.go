@@ -107,7 +107,7 @@ type Op struct {
 
 // Result is the outcome of an op.
 type Result struct {
-	Count   int64    // Count: the unflushed delta; Size: values held
+	Count   int64    // Incr, Count: the unflushed count; Insert, Size: values held
 	Values  [][]byte // Dump: the values held
 	Value   []byte   // Get, Fetch: the value
 	Found   bool     // Get, Fetch: the key has a value

@@ -68,7 +68,7 @@ func resultToWire(k op.Kind, r op.Result) proto.OpResult {
 		return out
 	}
 	switch k {
-	case op.Count, op.Size:
+	case op.Incr, op.Count, op.Insert, op.Size:
 		out.Count = r.Count
 	case op.Dump:
 		out.Values = r.Values
@@ -95,7 +95,7 @@ func resultFromWire(k op.Kind, in proto.OpResult) op.Result {
 	}
 	var r op.Result
 	switch k {
-	case op.Count, op.Size:
+	case op.Incr, op.Count, op.Insert, op.Size:
 		r.Count = in.Count
 	case op.Dump:
 		r.Values = in.Values

@@ -1,0 +1,300 @@
+package resp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tidwall/redcon"
+
+	"github.com/hoard-dev/hoard/internal/op"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Separator splits a RESP key into the store's name (before its first
+	// occurrence) and the key in that store: "pageviews:/home" is the key
+	// "/home" of the store "pageviews". Empty: ":".
+	Separator string
+	// Version is the hoard version INFO reports.
+	Version string
+	// Logger gets the server's logs. Nil: none.
+	Logger hclog.Logger
+}
+
+// Backend is the node as the server sees it.
+type Backend interface {
+	// Start checks o and runs it wherever its key's owner is, and calls
+	// done exactly once with the result: on the caller's goroutine when
+	// the op finishes at once, later otherwise. o's values and strings
+	// are its own. done must not block.
+	Start(o op.Op, done func(op.Result))
+	// StoreKind returns the kind of the store named store (op.StoreCounter,
+	// op.StoreBuffer, op.StoreCache), or "" when there is none.
+	StoreKind(store string) string
+	// Info describes the node for INFO.
+	Info() Info
+}
+
+// Info is what INFO reports of the node beyond the server's own figures.
+type Info struct {
+	Node    string
+	Members int
+	Stores  []StoreInfo
+}
+
+// StoreInfo is one store in INFO's keyspace section.
+type StoreInfo struct {
+	Name   string
+	Kind   string
+	Keys   int
+	Values int64 // increments (counters) or values (buffers) held
+}
+
+// Server serves RESP2 on a listener: each connection on its own goroutine,
+// pipelined commands run together and answered in order.
+type Server struct {
+	ln      net.Listener
+	backend Backend
+	cfg     Config
+	logger  hclog.Logger
+	started time.Time
+
+	mu sync.Mutex
+	// mu guards conns and closed.
+	conns  map[*conn]struct{}
+	closed bool
+
+	wg       sync.WaitGroup // the accept loop and the connections
+	nextID   atomic.Int64
+	accepted atomic.Int64
+}
+
+// New returns a server of backend's stores on ln; Serve starts it.
+func New(ln net.Listener, backend Backend, cfg Config) *Server {
+	if cfg.Separator == "" {
+		cfg.Separator = ":"
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &Server{ln: ln, backend: backend, cfg: cfg, logger: logger, started: time.Now(), conns: map[*conn]struct{}{}}
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Close; it returns nil then.
+func (s *Server) Serve() error {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.isClosed() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// A temporary failure (out of file descriptors): back off
+			// rather than spin, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.logger.Warn("resp accept failed", "error", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		c := &conn{
+			id: s.nextID.Add(1), nc: nc, rd: redcon.NewReader(nc), wr: redcon.NewWriter(nc),
+			s: s, keys: map[string]struct{}{},
+		}
+		if !s.track(c) {
+			_ = nc.Close()
+			return nil
+		}
+		s.accepted.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			c.serve()
+		}()
+	}
+}
+
+// track adds c to the open connections, unless the server is closed.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	_ = c.nc.Close()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines: a connection waiting for ops in flight ends once they do
+// (each op has a deadline).
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	err := s.ln.Close()
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// clients counts the open connections.
+func (s *Server) clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// conn is one client connection.
+type conn struct {
+	id   int64
+	nc   net.Conn
+	rd   *redcon.Reader
+	wr   *redcon.Writer
+	s    *Server
+	name string
+
+	// One pipeline's state, reused from one to the next.
+	calls   []call
+	ops     []op.Op
+	results []op.Result
+	wg      sync.WaitGroup      // the ops in flight
+	keys    map[string]struct{} // the keys of the ops in flight
+}
+
+// serve reads pipelines of commands until the client leaves: a pipeline's
+// ops run together, and their replies are written in order once all are
+// done. Ops on one key keep their order: an op on a key already in flight
+// waits for the pipeline's ops so far.
+func (c *conn) serve() {
+	for {
+		cmds, err := c.rd.ReadCommands()
+		if err != nil {
+			if !isNetErr(err) {
+				// A protocol error: say so, as Redis does, and hang up.
+				c.wr.WriteError("ERR Protocol error: " + err.Error())
+				_ = c.wr.Flush()
+			}
+			return
+		}
+		quit := c.run(cmds)
+		if err := c.wr.Flush(); err != nil || quit {
+			return
+		}
+	}
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
+}
+
+// run runs one pipeline and writes its replies; it reports whether the
+// client asked to quit.
+func (c *conn) run(cmds []redcon.Command) (quit bool) {
+	c.calls, c.ops = c.calls[:0], c.ops[:0]
+	for _, cmd := range cmds {
+		c.calls = append(c.calls, c.plan(cmd.Args))
+	}
+	// Every result has its place before the first op starts: callbacks
+	// write into the slice while later ops are started.
+	if cap(c.results) < len(c.ops) {
+		c.results = make([]op.Result, len(c.ops))
+	}
+	c.results = c.results[:len(c.ops)]
+	clear(c.results)
+	clear(c.keys)
+	ordered := len(c.ops) > 1
+	for i := range c.ops {
+		c.start(i, ordered)
+	}
+	c.wg.Wait()
+	for i := range c.calls {
+		cl := &c.calls[i]
+		c.reply(cl, c.results[cl.first:cl.first+cl.n])
+		if cl.cmd != nil && cl.cmd.name == "quit" {
+			return true
+		}
+	}
+	return false
+}
+
+// start runs op i of the pipeline, its result landing at index i of
+// c.results. When ordered, an op on a key already in flight first waits
+// for the ops started so far.
+func (c *conn) start(i int, ordered bool) {
+	o := c.ops[i]
+	if ordered {
+		k := o.Store + "\x00" + o.Key
+		if _, dup := c.keys[k]; dup {
+			c.wg.Wait()
+			clear(c.keys)
+		}
+		c.keys[k] = struct{}{}
+	}
+	c.wg.Add(1)
+	results := c.results
+	c.s.backend.Start(o, func(r op.Result) {
+		results[i] = r
+		c.wg.Done()
+	})
+}
+
+// add queues o as an op of the call being planned.
+func (c *conn) add(cl *call, o op.Op) {
+	if cl.n == 0 {
+		cl.first = len(c.ops)
+	}
+	c.ops = append(c.ops, o)
+	cl.n++
+}
+
+// split splits a RESP key into its store and the key in it.
+func (s *Server) split(key []byte) (store, k string, err error) {
+	st, rest, ok := strings.Cut(string(key), s.cfg.Separator)
+	if !ok || st == "" {
+		return "", "", fmt.Errorf("ERR key '%s' names no store: write STORE%sKEY", clip(key), s.cfg.Separator)
+	}
+	return st, rest, nil
+}
+
+// clip shortens what a reply quotes back.
+func clip(b []byte) string {
+	const max = 128
+	if len(b) > max {
+		return string(b[:max]) + "..."
+	}
+	return string(b)
+}

@@ -1,0 +1,60 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/resp"
+)
+
+// listenRESP opens the RESP listener, when RESPAddr is set.
+func (n *Node) listenRESP() error {
+	if n.cfg.RESPAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", n.cfg.RESPAddr)
+	if err != nil {
+		return fmt.Errorf("listen resp %s: %w", n.cfg.RESPAddr, err)
+	}
+	n.resp = resp.New(ln, respBackend{n}, resp.Config{Separator: n.cfg.RESPSeparator, Version: Version, Logger: n.logger.Named("resp")})
+	n.cfg.RESPAddr = ln.Addr().String()
+	return nil
+}
+
+// serveRESP serves RESP until the node stops.
+func (n *Node) serveRESP() {
+	n.goFunc(func() {
+		if err := n.resp.Serve(); err != nil && !errors.Is(err, net.ErrClosed) {
+			n.logger.Error("resp server stopped", "error", err)
+		}
+	})
+}
+
+// RESPAddr is the address the RESP listener is bound to ("" when off).
+func (n *Node) RESPAddr() string { return n.cfg.RESPAddr }
+
+// respBackend is the node as the RESP server's backend.
+type respBackend struct{ n *Node }
+
+func (b respBackend) Start(o op.Op, done func(op.Result)) {
+	b.n.start(o, time.Now().Add(defaultOpTimeout), done)
+}
+
+func (b respBackend) StoreKind(store string) string {
+	if s, ok := b.n.stores[store]; ok {
+		return string(s.cfg.Kind)
+	}
+	return ""
+}
+
+func (b respBackend) Info() resp.Info {
+	info := resp.Info{Node: b.n.cfg.Name, Members: len(b.n.cluster.Members())}
+	stores, _ := b.n.Info("")
+	for _, s := range stores {
+		info.Stores = append(info.Stores, resp.StoreInfo{Name: s.Name, Kind: string(s.Kind), Keys: s.Keys, Values: s.Values})
+	}
+	return info
+}
