@@ -36,6 +36,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheckBody -fuzztime 30s ./transport/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBodies -fuzztime 30s ./internal/proto/
+	$(GO) test -run '^$$' -fuzz FuzzReadCommands -fuzztime 30s ./internal/resp/
 
 demo: build
 	./scripts/demo.sh $(BIN)

@@ -102,7 +102,7 @@ func (s *Server) writeSection(b *strings.Builder, sec string) {
 		line("os", runtime.GOOS)
 		line("arch_bits", 64)
 		line("process_id", os.Getpid())
-		line("tcp_port", port(s.ln.Addr().String()))
+		line("tcp_port", s.port)
 		line("uptime_in_seconds", int64(time.Since(s.started).Seconds()))
 	case "clients":
 		line("connected_clients", s.clients())

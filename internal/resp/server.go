@@ -3,7 +3,6 @@ package resp
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -65,6 +64,7 @@ type Server struct {
 	cfg     Config
 	logger  hclog.Logger
 	started time.Time
+	port    string // INFO's tcp_port
 
 	mu sync.Mutex
 	// mu guards conns and closed.
@@ -85,7 +85,10 @@ func New(ln net.Listener, backend Backend, cfg Config) *Server {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Server{ln: ln, backend: backend, cfg: cfg, logger: logger, started: time.Now(), conns: map[*conn]struct{}{}}
+	return &Server{
+		ln: ln, backend: backend, cfg: cfg, logger: logger, started: time.Now(),
+		port: port(ln.Addr().String()), conns: map[*conn]struct{}{},
+	}
 }
 
 // Addr is the address the server listens on.
@@ -110,10 +113,7 @@ func (s *Server) Serve() error {
 			continue
 		}
 		delay = 0
-		c := &conn{
-			id: s.nextID.Add(1), nc: nc, rd: redcon.NewReader(nc), wr: redcon.NewWriter(nc),
-			s: s, keys: map[string]struct{}{},
-		}
+		c := s.newConn(nc)
 		if !s.track(c) {
 			_ = nc.Close()
 			return nil
@@ -124,6 +124,19 @@ func (s *Server) Serve() error {
 			defer s.untrack(c)
 			c.serve()
 		}()
+	}
+}
+
+// maxPending bounds the bytes of one command: an insert's values
+// (op.MaxInsertBytes) and room for the rest. Past it the client gets a
+// protocol error and is hung up on: a peer announcing a huge bulk cannot
+// make the server hold more than this.
+const maxPending = op.MaxInsertBytes + 1<<20
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	return &conn{
+		id: s.nextID.Add(1), nc: nc, s: s, keys: map[string]struct{}{},
+		rd: newReader(nc, maxPending), wr: redcon.NewWriter(nc),
 	}
 }
 
@@ -181,12 +194,13 @@ func (s *Server) clients() int {
 type conn struct {
 	id   int64
 	nc   net.Conn
-	rd   *redcon.Reader
+	rd   *reader
 	wr   *redcon.Writer
 	s    *Server
 	name string
 
 	// One pipeline's state, reused from one to the next.
+	cmds    [][][]byte
 	calls   []call
 	ops     []op.Op
 	results []op.Result
@@ -200,15 +214,16 @@ type conn struct {
 // waits for the pipeline's ops so far.
 func (c *conn) serve() {
 	for {
-		cmds, err := c.rd.ReadCommands()
+		cmds, err := c.rd.read(c.cmds)
 		if err != nil {
-			if !isNetErr(err) {
-				// A protocol error: say so, as Redis does, and hang up.
-				c.wr.WriteError("ERR Protocol error: " + err.Error())
+			if isProtocol(err) {
+				// Say so, as Redis does, and hang up.
+				c.wr.WriteError("ERR " + err.Error())
 				_ = c.wr.Flush()
 			}
 			return
 		}
+		c.cmds = cmds
 		quit := c.run(cmds)
 		if err := c.wr.Flush(); err != nil || quit {
 			return
@@ -216,17 +231,12 @@ func (c *conn) serve() {
 	}
 }
 
-func isNetErr(err error) bool {
-	var ne net.Error
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
-}
-
 // run runs one pipeline and writes its replies; it reports whether the
 // client asked to quit.
-func (c *conn) run(cmds []redcon.Command) (quit bool) {
+func (c *conn) run(cmds [][][]byte) (quit bool) {
 	c.calls, c.ops = c.calls[:0], c.ops[:0]
-	for _, cmd := range cmds {
-		c.calls = append(c.calls, c.plan(cmd.Args))
+	for _, args := range cmds {
+		c.calls = append(c.calls, c.plan(args))
 	}
 	// Every result has its place before the first op starts: callbacks
 	// write into the slice while later ops are started.
