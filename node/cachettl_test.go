@@ -101,3 +101,42 @@ func TestCacheSetTTLRefusesANegativeTTL(t *testing.T) {
 		t.Fatalf("the owner holds %d entries after SetTTL with no ttl, want 1", info[0].Keys)
 	}
 }
+
+// TestCacheTTLMovesWithItsPartition: entries set with a TTL keep it when
+// a join hands their partition to a new owner, which drops them once it
+// has passed.
+func TestCacheTTLMovesWithItsPartition(t *testing.T) {
+	c := cacheCluster(t, 2, notFoundLoader(), nil)
+	ctx := ctxT(t)
+	const ttl = 8 * time.Second
+	keys := make([]string, 200)
+	start := time.Now()
+	for i := range keys {
+		keys[i] = fmt.Sprintf("session-%d", i)
+		if err := c.Node(0).SetTTL(ctx, "users", keys[i], []byte("s"), ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Add()
+	c.WaitConverged()
+	n3 := c.Node(2)
+	var moved []string
+	for _, k := range keys {
+		if pl, _ := c.Node(0).Owner("users", k); pl.Owner.Name == n3.Name() {
+			moved = append(moved, k)
+		}
+	}
+	if len(moved) == 0 {
+		t.Fatal("the join moved no key")
+	}
+	testcluster.WaitFor(t, ttl-time.Since(start), "the moved entries to reach the new node", func() error {
+		if info, _ := n3.Info("users"); info[0].Keys != len(moved) {
+			return fmt.Errorf("%s holds %d entries, owns %d of the keys", n3.Name(), info[0].Keys, len(moved))
+		}
+		return nil
+	})
+	// Looked up one by one, so that none is dropped by another's read.
+	for _, k := range moved {
+		waitExpired(t, n3, k, start, ttl, ttl+10*time.Second)
+	}
+}
