@@ -81,7 +81,7 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 			},
 			HandOff: func(moved []cache.Listed) {
 				for _, l := range moved {
-					o := op.Op{Kind: op.Adopt, Key: l.Key, Values: [][]byte{l.Entry.Value()}, Delta: l.Entry.Loaded().UnixNano()}
+					o := op.Op{Kind: op.Adopt, Key: l.Key, Values: [][]byte{l.Entry.Value()}, Delta: l.Entry.Loaded().UnixNano(), TTL: l.TTL}
 					n.routeOp(n.loopCtx, s, o, func(error) {}) // at worst the new owner loads the key
 				}
 			},

@@ -98,9 +98,19 @@ func (n *Node) Fetch(ctx context.Context, store, key string) (FetchResult, error
 }
 
 // Set stores value for key in a cache store at its owner, without the
-// loader (DataWorker's direct_set). The value is copied.
+// loader (DataWorker's direct_set), with no expiry. The value is copied.
 func (n *Node) Set(ctx context.Context, store, key string, value []byte) error {
-	_, err := n.do(ctx, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{bytes.Clone(value)}})
+	return n.SetTTL(ctx, store, key, value, 0)
+}
+
+// SetTTL is Set with an expiry (Redis's SET EX): the entry expires ttl
+// after the owner stores it, however often it is read or refreshed
+// meanwhile; then reads miss and load again. It moves with its partition
+// to a new owner and survives a restart through the dump. Zero: no
+// expiry. The value is copied. Errors: those of Set, and ErrInvalidValue
+// for a negative ttl.
+func (n *Node) SetTTL(ctx context.Context, store, key string, value []byte, ttl time.Duration) error {
+	_, err := n.do(ctx, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{bytes.Clone(value)}, TTL: ttl})
 	return err
 }
 
@@ -166,8 +176,10 @@ func (n *Node) checkOp(o *op.Op) (*store, error) {
 	return n.validate(o)
 }
 
-// validate checks o's store, kind, key and values and returns its store.
-// Errors: ErrUnknownStore, ErrWrongKind, ErrInvalidKey, ErrInvalidValue.
+// validate checks o's store, kind, key, values and TTL and returns its
+// store. Errors: ErrUnknownStore, ErrWrongKind, ErrInvalidKey,
+// ErrInvalidValue (also for a negative TTL, or one on an op other than a
+// Set or Adopt).
 func (n *Node) validate(o *op.Op) (*store, error) {
 	s, err := n.store(o.Store)
 	if err == nil {
@@ -186,6 +198,14 @@ func (n *Node) validate(o *op.Op) (*store, error) {
 			} else {
 				err = op.CheckValue(n.cfg.MaxValueBytes, o.Values[0])
 			}
+		}
+	}
+	if err == nil && o.TTL != 0 {
+		switch {
+		case o.TTL < 0:
+			err = fmt.Errorf("%w: negative ttl %v", ErrInvalidValue, o.TTL)
+		case o.Kind != op.Set && o.Kind != op.Adopt:
+			err = fmt.Errorf("%w: a ttl on a %s", ErrInvalidValue, o.Kind)
 		}
 	}
 	return s, err

@@ -25,9 +25,13 @@
 //		}()
 //	}
 //
+// An entry set with c.SetTTL(p, key, value, ttl) is gone ttl later, however
+// often it is read or refreshed, as Redis's SET EX; the store-wide TTL
+// still drops entries left unread.
+//
 // Engine.Run keeps each periodic job on its own schedule: Refresh every
-// refresh interval, Sweep every quarter of the TTL, WriteDump(path,
-// c.List()) every dump interval; at start ReadDump(path,
-// maxLine, validKey, restore) with a restore that calls c.Restore puts the
-// dumped entries back, each keeping its age.
+// refresh interval, Sweep every quarter of the TTL (every second without
+// one), WriteDump(path, c.List()) every dump interval; at start
+// ReadDump(path, maxLine, validKey, restore) with a restore that calls
+// c.Restore puts the dumped entries back, each keeping its age and expiry.
 package cache

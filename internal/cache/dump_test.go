@@ -16,9 +16,10 @@ import (
 
 // restored is one call of ReadDump's restore.
 type restored struct {
-	key    string
-	value  string
-	loaded time.Time
+	key     string
+	value   string
+	loaded  time.Time
+	expires time.Time
 }
 
 func TestDumpRoundTrip(t *testing.T) {
@@ -37,7 +38,11 @@ func TestDumpRoundTrip(t *testing.T) {
 			i := 0
 			for k, v := range tt.entries {
 				now.Add(int64(time.Second)) // a different age for each
-				c.Set(i%3, k, []byte(v))
+				if i%2 == 0 {
+					c.Set(i%3, k, []byte(v))
+				} else {
+					c.SetTTL(i%3, k, []byte(v), time.Duration(i)*time.Hour)
+				}
 				i++
 			}
 			path := filepath.Join(t.TempDir(), "cache", "users.dump") // WriteDump makes the directory
@@ -45,19 +50,20 @@ func TestDumpRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []restored
-			lines, err := ReadDump(path, 2*(100<<10)+64<<10, nil, func(key string, value []byte, loaded time.Time) {
-				got = append(got, restored{key, string(value), loaded})
+			lines, err := ReadDump(path, 2*(100<<10)+64<<10, nil, func(key string, value []byte, loaded, expires time.Time) {
+				got = append(got, restored{key, string(value), loaded, expires})
 			})
 			if err != nil || lines != len(tt.entries) || len(got) != lines {
 				t.Fatalf("ReadDump = %d, %v with %d restored; want %d entries", lines, err, len(got), len(tt.entries))
 			}
-			loadedOf := map[string]time.Time{}
+			entryOf := map[string]*Entry{}
 			for _, l := range c.List() {
-				loadedOf[l.Key] = l.Entry.Loaded()
+				entryOf[l.Key] = l.Entry
 			}
 			for _, r := range got {
-				if want, ok := tt.entries[r.key]; !ok || r.value != want || !r.loaded.Equal(loadedOf[r.key]) {
-					t.Fatalf("restored %q = %q loaded %v; want %q loaded %v", r.key, r.value, r.loaded, want, loadedOf[r.key])
+				e := entryOf[r.key]
+				if want, ok := tt.entries[r.key]; !ok || r.value != want || !r.loaded.Equal(e.Loaded()) || !r.expires.Equal(e.Expires()) {
+					t.Fatalf("restored %q = %q loaded %v expiring %v; want %q loaded %v expiring %v", r.key, r.value, r.loaded, r.expires, want, e.Loaded(), e.Expires())
 				}
 			}
 			// No temp file is left next to the dump.
@@ -70,10 +76,12 @@ func TestDumpRoundTrip(t *testing.T) {
 }
 
 // TestDumpFormat pins the file format: JSON Lines of {"key", "value"
-// (base64), "loaded" (RFC 3339)}, which dumps of earlier versions use.
+// (base64), "loaded" (RFC 3339)}, which dumps of earlier versions use, and
+// "expires" (RFC 3339) for an entry set with a TTL only.
 func TestDumpFormat(t *testing.T) {
 	c, _ := newTestStore(Config{Partitions: 1})
 	c.Set(0, "user:1", []byte("Ada"))
+	c.SetTTL(0, "user:2", []byte("Bob"), 90*time.Second)
 	path := filepath.Join(t.TempDir(), "users.dump")
 	if err := WriteDump(path, c.List()); err != nil {
 		t.Fatal(err)
@@ -82,22 +90,40 @@ func TestDumpFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf(`{"key":"user:1","value":%q,"loaded":%q}`+"\n",
-		base64.StdEncoding.EncodeToString([]byte("Ada")), time.Unix(0, base.UnixNano()).Format(time.RFC3339Nano))
-	if string(b) != want {
-		t.Fatalf("dump is\n%s\nwant\n%s", b, want)
+	rfc := func(t time.Time) string { return time.Unix(0, t.UnixNano()).Format(time.RFC3339Nano) }
+	want := []string{
+		fmt.Sprintf(`{"key":"user:1","value":%q,"loaded":%q}`, base64.StdEncoding.EncodeToString([]byte("Ada")), rfc(base)),
+		fmt.Sprintf(`{"key":"user:2","value":%q,"loaded":%q,"expires":%q}`, base64.StdEncoding.EncodeToString([]byte("Bob")), rfc(base), rfc(base.Add(90*time.Second))),
 	}
-	// And a line written by hand, as an earlier version wrote it, reads.
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	slices.Sort(lines) // List's order is the map's
+	if !slices.Equal(lines, want) {
+		t.Fatalf("dump is\n%s\nwant\n%s", b, strings.Join(want, "\n"))
+	}
+}
+
+// TestDumpOfAnEarlierVersionReads: a dump written before entries had an
+// expiry reads, its entries without one.
+func TestDumpOfAnEarlierVersionReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.dump")
 	line, _ := json.Marshal(map[string]any{"key": "old", "value": []byte("from a dump"), "loaded": base.Add(-3 * time.Hour)})
 	if err := os.WriteFile(path, append(line, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	c, now := newTestStore(Config{Partitions: 1})
 	var got []restored
-	if _, err := ReadDump(path, 0, nil, func(k string, v []byte, l time.Time) { got = append(got, restored{k, string(v), l}) }); err != nil {
+	if _, err := ReadDump(path, 0, nil, func(k string, v []byte, l, exp time.Time) {
+		got = append(got, restored{k, string(v), l, exp})
+		c.Restore(0, k, v, l, exp)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].key != "old" || got[0].value != "from a dump" || !got[0].loaded.Equal(base.Add(-3*time.Hour)) {
+	if len(got) != 1 || got[0].key != "old" || got[0].value != "from a dump" || !got[0].loaded.Equal(base.Add(-3*time.Hour)) || !got[0].expires.IsZero() {
 		t.Fatalf("read %+v", got)
+	}
+	now.Add(int64(1000 * time.Hour))
+	if v, ok := c.Get(0, "old"); !ok || string(v) != "from a dump" {
+		t.Fatalf("the entry of an earlier dump reads as %q, %v after 1000h; want it kept, without expiry", v, ok)
 	}
 }
 
@@ -115,7 +141,7 @@ func TestWriteDumpReplacesThePrevious(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys []string
-	if _, err := ReadDump(path, 0, nil, func(k string, _ []byte, _ time.Time) { keys = append(keys, k) }); err != nil {
+	if _, err := ReadDump(path, 0, nil, func(k string, _ []byte, _, _ time.Time) { keys = append(keys, k) }); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(keys, []string{"b"}) {
@@ -202,9 +228,9 @@ func TestReadDump(t *testing.T) {
 			}
 			c := New(Config{Partitions: 1})
 			var keys []string
-			lines, err := ReadDump(path, tt.maxLine, tt.validKey, func(k string, v []byte, l time.Time) {
+			lines, err := ReadDump(path, tt.maxLine, tt.validKey, func(k string, v []byte, l, exp time.Time) {
 				keys = append(keys, k)
-				c.Restore(0, k, v, l)
+				c.Restore(0, k, v, l, exp)
 			})
 			switch {
 			case tt.wantErr == "" && err != nil:
@@ -225,7 +251,7 @@ func TestReadDumpCannotOpen(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, err := ReadDump(filepath.Join(file, "users.dump"), 0, nil, func(string, []byte, time.Time) {})
+	n, err := ReadDump(filepath.Join(file, "users.dump"), 0, nil, func(string, []byte, time.Time, time.Time) {})
 	if err == nil || errors.Is(err, ErrCorruptDump) || n != 0 {
 		t.Fatalf("ReadDump under a file = %d, %v; want an error that is not ErrCorruptDump", n, err)
 	}
@@ -247,7 +273,7 @@ func FuzzReadDump(f *testing.F) {
 			t.Fatal(err)
 		}
 		calls := 0
-		lines, err := ReadDump(path, 1<<10, nil, func(string, []byte, time.Time) { calls++ })
+		lines, err := ReadDump(path, 1<<10, nil, func(string, []byte, time.Time, time.Time) { calls++ })
 		if calls != lines {
 			t.Fatalf("restore called %d times for %d lines", calls, lines)
 		}

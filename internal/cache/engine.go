@@ -63,23 +63,28 @@ func NewEngine(h op.Host, cfg EngineConfig) *Engine {
 
 func hit(v []byte) op.Result { return op.Result{Value: v, Found: true} }
 
-// Apply runs a Get, Fetch, Set or Delete on partition p. A hit, a Set and
-// a Delete are done at once. On a miss, with a nil done Apply returns
+// Apply runs a Get, Fetch, Set, Delete or Adopt on partition p. A hit, a
+// Set, a Delete and an Adopt are done at once; a Set or Adopt with a TTL
+// stores an entry expiring TTL from now, and one with a negative TTL fails
+// with errs.ErrInvalidValue. On a miss, with a nil done Apply returns
 // false and starts nothing; otherwise it joins or starts the key's load
 // and calls done once it ends.
 func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) {
+	if o.TTL < 0 {
+		return op.Failed(fmt.Errorf("%w: negative ttl %v", errs.ErrInvalidValue, o.TTL)), true
+	}
 	switch o.Kind {
 	case op.Adopt:
 		if len(o.Values) != 1 {
 			return op.Failed(fmt.Errorf("%w: adopt takes one value", errs.ErrInvalidValue)), true
 		}
-		e.state.Adopt(p, o.Key, o.Values[0], time.Unix(0, o.Delta))
+		e.state.Adopt(p, o.Key, o.Values[0], time.Unix(0, o.Delta), o.TTL)
 		return op.Result{}, true
 	case op.Set:
 		if len(o.Values) != 1 {
 			return op.Failed(fmt.Errorf("%w: set takes one value", errs.ErrInvalidValue)), true
 		}
-		e.state.Set(p, o.Key, o.Values[0])
+		e.state.SetTTL(p, o.Key, o.Values[0], o.TTL)
 		return op.Result{}, true
 	case op.Delete:
 		return op.Result{Deleted: e.state.Delete(p, o.Key)}, true
@@ -160,11 +165,11 @@ func (e *Engine) setExtra(extra map[string][]byte) {
 
 // Run refreshes, sweeps and dumps the store until ctx ends, each on its own
 // schedule and goroutine: a refresh every RefreshInterval, a sweep of
-// expired entries every quarter of the TTL (at most a minute apart), a
-// dump every DumpInterval, each within ±5% of its slot (see schedule). A
-// refresh or dump that takes longer than its interval is followed by the
-// next one at once, never by several. Run returns once they all ended, at
-// once if the store has none.
+// expired entries every quarter of the TTL (at most a minute apart; every
+// second without a TTL, for entries set with one), a dump every
+// DumpInterval, each within ±5% of its slot (see schedule). A refresh or
+// dump that takes longer than its interval is followed by the next one at
+// once, never by several. Run returns once they all ended.
 func (e *Engine) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, c := range e.chores() {
@@ -226,14 +231,14 @@ func (e *Engine) writeDump() error {
 }
 
 // loadDump fills the store from its dump file, if there is one, each entry
-// keeping its age for the TTL. Entries this node turns out not to own are
+// keeping its age for the TTL and its expiry. Entries this node turns out not to own are
 // dropped when the ring says so (Lose). A missing dump is normal; a
 // corrupt one is logged, keeping what was read before the damage.
 func (e *Engine) loadDump() {
 	loaded := 0
 	maxLine := 2*e.cfg.Load.MaxValueBytes + 64<<10
-	lines, err := ReadDump(e.cfg.DumpPath, maxLine, e.cfg.ValidKey, func(key string, value []byte, at time.Time) {
-		if e.state.Restore(ring.PartitionOf(e.host.Partitions, e.cfg.Name, key), key, value, at) {
+	lines, err := ReadDump(e.cfg.DumpPath, maxLine, e.cfg.ValidKey, func(key string, value []byte, at, expires time.Time) {
+		if e.state.Restore(ring.PartitionOf(e.host.Partitions, e.cfg.Name, key), key, value, at, expires) {
 			loaded++
 		}
 	})

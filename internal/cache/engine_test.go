@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hoard-dev/hoard/internal/errs"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/loaders"
 )
@@ -82,12 +84,79 @@ func TestLeaveDumpsBeforeHandingOver(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := 0
-			if _, err := ReadDump(path, 1<<20, nil, func(string, []byte, time.Time) { n++ }); err != nil {
+			if _, err := ReadDump(path, 1<<20, nil, func(string, []byte, time.Time, time.Time) { n++ }); err != nil {
 				t.Fatal(err)
 			}
 			if want := map[bool]int{true: 10, false: 0}[prepare]; n != want {
 				t.Fatalf("the dump holds %d entries, want %d", n, want)
 			}
 		})
+	}
+}
+
+// TestHandOffCarriesTheTimeLeft: an entry set with a TTL is handed over
+// with the time it has left, and adopted with it.
+func TestHandOffCarriesTheTimeLeft(t *testing.T) {
+	var got []Listed
+	e := testEngine(t, "", func(l []Listed) { got = append(got, l...) })
+	e.Apply(&op.Op{Kind: op.Set, Key: "brief", Values: [][]byte{[]byte("x")}, TTL: time.Hour}, 1, nil)
+	e.Apply(&op.Op{Kind: op.Set, Key: "plain", Values: [][]byte{[]byte("y")}}, 1, nil)
+	e.Lose([]int{1}, false)
+	ttls := map[string]time.Duration{}
+	for _, l := range got {
+		ttls[l.Key] = l.TTL
+	}
+	if ttl := ttls["brief"]; ttl <= 59*time.Minute || ttl > time.Hour || ttls["plain"] != 0 || len(ttls) != 2 {
+		t.Fatalf("handed over with %v left; want brief with at most an hour (and nearly all of it), plain with none", ttls)
+	}
+
+	next := testEngine(t, "", nil)
+	for _, l := range got {
+		next.Apply(&op.Op{Kind: op.Adopt, Key: l.Key, Values: [][]byte{l.Entry.Value()}, Delta: l.Entry.Loaded().UnixNano(), TTL: l.TTL}, 1, nil)
+	}
+	exp := map[string]time.Time{}
+	for _, l := range next.state.List() {
+		exp[l.Key] = l.Entry.Expires()
+	}
+	if left := time.Until(exp["brief"]); left <= 59*time.Minute || left > time.Hour || !exp["plain"].IsZero() {
+		t.Fatalf("adopted entries expire at %v", exp)
+	}
+}
+
+// TestDumpKeepsTheExpiry: entries set with a TTL come back from the dump
+// at the next start with the same expiry; the others with none.
+func TestDumpKeepsTheExpiry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.dump")
+	e := testEngine(t, path, nil)
+	e.Apply(&op.Op{Kind: op.Set, Key: "brief", Values: [][]byte{[]byte("x")}, TTL: time.Hour}, 2, nil)
+	e.Apply(&op.Op{Kind: op.Set, Key: "plain", Values: [][]byte{[]byte("y")}}, 3, nil)
+	want := map[string]time.Time{}
+	for _, l := range e.state.List() {
+		want[l.Key] = l.Entry.Expires()
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	restarted := testEngine(t, path, nil)
+	got := map[string]time.Time{}
+	for _, l := range restarted.state.List() {
+		got[l.Key] = l.Entry.Expires()
+	}
+	if len(got) != 2 || !got["brief"].Equal(want["brief"]) || want["brief"].IsZero() || !got["plain"].IsZero() {
+		t.Fatalf("restarted with expiries %v, want %v", got, want)
+	}
+}
+
+// TestApplyRefusesANegativeTTL: a negative TTL is an invalid value.
+func TestApplyRefusesANegativeTTL(t *testing.T) {
+	e := testEngine(t, "", nil)
+	for _, k := range []op.Kind{op.Set, op.Adopt} {
+		r, done := e.Apply(&op.Op{Kind: k, Key: "a", Values: [][]byte{[]byte("x")}, TTL: -time.Second}, 0, nil)
+		if !done || !errors.Is(r.Err, errs.ErrInvalidValue) {
+			t.Fatalf("%v with a negative ttl: %+v, %v", k, r, done)
+		}
+	}
+	if n := e.state.Len(); n != 0 {
+		t.Fatalf("the store holds %d entries", n)
 	}
 }

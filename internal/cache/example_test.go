@@ -73,8 +73,8 @@ func ExampleWriteDump() {
 
 	// At the next start: each entry keeps its age for the TTL.
 	restarted := cache.New(cache.Config{Partitions: 1, TTL: time.Hour})
-	n, err := cache.ReadDump(path, 64<<10, nil, func(key string, value []byte, loaded time.Time) {
-		restarted.Restore(0, key, value, loaded)
+	n, err := cache.ReadDump(path, 64<<10, nil, func(key string, value []byte, loaded, expires time.Time) {
+		restarted.Restore(0, key, value, loaded, expires)
 	})
 	v, _ := restarted.Get(0, "user:1")
 	fmt.Println(n, err, string(v))

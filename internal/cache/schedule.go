@@ -20,15 +20,15 @@ type chore struct {
 
 // chores lists the store's periodic jobs that are on: a refresh every
 // RefreshInterval, a sweep every sweepInterval(TTL), a dump every
-// DumpInterval when the store dumps.
+// DumpInterval when the store dumps. The sweep is always on: entries set
+// with a TTL expire even in a store without one (it then costs an atomic
+// load while no entry has an expiry).
 func (e *Engine) chores() []chore {
 	var cs []chore
 	if e.cfg.RefreshInterval > 0 {
 		cs = append(cs, chore{name: "refresh", every: e.cfg.RefreshInterval, run: e.refresh})
 	}
-	if e.cfg.TTL > 0 {
-		cs = append(cs, chore{name: "sweep", every: sweepInterval(e.cfg.TTL), run: func(context.Context) { e.state.Sweep() }})
-	}
+	cs = append(cs, chore{name: "sweep", every: sweepInterval(e.cfg.TTL), run: func(context.Context) { e.state.Sweep() }})
 	if e.cfg.DumpPath != "" && e.cfg.DumpInterval > 0 {
 		cs = append(cs, chore{name: "dump", every: e.cfg.DumpInterval, run: e.periodicDump})
 	}
@@ -75,9 +75,18 @@ func (e *Engine) runChore(ctx context.Context, c chore) {
 	}
 }
 
+// expirySweepInterval is how often a store without a TTL sweeps the
+// entries past their own expiry: it bounds how long they hold memory
+// when nobody looks them up.
+const expirySweepInterval = time.Second
+
 // sweepInterval is how often expired entries are swept: a quarter of the
-// TTL, at least every minute and at most every 10ms.
+// TTL, at least every minute and at most every 10ms; every
+// expirySweepInterval without a TTL.
 func sweepInterval(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return expirySweepInterval
+	}
 	return min(max(ttl/4, 10*time.Millisecond), time.Minute)
 }
 

@@ -117,6 +117,7 @@ func TestSweepInterval(t *testing.T) {
 		{40 * time.Second, 10 * time.Second},
 		{20 * time.Millisecond, 10 * time.Millisecond},
 		{time.Hour, time.Minute},
+		{0, time.Second},
 	}
 	for _, tt := range tests {
 		if got := sweepInterval(tt.ttl); got != tt.want {
@@ -357,19 +358,27 @@ func TestSweepRunsDuringASlowRefresh(t *testing.T) {
 	stop()
 }
 
-func TestRunWithNothingToDoReturns(t *testing.T) {
+// TestSweepRunsWithoutTTL: a store without a TTL still sweeps the entries
+// set with one, unread, and Run returns once its context ends.
+func TestSweepRunsWithoutTTL(t *testing.T) {
 	e := newTestEngine(t, EngineConfig{}, func(context.Context, string) (loaders.Result, error) {
 		t.Error("loader called")
 		return loaders.Result{}, loaders.ErrNotFound
 	})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.Run(context.Background())
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run of a store without refresh, TTL or dump did not return")
+	e.Apply(&op.Op{Kind: op.Set, Key: "brief", Values: [][]byte{[]byte("v")}, TTL: 20 * time.Millisecond}, 2, nil)
+	if n := e.state.Len(); n != 2 {
+		t.Fatalf("the store holds %d entries, want 2", n)
 	}
+	_, stop := runEngine(t, e)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.state.Len() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the expired entry was not swept within 10s in a store without a TTL")
+		}
+		time.Sleep(time.Millisecond) // polling
+	}
+	if _, ok := e.state.Get(1, "k"); !ok {
+		t.Fatal("the sweep dropped the entry without an expiry")
+	}
+	stop()
 }

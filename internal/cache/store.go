@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -53,24 +54,27 @@ type Store struct {
 	maxEntries int
 	now        func() int64 // unix nanos; a field so that tests can move time
 
-	shards  []shard
-	entries atomic.Int64
+	shards   []shard
+	entries  atomic.Int64
+	expiring atomic.Int64 // entries held with an expiry: the sum of the shards' expiring
 }
 
 type shard struct {
-	// mu guards m and loads.
-	mu    sync.Mutex
-	m     map[string]*Entry
-	loads singleflight.Group[Outcome] // loads in flight, one per key
+	// mu guards m, expiring and loads.
+	mu       sync.Mutex
+	m        map[string]*Entry
+	expiring int                         // entries of m with an expiry
+	loads    singleflight.Group[Outcome] // loads in flight, one per key
 }
 
 // Entry is a cached value. It is immutable once stored, but for its access
 // time; a new value is a new entry, so "is the entry still the one I
 // read?" is a pointer check.
 type Entry struct {
-	value  []byte
-	loaded int64        // unix nanos of the load, set or refresh that stored it
-	access atomic.Int64 // unix nanos of the last read
+	value   []byte
+	loaded  int64        // unix nanos of the load, set or refresh that stored it
+	expires int64        // unix nanos from which the entry is gone, whatever its reads; 0: never
+	access  atomic.Int64 // unix nanos of the last read
 }
 
 // Value returns the entry's value. It is shared: callers must not modify
@@ -80,6 +84,15 @@ func (e *Entry) Value() []byte { return e.value }
 // Loaded returns when the load, set or refresh that stored the entry
 // happened (for a restored entry, when it was first stored).
 func (e *Entry) Loaded() time.Time { return time.Unix(0, e.loaded) }
+
+// Expires returns when the entry expires, set by SetTTL and kept by
+// refreshes; the zero Time when it has no expiry.
+func (e *Entry) Expires() time.Time {
+	if e.expires == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, e.expires)
+}
 
 // Outcome is what a load gave the callers waiting on it.
 type Outcome struct {
@@ -105,9 +118,27 @@ func (c *Store) Len() int {
 	return int(c.entries.Load())
 }
 
-// expired reports whether e has gone unread and unrefreshed for the TTL.
+// expired reports whether e has gone unread and unrefreshed for the TTL,
+// or reached its own expiry.
 func (c *Store) expired(e *Entry, now int64) bool {
-	return c.ttl > 0 && now-max(e.loaded, e.access.Load()) > int64(c.ttl)
+	return e.pastExpiry(now) || c.ttl > 0 && now-max(e.loaded, e.access.Load()) > int64(c.ttl)
+}
+
+// pastExpiry reports whether e has an expiry and it has come.
+func (e *Entry) pastExpiry(now int64) bool {
+	return e.expires != 0 && now >= e.expires
+}
+
+// expiryAfter returns the expiry of an entry stored at now for ttl: 0 (none)
+// for a ttl <= 0; the farthest time an int64 holds if now+ttl overflows.
+func expiryAfter(now int64, ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	if int64(ttl) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(ttl)
 }
 
 // lookupLocked returns key's live entry in sh (lock held), dropping it if
@@ -115,8 +146,7 @@ func (c *Store) expired(e *Entry, now int64) bool {
 func (c *Store) lookupLocked(sh *shard, key string, now int64) *Entry {
 	e := sh.m[key]
 	if e != nil && c.expired(e, now) {
-		delete(sh.m, key)
-		c.entries.Add(-1)
+		c.removeLocked(sh, key, e)
 		return nil
 	}
 	return e
@@ -137,20 +167,29 @@ func (c *Store) Get(p int, key string) ([]byte, bool) {
 	return e.value, true
 }
 
-// Set stores value for key in partition p, replacing any entry. A load of
-// the key in flight will not overwrite it with what it read before. The
-// store keeps value: the caller must not modify it afterwards.
+// Set stores value for key in partition p, replacing any entry, with no
+// expiry. A load of the key in flight will not overwrite it with what it
+// read before. The store keeps value: the caller must not modify it
+// afterwards.
 func (c *Store) Set(p int, key string, value []byte) {
+	c.SetTTL(p, key, value, 0)
+}
+
+// SetTTL is Set with an expiry ttl from now: from then on the entry is gone
+// (reads miss and a read-through loads again), however often it is read or
+// refreshed meanwhile. A ttl <= 0 sets no expiry.
+func (c *Store) SetTTL(p int, key string, value []byte, ttl time.Duration) {
+	now := c.now()
 	sh := &c.shards[p]
 	sh.mu.Lock()
-	c.storeLocked(sh, key, newEntry(value, c.now()))
+	c.storeLocked(sh, key, newEntry(value, now, expiryAfter(now, ttl)))
 	sh.loads.MarkStale(key)
 	sh.mu.Unlock()
 	c.evict(sh, key)
 }
 
-func newEntry(value []byte, at int64) *Entry {
-	e := &Entry{value: value, loaded: at}
+func newEntry(value []byte, at, expires int64) *Entry {
+	e := &Entry{value: value, loaded: at, expires: expires}
 	e.access.Store(at)
 	return e
 }
@@ -160,10 +199,32 @@ func (c *Store) storeLocked(sh *shard, key string, e *Entry) {
 	if sh.m == nil {
 		sh.m = make(map[string]*Entry)
 	}
-	if _, ok := sh.m[key]; !ok {
+	old, ok := sh.m[key]
+	switch {
+	case !ok:
 		c.entries.Add(1)
+	case old.expires != 0:
+		c.countExpiring(sh, -1)
+	}
+	if e.expires != 0 {
+		c.countExpiring(sh, 1)
 	}
 	sh.m[key] = e
+}
+
+// removeLocked deletes key, whose entry is e, from sh (lock held).
+func (c *Store) removeLocked(sh *shard, key string, e *Entry) {
+	delete(sh.m, key)
+	c.entries.Add(-1)
+	if e.expires != 0 {
+		c.countExpiring(sh, -1)
+	}
+}
+
+// countExpiring adds n to the entries with an expiry sh holds (lock held).
+func (c *Store) countExpiring(sh *shard, n int) {
+	sh.expiring += n
+	c.expiring.Add(int64(n))
 }
 
 // Delete removes key from partition p and reports whether there was an
@@ -173,18 +234,18 @@ func (c *Store) Delete(p int, key string) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.loads.MarkStale(key)
-	if _, ok := sh.m[key]; !ok {
+	e, ok := sh.m[key]
+	if !ok {
 		return false
 	}
-	delete(sh.m, key)
-	c.entries.Add(-1)
+	c.removeLocked(sh, key, e)
 	return true
 }
 
-// Refreshed replaces key's entry with value, keeping its last read time,
-// but only if the entry is still old (the one List returned): a Set,
-// Delete or drop since the refresh read it wins. A nil value removes the
-// entry (the loader no longer finds the key).
+// Refreshed replaces key's entry with value, keeping its last read time
+// and its expiry, but only if the entry is still old (the one List
+// returned): a Set, Delete or drop since the refresh read it wins. A nil
+// value removes the entry (the loader no longer finds the key).
 func (c *Store) Refreshed(p int, key string, old *Entry, value []byte) {
 	sh := &c.shards[p]
 	sh.mu.Lock()
@@ -193,13 +254,12 @@ func (c *Store) Refreshed(p int, key string, old *Entry, value []byte) {
 		return
 	}
 	if value == nil {
-		delete(sh.m, key)
-		c.entries.Add(-1)
+		c.removeLocked(sh, key, old)
 		return
 	}
-	e := newEntry(value, c.now())
+	e := newEntry(value, c.now(), old.expires)
 	e.access.Store(old.access.Load())
-	sh.m[key] = e
+	c.storeLocked(sh, key, e)
 }
 
 // StartLoad looks key up in partition p and, on a miss, registers wait as a
@@ -221,11 +281,11 @@ func (c *Store) StartLoad(p int, key string, wait func(Outcome)) (value []byte, 
 	return nil, false, sh.loads.Join(key, wait)
 }
 
-// FinishLoad ends key's load in partition p: the value is cached when save
-// is set, the load found one and nothing made it stale (a Set, Delete or
-// TakePartition during the load), and every waiter gets out, called
-// without the store's locks held. The store keeps out.Value when it caches
-// it.
+// FinishLoad ends key's load in partition p: the value is cached, with no
+// expiry, when save is set, the load found one and nothing made it stale
+// (a Set, Delete or TakePartition during the load), and every waiter gets
+// out, called without the store's locks held. The store keeps out.Value
+// when it caches it.
 func (c *Store) FinishLoad(p int, key string, out Outcome, save bool) {
 	sh := &c.shards[p]
 	sh.mu.Lock()
@@ -234,7 +294,7 @@ func (c *Store) FinishLoad(p int, key string, out Outcome, save bool) {
 	// after cannot be overwritten by this older value.
 	stored := save && out.Found && out.Err == nil && !stale
 	if stored {
-		c.storeLocked(sh, key, newEntry(out.Value, c.now()))
+		c.storeLocked(sh, key, newEntry(out.Value, c.now(), 0))
 	}
 	sh.mu.Unlock()
 	if stored {
@@ -285,26 +345,28 @@ func (c *Store) evict(justShard *shard, justSet string) {
 		}
 		victimShard.mu.Lock()
 		if victimShard.m[victimKey] == victim {
-			delete(victimShard.m, victimKey)
-			c.entries.Add(-1)
+			c.removeLocked(victimShard, victimKey, victim)
 		}
 		victimShard.mu.Unlock()
 	}
 }
 
-// Sweep drops expired entries.
+// Sweep drops expired entries: those unread for the TTL and those past
+// their own expiry. With no TTL it visits only the partitions holding
+// entries with an expiry, and returns at once when there are none.
 func (c *Store) Sweep() {
-	if c.ttl <= 0 {
+	if c.ttl <= 0 && c.expiring.Load() == 0 {
 		return
 	}
 	now := c.now()
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.m {
-			if c.expired(e, now) {
-				delete(sh.m, k)
-				c.entries.Add(-1)
+		if c.ttl > 0 || sh.expiring > 0 {
+			for k, e := range sh.m {
+				if c.expired(e, now) {
+					c.removeLocked(sh, k, e)
+				}
 			}
 		}
 		sh.mu.Unlock()
@@ -312,35 +374,44 @@ func (c *Store) Sweep() {
 }
 
 // TakePartition removes every entry of partition p and returns them, for
-// the partition's new owner. It makes p's loads in flight stale so they do
-// not store into a partition this node lost; their waiters still get their
-// outcome.
+// the partition's new owner, each with the time it has left before its
+// expiry; entries past their expiry are dropped, not returned. It makes
+// p's loads in flight stale so they do not store into a partition this
+// node lost; their waiters still get their outcome.
 func (c *Store) TakePartition(p int) []Listed {
+	now := c.now()
 	sh := &c.shards[p]
 	sh.mu.Lock()
-	out := make([]Listed, 0, len(sh.m))
+	held := len(sh.m)
+	out := make([]Listed, 0, held)
 	for k, e := range sh.m {
-		out = append(out, Listed{Partition: p, Key: k, Entry: e})
+		if !e.pastExpiry(now) {
+			out = append(out, listed(p, k, e, now))
+		}
 	}
 	sh.m = nil
+	c.countExpiring(sh, -sh.expiring)
 	sh.loads.MarkAllStale()
 	sh.mu.Unlock()
-	c.entries.Add(int64(-len(out)))
+	c.entries.Add(int64(-held))
 	return out
 }
 
 // Adopt puts an entry handed over by the partition's previous owner,
-// keeping its age, unless the key has an entry already or a load in flight
-// (either is newer) or the entry's TTL ran out. It reports whether it
-// stored the entry. The store keeps value.
-func (c *Store) Adopt(p int, key string, value []byte, loaded time.Time) bool {
-	return c.put(p, key, value, loaded, true)
+// keeping its age and, for a ttl > 0, expiring ttl from now (the time the
+// entry had left there: relative, so the nodes' clocks need not agree),
+// unless the key has an entry already or a load in flight (either is
+// newer) or the entry's TTL ran out. It reports whether it stored the
+// entry. The store keeps value.
+func (c *Store) Adopt(p int, key string, value []byte, loaded time.Time, ttl time.Duration) bool {
+	return c.put(p, key, value, loaded, expiryAfter(c.now(), ttl), true)
 }
 
-// put stores value for key in partition p, loaded at loaded, unless it has
-// expired or, ifAbsent, the key is held or being loaded.
-func (c *Store) put(p int, key string, value []byte, loaded time.Time, ifAbsent bool) bool {
-	e := newEntry(value, loaded.UnixNano())
+// put stores value for key in partition p, loaded at loaded and expiring
+// at expires (unix nanos, 0: never), unless it has expired or, ifAbsent,
+// the key is held or being loaded.
+func (c *Store) put(p int, key string, value []byte, loaded time.Time, expires int64, ifAbsent bool) bool {
+	e := newEntry(value, loaded.UnixNano(), expires)
 	if c.expired(e, c.now()) {
 		return false
 	}
@@ -356,31 +427,64 @@ func (c *Store) put(p int, key string, value []byte, loaded time.Time, ifAbsent 
 	return true
 }
 
-// Restore puts an entry read from a dump into partition p, keeping its age:
-// loaded is when it was first stored, and counts as its last read too. An
-// entry whose TTL already ran out is skipped, and Restore returns false.
-// The store keeps value.
-func (c *Store) Restore(p int, key string, value []byte, loaded time.Time) bool {
-	return c.put(p, key, value, loaded, false)
+// Restore puts an entry read from a dump into partition p, keeping its age
+// and its expiry: loaded is when it was first stored, and counts as its
+// last read too; expires is when it expires, the zero Time for never. An
+// entry whose TTL already ran out, or past its expiry, is skipped, and
+// Restore returns false. The store keeps value.
+func (c *Store) Restore(p int, key string, value []byte, loaded, expires time.Time) bool {
+	return c.put(p, key, value, loaded, expiryAt(expires), false)
 }
 
-// Listed is one entry as listed for refresh and dumps.
+// expiryAt returns t as an entry's expiry: 0 (never) for the zero Time,
+// else its unix nanos, clamped to [1, MaxInt64] (0 would mean never; a
+// date past 2262 overflows UnixNano).
+func expiryAt(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	case t.Before(time.Unix(0, 1)):
+		return 1
+	}
+	return t.UnixNano()
+}
+
+// Listed is one entry as listed for refresh, dumps and hand-offs.
 type Listed struct {
 	Partition int
 	Key       string
 	Entry     *Entry
+	// TTL is the time the entry had left before its expiry when it was
+	// listed; zero when it has no expiry.
+	TTL time.Duration
+}
+
+func listed(p int, key string, e *Entry, now int64) Listed {
+	l := Listed{Partition: p, Key: key, Entry: e}
+	if e.expires != 0 {
+		l.TTL = time.Duration(e.expires - now)
+	}
+	return l
 }
 
 // List returns every entry (shard by shard, so not one instant's view),
-// expired ones not yet dropped included. The slice is the caller's; the
+// those unread for the TTL and not yet dropped included; entries past
+// their own expiry are dropped as it goes. The slice is the caller's; the
 // entries are shared.
 func (c *Store) List() []Listed {
 	var out []Listed
+	now := c.now()
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		for k, e := range sh.m {
-			out = append(out, Listed{Partition: i, Key: k, Entry: e})
+			if e.pastExpiry(now) {
+				c.removeLocked(sh, k, e)
+				continue
+			}
+			out = append(out, listed(i, k, e, now))
 		}
 		sh.mu.Unlock()
 	}

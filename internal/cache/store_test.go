@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,8 @@ type step struct {
 	p     int
 	key   string
 	value string
-	d     time.Duration // advance: how far; restore: the entry's age
+	d     time.Duration // advance: how far; restore, adopt: the entry's age
+	ttl   time.Duration // setttl, adopt: the TTL; restore: expires ttl from now (0: never)
 
 	failed   bool // finish: the load failed
 	notFound bool // finish: the loader did not find the key
@@ -38,7 +40,7 @@ type step struct {
 
 	want      string // get, start: the value, "" for a miss
 	wantFirst bool   // start
-	wantOK    bool   // delete, restore
+	wantOK    bool   // delete, restore, adopt
 	wantN     int    // drop: entries dropped; len: Len(); finish: waiters called
 }
 
@@ -51,6 +53,13 @@ func runSteps(t *testing.T, c *Store, now *atomic.Int64, steps []step) {
 		switch s.op {
 		case "set":
 			c.Set(s.p, s.key, []byte(s.value))
+		case "setttl":
+			c.SetTTL(s.p, s.key, []byte(s.value), s.ttl)
+		case "adopt":
+			loaded := time.Unix(0, now.Load()-int64(s.d))
+			if ok := c.Adopt(s.p, s.key, []byte(s.value), loaded, s.ttl); ok != s.wantOK {
+				t.Fatalf("%s: got %v, want %v", where, ok, s.wantOK)
+			}
 		case "get":
 			v, ok := c.Get(s.p, s.key)
 			if string(v) != s.want || ok != (s.want != "") {
@@ -93,7 +102,11 @@ func runSteps(t *testing.T, c *Store, now *atomic.Int64, steps []step) {
 			now.Add(int64(s.d))
 		case "restore":
 			loaded := time.Unix(0, now.Load()-int64(s.d))
-			if ok := c.Restore(s.p, s.key, []byte(s.value), loaded); ok != s.wantOK {
+			var expires time.Time
+			if s.ttl != 0 {
+				expires = time.Unix(0, now.Load()+int64(s.ttl))
+			}
+			if ok := c.Restore(s.p, s.key, []byte(s.value), loaded, expires); ok != s.wantOK {
 				t.Fatalf("%s: got %v, want %v", where, ok, s.wantOK)
 			}
 		case "hold":
@@ -341,6 +354,103 @@ func TestStore(t *testing.T) {
 			{op: "sweep"},
 			{op: "get", key: "a", want: "2"},
 		}},
+		{"set with a ttl expires it, reads do not extend it", Config{Partitions: 4}, []step{
+			{op: "setttl", key: "a", value: "1", ttl: 10 * time.Second},
+			{op: "advance", d: 5 * time.Second},
+			{op: "get", key: "a", want: "1"},
+			{op: "advance", d: 4 * time.Second},
+			{op: "start", key: "a", want: "1"},
+			{op: "get", key: "a", want: "1"},
+			{op: "advance", d: time.Second},
+			{op: "get", key: "a"},
+			{op: "len", wantN: 0},
+		}},
+		{"an expired entry loads again, without expiry", Config{Partitions: 4}, []step{
+			{op: "setttl", key: "a", value: "1", ttl: 10 * time.Second},
+			{op: "advance", d: 10 * time.Second},
+			{op: "start", key: "a", wantFirst: true},
+			{op: "len", wantN: 0},
+			{op: "finish", key: "a", value: "2", wantN: 1},
+			{op: "advance", d: 1000 * time.Hour},
+			{op: "get", key: "a", want: "2"},
+		}},
+		{"a plain set drops the expiry", Config{Partitions: 4}, []step{
+			{op: "setttl", key: "a", value: "1", ttl: 10 * time.Second},
+			{op: "set", key: "a", value: "2"},
+			{op: "advance", d: time.Hour},
+			{op: "sweep"},
+			{op: "get", key: "a", want: "2"},
+		}},
+		{"a set with a ttl replaces one without", Config{Partitions: 4}, []step{
+			{op: "set", key: "a", value: "1"},
+			{op: "setttl", key: "a", value: "2", ttl: time.Minute},
+			{op: "len", wantN: 1},
+			{op: "advance", d: time.Minute},
+			{op: "get", key: "a"},
+		}},
+		{"a ttl that overflows the clock is no expiry in practice", Config{Partitions: 4}, []step{
+			{op: "setttl", key: "a", value: "1", ttl: time.Duration(1<<63 - 1)},
+			{op: "advance", d: 1000 * time.Hour},
+			{op: "get", key: "a", want: "1"},
+		}},
+		{"the store ttl still drops an unread entry with a longer expiry", Config{Partitions: 4, TTL: time.Minute}, []step{
+			{op: "setttl", key: "a", value: "1", ttl: time.Hour},
+			{op: "setttl", key: "b", value: "2", ttl: 100 * time.Second},
+			{op: "advance", d: 50 * time.Second},
+			{op: "get", key: "b", want: "2"},
+			{op: "advance", d: 49 * time.Second},
+			{op: "get", key: "b", want: "2"},
+			{op: "get", key: "a"}, // unread for 99s
+			{op: "advance", d: time.Second},
+			{op: "get", key: "b"}, // read 1s ago, but past its expiry
+		}},
+		{"refreshed keeps the expiry", Config{Partitions: 4}, []step{
+			{op: "setttl", key: "a", value: "1", ttl: 10 * time.Second},
+			{op: "hold", key: "a"},
+			{op: "advance", d: 6 * time.Second},
+			{op: "refreshed", key: "a", value: "2"},
+			{op: "get", key: "a", want: "2"},
+			{op: "advance", d: 4 * time.Second},
+			{op: "get", key: "a"},
+		}},
+		{"sweep drops entries past their expiry without a store ttl", Config{Partitions: 4}, []step{
+			{op: "setttl", key: "a", value: "1", ttl: 10 * time.Second},
+			{op: "setttl", p: 3, key: "c", value: "3", ttl: 20 * time.Second},
+			{op: "set", p: 2, key: "b", value: "2"},
+			{op: "advance", d: 10 * time.Second},
+			{op: "sweep"},
+			{op: "len", wantN: 2},
+			{op: "advance", d: 10 * time.Second},
+			{op: "sweep"},
+			{op: "len", wantN: 1},
+			{op: "get", p: 2, key: "b", want: "2"},
+		}},
+		{"adopt keeps the time left", Config{Partitions: 4}, []step{
+			{op: "adopt", key: "a", value: "1", d: time.Minute, ttl: 10 * time.Second, wantOK: true},
+			{op: "adopt", key: "b", value: "2", d: time.Minute, wantOK: true},
+			{op: "advance", d: 9 * time.Second},
+			{op: "get", key: "a", want: "1"},
+			{op: "advance", d: time.Second},
+			{op: "get", key: "a"},
+			{op: "advance", d: 1000 * time.Hour},
+			{op: "get", key: "b", want: "2"},
+		}},
+		{"adopt keeps a newer entry, with or without expiry", Config{Partitions: 4}, []step{
+			{op: "setttl", key: "a", value: "mine", ttl: time.Minute},
+			{op: "adopt", key: "a", value: "theirs", ttl: time.Hour},
+			{op: "advance", d: time.Minute},
+			{op: "get", key: "a"},
+		}},
+		{"restore keeps the expiry", Config{Partitions: 4}, []step{
+			{op: "restore", key: "a", value: "1", d: time.Hour, ttl: 10 * time.Second, wantOK: true},
+			{op: "restore", key: "b", value: "2", d: time.Hour, ttl: -time.Second},
+			{op: "restore", key: "c", value: "3", d: time.Hour, wantOK: true},
+			{op: "len", wantN: 2},
+			{op: "advance", d: 10 * time.Second},
+			{op: "sweep"},
+			{op: "len", wantN: 1},
+			{op: "get", key: "c", want: "3"},
+		}},
 		{"eviction drops the least recently read", Config{Partitions: 1021, MaxEntries: 3}, []step{
 			{op: "restore", p: 7, key: "a", value: "1", d: 3 * time.Second, wantOK: true},
 			{op: "restore", p: 500, key: "b", value: "2", d: 2 * time.Second, wantOK: true},
@@ -422,6 +532,47 @@ func TestEntryAccessors(t *testing.T) {
 	if string(e2.Value()) != "2" || !e2.Loaded().Equal(time.Unix(0, now.Load())) || e2.access.Load() != e.access.Load() {
 		t.Fatalf("refreshed entry %q loaded %v read %v; want %q loaded now, read when e was", e2.Value(), e2.Loaded(), e2.access.Load(), "2")
 	}
+	if !e2.Expires().IsZero() {
+		t.Fatalf("an entry set without a ttl expires at %v", e2.Expires())
+	}
+	c.SetTTL(0, "b", []byte("3"), time.Minute)
+	for _, l := range c.List() {
+		if l.Key == "b" && !l.Entry.Expires().Equal(time.Unix(0, now.Load()).Add(time.Minute)) {
+			t.Fatalf("an entry set with a one-minute ttl now expires at %v, want a minute from %v", l.Entry.Expires(), time.Unix(0, now.Load()))
+		}
+	}
+}
+
+// TestListAndTakeGiveTheTimeLeft: List and TakePartition give each entry's
+// time left before its expiry (for hand-offs) and drop those past it.
+func TestListAndTakeGiveTheTimeLeft(t *testing.T) {
+	c, now := newTestStore(Config{Partitions: 2, TTL: time.Hour})
+	c.SetTTL(0, "a", []byte("1"), 10*time.Second)
+	c.Set(0, "b", []byte("2"))
+	c.SetTTL(0, "c", []byte("3"), 30*time.Second)
+	c.SetTTL(1, "d", []byte("4"), 30*time.Second)
+	ttls := func(l []Listed) map[string]time.Duration {
+		m := map[string]time.Duration{}
+		for _, e := range l {
+			m[e.Key] = e.TTL
+		}
+		return m
+	}
+	now.Add(int64(4 * time.Second))
+	if got, want := ttls(c.List()), map[string]time.Duration{"a": 6 * time.Second, "b": 0, "c": 26 * time.Second, "d": 26 * time.Second}; !maps.Equal(got, want) {
+		t.Fatalf("List gives %v, want %v", got, want)
+	}
+	now.Add(int64(6 * time.Second))
+	if got, want := ttls(c.TakePartition(0)), map[string]time.Duration{"b": 0, "c": 20 * time.Second}; !maps.Equal(got, want) {
+		t.Fatalf("TakePartition gives %v, want %v", got, want)
+	}
+	if n := c.Len(); n != 1 {
+		t.Fatalf("Len = %d after taking partition 0, want 1", n)
+	}
+	now.Add(int64(20 * time.Second))
+	if l := c.List(); len(l) != 0 || c.Len() != 0 {
+		t.Fatalf("List gives %v past every expiry, Len %d", l, c.Len())
+	}
 }
 
 func TestList(t *testing.T) {
@@ -431,7 +582,7 @@ func TestList(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"one", []Listed{{Partition: 2, Key: "a"}}},
-		{"several partitions", []Listed{{0, "a", nil}, {0, "b", nil}, {3, "a", nil}, {7, "z", nil}}},
+		{"several partitions", []Listed{{Partition: 0, Key: "a"}, {Partition: 0, Key: "b"}, {Partition: 3, Key: "a"}, {Partition: 7, Key: "z"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -525,8 +676,10 @@ func TestConcurrentUseKeepsTheCount(t *testing.T) {
 			for i := range 300 {
 				p, key := i%16, fmt.Sprintf("k%d", (i*7+g)%50)
 				switch i % 6 {
-				case 0, 1:
+				case 0:
 					c.Set(p, key, []byte(key))
+				case 1:
+					c.SetTTL(p, key, []byte(key), time.Hour)
 				case 2:
 					c.Get(p, key)
 				case 3:
@@ -548,9 +701,24 @@ func TestConcurrentUseKeepsTheCount(t *testing.T) {
 	if n, listed := c.Len(), len(c.List()); n != listed || n > maxEntries {
 		t.Fatalf("Len = %d, List has %d, MaxEntries %d", n, listed, maxEntries)
 	}
+	expiring := 0
 	for i := range c.shards {
-		if n := c.shards[i].loads.Len(); n != 0 {
+		sh := &c.shards[i]
+		if n := sh.loads.Len(); n != 0 {
 			t.Fatalf("shard %d has %d loads in flight", i, n)
 		}
+		n := 0
+		for _, e := range sh.m {
+			if e.expires != 0 {
+				n++
+			}
+		}
+		if n != sh.expiring {
+			t.Fatalf("shard %d holds %d entries with an expiry, counts %d", i, n, sh.expiring)
+		}
+		expiring += n
+	}
+	if n := c.expiring.Load(); n != int64(expiring) {
+		t.Fatalf("the store holds %d entries with an expiry, counts %d", expiring, n)
 	}
 }

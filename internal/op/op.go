@@ -9,6 +9,7 @@ package op
 
 import (
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hoard-dev/hoard/internal/errs"
@@ -103,6 +104,11 @@ type Op struct {
 	Key    string
 	Delta  int64    // Incr: the delta; Adopt: when the entry was loaded, in unix nanoseconds
 	Values [][]byte // Insert: the values; Set, Adopt: the value
+	// TTL is, for a Set, how long after the owner stores the entry it
+	// expires; for an Adopt, the time the entry had left at its previous
+	// owner. Zero: no expiry. Relative, so that nodes' clocks need not
+	// agree.
+	TTL time.Duration
 }
 
 // Result is the outcome of an op.

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // Hand-written msgpack for the messages of the write path, which every op
 // crosses once or twice: reflection-based encoding cost more than the rest
 // of the op. The output is ordinary msgpack (arrays of ints and strings),
-// the same a generic encoder produces for these as_array structs.
+// the same a generic encoder produces for these as_array structs, but for
+// an Op without a TTL: it is written without its last element, as the Op
+// of earlier versions, which nodes running them read.
 
 var errShort = errors.New("truncated message")
 
@@ -314,15 +317,28 @@ func (m *ForwardRequest) AppendBody(b []byte) []byte {
 	b = appendArrayLen(b, len(m.Ops))
 	for i := range m.Ops {
 		op := &m.Ops[i]
-		b = appendArrayLen(b, 5)
+		if op.TTL == 0 {
+			b = appendArrayLen(b, opFieldsNoTTL)
+		} else {
+			b = appendArrayLen(b, opFields)
+		}
 		b = appendInt(b, int64(op.Kind))
 		b = appendString(b, op.Store)
 		b = appendString(b, op.Key)
 		b = appendInt(b, op.Delta)
 		b = appendBytesArray(b, op.Values)
+		if op.TTL != 0 {
+			b = appendInt(b, int64(op.TTL))
+		}
 	}
 	return b
 }
+
+// An Op on the wire: every field, or all but the TTL when it is zero.
+const (
+	opFields      = 6
+	opFieldsNoTTL = 5
+)
 
 // DecodeBody implements transport.BodyDecoder.
 func (m *ForwardRequest) DecodeBody(b []byte) error {
@@ -331,12 +347,18 @@ func (m *ForwardRequest) DecodeBody(b []byte) error {
 	n := r.arrayLen()
 	m.Ops = make([]Op, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		r.fields("op", 5)
+		fields := r.arrayLen()
+		if r.err == nil && fields != opFields && fields != opFieldsNoTTL {
+			r.fail("op: %d fields, want %d or %d", fields, opFieldsNoTTL, opFields)
+		}
 		kind := r.int64()
 		if kind < 0 || kind > math.MaxUint8 {
 			r.fail("op kind %d out of range", kind)
 		}
 		m.Ops[i] = Op{Kind: uint8(kind), Store: r.string(), Key: r.string(), Delta: r.int64(), Values: r.bytesArray()}
+		if fields == opFields {
+			m.Ops[i].TTL = time.Duration(r.int64())
+		}
 	}
 	return r.end("forward request")
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -28,8 +29,11 @@ func TestCodecsMatchMsgpack(t *testing.T) {
 		{"incr max", &IncrRequest{Store: "s", Key: "k", Delta: math.MaxInt64}, func() bodyCodec { return &IncrRequest{} }},
 		{"incr negative", &IncrRequest{Store: "s", Key: "k", Delta: -33}, func() bodyCodec { return &IncrRequest{} }},
 		{"key", &KeyRequest{Store: "a", Key: strings.Repeat("k", 300)}, func() bodyCodec { return &KeyRequest{} }},
-		{"forward", &ForwardRequest{Ops: []Op{{Kind: OpIncr, Store: "s", Key: "k", Delta: 1 << 40}, {Kind: OpCount, Store: "t", Key: "", Delta: -1}}}, func() bodyCodec { return &ForwardRequest{} }},
-		{"forward values", &ForwardRequest{Ops: []Op{{Kind: OpInsert, Store: "s", Key: "k", Values: [][]byte{[]byte("a"), {}, []byte(strings.Repeat("v", 70000)), {0xff}}}}}, func() bodyCodec { return &ForwardRequest{} }},
+		// Every op with a TTL: a generic encoder writes every field (see
+		// TestForwardWithoutTTLReadsAsEarlierVersions for ops without).
+		{"forward", &ForwardRequest{Ops: []Op{{Kind: OpIncr, Store: "s", Key: "k", Delta: 1 << 40, TTL: 1}, {Kind: OpCount, Store: "t", Key: "", Delta: -1, TTL: -time.Second}}}, func() bodyCodec { return &ForwardRequest{} }},
+		{"forward values", &ForwardRequest{Ops: []Op{{Kind: OpInsert, Store: "s", Key: "k", Values: [][]byte{[]byte("a"), {}, []byte(strings.Repeat("v", 70000)), {0xff}}, TTL: math.MaxInt64}}}, func() bodyCodec { return &ForwardRequest{} }},
+		{"forward set with a ttl", &ForwardRequest{Ops: []Op{{Kind: OpSet, Store: "s", Key: "k", Values: [][]byte{[]byte("v")}, TTL: 90 * time.Second}, {Kind: OpAdopt, Store: "s", Key: "k", Delta: 1 << 60, Values: [][]byte{{}}, TTL: math.MinInt64}}}, func() bodyCodec { return &ForwardRequest{} }},
 		{"insert", &InsertRequest{Store: "events", Key: "u1", Values: [][]byte{[]byte("x"), []byte(strings.Repeat("y", 300))}}, func() bodyCodec { return &InsertRequest{} }},
 		{"insert no values", &InsertRequest{Store: "events", Key: "u1"}, func() bodyCodec { return &InsertRequest{} }},
 		{"forward empty", &ForwardRequest{Ops: []Op{}}, func() bodyCodec { return &ForwardRequest{} }},
@@ -60,17 +64,90 @@ func TestCodecsMatchMsgpack(t *testing.T) {
 	}
 }
 
+// opV1 and forwardRequestV1 are a forwarded op as nodes of earlier
+// versions decode it: five fields, no TTL.
+type opV1 struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
+	_msgpack struct{} `msgpack:",as_array"`
+	Kind     uint8
+	Store    string
+	Key      string
+	Delta    int64
+	Values   [][]byte
+}
+
+type forwardRequestV1 struct {
+	//lint:ignore U1000 read by msgpack through reflection: encode as an array
+	_msgpack struct{} `msgpack:",as_array"`
+	Ops      []opV1
+}
+
+// TestForwardWithoutTTLReadsAsEarlierVersions: ops without a TTL are
+// written as earlier versions wrote them, so nodes running those read
+// them, and we read theirs; an op with a TTL is refused by them, not read
+// without its expiry.
+func TestForwardWithoutTTLReadsAsEarlierVersions(t *testing.T) {
+	in := &ForwardRequest{Ops: []Op{
+		{Kind: OpIncr, Store: "s", Key: "k", Delta: 1 << 40},
+		{Kind: OpSet, Store: "t", Key: "", Delta: -1, Values: [][]byte{[]byte("v")}},
+		{Kind: OpInsert, Store: "s", Key: "k", Values: [][]byte{[]byte("a"), {}, []byte(strings.Repeat("v", 70000))}},
+	}}
+	v1 := &forwardRequestV1{}
+	for _, o := range in.Ops {
+		v1.Ops = append(v1.Ops, opV1{Kind: o.Kind, Store: o.Store, Key: o.Key, Delta: o.Delta, Values: o.Values})
+	}
+	var viaLib forwardRequestV1
+	if err := msgpack.Unmarshal(in.AppendBody(nil), &viaLib); err != nil || !reflect.DeepEqual(&viaLib, v1) {
+		t.Fatalf("an earlier version reads ours as %+v, %v", viaLib, err)
+	}
+	theirs, err := msgpack.Marshal(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got ForwardRequest
+	if err := got.DecodeBody(theirs); err != nil || !reflect.DeepEqual(&got, in) {
+		t.Fatalf("we read an earlier version's as %+v, %v", got, err)
+	}
+
+	withTTL := &ForwardRequest{Ops: []Op{in.Ops[0], {Kind: OpSet, Store: "s", Key: "k", Values: [][]byte{[]byte("v")}, TTL: time.Second}}}
+	if err := msgpack.Unmarshal(withTTL.AppendBody(nil), &viaLib); err == nil {
+		t.Fatalf("an earlier version reads an op with a TTL as %+v", viaLib)
+	}
+	got = ForwardRequest{}
+	if err := got.DecodeBody(withTTL.AppendBody(nil)); err != nil || !reflect.DeepEqual(&got, withTTL) {
+		t.Fatalf("ops with and without a TTL in one request came back as %+v, %v", got, err)
+	}
+}
+
 func TestCodecRejectsBadInput(t *testing.T) {
-	good := (&ForwardRequest{Ops: []Op{{Kind: 1, Store: "s", Key: "k", Delta: 5}}}).AppendBody(nil)
-	for i := range good {
+	for _, good := range [][]byte{
+		(&ForwardRequest{Ops: []Op{{Kind: 1, Store: "s", Key: "k", Delta: 5}}}).AppendBody(nil),
+		(&ForwardRequest{Ops: []Op{{Kind: 8, Store: "s", Key: "k", Values: [][]byte{[]byte("v")}, TTL: 1 << 40}}}).AppendBody(nil),
+	} {
+		for i := range good {
+			var m ForwardRequest
+			if err := m.DecodeBody(good[:i]); err == nil {
+				t.Fatalf("%x truncated at %d bytes: no error", good, i)
+			}
+		}
 		var m ForwardRequest
-		if err := m.DecodeBody(good[:i]); err == nil {
-			t.Fatalf("truncated at %d bytes: no error", i)
+		if err := m.DecodeBody(append(good, 0)); err == nil {
+			t.Fatalf("%x with a trailing byte: no error", good)
 		}
 	}
 	var m ForwardRequest
-	if err := m.DecodeBody(append(good, 0)); err == nil {
-		t.Fatal("trailing byte: no error")
+	// An op of four or seven fields.
+	for _, b := range [][]byte{
+		{0x91, 0x91, 0x94, 0x01, 0xa1, 's', 0xa1, 'k', 0x05},
+		{0x91, 0x91, 0x97, 0x01, 0xa1, 's', 0xa1, 'k', 0x05, 0xc0, 0x01, 0x01},
+	} {
+		if err := m.DecodeBody(b); err == nil {
+			t.Fatalf("%x: no error", b)
+		}
+	}
+	// A TTL that is not an integer.
+	if err := m.DecodeBody([]byte{0x91, 0x91, 0x96, 0x08, 0xa1, 's', 0xa1, 'k', 0x00, 0xc0, 0xa1, 'x'}); err == nil {
+		t.Fatal("a string TTL: no error")
 	}
 	// An array claiming 2^32-1 elements in a few bytes must not allocate them.
 	if err := m.DecodeBody([]byte{0x91, 0xdd, 0xff, 0xff, 0xff, 0xff}); err == nil {
@@ -80,6 +157,7 @@ func TestCodecRejectsBadInput(t *testing.T) {
 
 func FuzzDecodeBodies(f *testing.F) {
 	f.Add((&ForwardRequest{Ops: []Op{{Kind: 1, Store: "s", Key: "k", Delta: 5}}}).AppendBody(nil))
+	f.Add((&ForwardRequest{Ops: []Op{{Kind: 8, Store: "s", Key: "k", Values: [][]byte{[]byte("v")}, TTL: time.Minute}, {Kind: 9, Store: "s", Key: "k"}}}).AppendBody(nil))
 	f.Add(IncrRequest{Store: "s", Key: "k", Delta: -1}.AppendBody(nil))
 	f.Add(InsertRequest{Store: "s", Key: "k", Values: [][]byte{[]byte("v")}}.AppendBody(nil))
 	f.Add((&ForwardResponse{Results: []OpResult{{Code: "x"}}}).AppendBody(nil))

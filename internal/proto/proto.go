@@ -148,7 +148,7 @@ const (
 	OpFetch  uint8 = 7
 	OpSet    uint8 = 8
 	OpDelete uint8 = 9
-	OpAdopt  uint8 = 10 // a cache entry handed over by the partition's previous owner; Delta: when it was loaded
+	OpAdopt  uint8 = 10 // a cache entry handed over by the partition's previous owner; Delta: when it was loaded; TTL: the time it had left
 )
 
 // Flags in OpResult.Count of OpGet and OpFetch.
@@ -226,7 +226,11 @@ type InfoResponse struct {
 	Nodes []NodeInfo `msgpack:"nodes" json:"nodes"`
 }
 
-// Op is one operation forwarded to its owner.
+// Op is one operation forwarded to its owner. TTL (OpSet: the entry
+// expires TTL after the owner stores it; OpAdopt: the time the entry had
+// left; zero: no expiry) is left off the wire when zero, so that nodes of
+// earlier versions, which know only the first five fields, read every op
+// without one.
 type Op struct {
 	//lint:ignore U1000 read by msgpack through reflection: encode as an array
 	_msgpack struct{} `msgpack:",as_array"`
@@ -235,6 +239,7 @@ type Op struct {
 	Key      string
 	Delta    int64
 	Values   [][]byte
+	TTL      time.Duration // nanoseconds on the wire
 }
 
 // ForwardRequest carries ops, in order, to the node that owns their keys.

@@ -28,7 +28,7 @@ var wireKinds = map[op.Kind]uint8{
 
 // toWire encodes o for a forwarded frame.
 func toWire(o *op.Op) proto.Op {
-	return proto.Op{Kind: wireKinds[o.Kind], Store: o.Store, Key: o.Key, Delta: o.Delta, Values: o.Values}
+	return proto.Op{Kind: wireKinds[o.Kind], Store: o.Store, Key: o.Key, Delta: o.Delta, Values: o.Values, TTL: o.TTL}
 }
 
 // kindsOnWire is wireKinds the other way: by wire code, plus one (0: no
@@ -43,7 +43,7 @@ var kindsOnWire = func() (t [256]op.Kind) {
 // fromWire decodes an op of a forwarded frame. Errors: errs.ErrWrongKind
 // for an unknown op code.
 func fromWire(in *proto.Op) (*op.Op, error) {
-	o := &op.Op{Store: in.Store, Key: in.Key, Delta: in.Delta, Values: in.Values}
+	o := &op.Op{Store: in.Store, Key: in.Key, Delta: in.Delta, Values: in.Values, TTL: in.TTL}
 	if k := kindsOnWire[in.Kind]; k != 0 {
 		o.Kind = k - 1
 		return o, nil
@@ -54,6 +54,9 @@ func fromWire(in *proto.Op) (*op.Op, error) {
 // wireSize estimates the bytes o takes in a forwarded frame.
 func wireSize(o *op.Op) int {
 	size := 16 + len(o.Store) + len(o.Key)
+	if o.TTL != 0 {
+		size += 9
+	}
 	for _, v := range o.Values {
 		size += 5 + len(v)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -23,15 +24,26 @@ func TestOpKindsSurviveTheWire(t *testing.T) {
 	seen := map[uint8]bool{}
 	for _, k := range op.Kinds() {
 		t.Run(k.String(), func(t *testing.T) {
-			o := op.Op{Kind: k, Store: "s", Key: "k", Delta: 7, Values: [][]byte{[]byte("v")}}
+			o := op.Op{Kind: k, Store: "s", Key: "k", Delta: 7, Values: [][]byte{[]byte("v")}, TTL: 90 * time.Second}
 			w := toWire(&o)
 			if w.Kind == 0 || seen[w.Kind] {
 				t.Fatalf("wire code %d is zero or used twice", w.Kind)
 			}
 			seen[w.Kind] = true
 			back, err := fromWire(&w)
-			if err != nil || back.Kind != k || back.Store != o.Store || back.Key != o.Key || back.Delta != o.Delta || len(back.Values) != 1 {
+			if err != nil || back.Kind != k || back.Store != o.Store || back.Key != o.Key || back.Delta != o.Delta || len(back.Values) != 1 || back.TTL != o.TTL {
 				t.Fatalf("op %+v came back as %+v, %v", o, back, err)
+			}
+			// And through the frame's codec, with and without a TTL.
+			for _, ttl := range []time.Duration{0, o.TTL} {
+				o.TTL = ttl
+				var req proto.ForwardRequest
+				if err := req.DecodeBody((&proto.ForwardRequest{Ops: []proto.Op{toWire(&o)}}).AppendBody(nil)); err != nil || len(req.Ops) != 1 {
+					t.Fatalf("frame of %+v: %+v, %v", o, req, err)
+				}
+				if back, err := fromWire(&req.Ops[0]); err != nil || back.Kind != k || back.TTL != ttl || back.Delta != o.Delta {
+					t.Fatalf("op %+v came back from a frame as %+v, %v", o, back, err)
+				}
 			}
 			var r op.Result
 			switch k {
