@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"iter"
+	"math/bits"
 )
 
 // table maps one partition's keys to their counts in two slices that hold
@@ -13,14 +14,18 @@ import (
 //     little-endian, updated in place), its length (uvarint: 1 byte below
 //     128) and the key itself;
 //   - slots is an open-addressing index over the arena, linear probing,
-//     a power of two long and at most maxLoadNum/maxLoadDen full. A slot
-//     is 0 when empty, else a tag (the top 24 bits of the key's hash, the
-//     highest forced to 1) above the offset of the key's record (40 bits).
+//     at most maxLoadNum/maxLoadDen full. It grows by half and by a third
+//     in turn (8, 12, 16, 24, 32... slots), which keeps it fuller on
+//     average than doubling would. A slot is 0 when empty, else a tag (23
+//     low bits of the key's hash under a 1) above the offset of the key's
+//     record (40 bits); the hash's high bits choose the slot a probe
+//     starts from.
 //
-// A key of 12 bytes thus costs 21 bytes of arena plus 10 to 20 bytes of
-// slots, where a map[string]int64 costs some 70. Keys are never removed: a
-// take swaps the whole table out. The zero table (with a seed) is empty
-// and allocates nothing until the first insert. Not safe for concurrent use.
+// A key of 12 bytes thus costs 21 bytes of arena (plus the spare capacity
+// append leaves) and 10 to 15 bytes of slots, where a map[string]int64
+// costs 55 to 70. Keys are never removed: a take swaps the whole table
+// out. The zero table (with a seed) is empty and allocates nothing until
+// the first insert. Not safe for concurrent use.
 type table struct {
 	seed  maphash.Seed // the Store's: hashes keys again when slots grow
 	slots []uint64
@@ -40,8 +45,16 @@ const (
 	maxLoadDen = 5
 )
 
-// tagOf returns the tag of a key of hash h, in its place in a slot.
-func tagOf(h uint64) uint64 { return h&^offsetMask | tagBit }
+// tagOf returns the tag of a key of hash h, in its place in a slot: the
+// low bits of h, which home leaves out.
+func tagOf(h uint64) uint64 { return h<<offsetBits | tagBit }
+
+// home returns the slot where the probe for a key of hash h starts: by
+// the high bits of h, scaled to the number of slots.
+func (t *table) home(h uint64) int {
+	hi, _ := bits.Mul64(h, uint64(len(t.slots)))
+	return int(hi)
+}
 
 // recordBytes is the size of key's record in the arena.
 func recordBytes(key string) int {
@@ -63,15 +76,17 @@ func (t *table) find(h uint64, key string) (int, bool) {
 	if len(t.slots) == 0 {
 		return -1, false
 	}
-	mask := len(t.slots) - 1
 	tag := tagOf(h)
-	for i := int(h) & mask; ; i = (i + 1) & mask {
+	for i := t.home(h); ; {
 		s := t.slots[i]
 		if s == 0 {
 			return i, false
 		}
 		if s&^offsetMask == tag && string(t.key(int(s&offsetMask))) == key {
 			return i, true
+		}
+		if i++; i == len(t.slots) {
+			i = 0
 		}
 	}
 }
@@ -111,22 +126,32 @@ func (t *table) insert(i int, h uint64, key string, v int64) {
 	t.n++
 }
 
-// grow doubles slots and indexes the arena's records again, hashing their
-// keys afresh (a slot keeps only 24 bits of the hash). The arena stays.
+// grow enlarges slots by half or by a third and indexes the arena's
+// records again, in order, hashing their keys afresh (a slot keeps only 23
+// bits of the hash). The arena stays.
 func (t *table) grow() {
-	slots := make([]uint64, max(minSlots, 2*len(t.slots)))
-	mask := len(slots) - 1
+	n := len(t.slots)
+	switch {
+	case n == 0:
+		n = minSlots
+	case n&(n-1) == 0:
+		n += n / 2
+	default:
+		n += n / 3
+	}
+	t.slots = make([]uint64, n)
 	for off, next := 0, 0; off < len(t.arena); off = next {
 		key := t.key(off)
 		next = off + countBytes + uvarintLen(uint64(len(key))) + len(key)
 		h := maphash.Bytes(t.seed, key)
-		i := int(h) & mask
-		for slots[i] != 0 {
-			i = (i + 1) & mask
+		i := t.home(h)
+		for t.slots[i] != 0 {
+			if i++; i == n {
+				i = 0
+			}
 		}
-		slots[i] = tagOf(h) | uint64(off)
+		t.slots[i] = tagOf(h) | uint64(off)
 	}
-	t.slots = slots
 }
 
 // key returns the key of the record at off, in the arena.

@@ -68,7 +68,7 @@ func checkTable(t *testing.T, tb *table, model map[string]int64) {
 			t.Fatalf("get(%q) = %d, %v; want %d", k, got, ok, want)
 		}
 	}
-	if n := len(tb.slots); n&(n-1) != 0 || tb.n*maxLoadDen > n*maxLoadNum {
+	if n := len(tb.slots); tb.n*maxLoadDen > n*maxLoadNum {
 		t.Fatalf("%d keys in %d slots", tb.n, n)
 	}
 }
@@ -110,7 +110,10 @@ func TestTableCollidingHashes(t *testing.T) {
 	for len(tb.slots) < 64 {
 		tb.grow()
 	}
-	const h = 62 // the last slots but one: the run wraps around
+	const h = 62 << 58 // home in the last slot but one: the run wraps around
+	if home := tb.home(h); home != 62 {
+		t.Fatalf("home = %d, want 62", home)
+	}
 	keys := []string{"a", strings.Repeat("a", 1024), "b", "ab", "ba"}
 	for i := range 51 - len(keys) { // as many as fit without growing
 		keys = append(keys, fmt.Sprint("k", i))
