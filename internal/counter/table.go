@@ -103,11 +103,11 @@ func (t *table) set(i int, v int64) {
 
 // fits says whether key can be inserted: whether its record would end
 // within maxArena.
-func (t *table) fits(key string) bool { return fitsAfter(len(t.arena), key) }
+func (t *table) fits(key string) bool { return fitsAfter(uint64(len(t.arena)), key) }
 
 // fitsAfter says whether key's record fits in an arena of used bytes.
-func fitsAfter(used int, key string) bool {
-	return uint64(used)+uint64(recordBytes(key)) <= maxArena
+func fitsAfter(used uint64, key string) bool {
+	return used+uint64(recordBytes(key)) <= maxArena
 }
 
 // insert adds key, whose hash is h and which the table does not hold,
@@ -143,7 +143,7 @@ func (t *table) grow() {
 	for off, next := 0, 0; off < len(t.arena); off = next {
 		key := t.key(off)
 		next = off + countBytes + uvarintLen(uint64(len(key))) + len(key)
-		h := maphash.Bytes(t.seed, key)
+		h := maphash.Bytes(t.seed, key) // as maphash.String of the same bytes
 		i := t.home(h)
 		for t.slots[i] != 0 {
 			if i++; i == n {

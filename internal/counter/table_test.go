@@ -170,12 +170,12 @@ func TestTableRefusesRecordsBeyondMaxArena(t *testing.T) {
 	key := strings.Repeat("k", 1024)
 	cases := []struct {
 		name string
-		used int
+		used uint64
 		want bool
 	}{
 		{"empty", 0, true},
-		{"ends at the limit", maxArena - recordBytes(key), true},
-		{"a byte beyond", maxArena - recordBytes(key) + 1, false},
+		{"ends at the limit", maxArena - uint64(recordBytes(key)), true},
+		{"a byte beyond", maxArena - uint64(recordBytes(key)) + 1, false},
 		{"full", maxArena, false},
 	}
 	for _, tc := range cases {
