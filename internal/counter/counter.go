@@ -2,6 +2,7 @@ package counter
 
 import (
 	"fmt"
+	"hash/maphash"
 	"iter"
 	"math"
 	"sync"
@@ -12,18 +13,23 @@ import (
 
 // Store holds the unflushed deltas of one counter store, sharded by
 // partition. Safe for concurrent use.
+//
+// Each partition keeps its keys in a table of its own, which holds no Go
+// pointers (see table): a key costs its length plus 25 to 30 bytes of heap,
+// and an empty partition costs no more than a nil pointer.
 type Store struct {
+	seed   maphash.Seed // hashes keys, random per Store against key flooding
 	shards []shard
 }
 
 type shard struct {
-	// mu guards m, ops, seq, taken and closed.
+	// mu guards t, ops, seq, taken and closed.
 	mu     sync.Mutex
-	m      map[string]int64 // nil until the first write after a take
-	ops    int64            // increments applied since the last take
-	seq    uint64           // the last op's sequence number in this partition
-	taken  uint64           // the last sequence number a take took
-	closed bool             // set by a final take: later writes fail
+	t      *table // nil until the first write after a take
+	ops    int64  // increments applied since the last take
+	seq    uint64 // the last op's sequence number in this partition
+	taken  uint64 // the last sequence number a take took
+	closed bool   // set by a final take: later writes fail
 }
 
 // Log is called with an op's sequence number under its partition's lock,
@@ -33,37 +39,51 @@ type Log func(seq uint64) error
 
 // New returns an empty store of partitions shards.
 func New(partitions int) *Store {
-	return &Store{shards: make([]shard, partitions)}
+	return &Store{seed: maphash.MakeSeed(), shards: make([]shard, partitions)}
 }
 
 // Add applies delta to key in partition p, as the partition's next op in
 // sequence; log, when not nil, is called with its sequence number first.
-// It returns the key's unflushed count then. Errors: errs.ErrOverflow
-// (nothing applied), errs.ErrShutdown once a final take closed the shard,
-// or log's error (nothing applied).
+// It returns the key's unflushed count then. The store keeps a copy of
+// key. Errors: errs.ErrOverflow (nothing applied), errs.ErrShutdown once a
+// final take closed the shard, errs.ErrOverloaded when the partition holds
+// 1 TiB of keys since the last take (nothing applied), or log's error
+// (nothing applied).
 func (c *Store) Add(p int, key string, delta int64, log Log) (int64, error) {
 	return c.add(p, key, delta, log, false)
 }
 
 // Return puts back a delta taken out earlier and not delivered, even into a
 // closed shard: whoever closed it takes it again after. Errors:
-// errs.ErrOverflow.
+// errs.ErrOverflow, errs.ErrOverloaded (as Add).
 func (c *Store) Return(p int, key string, delta int64) error {
 	_, err := c.add(p, key, delta, nil, true)
 	return err
 }
 
 func (c *Store) add(p int, key string, delta int64, log Log, evenClosed bool) (int64, error) {
+	h := maphash.String(c.seed, key)
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.closed && !evenClosed {
 		return 0, errs.ErrShutdown
 	}
-	cur := sh.m[key]
+	if sh.t == nil {
+		sh.t = &table{seed: c.seed}
+	}
+	t := sh.t
+	i, found := t.find(h, key)
+	var cur int64
+	if found {
+		cur = t.count(i)
+	}
 	sum, ok := AddInt64(cur, delta)
 	if !ok {
 		return 0, fmt.Errorf("%w: %q holds %d, adding %d", errs.ErrOverflow, key, cur, delta)
+	}
+	if !found && !t.fits(key) {
+		return 0, fmt.Errorf("%w: partition %d holds %d bytes of keys, the most until the next flush", errs.ErrOverloaded, p, len(t.arena))
 	}
 	if log != nil {
 		if err := log(sh.seq + 1); err != nil {
@@ -71,36 +91,53 @@ func (c *Store) add(p int, key string, delta int64, log Log, evenClosed bool) (i
 		}
 	}
 	sh.seq++
-	if sh.m == nil {
-		sh.m = make(map[string]int64)
+	if found {
+		t.set(i, sum)
+	} else {
+		t.insert(i, h, key, sum)
 	}
-	sh.m[key] = sum
 	sh.ops++
 	return sum, nil
 }
 
 // Get returns the unflushed delta of key in partition p: 0 when none.
 func (c *Store) Get(p int, key string) int64 {
+	h := maphash.String(c.seed, key)
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.m[key]
+	if sh.t == nil {
+		return 0
+	}
+	if i, ok := sh.t.find(h, key); ok {
+		return sh.t.count(i)
+	}
+	return 0
 }
 
-// Take swaps the shards' maps out (every shard, or only those listed) and
-// returns their contents, the range of op sequence numbers each partition
-// taken held, and the number of increments. A final take closes the
-// shards: later writes fail with errs.ErrShutdown instead of landing after
-// the last flush. The returned slices are the caller's.
+// Take swaps the shards' tables out (every shard, or only those listed)
+// and returns their contents, the range of op sequence numbers each
+// partition taken held, and the number of increments. A final take closes
+// the shards: later writes fail with errs.ErrShutdown instead of landing
+// after the last flush. The returned slices, and the keys (each a string
+// of its own), are the caller's.
 func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int64) {
-	var out []sinks.Count
+	type takenTable struct {
+		p int
+		t *table
+	}
+	var tables []takenTable
+	var keys int
 	var ranges []sinks.Range
 	var ops int64
 	for i := range Partitions(len(c.shards), only) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		m := sh.m
-		sh.m = nil
+		if sh.t != nil && sh.t.n > 0 {
+			tables = append(tables, takenTable{i, sh.t})
+			keys += sh.t.n
+		}
+		sh.t = nil
 		ops += sh.ops
 		sh.ops = 0
 		if sh.seq > sh.taken {
@@ -109,8 +146,14 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 		}
 		sh.closed = sh.closed || final
 		sh.mu.Unlock()
-		for k, v := range m {
-			out = append(out, sinks.Count{Key: k, Count: v, Partition: i})
+	}
+	if keys == 0 {
+		return nil, ranges, ops
+	}
+	out := make([]sinks.Count, 0, keys)
+	for _, tt := range tables {
+		for k, v := range tt.t.all() {
+			out = append(out, sinks.Count{Key: string(k), Count: v, Partition: tt.p})
 		}
 	}
 	return out, ranges, ops
@@ -121,7 +164,9 @@ func (c *Store) Stats() (keys int, ops int64) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		keys += len(sh.m)
+		if sh.t != nil {
+			keys += sh.t.n
+		}
 		ops += sh.ops
 		sh.mu.Unlock()
 	}

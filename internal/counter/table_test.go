@@ -1,0 +1,188 @@
+package counter
+
+import (
+	"fmt"
+	"hash/maphash"
+	"maps"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// randomKey returns a non-empty key, mostly short, sometimes of a length
+// at a boundary of the record's layout (1, 127, 128 bytes) or the longest
+// a key may be (1 KiB); bytes of any value, NUL and 0x80 included.
+func randomKey(r *rand.Rand) string {
+	var n int
+	switch r.IntN(10) {
+	case 0:
+		n = []int{1, 127, 128, 129, 1023, 1024}[r.IntN(6)]
+	default:
+		n = 1 + r.IntN(16)
+	}
+	b := make([]byte, n)
+	for i := range b {
+		// A small alphabet so that short keys repeat.
+		b[i] = []byte{'a', 'b', 0, 0x80, 0xff}[r.IntN(5)]
+	}
+	return string(b)
+}
+
+// add applies delta to key in t as Store.add does.
+func (t *table) add(key string, delta int64) {
+	h := maphash.String(t.seed, key)
+	if i, ok := t.find(h, key); ok {
+		t.set(i, t.count(i)+delta)
+	} else {
+		t.insert(i, h, key, delta)
+	}
+}
+
+// get returns key's count in t and whether t holds key.
+func (t *table) get(key string) (int64, bool) {
+	i, ok := t.find(maphash.String(t.seed, key), key)
+	if !ok {
+		return 0, false
+	}
+	return t.count(i), true
+}
+
+// checkTable fails unless t holds exactly model.
+func checkTable(t *testing.T, tb *table, model map[string]int64) {
+	t.Helper()
+	if tb.n != len(model) {
+		t.Fatalf("table holds %d keys, the model %d", tb.n, len(model))
+	}
+	all := map[string]int64{}
+	for k, v := range tb.all() {
+		if _, dup := all[string(k)]; dup {
+			t.Fatalf("all yields %q twice", k)
+		}
+		all[string(k)] = v
+	}
+	if !maps.Equal(all, model) {
+		t.Fatalf("all yields %d keys that differ from the model's %d", len(all), len(model))
+	}
+	for k, want := range model {
+		if got, ok := tb.get(k); !ok || got != want {
+			t.Fatalf("get(%q) = %d, %v; want %d", k, got, ok, want)
+		}
+	}
+	if n := len(tb.slots); tb.n*maxLoadDen > n*maxLoadNum {
+		t.Fatalf("%d keys in %d slots", tb.n, n)
+	}
+}
+
+// TestTableMatchesModel adds random deltas to random keys, many of them
+// repeated, and compares the table with a map after every few adds; the
+// index grows through a dozen doublings on the way.
+func TestTableMatchesModel(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 42))
+			tb := &table{seed: maphash.MakeSeed()}
+			model := map[string]int64{}
+			for i := range 30_000 {
+				key, delta := randomKey(r), r.Int64N(2001)-1000
+				tb.add(key, delta)
+				model[key] += delta
+				absent := randomKey(r) + "\x01" // randomKey never yields 0x01
+				if _, ok := tb.get(absent); ok {
+					t.Fatalf("get(%q) found a key never added", absent)
+				}
+				if i%5_000 == 0 {
+					checkTable(t, tb, model)
+				}
+			}
+			checkTable(t, tb, model)
+			if len(tb.slots) < 1<<13 {
+				t.Fatalf("only %d slots: the index did not grow as the test means", len(tb.slots))
+			}
+		})
+	}
+}
+
+// TestTableCollidingHashes gives every key one hash, so that all probe the
+// same run of slots, wrapping around the end, and share one tag: only the
+// keys tell them apart.
+func TestTableCollidingHashes(t *testing.T) {
+	tb := &table{seed: maphash.MakeSeed()}
+	for len(tb.slots) < 64 {
+		tb.grow()
+	}
+	const h = 62 << 58 // home in the last slot but one: the run wraps around
+	if home := tb.home(h); home != 62 {
+		t.Fatalf("home = %d, want 62", home)
+	}
+	keys := []string{"a", strings.Repeat("a", 1024), "b", "ab", "ba"}
+	for i := range 51 - len(keys) { // as many as fit without growing
+		keys = append(keys, fmt.Sprint("k", i))
+	}
+	for n, k := range keys {
+		i, ok := tb.find(h, k)
+		if ok {
+			t.Fatalf("find(%q) found a key not yet added", k)
+		}
+		tb.insert(i, h, k, int64(n))
+	}
+	if len(tb.slots) != 64 {
+		t.Fatalf("the index grew to %d slots", len(tb.slots))
+	}
+	for n, k := range keys {
+		if i, ok := tb.find(h, k); !ok || tb.count(i) != int64(n) {
+			t.Fatalf("find(%q) = %d, %v; want its count %d", k, i, ok, n)
+		}
+	}
+	if _, ok := tb.find(h, "aa"); ok {
+		t.Fatal("found a key never added")
+	}
+}
+
+func TestTableKeyLengths(t *testing.T) {
+	cases := []struct {
+		name string
+		key  string
+	}{
+		{"one byte", "x"},
+		{"NUL", "\x00"},
+		{"127 bytes, the longest with a 1-byte length", strings.Repeat("y", 127)},
+		{"128 bytes, the shortest with a 2-byte length", strings.Repeat("z", 128)},
+		{"1 KiB, the longest key", strings.Repeat("\x80", 1024)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := &table{seed: maphash.MakeSeed()}
+			model := map[string]int64{"before": 1, tc.key: -7, "after": 2}
+			for _, k := range []string{"before", tc.key, "after"} {
+				tb.add(k, model[k])
+			}
+			if want := 8 + uvarintLen(uint64(len(tc.key))) + len(tc.key); recordBytes(tc.key) != want {
+				t.Fatalf("recordBytes = %d, want %d", recordBytes(tc.key), want)
+			}
+			checkTable(t, tb, model)
+		})
+	}
+}
+
+// TestTableRefusesRecordsBeyondMaxArena checks the bound that keeps a
+// record's offset within a slot's 40 bits.
+func TestTableRefusesRecordsBeyondMaxArena(t *testing.T) {
+	key := strings.Repeat("k", 1024)
+	cases := []struct {
+		name string
+		used uint64
+		want bool
+	}{
+		{"empty", 0, true},
+		{"ends at the limit", maxArena - uint64(recordBytes(key)), true},
+		{"a byte beyond", maxArena - uint64(recordBytes(key)) + 1, false},
+		{"full", maxArena, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fitsAfter(tc.used, key); got != tc.want {
+				t.Fatalf("fitsAfter(%d) = %v, want %v", tc.used, got, tc.want)
+			}
+		})
+	}
+}
