@@ -324,3 +324,52 @@ func TestRESPConcurrentConnections(t *testing.T) {
 		t.Fatalf("the sink holds %d increments; %d were acknowledged", total, workers*each)
 	}
 }
+
+// SET with EX or PX expires the entry then, whatever reads come between;
+// a plain SET does not expire.
+func TestRESPSetExpires(t *testing.T) {
+	c, _ := respCluster(t, 2)
+	ctx := ctxT(t)
+	rdb := redisClient(t, c.Node(0), 0)
+	other := redisClient(t, c.Node(1), 0)
+	if err := rdb.Set(ctx, "users:px", "short", 300*time.Millisecond).Err(); err != nil {
+		t.Fatalf("SET PX: %v", err)
+	}
+	if err := rdb.Do(ctx, "SET", "users:ex", "long", "EX", "3600").Err(); err != nil {
+		t.Fatalf("SET EX: %v", err)
+	}
+	if err := rdb.Set(ctx, "users:plain", "kept", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	set := time.Now()
+	if v, err := other.Get(ctx, "users:px").Result(); err != nil || v != "short" {
+		if time.Since(set) < 300*time.Millisecond {
+			t.Fatalf("GET right after SET PX = %q, %v", v, err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := other.Get(ctx, "users:px").Result()
+		if err == redis.Nil {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(set) < 300*time.Millisecond {
+			continue // reads do not extend it
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the entry set with PX 300 is still there after 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if time.Since(set) < 300*time.Millisecond {
+		t.Fatalf("the entry set with PX 300 expired after %v", time.Since(set))
+	}
+	for k, want := range map[string]string{"users:ex": "long", "users:plain": "kept"} {
+		if v, err := other.Get(ctx, k).Result(); err != nil || v != want {
+			t.Fatalf("GET %s = %q, %v; want %q", k, v, err, want)
+		}
+	}
+}

@@ -33,8 +33,7 @@ type call struct {
 	cmd      *command
 	args     [][]byte
 	err      string // the reply, when planning failed
-	kind     string // the store kind of a command whose reply depends on it
-	ttl      time.Duration
+	kind     string // the CLIENT subcommand
 	first, n int // its ops: c.ops[first:first+n]
 }
 
@@ -336,8 +335,7 @@ func planSet(c *conn, cl *call, args [][]byte) error {
 			return replyErr("ERR syntax error")
 		}
 	}
-	cl.ttl = ttl
-	c.add(cl, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{bytes.Clone(args[2])}})
+	c.add(cl, op.Op{Kind: op.Set, Store: store, Key: key, Values: [][]byte{bytes.Clone(args[2])}, TTL: ttl})
 	return nil
 }
 
