@@ -34,7 +34,7 @@ type call struct {
 	args     [][]byte
 	err      string // the reply, when planning failed
 	kind     string // the CLIENT subcommand
-	first, n int // its ops: c.ops[first:first+n]
+	first, n int    // its ops: c.ops[first:first+n]
 }
 
 // commands is the one table of RESP commands, by lower-case name.
