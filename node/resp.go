@@ -40,7 +40,7 @@ func (n *Node) RESPAddr() string { return n.cfg.RESPAddr }
 type respBackend struct{ n *Node }
 
 func (b respBackend) Start(o op.Op, done func(op.Result)) {
-	b.n.start(o, time.Now().Add(defaultOpTimeout), done)
+	b.n.start(o, time.Time{}, done)
 }
 
 func (b respBackend) StoreKind(store string) string {

@@ -142,7 +142,8 @@ func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 // start checks o and runs it, calling done once with its result: on this
 // goroutine when the op finishes at once (a write acknowledged in memory
 // at this node, a read here, a refusal), later otherwise. A write to a log
-// waits for it, so it goes the router's way at once.
+// waits for it, so it goes the router's way at once. A zero deadline is
+// defaultOpTimeout from when the op is routed.
 func (n *Node) start(o op.Op, deadline time.Time, done func(op.Result)) {
 	s, err := n.checkOp(&o)
 	if err != nil {
@@ -156,6 +157,9 @@ func (n *Node) start(o op.Op, deadline time.Time, done func(op.Result)) {
 				return
 			}
 		}
+	}
+	if deadline.IsZero() {
+		deadline = time.Now().Add(defaultOpTimeout)
 	}
 	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadline, Done: done})
 }

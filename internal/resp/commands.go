@@ -75,16 +75,30 @@ type replyErr string
 
 func (e replyErr) Error() string { return string(e) }
 
+// lookup finds a command by its name in any case, without allocating.
+func lookup(name []byte) *command {
+	var buf [16]byte
+	if len(name) > len(buf) {
+		return nil
+	}
+	for i, b := range name {
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		buf[i] = b
+	}
+	return commands[string(buf[:len(name)])]
+}
+
 // plan checks one command and queues its ops.
 func (c *conn) plan(args [][]byte) call {
-	name := strings.ToLower(string(args[0]))
-	cmd := commands[name]
+	cmd := lookup(args[0])
 	cl := call{cmd: cmd, args: args}
 	switch {
 	case cmd == nil:
 		cl.err = fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", clip(args[0]), quoteArgs(args[1:]))
 	case (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity):
-		cl.err = fmt.Sprintf("ERR wrong number of arguments for '%s' command", name)
+		cl.err = fmt.Sprintf("ERR wrong number of arguments for '%s' command", cmd.name)
 	case cmd.plan != nil:
 		if err := cmd.plan(c, &cl, args); err != nil {
 			cl.err = err.Error()

@@ -44,7 +44,7 @@ func FuzzReadCommands(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		s := &Server{backend: kinds, cfg: Config{Separator: ":", Version: "test"}}
 		var out bytes.Buffer
-		c := &conn{s: s, wr: redcon.NewWriter(&out), keys: map[string]struct{}{}}
+		c := &conn{s: s, wr: redcon.NewWriter(&out), keys: map[opKey]struct{}{}}
 		const limit = 1 << 12
 		rd := newReader(&chunked{data: data, size: int(chunk)%64 + 1}, limit)
 		var cmds [][][]byte

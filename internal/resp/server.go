@@ -135,7 +135,7 @@ const maxPending = op.MaxInsertBytes + 1<<20
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	return &conn{
-		id: s.nextID.Add(1), nc: nc, s: s, keys: map[string]struct{}{},
+		id: s.nextID.Add(1), nc: nc, s: s, keys: map[opKey]struct{}{},
 		rd: newReader(nc, maxPending), wr: redcon.NewWriter(nc),
 	}
 }
@@ -200,12 +200,15 @@ type conn struct {
 	name string
 
 	// One pipeline's state, reused from one to the next.
-	cmds    [][][]byte
-	calls   []call
-	ops     []op.Op
-	results []op.Result
-	wg      sync.WaitGroup      // the ops in flight
-	keys    map[string]struct{} // the keys of the ops in flight
+	cmds     [][][]byte
+	calls    []call
+	ops      []op.Op
+	results  []op.Result
+	finished []atomic.Bool      // the op's result is in
+	dones    []func(op.Result)  // the callback of the op at each index
+	wg       sync.WaitGroup     // the ops started and not finished
+	running  int                // ops left running when start returned
+	keys     map[opKey]struct{} // their keys
 }
 
 // serve reads pipelines of commands until the client leaves: a pipeline's
@@ -239,18 +242,20 @@ func (c *conn) run(cmds [][][]byte) (quit bool) {
 		c.calls = append(c.calls, c.plan(args))
 	}
 	// Every result has its place before the first op starts: callbacks
-	// write into the slice while later ops are started.
+	// write into the slices while later ops are started.
 	if cap(c.results) < len(c.ops) {
 		c.results = make([]op.Result, len(c.ops))
+		c.finished = make([]atomic.Bool, len(c.ops))
 	}
 	c.results = c.results[:len(c.ops)]
+	c.finished = c.finished[:len(c.ops)]
 	clear(c.results)
-	clear(c.keys)
-	ordered := len(c.ops) > 1
 	for i := range c.ops {
-		c.start(i, ordered)
+		c.start(i)
 	}
 	c.wg.Wait()
+	c.running = 0
+	clear(c.keys)
 	for i := range c.calls {
 		cl := &c.calls[i]
 		c.reply(cl, c.results[cl.first:cl.first+cl.n])
@@ -261,25 +266,45 @@ func (c *conn) run(cmds [][][]byte) (quit bool) {
 	return false
 }
 
-// start runs op i of the pipeline, its result landing at index i of
-// c.results. When ordered, an op on a key already in flight first waits
-// for the ops started so far.
-func (c *conn) start(i int, ordered bool) {
-	o := c.ops[i]
-	if ordered {
-		k := o.Store + "\x00" + o.Key
+// opKey is an op's key in its store.
+type opKey struct{ store, key string }
+
+// start runs op i of the pipeline, its result landing at c.results[i]. An
+// op on a key of an op still running first waits for the ops started so
+// far, so that ops on one key apply in the order sent; most ops finish at
+// once (a write acknowledged in this node's memory) and need no such
+// bookkeeping.
+func (c *conn) start(i int) {
+	o := &c.ops[i]
+	k := opKey{o.Store, o.Key}
+	if c.running > 0 {
 		if _, dup := c.keys[k]; dup {
 			c.wg.Wait()
+			c.running = 0
 			clear(c.keys)
 		}
+	}
+	c.finished[i].Store(false)
+	c.wg.Add(1)
+	c.s.backend.Start(*o, c.done(i))
+	if !c.finished[i].Load() {
+		c.running++
 		c.keys[k] = struct{}{}
 	}
-	c.wg.Add(1)
-	results := c.results
-	c.s.backend.Start(o, func(r op.Result) {
-		results[i] = r
-		c.wg.Done()
-	})
+}
+
+// done returns the callback that ends op i of a pipeline, made once per
+// connection and index.
+func (c *conn) done(i int) func(op.Result) {
+	for len(c.dones) <= i {
+		j := len(c.dones)
+		c.dones = append(c.dones, func(r op.Result) {
+			c.results[j] = r
+			c.finished[j].Store(true)
+			c.wg.Done()
+		})
+	}
+	return c.dones[i]
 }
 
 // add queues o as an op of the call being planned.
