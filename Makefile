@@ -4,7 +4,7 @@ BIN         ?= bin/hoard
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
 
-.PHONY: all build test e2e bench lint demo fuzz clean
+.PHONY: all build test e2e bench bench-redis lint demo fuzz clean
 
 all: build
 
@@ -24,6 +24,11 @@ e2e:
 # (source scripts/ci-postgres.sh first).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./ring/ ./transport/ ./node/ ./sinks/
+
+# hoard's RESP front door against redis-server, side by side, each server
+# pinned to its own core (needs redis-server and redis-tools).
+bench-redis:
+	scripts/bench-redis.sh
 
 lint:
 	$(GO) vet ./...

@@ -362,6 +362,27 @@ func TestHTTPAddr(t *testing.T) {
 	}
 }
 
+func TestRESPAddr(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, addr, sep string
+	}{
+		{"off by default", `name = "n"`, "", ""},
+		{"set", "name = \"n\"\nresp_addr = \"127.0.0.1:6380\"", "127.0.0.1:6380", ""},
+		{"separator", "name = \"n\"\nresp_addr = \":6380\"\nresp_separator = \"/\"", ":6380", "/"},
+		{"json", `{"name": "n", "resp_addr": "127.0.0.1:6380"}`, "127.0.0.1:6380", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := Parse("h.hcl", []byte(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Node.RESPAddr != tc.addr || a.Node.RESPSeparator != tc.sep {
+				t.Errorf("RESPAddr, RESPSeparator = %q, %q; want %q, %q", a.Node.RESPAddr, a.Node.RESPSeparator, tc.addr, tc.sep)
+			}
+		})
+	}
+}
+
 func TestSyntaxChoice(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, src string
