@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -30,27 +32,118 @@ type line struct {
 
 // writeLines writes b as JSON Lines, one object per key. Buffer values are
 // strings when every value of the key is valid UTF-8, otherwise all of the
-// key's values go base64-encoded under values_b64.
+// key's values go base64-encoded under values_b64. Counter lines, which
+// come by the hundred thousand, are encoded by hand (appendCountLine,
+// byte for byte what encoding/json writes). The encoding yields the
+// processor every few hundred lines: on a busy node a flush must not keep
+// the writers waiting.
 func writeLines(w io.Writer, b *Batch) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
 	ts := b.Time.UTC().Format(time.RFC3339Nano)
-	l := line{Store: b.Store, Kind: b.Kind, Node: b.Node, Batch: b.ID, Time: ts}
+	var buf []byte
 	for i := range b.Counts {
-		l.Key, l.Count = b.Counts[i].Key, &b.Counts[i].Count
-		if err := enc.Encode(&l); err != nil {
-			return err
+		buf = appendCountLine(buf, b, &b.Counts[i], ts)
+		if len(buf) >= 32<<10 || i == len(b.Counts)-1 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		if i%yieldEvery == yieldEvery-1 {
+			runtime.Gosched()
 		}
 	}
-	l.Count = nil
-	for _, v := range b.Values {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	l := line{Store: b.Store, Kind: b.Kind, Node: b.Node, Batch: b.ID, Time: ts}
+	for i, v := range b.Values {
 		l.Key = v.Key
 		l.Values, l.ValuesB64 = encodeValues(v.Values)
 		if err := enc.Encode(&l); err != nil {
 			return err
 		}
+		if i%yieldEvery == yieldEvery-1 {
+			runtime.Gosched()
+		}
 	}
 	return nil
+}
+
+// yieldEvery is how many lines a flush encodes between two yields.
+const yieldEvery = 256
+
+// appendCountLine appends c's line as encoding/json writes a line (with
+// SetEscapeHTML(false)), newline included.
+func appendCountLine(dst []byte, b *Batch, c *Count, ts string) []byte {
+	dst = append(dst, `{"store":`...)
+	dst = appendJSONString(dst, b.Store)
+	dst = append(dst, `,"kind":`...)
+	dst = appendJSONString(dst, string(b.Kind))
+	dst = append(dst, `,"key":`...)
+	dst = appendJSONString(dst, c.Key)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, c.Count, 10)
+	dst = append(dst, `,"node":`...)
+	dst = appendJSONString(dst, b.Node)
+	dst = append(dst, `,"batch":`...)
+	dst = appendJSONString(dst, b.ID)
+	dst = append(dst, `,"time":`...)
+	dst = appendJSONString(dst, ts)
+	return append(dst, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json does
+// without HTML escaping: '"', '\\' and control characters escaped, invalid
+// UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 func allUTF8(vs [][]byte) bool {

@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"iter"
 	"math"
+	"runtime"
 	"sync"
 
 	"github.com/hoard-dev/hoard/internal/errs"
@@ -115,6 +116,9 @@ func (c *Store) Get(p int, key string) int64 {
 	return 0
 }
 
+// yieldEvery is how many keys Take copies out between two yields.
+const yieldEvery = 1024
+
 // Take swaps the shards' tables out (every shard, or only those listed)
 // and returns their contents, the range of op sequence numbers each
 // partition taken held, and the number of increments. A final take closes
@@ -154,6 +158,11 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 	for _, tt := range tables {
 		for k, v := range tt.t.all() {
 			out = append(out, sinks.Count{Key: string(k), Count: v, Partition: tt.p})
+			if len(out)%yieldEvery == 0 {
+				// Hundreds of thousands of keys take milliseconds: let
+				// the writers in meanwhile.
+				runtime.Gosched()
+			}
 		}
 	}
 	return out, ranges, ops
