@@ -180,9 +180,7 @@ func (rd *reader) inline(b []byte) ([][]byte, int, error) {
 		return nil, 0, nil
 	}
 	first := len(rd.argv)
-	for _, w := range bytes.Fields(b[:end]) {
-		rd.argv = append(rd.argv, w)
-	}
+	rd.argv = append(rd.argv, bytes.Fields(b[:end])...)
 	if len(rd.argv) == first {
 		return nil, end + 1, nil
 	}
