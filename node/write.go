@@ -37,24 +37,8 @@ func (n *Node) Count(ctx context.Context, store, key string) (int64, error) {
 // the order they were inserted. Errors: those of Incr, and ErrOverloaded
 // when the owner holds its max_bytes for the store: back off and retry.
 func (n *Node) Insert(ctx context.Context, store, key string, values ...[]byte) error {
-	_, err := n.do(ctx, op.Op{Kind: op.Insert, Store: store, Key: key, Values: copyValues(values)})
+	_, err := n.do(ctx, op.Op{Kind: op.Insert, Store: store, Key: key, Values: op.CopyValues(values)})
 	return err
-}
-
-// copyValues copies values, with one allocation for all of them.
-func copyValues(values [][]byte) [][]byte {
-	var total int
-	for _, v := range values {
-		total += len(v)
-	}
-	arena := make([]byte, 0, total)
-	copies := make([][]byte, len(values))
-	for i, v := range values {
-		start := len(arena)
-		arena = append(arena, v...)
-		copies[i] = arena[start:len(arena):len(arena)]
-	}
-	return copies
 }
 
 // Size returns how many values key of a buffer store holds at its owner,

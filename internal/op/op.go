@@ -122,6 +122,23 @@ type Result struct {
 	Err     error
 }
 
+// CopyValues copies values, with one allocation for all of them: an op
+// keeps its values, which must not change under it.
+func CopyValues(values [][]byte) [][]byte {
+	var total int
+	for _, v := range values {
+		total += len(v)
+	}
+	arena := make([]byte, 0, total)
+	copies := make([][]byte, len(values))
+	for i, v := range values {
+		start := len(arena)
+		arena = append(arena, v...)
+		copies[i] = arena[start:len(arena):len(arena)]
+	}
+	return copies
+}
+
 // Failed is a Result holding only err.
 func Failed(err error) Result { return Result{Err: err} }
 

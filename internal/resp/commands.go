@@ -216,25 +216,8 @@ func planPush(c *conn, cl *call, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	c.add(cl, op.Op{Kind: op.Insert, Store: store, Key: key, Values: copyValues(args[2:])})
+	c.add(cl, op.Op{Kind: op.Insert, Store: store, Key: key, Values: op.CopyValues(args[2:])})
 	return nil
-}
-
-// copyValues copies values out of the connection's read buffer, with one
-// allocation for all of them.
-func copyValues(values [][]byte) [][]byte {
-	var total int
-	for _, v := range values {
-		total += len(v)
-	}
-	arena := make([]byte, 0, total)
-	out := make([][]byte, len(values))
-	for i, v := range values {
-		start := len(arena)
-		arena = append(arena, v...)
-		out[i] = arena[start:len(arena):len(arena)]
-	}
-	return out
 }
 
 // planOne plans a command of one key and one op of kind k.
@@ -267,23 +250,22 @@ func planKeys(k op.Kind) func(c *conn, cl *call, args [][]byte) error {
 func replyCount(c *conn, _ *call, _ [][]byte, rs []op.Result) { c.wr.WriteInt64(rs[0].Count) }
 
 func replyDeleted(c *conn, _ *call, _ [][]byte, rs []op.Result) {
-	n := 0
-	for _, r := range rs {
-		if r.Deleted {
-			n++
-		}
-	}
-	c.wr.WriteInt(n)
+	c.wr.WriteInt(countOf(rs, func(r *op.Result) bool { return r.Deleted }))
 }
 
 func replyExists(c *conn, _ *call, _ [][]byte, rs []op.Result) {
+	c.wr.WriteInt(countOf(rs, func(r *op.Result) bool { return r.Found }))
+}
+
+// countOf counts the results that are so.
+func countOf(rs []op.Result, so func(*op.Result) bool) int {
 	n := 0
-	for _, r := range rs {
-		if r.Found {
+	for i := range rs {
+		if so(&rs[i]) {
 			n++
 		}
 	}
-	c.wr.WriteInt(n)
+	return n
 }
 
 func planRange(c *conn, cl *call, args [][]byte) error {
