@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -35,8 +34,8 @@ type line struct {
 // key's values go base64-encoded under values_b64. Counter lines, which
 // come by the hundred thousand, are encoded by hand (appendCountLine,
 // byte for byte what encoding/json writes). The encoding yields the
-// processor every few hundred lines: on a busy node a flush must not keep
-// the writers waiting.
+// processor every few hundred lines (pause): on a busy node a flush must
+// not keep the writers waiting.
 func writeLines(w io.Writer, b *Batch) error {
 	ts := b.Time.UTC().Format(time.RFC3339Nano)
 	var buf []byte
@@ -49,7 +48,7 @@ func writeLines(w io.Writer, b *Batch) error {
 			buf = buf[:0]
 		}
 		if i%yieldEvery == yieldEvery-1 {
-			runtime.Gosched()
+			pause()
 		}
 	}
 	enc := json.NewEncoder(w)
@@ -62,14 +61,21 @@ func writeLines(w io.Writer, b *Batch) error {
 			return err
 		}
 		if i%yieldEvery == yieldEvery-1 {
-			runtime.Gosched()
+			pause()
 		}
 	}
 	return nil
 }
 
-// yieldEvery is how many lines a flush encodes between two yields.
-const yieldEvery = 256
+// yieldEvery is how many lines a flush encodes between two pauses.
+const yieldEvery = 512
+
+// pause lets a busy node's writers in. runtime.Gosched is not enough: a
+// goroutine that only yields stays runnable, and Go's scheduler does not
+// look for network events while one is (sysmon does, every 10ms), so
+// connections with requests would wait for the whole flush. A short sleep
+// parks the goroutine, and the scheduler polls the network first.
+func pause() { time.Sleep(time.Microsecond) }
 
 // appendCountLine appends c's line as encoding/json writes a line (with
 // SetEscapeHTML(false)), newline included.
@@ -209,7 +215,11 @@ func (s *File) Flush(ctx context.Context, b Batch) error {
 	if s.f == nil {
 		return fmt.Errorf("sinks: file %s: %w", s.path, os.ErrClosed)
 	}
-	bw := bufio.NewWriterSize(s.f, 64<<10)
+	end, err := s.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("sinks: file %s: %w", s.path, err)
+	}
+	bw := bufio.NewWriterSize(&writeback{f: s.f, start: end, at: end}, 64<<10)
 	if err := writeLines(bw, &b); err != nil {
 		return fmt.Errorf("sinks: file %s: %w", s.path, err)
 	}
@@ -220,6 +230,26 @@ func (s *File) Flush(ctx context.Context, b Batch) error {
 		return fmt.Errorf("sinks: file %s: fsync: %w", s.path, err)
 	}
 	return nil
+}
+
+// writeback writes to f, which it appends to from offset at, and starts
+// the writeback of each mebibyte written as soon as it is (see
+// startWriteback).
+type writeback struct {
+	f         *os.File
+	start, at int64 // the first byte not yet handed to the kernel's writeback; the end
+}
+
+const writebackBytes = 1 << 20
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.at += int64(n)
+	if w.at-w.start >= writebackBytes {
+		startWriteback(w.f, w.start, w.at-w.start)
+		w.start = w.at
+	}
+	return n, err
 }
 
 // Close closes the file. Later flushes fail.
