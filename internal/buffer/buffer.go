@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -12,8 +13,8 @@ import (
 	"github.com/hoard-dev/hoard/sinks"
 )
 
-// ValueOverhead is what holding one value costs beyond its bytes (its slice
-// header), counted against MaxBytes.
+// ValueOverhead is what one value counts against MaxBytes beyond its bytes
+// (what it cost when each value was a slice of its own).
 const ValueOverhead = 24
 
 // Config configures a Store.
@@ -48,8 +49,13 @@ type shard struct {
 	closed bool
 }
 
+// entry is one key's values, in order, in one arena: each value its
+// length (uvarint) then its bytes. The garbage collector sees one object a
+// key instead of one a value, and a value costs its bytes and one or two
+// more.
 type entry struct {
-	values   [][]byte
+	data     []byte
+	n        int // values held
 	bytes    int64
 	ops      int64     // inserts that added to it
 	deadline time.Time // first value + interval + jitter
@@ -75,8 +81,7 @@ func (b *Store) signal() {
 // Add appends values to key in partition p, in order, as the partition's
 // next op in sequence; log, when not nil, is called with its sequence
 // number first, under the partition's lock (see counter.Log). It returns
-// how many values the key holds then. The values are kept, not copied:
-// the caller must not modify them. Errors:
+// how many values the key holds then. The values are copied. Errors:
 // errs.ErrOverloaded (nothing applied), errs.ErrShutdown once a final take
 // closed the shard, or log's error (nothing applied).
 func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) error) (int, error) {
@@ -118,14 +123,18 @@ func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) err
 		e = &entry{deadline: time.Now().Add(b.cfg.Interval + b.randJitter())}
 		sh.m[key] = e
 	}
-	e.values = append(e.values, values...)
+	for _, v := range values {
+		e.data = binary.AppendUvarint(e.data, uint64(len(v)))
+		e.data = append(e.data, v...)
+	}
+	e.n += len(values)
 	e.bytes += size
 	e.ops++
-	due := b.cfg.MaxSize > 0 && len(e.values) >= b.cfg.MaxSize && !e.due
+	due := b.cfg.MaxSize > 0 && e.n >= b.cfg.MaxSize && !e.due
 	if due {
 		e.due = true
 	}
-	held := len(e.values)
+	held := e.n
 	sh.mu.Unlock()
 	if due {
 		b.signal()
@@ -146,7 +155,7 @@ func (b *Store) Size(p int, key string) int {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e := sh.m[key]; e != nil {
-		return len(e.values)
+		return e.n
 	}
 	return 0
 }
@@ -159,9 +168,22 @@ func (b *Store) Dump(p int, key string) [][]byte {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e := sh.m[key]; e != nil {
-		return append([][]byte(nil), e.values...)
+		return e.values()
 	}
 	return nil
+}
+
+// values returns the entry's values, slices of its arena: appends never
+// change the bytes already there.
+func (e *entry) values() [][]byte {
+	out := make([][]byte, 0, e.n)
+	for rest := e.data; len(rest) > 0; {
+		n, w := binary.Uvarint(rest)
+		end := w + int(n)
+		out = append(out, rest[w:end:end])
+		rest = rest[end:]
+	}
+	return out
 }
 
 // Take removes the partitions (every one, or only those listed) that hold
@@ -187,7 +209,7 @@ func (b *Store) Take(now time.Time, all, final bool, only []int) ([]sinks.Values
 		}
 		if due && len(sh.m) > 0 {
 			for k, e := range sh.m {
-				out = append(out, sinks.Values{Key: k, Values: e.values, Partition: i})
+				out = append(out, sinks.Values{Key: k, Values: e.values(), Partition: i})
 				bytes += e.bytes
 				ops += e.ops
 			}
@@ -207,7 +229,7 @@ func (b *Store) Stats() (keys int, values int64) {
 		sh.mu.Lock()
 		keys += len(sh.m)
 		for _, e := range sh.m {
-			values += int64(len(e.values))
+			values += int64(e.n)
 		}
 		sh.mu.Unlock()
 	}
