@@ -125,19 +125,28 @@ func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 
 // start checks o and runs it, calling done once with its result: on this
 // goroutine when the op finishes at once (a write acknowledged in memory
-// at this node, a read here, a refusal), later otherwise. A write to a log
-// waits for it, so it goes the router's way at once. A zero deadline is
-// defaultOpTimeout from when the op is routed.
+// at this node, a read here, a refusal), later otherwise (a write waiting
+// for the log, an op forwarded to its owner, a cache load). A zero
+// deadline is defaultOpTimeout from when the op is routed.
 func (n *Node) start(o op.Op, deadline time.Time, done func(op.Result)) {
 	s, err := n.checkOp(&o)
 	if err != nil {
 		done(op.Failed(err))
 		return
 	}
-	if snap := n.cluster.Ring(); snap != nil && !s.logs(o.Kind) {
+	if snap := n.cluster.Ring(); snap != nil {
 		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == n.cfg.Name {
-			if r, ok := s.eng.Apply(&o, p, nil); ok {
+			// A write to a log is applied here too, and done gets its
+			// result once the log has it.
+			var later func(op.Result)
+			if s.logs(o.Kind) {
+				later = done
+			}
+			r, ok := s.eng.Apply(&o, p, later)
+			if ok {
 				done(r)
+			}
+			if ok || later != nil {
 				return
 			}
 		}
