@@ -26,6 +26,7 @@ name      = "$name"
 bind_addr = "127.0.0.1:$((BASE + i))"
 rpc_addr  = "127.0.0.1:$((BASE + 100 + i))"
 http_addr = "127.0.0.1:$((BASE + 200 + i))"
+resp_addr = "127.0.0.1:$((BASE + 300 + i))"
 $join
 data_dir  = "$DIR/$name"
 
@@ -83,6 +84,14 @@ done
 echo "sent: /home 40, /pricing 30, /docs 30"
 printf 'unflushed at the owner of /home: '
 "$HOARD" count pageviews /home --rpc "127.0.0.1:$((BASE + 102))"
+
+say "a Redis client writes too: redis-cli -p $((BASE + 301)) INCRBY pageviews:/signup 7 (n2's resp_addr)"
+if command -v redis-cli >/dev/null; then
+	printf 'reply (the count held at the owner): '
+	redis-cli -p "$((BASE + 301))" INCRBY pageviews:/signup 7
+else
+	echo "(redis-cli is not installed: apt-get install redis-tools; skipped)"
+fi
 
 say "inserting events for two users through different nodes; each key keeps its order"
 "$HOARD" insert events u1 login "view /home" --rpc "$RPC1"
