@@ -66,10 +66,11 @@ type Server struct {
 	started time.Time
 	port    string // INFO's tcp_port
 
-	mu sync.Mutex
-	// mu guards conns and closed.
+	// mu guards conns, closed and done.
+	mu     sync.Mutex
 	conns  map[*conn]struct{}
 	closed bool
+	done   chan struct{} // closed by Close
 
 	wg       sync.WaitGroup // the accept loop and the connections
 	nextID   atomic.Int64
@@ -87,7 +88,7 @@ func New(ln net.Listener, backend Backend, cfg Config) *Server {
 	}
 	return &Server{
 		ln: ln, backend: backend, cfg: cfg, logger: logger, started: time.Now(),
-		port: port(ln.Addr().String()), conns: map[*conn]struct{}{},
+		port: port(ln.Addr().String()), conns: map[*conn]struct{}{}, done: make(chan struct{}),
 	}
 }
 
@@ -96,7 +97,13 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts connections until Close; it returns nil then.
 func (s *Server) Serve() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	defer s.wg.Done()
 	var delay time.Duration
 	for {
@@ -109,7 +116,11 @@ func (s *Server) Serve() error {
 			// rather than spin, as net/http does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			s.logger.Warn("resp accept failed", "error", err, "retry_in", delay)
-			time.Sleep(delay)
+			select {
+			case <-time.After(delay):
+			case <-s.done:
+				return nil
+			}
 			continue
 		}
 		delay = 0
@@ -170,6 +181,9 @@ func (s *Server) isClosed() bool {
 // (each op has a deadline).
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	err := s.ln.Close()
 	for c := range s.conns {
