@@ -253,7 +253,11 @@ func (c *conn) serve() {
 func (c *conn) run(cmds [][][]byte) (quit bool) {
 	c.calls, c.ops = c.calls[:0], c.ops[:0]
 	for _, args := range cmds {
-		c.calls = append(c.calls, c.plan(args))
+		cl := c.plan(args)
+		c.calls = append(c.calls, cl)
+		if cl.cmd != nil && cl.cmd.name == "quit" {
+			break // what follows QUIT in a pipeline is not run, as in Redis
+		}
 	}
 	// Every result has its place before the first op starts: callbacks
 	// write into the slices while later ops are started.

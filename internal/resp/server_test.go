@@ -48,3 +48,29 @@ func TestCloseEndsConnections(t *testing.T) {
 		t.Fatalf("a second Close: %v", err)
 	}
 }
+
+// Commands pipelined after QUIT are not run: the server answers up to
+// QUIT and hangs up.
+func TestQuitEndsThePipeline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An op started after QUIT would panic the catalog's Start.
+	s := New(ln, catalog{"pv": "counter"}, Config{})
+	go func() { _ = s.Serve() }()
+	defer s.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("PING\r\nQUIT\r\nINCR pv:k\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "+PONG\r\n+OK\r\n" {
+		t.Fatalf("replies %q, %v; want PONG, OK, then the connection closed", got, err)
+	}
+}
