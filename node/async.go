@@ -40,14 +40,12 @@ func (n *Node) asyncLoop(ctx context.Context) {
 // sendAsync routes every pending async sum to its owner and waits for the
 // outcomes, or for ctx to end (see counter.Aggregator.Send).
 func (n *Node) sendAsync(ctx context.Context, final bool) {
-	deadline := deadlineOf(ctx)
 	lost := n.async.Send(final, func(sum counter.Sum, done func(error)) {
 		n.router.Route(&route.Call{
-			Op:       op.Op{Kind: op.Incr, Store: sum.Store, Key: sum.Key, Delta: sum.Delta},
-			Target:   n.stores[sum.Store].eng,
-			Deadline: deadline,
-			Ctx:      ctx,
-			Done:     func(r op.Result) { done(r.Err) },
+			Op:     op.Op{Kind: op.Incr, Store: sum.Store, Key: sum.Key, Delta: sum.Delta},
+			Target: n.stores[sum.Store].eng,
+			Ctx:    ctx,
+			Done:   func(r op.Result) { done(r.Err) },
 		})
 	}, n.logger)
 	n.asyncLost.Add(int64(lost))

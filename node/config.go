@@ -149,17 +149,9 @@ func (c *Config) Validate() error {
 	if err := cc.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if _, _, err := net.SplitHostPort(c.RPCAddr); err != nil {
-		return fmt.Errorf("%w: rpc address: %w", ErrInvalidConfig, err)
-	}
-	if c.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			return fmt.Errorf("%w: http address: %w", ErrInvalidConfig, err)
-		}
-	}
-	if c.RESPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.RESPAddr); err != nil {
-			return fmt.Errorf("%w: resp address: %w", ErrInvalidConfig, err)
+	for _, a := range []struct{ name, addr string }{{"rpc", c.RPCAddr}, {"http", c.HTTPAddr}, {"resp", c.RESPAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil && (a.addr != "" || a.name == "rpc") {
+			return fmt.Errorf("%w: %s address: %w", ErrInvalidConfig, a.name, err)
 		}
 	}
 	if c.WALSync < 0 && c.WALSync != WALSyncAlways {

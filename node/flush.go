@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/flush"
+	"github.com/hoard-dev/hoard/internal/proto"
 )
 
 // FlushResult says what one flush of one store did: batches the sink
@@ -33,9 +34,7 @@ func (n *Node) Flush(ctx context.Context, store string) (FlushResult, error) {
 	var errs []error
 	for _, s := range stores {
 		res, err := s.flush(ctx, flush.All)
-		total.Batches += res.Batches
-		total.Keys += res.Keys
-		total.DeadLettered += res.DeadLettered
+		total.Add(res)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("store %s: %w", s.cfg.Name, err))
 		}
@@ -99,17 +98,10 @@ func (n *Node) Info(store string) ([]StoreInfo, error) {
 	return out, nil
 }
 
-// DeadLetter describes one dead-lettered batch.
-type DeadLetter struct {
-	Store    string
-	Batch    string
-	Kind     string
-	Keys     int
-	Time     time.Time // when it was dead-lettered
-	Attempts int
-	Error    string // the last error
-	Path     string
-}
+// DeadLetter describes one dead-lettered batch: its store, batch ID, kind
+// and keys, when it was dead-lettered (Time), after how many attempts, the
+// last error, and the file that holds it (Path).
+type DeadLetter = proto.DeadLetter
 
 // DeadLetters lists this node's dead-lettered batches of store ("" for
 // every store), store by store, in batch ID order (see

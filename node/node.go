@@ -135,10 +135,10 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		closers = append(closers, n.httpLn.Close)
 		n.cfg.HTTPAddr = endpoint.Advertisable(n.httpLn.Addr(), cfg.HTTPAddr)
 	}
-	if err := n.listenRESP(); err != nil {
-		return fail(err)
-	}
-	if n.resp != nil {
+	if cfg.RESPAddr != "" {
+		if n.resp, err = n.listenRESP(); err != nil {
+			return fail(err)
+		}
 		closers = append(closers, n.resp.Close)
 	}
 	ccfg := n.cfg.clusterConfig()
@@ -162,7 +162,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	n.goFunc(n.watchRing)
 	n.goFunc(n.router.Run)
 	if n.resp != nil {
-		n.serveRESP()
+		n.goFunc(func() { _ = n.resp.Serve() }) // until n.resp.Close
 	}
 	n.life.Serve()
 

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -10,27 +9,14 @@ import (
 	"github.com/hoard-dev/hoard/internal/resp"
 )
 
-// listenRESP opens the RESP listener, when RESPAddr is set.
-func (n *Node) listenRESP() error {
-	if n.cfg.RESPAddr == "" {
-		return nil
-	}
+// listenRESP opens the RESP listener on RESPAddr.
+func (n *Node) listenRESP() (*resp.Server, error) {
 	ln, err := net.Listen("tcp", n.cfg.RESPAddr)
 	if err != nil {
-		return fmt.Errorf("listen resp %s: %w", n.cfg.RESPAddr, err)
+		return nil, fmt.Errorf("listen resp %s: %w", n.cfg.RESPAddr, err)
 	}
-	n.resp = resp.New(ln, respBackend{n}, resp.Config{Separator: n.cfg.RESPSeparator, Version: Version, Logger: n.logger.Named("resp")})
 	n.cfg.RESPAddr = ln.Addr().String()
-	return nil
-}
-
-// serveRESP serves RESP until the node stops.
-func (n *Node) serveRESP() {
-	n.goFunc(func() {
-		if err := n.resp.Serve(); err != nil && !errors.Is(err, net.ErrClosed) {
-			n.logger.Error("resp server stopped", "error", err)
-		}
-	})
+	return resp.New(ln, respBackend{n}, resp.Config{Separator: n.cfg.RESPSeparator, Version: Version, Logger: n.logger.Named("resp")}), nil
 }
 
 // RESPAddr is the address the RESP listener is bound to ("" when off).
@@ -40,7 +26,7 @@ func (n *Node) RESPAddr() string { return n.cfg.RESPAddr }
 type respBackend struct{ n *Node }
 
 func (b respBackend) Start(o op.Op, done func(op.Result)) {
-	b.n.start(o, time.Time{}, done)
+	b.n.start(o, time.Time{}, done) // the router's OpTimeout
 }
 
 func (b respBackend) StoreKind(store string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hoard-dev/hoard/internal/lifecycle"
 	"github.com/hoard-dev/hoard/internal/op"
@@ -87,14 +86,7 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 	case proto.MethodDLQList:
 		serveBlocking(n, req, r, func(_ context.Context, in proto.DLQRequest) (any, error) {
 			letters, err := n.DeadLetters(in.Store)
-			out := proto.DLQListResponse{Letters: []proto.DeadLetter{}}
-			for _, l := range letters {
-				out.Letters = append(out.Letters, proto.DeadLetter{
-					Store: l.Store, Batch: l.Batch, Kind: l.Kind, Keys: l.Keys,
-					Time: l.Time, Attempts: l.Attempts, Error: l.Error, Path: l.Path,
-				})
-			}
-			return out, err
+			return proto.DLQListResponse{Letters: append([]proto.DeadLetter{}, letters...)}, err
 		})
 	case proto.MethodDLQReplay:
 		serveBlocking(n, req, r, func(ctx context.Context, in proto.DLQRequest) (any, error) {
@@ -126,12 +118,8 @@ func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
 		r.Send(nil, rpcError(err))
 		return
 	}
-	deadline := req.Deadline
-	if deadline.IsZero() {
-		deadline = time.Now().Add(defaultOpTimeout)
-	}
 	kind := o.Kind
-	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadline, Done: func(res op.Result) { route.ReplyOp(r, kind, res) }})
+	n.router.Start(o, s.eng, req.Deadline, func(res op.Result) { route.ReplyOp(r, kind, res) })
 }
 
 // decode reads req's body into in; a body that does not decode is answered

@@ -58,7 +58,7 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 	if s.cfg.Ack == AckReplicated {
 		replicas = s.cfg.Replicas
 	}
-	if s.cfg.Kind != KindCache && s.cfg.Ack != AckMemory {
+	if s.cfg.logged() {
 		h.Journal = n.keeper.Journal(replicas)
 		fc.Overlap = n.keeper.Overlap(journal.Replayer{Sink: s.cfg.Sink, RetryMax: s.cfg.RetryMax, RetryDelay: s.cfg.RetryDelay})
 	}
@@ -102,9 +102,7 @@ func (n *Node) newStore(cfg StoreConfig) *store {
 
 // durabilityConfig wires the node's durability keeper.
 func (n *Node) durabilityConfig() durability.Config {
-	logged := slices.ContainsFunc(n.cfg.Stores, func(s StoreConfig) bool {
-		return s.Kind != KindCache && s.withDefaults().Ack != AckMemory
-	})
+	logged := slices.ContainsFunc(n.cfg.Stores, func(s StoreConfig) bool { return s.withDefaults().logged() })
 	return durability.Config{
 		Name: n.cfg.Name, DataDir: n.cfg.DataDir, Logged: logged, SyncEvery: n.cfg.walSyncEvery(),
 		Pool: n.pool, Go: n.goFunc, Stopping: n.loopCtx, Ring: n.ring,
@@ -125,13 +123,7 @@ func (n *Node) ring() *ring.Snapshot {
 // retries end with ctx.
 func (n *Node) routeOp(ctx context.Context, s *store, o op.Op, done func(error)) {
 	o.Store = s.cfg.Name
-	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadlineOf(ctx), Ctx: ctx, Done: func(r op.Result) { done(r.Err) }})
-}
-
-// logs reports whether an op of kind is written to the store's log before
-// it is acknowledged.
-func (s *store) logs(kind op.Kind) bool {
-	return kind.Spec().Write && s.cfg.Kind != KindCache && s.cfg.Ack != AckMemory
+	n.router.Route(&route.Call{Op: o, Target: s.eng, Ctx: ctx, Done: func(r op.Result) { done(r.Err) }})
 }
 
 // accepts reports whether an op of kind fits the store's kind.

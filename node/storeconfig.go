@@ -186,6 +186,10 @@ func DefaultJitter(interval time.Duration) time.Duration {
 	return interval / 5
 }
 
+// logged reports whether the store writes its ops to the node's log
+// before acknowledging them (ack wal or replicated), c having its defaults.
+func (c StoreConfig) logged() bool { return c.Kind != KindCache && c.Ack != AckMemory }
+
 // withDefaults returns c with zero fields set to their defaults (those of
 // DefaultStoreConfig) and negative "none" fields set to zero.
 func (c StoreConfig) withDefaults() StoreConfig {

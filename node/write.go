@@ -10,9 +10,6 @@ import (
 	"github.com/hoard-dev/hoard/internal/route"
 )
 
-// defaultOpTimeout bounds an op whose context has no deadline.
-const defaultOpTimeout = 30 * time.Second
-
 // Incr adds delta to key of a counter store. It returns once the owner has
 // applied it (acknowledged in the owner's memory). Errors: ErrUnknownStore,
 // ErrWrongKind, ErrInvalidKey, ErrOverflow, ErrUnavailable, ErrIndeterminate,
@@ -110,7 +107,8 @@ func (n *Node) Delete(ctx context.Context, store, key string) (bool, error) {
 func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 	ch := make(chan op.Result, 1)
 	write := o.Kind.Spec().Write
-	n.start(o, deadlineOf(ctx), func(r op.Result) { ch <- r })
+	dl, _ := ctx.Deadline() // zero: the router's OpTimeout
+	n.start(o, dl, func(r op.Result) { ch <- r })
 	select {
 	case r := <-ch:
 		return r, r.Err
@@ -123,45 +121,15 @@ func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 	}
 }
 
-// start checks o and runs it, calling done once with its result: on this
-// goroutine when the op finishes at once (a write acknowledged in memory
-// at this node, a read here, a refusal), later otherwise (a write waiting
-// for the log, an op forwarded to its owner, a cache load). A zero
-// deadline is defaultOpTimeout from when the op is routed.
+// start checks o and runs it (route.Router.Start), calling done once with
+// its result. A zero deadline is the router's OpTimeout.
 func (n *Node) start(o op.Op, deadline time.Time, done func(op.Result)) {
 	s, err := n.checkOp(&o)
 	if err != nil {
 		done(op.Failed(err))
 		return
 	}
-	if snap := n.cluster.Ring(); snap != nil {
-		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == n.cfg.Name {
-			// A write to a log is applied here too, and done gets its
-			// result once the log has it.
-			var later func(op.Result)
-			if s.logs(o.Kind) {
-				later = done
-			}
-			r, ok := s.eng.Apply(&o, p, later)
-			if ok {
-				done(r)
-			}
-			if ok || later != nil {
-				return
-			}
-		}
-	}
-	if deadline.IsZero() {
-		deadline = time.Now().Add(defaultOpTimeout)
-	}
-	n.router.Route(&route.Call{Op: o, Target: s.eng, Deadline: deadline, Done: done})
-}
-
-func deadlineOf(ctx context.Context) time.Time {
-	if dl, ok := ctx.Deadline(); ok {
-		return dl
-	}
-	return time.Now().Add(defaultOpTimeout)
+	n.router.Start(o, s.eng, deadline, done)
 }
 
 // checkOp checks o for this node to run (see validate), refusing it once
@@ -173,37 +141,16 @@ func (n *Node) checkOp(o *op.Op) (*store, error) {
 	return n.validate(o)
 }
 
-// validate checks o's store, kind, key, values and TTL and returns its
-// store. Errors: ErrUnknownStore, ErrWrongKind, ErrInvalidKey,
-// ErrInvalidValue (also for a negative TTL, or one on an op other than a
-// Set or Adopt).
+// validate checks o's store and kind, and o itself (op.Op.Check), and
+// returns its store. Errors: ErrUnknownStore, ErrWrongKind, ErrInvalidKey,
+// ErrInvalidValue.
 func (n *Node) validate(o *op.Op) (*store, error) {
 	s, err := n.store(o.Store)
 	if err == nil {
 		err = s.accepts(o.Kind)
 	}
 	if err == nil {
-		err = op.CheckKey(o.Store, o.Key)
-	}
-	if err == nil {
-		switch o.Kind {
-		case op.Insert:
-			err = op.CheckValues(n.cfg.MaxValueBytes, o.Values)
-		case op.Set:
-			if len(o.Values) != 1 {
-				err = fmt.Errorf("%w: set takes one value", ErrInvalidValue)
-			} else {
-				err = op.CheckValue(n.cfg.MaxValueBytes, o.Values[0])
-			}
-		}
-	}
-	if err == nil && o.TTL != 0 {
-		switch {
-		case o.TTL < 0:
-			err = fmt.Errorf("%w: negative ttl %v", ErrInvalidValue, o.TTL)
-		case o.Kind != op.Set && o.Kind != op.Adopt:
-			err = fmt.Errorf("%w: a ttl on a %s", ErrInvalidValue, o.Kind)
-		}
+		err = o.Check(n.cfg.MaxValueBytes)
 	}
 	return s, err
 }

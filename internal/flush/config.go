@@ -157,6 +157,13 @@ type Result struct {
 	DeadLettered int // batches sent to the dead-letter
 }
 
+// Add adds what another flush did to r.
+func (r *Result) Add(o Result) {
+	r.Batches += o.Batches
+	r.Keys += o.Keys
+	r.DeadLettered += o.DeadLettered
+}
+
 // Stats counts what a pipeline did since New.
 type Stats struct {
 	Flushes      int64     // batches the sink accepted, replays included

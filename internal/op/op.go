@@ -142,6 +142,36 @@ func CopyValues(values [][]byte) [][]byte {
 // Failed is a Result holding only err.
 func Failed(err error) Result { return Result{Err: err} }
 
+// Check checks o's key, values and TTL: CheckKey; an Insert's values
+// (CheckValues) and a Set's one value (CheckValue), each at most
+// maxValueBytes; a TTL only on a Set or an Adopt, never negative. Errors:
+// errs.ErrInvalidKey, errs.ErrInvalidValue.
+func (o *Op) Check(maxValueBytes int) error {
+	if err := CheckKey(o.Store, o.Key); err != nil {
+		return err
+	}
+	switch o.Kind {
+	case Insert:
+		if err := CheckValues(maxValueBytes, o.Values); err != nil {
+			return err
+		}
+	case Set:
+		if len(o.Values) != 1 {
+			return fmt.Errorf("%w: set takes one value", errs.ErrInvalidValue)
+		}
+		if err := CheckValue(maxValueBytes, o.Values[0]); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.TTL < 0:
+		return fmt.Errorf("%w: negative ttl %v", errs.ErrInvalidValue, o.TTL)
+	case o.TTL > 0 && o.Kind != Set && o.Kind != Adopt:
+		return fmt.Errorf("%w: a ttl on a %s", errs.ErrInvalidValue, o.Kind)
+	}
+	return nil
+}
+
 // MaxKeyBytes is the longest key accepted.
 const MaxKeyBytes = 1024
 

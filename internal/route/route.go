@@ -63,9 +63,15 @@ type Config struct {
 	Go func(f func()) bool
 	// Stop is closed when the node's background work must end.
 	Stop <-chan struct{}
+	// OpTimeout bounds the retries of a call without a deadline; zero:
+	// DefaultOpTimeout.
+	OpTimeout time.Duration
 	// Logger receives the router's logs.
 	Logger hclog.Logger
 }
+
+// DefaultOpTimeout bounds the retries of a call without a deadline.
+const DefaultOpTimeout = 30 * time.Second
 
 // Router routes ops. Create it with New, run its retry loop with Run.
 type Router struct {
@@ -82,6 +88,9 @@ type Router struct {
 
 // New returns a router.
 func New(cfg Config) *Router {
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = DefaultOpTimeout
+	}
 	r := &Router{cfg: cfg, fwds: make(map[string]*forwarder)}
 	r.retries = &retryQueue{r: r, wake: make(chan struct{}, 1)}
 	return r
@@ -92,7 +101,8 @@ type Call struct {
 	op.Op
 	// Target applies the op if this node owns the key.
 	Target Applier
-	// Deadline bounds the retries.
+	// Deadline bounds the retries; zero: Ctx's deadline, or else
+	// Config.OpTimeout from when it is forwarded.
 	Deadline time.Time
 	// Ctx, when it ends, stops the retries (nil: never).
 	Ctx context.Context
@@ -103,12 +113,35 @@ type Call struct {
 	attempt int
 }
 
+func ctxDeadline(ctx context.Context) (time.Time, bool) {
+	if ctx == nil {
+		return time.Time{}, false
+	}
+	return ctx.Deadline()
+}
+
 // Forwarded counts the ops this node sent on to their owner.
 func (r *Router) Forwarded() int64 { return r.forwards.Load() }
 
 // Rerouted counts the forwarded ops an owner refused because its ring
 // differed, which this node then routed again.
 func (r *Router) Rerouted() int64 { return r.rerouted.Load() }
+
+// Start routes o as Route does, done getting its outcome: on the caller's
+// goroutine when target applies it here at once (a write acknowledged in
+// memory, a hit), later otherwise (a write waiting for its log, a cache
+// load, an op forwarded to its owner). An op applied here needs no Call.
+func (r *Router) Start(o op.Op, target Applier, deadline time.Time, done func(op.Result)) {
+	if snap := r.cfg.Ring(); snap != nil {
+		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == r.cfg.Name {
+			if res, ok := target.Apply(&o, p, done); ok {
+				done(res)
+			}
+			return
+		}
+	}
+	r.Route(&Call{Op: o, Target: target, Deadline: deadline, Done: done})
+}
 
 // Route applies c here if this node owns its key, else hands it to the
 // owner's forwarder. It never blocks.
@@ -130,6 +163,12 @@ func (r *Router) Route(c *Call) {
 	if err != nil {
 		c.Done(op.Failed(err))
 		return
+	}
+	if c.Deadline.IsZero() {
+		c.Deadline = time.Now().Add(r.cfg.OpTimeout)
+		if dl, ok := ctxDeadline(c.Ctx); ok {
+			c.Deadline = dl
+		}
 	}
 	f.enqueue(c)
 }
