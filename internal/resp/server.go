@@ -92,8 +92,6 @@ func New(ln net.Listener, backend Backend, cfg Config) *Server {
 	}
 }
 
-// Addr is the address the server listens on.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts connections until Close, and returns nil then: a failed
 // accept is logged and tried again.
