@@ -92,7 +92,6 @@ func New(ln net.Listener, backend Backend, cfg Config) *Server {
 	}
 }
 
-
 // Serve accepts connections until Close, and returns nil then: a failed
 // accept is logged and tried again.
 func (s *Server) Serve() error {
