@@ -47,9 +47,10 @@ type Cluster struct {
 	metaMu sync.Mutex
 	meta   Meta
 
-	// mu guards members and refusedAt.
+	// mu guards members, saidLeft and refusedAt.
 	mu        sync.Mutex
 	members   map[string]*Member
+	saidLeft  map[string]time.Time // members that said they flushed and are leaving, and when
 	refusedAt map[string]time.Time // last time a refusal of that node was logged
 
 	view       atomic.Pointer[ringView]
@@ -96,6 +97,7 @@ func New(cfg Config) (*Cluster, error) {
 		cfg:       cfg,
 		logger:    cfg.Logger,
 		members:   make(map[string]*Member),
+		saidLeft:  make(map[string]time.Time),
 		refusedAt: make(map[string]time.Time),
 		dirty:     make(chan struct{}, 1),
 		meta: Meta{
@@ -300,7 +302,8 @@ func (c *Cluster) SetLeaving(ctx context.Context) error {
 }
 
 // Leave leaves the cluster gracefully: it announces the node as leaving,
-// tells the peers it is gone, waiting for that message to go out within the
+// tells each peer directly that it has left (see sayLeft), gossips that it
+// is gone, waiting for that message to go out within the
 // context's deadline, then shuts down. Idempotent; after Shutdown it returns
 // ErrShutdown.
 func (c *Cluster) Leave(ctx context.Context) error {
@@ -322,12 +325,60 @@ func (c *Cluster) Leave(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	c.sayLeft(ctx)
 	if err := c.ml.Leave(timeoutOf(ctx, 5*time.Second)); err != nil {
 		errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
 	}
 	c.logger.Info("left the cluster")
 	errs = append(errs, c.Shutdown(ctx))
 	return errors.Join(errs...)
+}
+
+// sayLeft tells every live peer, each over its own TCP connection, that
+// this node has left: it has flushed what it held and will not come back
+// under this incarnation. A peer sees a member that said so go as left, one
+// that did not as failed, whose held replicas it then delivers itself.
+// Gossip alone cannot carry this: the leaving metadata is superseded in the
+// peers' gossip queues by the node's own death notice, so a peer that heard
+// neither from the node itself would take a graceful leave for a crash. A
+// peer that cannot be told within the context's deadline sees a failure:
+// it then delivers ops that were delivered already, which a
+// position-recording sink skips; nothing is lost.
+func (c *Cluster) sayLeft(ctx context.Context) {
+	msg := append([]byte{msgLeft}, c.cfg.Name...)
+	var peers []*memberlist.Node
+	c.mu.Lock()
+	for _, m := range c.members {
+		if m.Name == c.cfg.Name || m.Status != StatusAlive {
+			continue
+		}
+		host, port, err := net.SplitHostPort(m.GossipAddr)
+		p, perr := strconv.Atoi(port)
+		if err != nil || perr != nil {
+			continue
+		}
+		peers = append(peers, &memberlist.Node{Name: m.Name, Addr: net.ParseIP(host), Port: uint16(p)})
+	}
+	c.mu.Unlock()
+
+	done := make(chan struct{}, len(peers))
+	for _, p := range peers {
+		c.wg.Add(1) // Shutdown waits; each send ends within memberlist's TCPTimeout
+		go func() {
+			defer c.wg.Done()
+			if err := c.ml.SendReliable(p, msg); err != nil {
+				c.logger.Warn("cannot tell a peer this node has left; it will see a failure", "member", p.Name, "error", err)
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range peers {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Shutdown stops gossip without telling the peers (they will see the node
@@ -418,6 +469,11 @@ func (c *Cluster) rebuild() {
 	var members []ring.Member
 	c.mu.Lock()
 	now := time.Now()
+	for name, at := range c.saidLeft {
+		if now.Sub(at) > forgetAfter {
+			delete(c.saidLeft, name)
+		}
+	}
 	for name, m := range c.members {
 		if m.Status != StatusAlive && now.Sub(m.Since) > forgetAfter {
 			delete(c.members, name)

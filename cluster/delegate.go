@@ -38,13 +38,41 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-func (d *delegate) NotifyMsg([]byte)                           {}
+// msgLeft opens the message a member sends each peer when it leaves
+// gracefully, after its last flush: msgLeft, then its name.
+const msgLeft byte = 'L'
+
+// NotifyMsg records a member that said it has left (Cluster.sayLeft). If
+// the member was already seen to go, as failed, it is now taken as left.
+func (d *delegate) NotifyMsg(b []byte) {
+	if len(b) < 2 || b[0] != msgLeft {
+		return
+	}
+	name := string(b[1:])
+	d.mu.Lock()
+	d.saidLeft[name] = time.Now()
+	m, ok := d.members[name]
+	flipped := ok && m.Status == StatusFailed
+	if flipped {
+		m.Status = StatusLeft
+	}
+	d.mu.Unlock()
+	if flipped {
+		d.logger.Info("member left", "member", name)
+		(*Cluster)(d).markDirty()
+	}
+}
+
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *delegate) LocalState(join bool) []byte                { return nil }
 func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
 
-// NotifyJoin records a member that became alive.
+// NotifyJoin records a member that became alive: a new incarnation of a
+// member that left has not left.
 func (d *delegate) NotifyJoin(n *memberlist.Node) {
+	d.mu.Lock()
+	delete(d.saidLeft, n.Name)
+	d.mu.Unlock()
 	m, err := d.record(n, StatusAlive)
 	if err != nil {
 		d.logger.Warn("ignoring member with bad metadata", "member", n.Name, "error", err)
@@ -71,15 +99,16 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) {
 
 // NotifyLeave records a member that failed or left. memberlist does not
 // tell the two apart here (the node's State field is not updated before the
-// callback), so a member is taken to have left when it announced itself as
-// leaving first, as every graceful leave does.
+// callback), so a member is taken to have left when it said so to this node
+// (NotifyMsg). Its leaving metadata is not enough: a node that crashes in
+// the middle of its leave, before its last flush, has failed.
 func (d *delegate) NotifyLeave(n *memberlist.Node) {
 	status := StatusFailed
 	d.mu.Lock()
+	if _, said := d.saidLeft[n.Name]; said || n.State == memberlist.StateLeft {
+		status = StatusLeft
+	}
 	if m, ok := d.members[n.Name]; ok {
-		if m.State == StateLeaving || n.State == memberlist.StateLeft {
-			status = StatusLeft
-		}
 		m.Status = status
 		m.Since = time.Now()
 	}
