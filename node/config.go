@@ -11,7 +11,9 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/internal/auth"
 	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/tlsconf"
 	"github.com/hoard-dev/hoard/ring"
 )
 
@@ -28,6 +30,11 @@ const (
 	DefaultLeaveTimeout = 30 * time.Second
 	// DefaultWALSync is how often the write-ahead log is fsynced by default.
 	DefaultWALSync = 100 * time.Millisecond
+	// DefaultMaxConns bounds the connections of each listener by default.
+	DefaultMaxConns = 10000
+	// DefaultIdleTimeout is how long a connection may stay silent by
+	// default.
+	DefaultIdleTimeout = 10 * time.Minute
 	// WALSyncAlways, as Config.WALSync, fsyncs the write-ahead log before
 	// each write is acknowledged (concurrent writes share one fsync).
 	WALSyncAlways time.Duration = -1
@@ -116,6 +123,39 @@ type Config struct {
 	// means DefaultWALSync.
 	WALSync time.Duration
 
+	// EncryptKey turns on gossip encryption: a 16, 24 or 32 byte AES key
+	// (`hoard keygen` makes one). Gossip is encrypted and authenticated, a
+	// node without the key cannot join, and peers prove themselves to each
+	// other on the RPC port with a secret derived from it. Once the keyring
+	// has been changed (`hoard keyring`), the copy kept in DataDir wins over
+	// this key. Nil: gossip in the clear.
+	EncryptKey []byte
+
+	// TLS turns on TLS (1.3) for the RPC, RESP and HTTP listeners and for
+	// the connections to peers; mutual with TLS.VerifyIncoming. The
+	// certificates are read again by ReloadTLS (the agent: on SIGHUP). Zero:
+	// off.
+	TLS tlsconf.Config
+
+	// Tokens, when any are declared, are required of every client: in the
+	// RPC hello, with RESP's AUTH and as HTTP "Authorization: Bearer". Each
+	// has a role: read, write or admin. None: every client may do anything.
+	Tokens []auth.Token
+
+	// MetricsOpen leaves the HTTP routes added with HTTPRoutes (/metrics)
+	// open when tokens are on; by default they need a read token.
+	// /healthz and /readyz are always open.
+	MetricsOpen bool
+
+	// MaxConns bounds the connections each listener (RPC, RESP, HTTP)
+	// holds at once; one more is closed at once. Zero means
+	// DefaultMaxConns.
+	MaxConns int
+
+	// IdleTimeout closes a connection that has sent nothing for that long.
+	// Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+
 	// HTTPRoutes adds handlers to the node's HTTP endpoint, by pattern
 	// (the agent serves Prometheus metrics at "GET /metrics" this way).
 	HTTPRoutes map[string]http.Handler
@@ -140,6 +180,8 @@ func DefaultConfig() *Config {
 		MaxValueBytes: DefaultMaxValueBytes,
 		LeaveTimeout:  DefaultLeaveTimeout,
 		WALSync:       DefaultWALSync,
+		MaxConns:      DefaultMaxConns,
+		IdleTimeout:   DefaultIdleTimeout,
 	}
 }
 
@@ -197,6 +239,8 @@ func (c *Config) withDefaults() {
 	orDefault(&c.LeaveTimeout, d.LeaveTimeout)
 	orDefault(&c.Cluster, d.Cluster)
 	orDefault(&c.WALSync, d.WALSync)
+	orDefault(&c.MaxConns, d.MaxConns)
+	orDefault(&c.IdleTimeout, d.IdleTimeout)
 }
 
 // orDefault sets *v to d when it is zero.
