@@ -40,6 +40,22 @@ const (
 	WALSyncAlways time.Duration = -1
 )
 
+// Token is a client credential with a role (Config.Tokens).
+type Token = auth.Token
+
+// Role is what a Token allows: RoleRead, RoleWrite or RoleAdmin.
+type Role = auth.Role
+
+// The roles a token may have, in increasing power.
+const (
+	RoleRead  = auth.RoleRead
+	RoleWrite = auth.RoleWrite
+	RoleAdmin = auth.RoleAdmin
+)
+
+// TLSConfig names the TLS files and checks of a node (Config.TLS).
+type TLSConfig = tlsconf.Config
+
 // ErrInvalidConfig is returned by Validate and Start for a configuration that
 // cannot work.
 var ErrInvalidConfig = errors.New("node: invalid config")
@@ -135,12 +151,12 @@ type Config struct {
 	// the connections to peers; mutual with TLS.VerifyIncoming. The
 	// certificates are read again by ReloadTLS (the agent: on SIGHUP). Zero:
 	// off.
-	TLS tlsconf.Config
+	TLS TLSConfig
 
 	// Tokens, when any are declared, are required of every client: in the
 	// RPC hello, with RESP's AUTH and as HTTP "Authorization: Bearer". Each
 	// has a role: read, write or admin. None: every client may do anything.
-	Tokens []auth.Token
+	Tokens []Token
 
 	// MetricsOpen leaves the HTTP routes added with HTTPRoutes (/metrics)
 	// open when tokens are on; by default they need a read token.
