@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/node"
 	"github.com/hoard-dev/hoard/sinks"
 )
@@ -32,6 +33,36 @@ func TestReplicationSettingsAreChecked(t *testing.T) {
 			cfg.Ring.Backups = tc.backups
 			sc := tc.store
 			sc.Name, sc.Kind, sc.Sink = "pv", node.KindCounter, mem
+			cfg.Stores = []node.StoreConfig{sc}
+			err := cfg.Validate()
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tc.err != "" && (!errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("Validate() = %v, want ErrInvalidConfig saying %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// TestIntervalsHaveAFloor: a flush, refresh or dump interval below
+// MinInterval is refused with the reason; MinInterval itself is accepted.
+func TestIntervalsHaveAFloor(t *testing.T) {
+	mem := sinks.NewMemory()
+	for _, tc := range []struct {
+		name  string
+		store node.StoreConfig
+		err   string
+	}{
+		{"1ns interval", node.StoreConfig{Kind: node.KindCounter, Sink: mem, Interval: 1}, "at least 10ms"},
+		{"floor interval", node.StoreConfig{Kind: node.KindCounter, Sink: mem, Interval: node.MinInterval}, ""},
+		{"1µs refresh", node.StoreConfig{Kind: node.KindCache, Loader: loaders.LoaderFunc(nil), RefreshInterval: 1000}, "burns a core"},
+		{"1µs dump", node.StoreConfig{Kind: node.KindCache, Loader: loaders.LoaderFunc(nil), DumpInterval: 1000}, "burns a core"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := node.DefaultConfig()
+			sc := tc.store
+			sc.Name = "s"
 			cfg.Stores = []node.StoreConfig{sc}
 			err := cfg.Validate()
 			switch {

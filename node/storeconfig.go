@@ -52,6 +52,11 @@ const (
 	DefaultDumpInterval = time.Minute
 )
 
+// MinInterval is the shortest flush, refresh or dump interval: each round
+// walks every partition of the store, so a shorter period spends a core on
+// rounds with next to nothing to do instead of on writes.
+const MinInterval = 10 * time.Millisecond
+
 // StoreConfig declares a store. Every node of a cluster declares the same
 // stores.
 //
@@ -225,6 +230,8 @@ func (c StoreConfig) Validate() error {
 		return fmt.Errorf("store %q: negative ttl, refresh interval, load timeout, dump interval or max entries", c.Name)
 	case c.Interval < 0, c.RetryDelay < 0:
 		return fmt.Errorf("store %q: negative interval or retry delay", c.Name)
+	case c.Interval > 0 && c.Interval < MinInterval, c.RefreshInterval > 0 && c.RefreshInterval < MinInterval, c.DumpInterval > 0 && c.DumpInterval < MinInterval:
+		return fmt.Errorf("store %q: interval, refresh interval and dump interval must be at least %s: each round walks every partition, so a shorter period burns a core on rounds with nothing to do", c.Name, MinInterval)
 	case c.RetryMax < 0:
 		return fmt.Errorf("store %q: negative retry_max %d", c.Name, c.RetryMax)
 	case c.Ack != "" && c.Ack != AckMemory && c.Ack != AckWAL && c.Ack != AckReplicated:

@@ -58,10 +58,18 @@ func newSetCmd(getenv func(string) string) *cobra.Command {
 		Use:   "set STORE KEY VALUE",
 		Short: "Store a value in a cache store without the loader",
 		Long: `Store VALUE for KEY in the cache store STORE at the key's owner, replacing any
-cached value, without calling the loader (DataWorker's direct_set).`,
+cached value, without calling the loader (DataWorker's direct_set). A VALUE of
+"-" is read from standard input, whole (for values too large for the command
+line, or binary ones).`,
+		Example: `  hoard set users u1 '{"name":"Ada"}'
+  hoard set users u1 - < u1.json`,
 		Args: cobra.ExactArgs(3),
 		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
-			return c.Set(ctx, args[0], args[1], []byte(args[2]))
+			values, err := valuesFromArgs(cmd.InOrStdin(), args[2:])
+			if err != nil {
+				return err
+			}
+			return c.Set(ctx, args[0], args[1], values[0])
 		}),
 	}
 	f.register(cmd, getenv, false)

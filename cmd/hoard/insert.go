@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/spf13/cobra"
 )
 
@@ -18,20 +21,50 @@ func newInsertCmd(getenv func(string) string) *cobra.Command {
 		Short: "Append values to a buffer",
 		Long: `Append each VALUE, in order, to KEY of the buffer store STORE, through the node
 at --rpc, which forwards them to the key's owner. Returns once the owner holds
-them; they reach the sink, in order, when the key flushes.`,
+them; they reach the sink, in order, when the key flushes. A VALUE of "-" is read from
+standard input, whole (for values too large for the command line, or binary
+ones); "-" may be given once.`,
 		Example: `  hoard insert events u1 login
-  hoard insert events u1 '{"page":"/home"}' '{"page":"/docs"}'`,
+  hoard insert events u1 '{"page":"/home"}' '{"page":"/docs"}'
+  hoard insert events u1 - < event.json`,
 		Args: cobra.MinimumNArgs(3),
 		RunE: f.runE(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
-			values := make([][]byte, len(args)-2)
-			for i, v := range args[2:] {
-				values[i] = []byte(v)
+			values, err := valuesFromArgs(cmd.InOrStdin(), args[2:])
+			if err != nil {
+				return err
 			}
 			return c.Insert(ctx, args[0], args[1], values...)
 		}),
 	}
 	f.register(cmd, getenv, false)
 	return cmd
+}
+
+// valuesFromArgs returns the values of a command's VALUE arguments; a "-"
+// stands for standard input, read whole, at most once and bounded by the
+// largest insert a node takes.
+func valuesFromArgs(stdin io.Reader, args []string) ([][]byte, error) {
+	values := make([][]byte, len(args))
+	read := false
+	for i, a := range args {
+		if a != "-" {
+			values[i] = []byte(a)
+			continue
+		}
+		if read {
+			return nil, errors.New(`"-" (standard input) may stand for one value only`)
+		}
+		read = true
+		b, err := io.ReadAll(io.LimitReader(stdin, op.MaxInsertBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("read the value from standard input: %w", err)
+		}
+		if len(b) > op.MaxInsertBytes {
+			return nil, fmt.Errorf("the value on standard input is larger than %d bytes, the most a node takes", op.MaxInsertBytes)
+		}
+		values[i] = b
+	}
+	return values, nil
 }
 
 func newDumpCmd(getenv func(string) string) *cobra.Command {

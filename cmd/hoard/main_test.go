@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,8 +24,14 @@ func TestMain(m *testing.M) {
 // hoard runs the CLI in process and returns stdout, stderr and the exit code.
 func hoard(t *testing.T, env map[string]string, args ...string) (string, string, int) {
 	t.Helper()
+	return hoardIn(t, strings.NewReader(""), env, args...)
+}
+
+// hoardIn is hoard with stdin as the command's standard input.
+func hoardIn(t *testing.T, stdin io.Reader, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, &stdout, &stderr, func(k string) string { return env[k] })
+	code := run(context.Background(), args, stdin, &stdout, &stderr, func(k string) string { return env[k] })
 	return stdout.String(), stderr.String(), code
 }
 

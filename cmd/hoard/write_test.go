@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -266,4 +267,46 @@ func TestLeaveCommand(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestValuesFromStandardInput: a VALUE of "-" is read from standard input,
+// so a value larger than the argument limit (2 MiB here, past Linux's 128
+// KiB per argument) can be written; "-" twice and a value over the insert
+// limit are refused with the reason.
+func TestValuesFromStandardInput(t *testing.T) {
+	mem := sinks.NewMemory()
+	c := testcluster.New(t, 2, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.MaxValueBytes = 4 << 20
+		cfg.Stores = []node.StoreConfig{
+			{Name: "events", Kind: node.KindBuffer, Sink: mem, Interval: time.Hour},
+			{Name: "users", Kind: node.KindCache, Loader: loaders.LoaderFunc(func(context.Context, string) (loaders.Result, error) {
+				return loaders.Result{}, loaders.ErrNotFound
+			})},
+		}
+	}})
+	rpc := c.Node(0).RPCAddr()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20/16)
+	if _, errOut, code := hoardIn(t, bytes.NewReader(big), nil, "insert", "events", "u1", "first", "-", "--rpc", rpc); code != 0 {
+		t.Fatalf("insert -: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := hoardIn(t, strings.NewReader("from stdin\n"), nil, "set", "users", "u1", "-", "--rpc", rpc); code != 0 {
+		t.Fatalf("set -: exit %d %s", code, errOut)
+	}
+	if out, errOut, code := hoard(t, nil, "get", "users", "u1", "--rpc", rpc); code != 0 || out != "from stdin\n\n" {
+		t.Fatalf("get: exit %d %s %q", code, errOut, out)
+	}
+	if _, errOut, code := hoard(t, nil, "flush", "--rpc", rpc); code != 0 {
+		t.Fatal(errOut)
+	}
+	if got := mem.Values("events")["u1"]; len(got) != 2 || string(got[0]) != "first" || !bytes.Equal(got[1], big) {
+		t.Fatalf("sink holds %d values (want first and the %d bytes from stdin)", len(got), len(big))
+	}
+	_, errOut, code := hoardIn(t, strings.NewReader("x"), nil, "insert", "events", "u1", "-", "-", "--rpc", rpc)
+	if code == 0 || !strings.Contains(errOut, "one value only") {
+		t.Fatalf("two -: exit %d %q", code, errOut)
+	}
+	_, errOut, code = hoardIn(t, bytes.NewReader(make([]byte, 9<<20)), nil, "insert", "events", "u1", "-", "--rpc", rpc)
+	if code == 0 || !strings.Contains(errOut, "larger than 8388608 bytes") {
+		t.Fatalf("9 MiB on stdin: exit %d %q", code, errOut)
+	}
 }
