@@ -95,6 +95,7 @@ running node's RPC address: --rpc ADDR, or HOARD_RPC_ADDR, default
 		newDLQCmd(getenv),
 		newLeaveCmd(getenv),
 		newVersionCmd(getenv),
+		newKeygenCmd(),
 	)
 	return root
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -180,5 +182,20 @@ func TestAgentConfigErrors(t *testing.T) {
 	_, errOut, code = hoard(t, nil, "agent", "--config", filepath.Join(dir, "missing.hcl"))
 	if code == 0 || !strings.Contains(errOut, "missing.hcl") {
 		t.Fatalf("missing file: exit %d: %s", code, errOut)
+	}
+}
+
+func TestKeygen(t *testing.T) {
+	seen := map[string]bool{}
+	for _, n := range []int{16, 24, 32} {
+		out, errOut, code := hoard(t, nil, "keygen", "--bytes", strconv.Itoa(n))
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+		if code != 0 || err != nil || len(key) != n || seen[out] {
+			t.Fatalf("keygen --bytes %d: exit %d %q %q (%v)", n, code, out, errOut, err)
+		}
+		seen[out] = true
+	}
+	if _, errOut, code := hoard(t, nil, "keygen", "--bytes", "20"); code == 0 || !strings.Contains(errOut, "16, 24 or 32") {
+		t.Fatalf("keygen --bytes 20: exit %d %q", code, errOut)
 	}
 }
