@@ -55,6 +55,10 @@ var (
 	// ErrLoadFailed is returned by Fetch when the cache's loader failed at
 	// the key's owner. The failure is not cached.
 	ErrLoadFailed = errs.ErrLoadFailed
+
+	// ErrForbidden: the client's token does not allow the call (a write
+	// token asking for Leave, say). Nothing was done.
+	ErrForbidden = errs.ErrForbidden
 )
 
 // Client talks to a hoard cluster through any of its nodes. It keeps one

@@ -35,6 +35,9 @@ var (
 	ErrOverloaded = errs.ErrOverloaded
 	// ErrLoadFailed: the cache's loader failed at the owner (never cached).
 	ErrLoadFailed = errs.ErrLoadFailed
+	// ErrForbidden: the caller's token does not allow the call, or the
+	// method is for peers only (nothing was done).
+	ErrForbidden = errs.ErrForbidden
 	// ErrDeadLettered: a batch went to the dead-letter, to be replayed.
 	ErrDeadLettered = flush.ErrDeadLettered
 )

@@ -53,4 +53,9 @@ var (
 	// ErrLoadFailed: a cache's loader failed at the key's owner. The failure
 	// is not cached.
 	ErrLoadFailed = errors.New("hoard: load failed")
+
+	// ErrForbidden: the caller's token does not allow the call (a write
+	// token asking for leave), or the method is for peers only. Nothing was
+	// done.
+	ErrForbidden = errors.New("hoard: forbidden")
 )

@@ -30,6 +30,7 @@ var errorCodes = []struct {
 	{errs.ErrUnavailable, CodeUnavailable},
 	{errs.ErrIndeterminate, CodeIndeterminate},
 	{errs.ErrLoadFailed, CodeLoadFailed},
+	{errs.ErrForbidden, CodeForbidden},
 }
 
 // CodeOf is the wire code of err: the code of the first sentinel it wraps,

@@ -99,7 +99,8 @@ const (
 	MethodFlush     = "flush"
 	MethodDLQList   = "dlq.list"
 	MethodDLQReplay = "dlq.replay"
-	MethodReplicate = "repl" // an owner's ops, and what its sink committed, to a backup
+	MethodReplicate = "repl"    // an owner's ops, and what its sink committed, to a backup
+	MethodKeyring   = "keyring" // a gossip keyring listing or change, on every member
 )
 
 // More error codes.
@@ -113,6 +114,7 @@ const (
 	CodeOverloaded    = "overloaded"
 	CodeInvalidValue  = "invalid_value"
 	CodeLoadFailed    = "load_failed"
+	CodeForbidden     = "forbidden"
 )
 
 // IncrRequest adds Delta to the counter Key of Store.
@@ -345,4 +347,34 @@ type DLQListResponse struct {
 type DLQReplayResponse struct {
 	Replayed []string `msgpack:"replayed" json:"replayed"` // batch IDs the sink accepted, now removed
 	Failed   []string `msgpack:"failed" json:"failed"`     // "batch: error", still dead-lettered
+}
+
+// Keyring operations (KeyringRequest.Op).
+const (
+	KeyringList    = "list"
+	KeyringInstall = "install"
+	KeyringUse     = "use"
+	KeyringRemove  = "remove"
+)
+
+// KeyringRequest lists or changes the gossip keyring on every member of the
+// ring, or, with Local, on the node asked only. Key is base64 (standard
+// encoding), empty for KeyringList.
+type KeyringRequest struct {
+	Op    string `msgpack:"op"`
+	Key   string `msgpack:"key"`
+	Local bool   `msgpack:"local"`
+}
+
+// NodeKeyring is one node's keyring after the operation, or its failure.
+type NodeKeyring struct {
+	Node    string   `msgpack:"node" json:"node"`
+	Keys    []string `msgpack:"keys" json:"keys"`       // base64, the primary among them
+	Primary string   `msgpack:"primary" json:"primary"` // base64
+	Error   string   `msgpack:"error" json:"error,omitempty"`
+}
+
+// KeyringResponse answers MethodKeyring, a part per node sorted by name.
+type KeyringResponse struct {
+	Nodes []NodeKeyring `msgpack:"nodes" json:"nodes"`
 }
