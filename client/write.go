@@ -143,3 +143,25 @@ func (c *Client) Info(ctx context.Context, store string) ([]NodeInfo, error) {
 	err := c.call(ctx, proto.MethodInfo, true, proto.InfoRequest{Store: store}, &resp)
 	return resp.Nodes, err
 }
+
+// NodeKeyring is one node's gossip keyring: base64 keys, the primary
+// among them, or why the operation failed there.
+type NodeKeyring = proto.NodeKeyring
+
+// Keyring lists (op "list") or changes (ops "install", "use", "remove",
+// with key in base64) the gossip keyring on every live member, as `hoard
+// keyring` does. It needs an admin token. A node that failed the operation
+// is listed with its error, and the returned error names each.
+func (c *Client) Keyring(ctx context.Context, op, key string) ([]NodeKeyring, error) {
+	var resp proto.KeyringResponse
+	if err := c.call(ctx, proto.MethodKeyring, true, proto.KeyringRequest{Op: op, Key: key}, &resp); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, nk := range resp.Nodes {
+		if nk.Error != "" {
+			errs = append(errs, errors.New(nk.Node+": "+nk.Error))
+		}
+	}
+	return resp.Nodes, errors.Join(errs...)
+}

@@ -96,6 +96,7 @@ running node's RPC address: --rpc ADDR, or HOARD_RPC_ADDR, default
 		newLeaveCmd(getenv),
 		newVersionCmd(getenv),
 		newKeygenCmd(),
+		newKeyringCmd(getenv),
 	)
 	return root
 }
