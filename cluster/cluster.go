@@ -43,6 +43,8 @@ type Cluster struct {
 	ml     *memberlist.Memberlist
 	self   string // advertised gossip address, never re-joined
 
+	gossipInterval time.Duration // memberlist's, for leaveBroadcastWait
+
 	// metaMu guards meta.
 	metaMu sync.Mutex
 	meta   Meta
@@ -124,6 +126,7 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: start gossip on %s: %w", cfg.BindAddr, err)
 	}
 	c.ml = ml
+	c.gossipInterval = mlc.GossipInterval
 	local := ml.LocalNode()
 	c.self = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
 
@@ -303,9 +306,12 @@ func (c *Cluster) SetLeaving(ctx context.Context) error {
 
 // Leave leaves the cluster gracefully: it announces the node as leaving,
 // tells each peer directly that it has left (see sayLeft), gossips that it
-// is gone, waiting for that message to go out within the
-// context's deadline, then shuts down. Idempotent; after Shutdown it returns
-// ErrShutdown.
+// is gone, waiting for that message to go out within the context's
+// deadline, then shuts down. When every live peer was told directly, the
+// gossip only repeats what they know: Leave waits for it briefly
+// (leaveBroadcastWait) and does not fail when it does not go out, which
+// happens when the last nodes leave at once and each stops gossiping to
+// the other. Idempotent; after Shutdown it returns ErrShutdown.
 func (c *Cluster) Leave(ctx context.Context) error {
 	c.lifeMu.Lock()
 	if c.stopped {
@@ -325,13 +331,28 @@ func (c *Cluster) Leave(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	c.sayLeft(ctx)
-	if err := c.ml.Leave(timeoutOf(ctx, 5*time.Second)); err != nil {
-		errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
+	allTold := c.sayLeft(ctx)
+	wait := timeoutOf(ctx, 5*time.Second)
+	if allTold {
+		wait = min(wait, c.leaveBroadcastWait())
+	}
+	if err := c.ml.Leave(wait); err != nil {
+		if allTold {
+			c.logger.Debug("leave broadcast not sent out in time; every live peer was told directly", "waited", wait, "error", err)
+		} else {
+			errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
+		}
 	}
 	c.logger.Info("left the cluster")
 	errs = append(errs, c.Shutdown(ctx))
 	return errors.Join(errs...)
+}
+
+// leaveBroadcastWait is how long Leave waits for its gossiped death notice
+// to go out once every live peer was told directly: a few gossip rounds,
+// from half a second to two.
+func (c *Cluster) leaveBroadcastWait() time.Duration {
+	return min(max(10*c.gossipInterval, 500*time.Millisecond), 2*time.Second)
 }
 
 // sayLeft tells every live peer, each over its own TCP connection, that
@@ -343,8 +364,9 @@ func (c *Cluster) Leave(ctx context.Context) error {
 // neither from the node itself would take a graceful leave for a crash. A
 // peer that cannot be told within the context's deadline sees a failure:
 // it then delivers ops that were delivered already, which a
-// position-recording sink skips; nothing is lost.
-func (c *Cluster) sayLeft(ctx context.Context) {
+// position-recording sink skips; nothing is lost. sayLeft reports whether
+// every live peer was told.
+func (c *Cluster) sayLeft(ctx context.Context) bool {
 	msg := append([]byte{msgLeft}, c.cfg.Name...)
 	var peers []*memberlist.Node
 	c.mu.Lock()
@@ -361,24 +383,38 @@ func (c *Cluster) sayLeft(ctx context.Context) {
 	}
 	c.mu.Unlock()
 
-	done := make(chan struct{}, len(peers))
+	done := make(chan bool, len(peers))
 	for _, p := range peers {
 		c.wg.Add(1) // Shutdown waits; each send ends within memberlist's TCPTimeout
 		go func() {
 			defer c.wg.Done()
-			if err := c.ml.SendReliable(p, msg); err != nil {
+			err := c.ml.SendReliable(p, msg)
+			// A peer that said it left, and may be gone already, needs no telling.
+			ok := err == nil || c.hasSaidLeft(p.Name)
+			if !ok {
 				c.logger.Warn("cannot tell a peer this node has left; it will see a failure", "member", p.Name, "error", err)
 			}
-			done <- struct{}{}
+			done <- ok
 		}()
 	}
+	all := true
 	for range peers {
 		select {
-		case <-done:
+		case ok := <-done:
+			all = all && ok
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
+	return all
+}
+
+// hasSaidLeft reports whether the member said it has left.
+func (c *Cluster) hasSaidLeft(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.saidLeft[name]
+	return ok
 }
 
 // Shutdown stops gossip without telling the peers (they will see the node
