@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,11 @@ type Cluster struct {
 	logger hclog.Logger
 	ml     *memberlist.Memberlist
 	self   string // advertised gossip address, never re-joined
+
+	// keyring holds the gossip keys; nil when gossip is in the clear.
+	// keyMu serializes its changes and the keyring file's writes.
+	keyring *memberlist.Keyring
+	keyMu   sync.Mutex
 
 	gossipInterval time.Duration // memberlist's, for leaveBroadcastWait
 
@@ -117,6 +123,14 @@ func New(cfg Config) (*Cluster, error) {
 	if b, err := c.meta.encode(); err != nil || len(b) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("%w: node metadata does not fit in %d bytes (shorten the addresses or cluster name)", ErrInvalidConfig, memberlist.MetaMaxSize)
 	}
+	kr, fromFile, err := loadKeyring(&c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.keyring = kr
+	if fromFile && len(cfg.EncryptKey) > 0 && !bytes.Equal(kr.GetPrimaryKey(), cfg.EncryptKey) {
+		c.logger.Info("gossip keys read from the keyring file, which wins over the configured key (it was rotated)", "file", cfg.KeyringFile)
+	}
 	mlc, err := c.memberlistConfig()
 	if err != nil {
 		return nil, err
@@ -170,6 +184,10 @@ func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
 		mlc.AdvertiseAddr, mlc.AdvertisePort = ahost, aport
 	}
 	mlc.Label = c.cfg.Cluster
+	mlc.SecretKey = nil
+	mlc.Keyring = c.keyring
+	mlc.GossipVerifyIncoming = c.keyring != nil
+	mlc.GossipVerifyOutgoing = c.keyring != nil
 	mlc.Delegate = (*delegate)(c)
 	mlc.Events = (*delegate)(c)
 	mlc.Alive = (*delegate)(c)
@@ -202,10 +220,18 @@ func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 	}
 	n, err := c.ml.Join(seeds)
 	if n == 0 {
-		return 0, fmt.Errorf("%w: %v: %w", ErrNoSeeds, seeds, err)
+		return 0, fmt.Errorf("%w: %v: %w (%s)", ErrNoSeeds, seeds, err, c.joinHint())
 	}
 	c.joined.Store(true)
 	return n, nil
+}
+
+// joinHint suggests what to check when no seed answered.
+func (c *Cluster) joinHint() string {
+	if c.keyring != nil {
+		return "is the gossip key the same on every node?"
+	}
+	return "is the seed up? if the cluster encrypts its gossip, set encrypt to its key"
 }
 
 // Ring returns the current ring snapshot without locking. It is nil only
