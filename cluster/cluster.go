@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -24,6 +25,12 @@ var ErrShutdown = errors.New("cluster: shut down")
 
 // ErrNoSeeds is returned by Join when none of the seeds could be reached.
 var ErrNoSeeds = errors.New("cluster: no seed reachable")
+
+// ErrNameTaken is returned by Join when a live member of the cluster
+// already has this node's name: the node cannot be a member under it.
+// A node that meets it on its first Join stops re-joining; shut it down and
+// start it again under another name.
+var ErrNameTaken = errors.New("cluster: name taken")
 
 // fastRejoin is the re-join period while the node has not joined yet, or
 // while peers still hold an older incarnation of it.
@@ -55,11 +62,26 @@ type Cluster struct {
 	metaMu sync.Mutex
 	meta   Meta
 
-	// mu guards members, saidLeft and refusedAt.
+	// mu guards members, saidLeft, refusedAt, selfElsewhere, staleSelf,
+	// takenBy and conflictLoggedAt.
 	mu        sync.Mutex
 	members   map[string]*Member
 	saidLeft  map[string]time.Time // members that said they flushed and are leaving, and when
 	refusedAt map[string]time.Time // last time a refusal of that node was logged
+	// selfElsewhere lists the gossip addresses a join merge said a live node
+	// with this node's name is at; Join checks each (see Join).
+	selfElsewhere map[string]bool
+	// staleSelf lists addresses of this node's earlier incarnations, found
+	// dead by Join: a merge that still lists them as alive is let through.
+	staleSelf map[string]bool
+	// takenBy lists addresses where a live node with this node's name
+	// answered, and when: conflicts about them do not trigger fast re-joins.
+	takenBy          map[string]time.Time
+	conflictLoggedAt time.Time
+
+	selfAddr  atomic.Pointer[string] // c.self, for callbacks that may run before New returns
+	joinMu    sync.Mutex             // serializes Join
+	nameTaken atomic.Pointer[error]  // set when the first Join found the name taken
 
 	view       atomic.Pointer[ringView]
 	version    uint64 // last published ring version; eventLoop only
@@ -102,12 +124,15 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	c := &Cluster{
-		cfg:       cfg,
-		logger:    cfg.Logger,
-		members:   make(map[string]*Member),
-		saidLeft:  make(map[string]time.Time),
-		refusedAt: make(map[string]time.Time),
-		dirty:     make(chan struct{}, 1),
+		cfg:           cfg,
+		logger:        cfg.Logger,
+		members:       make(map[string]*Member),
+		saidLeft:      make(map[string]time.Time),
+		refusedAt:     make(map[string]time.Time),
+		selfElsewhere: make(map[string]bool),
+		staleSelf:     make(map[string]bool),
+		takenBy:       make(map[string]time.Time),
+		dirty:         make(chan struct{}, 1),
 		meta: Meta{
 			Cluster:     cfg.Cluster,
 			RPCAddr:     cfg.RPCAddr,
@@ -143,6 +168,7 @@ func New(cfg Config) (*Cluster, error) {
 	c.gossipInterval = mlc.GossipInterval
 	local := ml.LocalNode()
 	c.self = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
+	c.selfAddr.Store(&c.self)
 
 	// Publish the ring of one before anything can look it up.
 	c.view.Store(&ringView{changed: make(chan struct{})})
@@ -193,7 +219,10 @@ func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
 	mlc.Alive = (*delegate)(c)
 	mlc.Merge = (*delegate)(c)
 	mlc.Conflict = (*delegate)(c)
-	mlc.Logger = c.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	mlc.Logger = log.New(&conflictFilter{
+		w:     c.logger.Named("memberlist").StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true}),
+		every: refusalLogEvery,
+	}, "", 0)
 	mlc.LogOutput = nil
 	return &mlc, nil
 }
@@ -201,15 +230,28 @@ func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
 // Join contacts the seeds (Config.Join when addrs is empty) and merges with
 // their cluster. It returns how many answered, and ErrNoSeeds wrapped with
 // the last error when none did. A node keeps re-joining its seeds in the
-// background, so a failed Join at start is retried. The context's deadline
-// is not honoured by memberlist itself; the call takes at most about
-// memberlist's TCPTimeout per seed.
+// background, so a failed Join at start is retried.
+//
+// When a seed knows a node with this node's name at another address and
+// a node answers there to that name, Join returns ErrNameTaken (with the
+// number of the other seeds that answered). After such a first Join the
+// node stops re-joining and every later Join returns the same error; a
+// member that meets it when re-joining keeps its place. An earlier
+// incarnation of this node that no longer answers is not a conflict: peers
+// let its name go once they find it dead.
+//
+// The context's deadline is not honoured by memberlist itself; the call
+// takes at most about memberlist's TCPTimeout per seed, plus a few probe
+// timeouts when a node with this name seems to be elsewhere.
 func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 	if len(addrs) == 0 {
 		addrs = c.cfg.Join
 	}
 	if err := c.alive(); err != nil {
 		return 0, err
+	}
+	if p := c.nameTaken.Load(); p != nil {
+		return 0, *p
 	}
 	seeds := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == c.self })
 	if len(seeds) == 0 {
@@ -218,7 +260,33 @@ func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := c.ml.Join(seeds)
+	c.joinMu.Lock()
+	defer c.joinMu.Unlock()
+	var (
+		n   int
+		err error
+	)
+	// A seed whose cluster has a live node with this node's name at another
+	// address is refused (NotifyMerge); each round checks one such address.
+	// If nothing answers there, it was this node's earlier incarnation and
+	// the next round lets it through. A few rounds cover any real case.
+	for range 3 {
+		c.mu.Lock()
+		clear(c.selfElsewhere)
+		c.mu.Unlock()
+		n, err = c.ml.Join(seeds)
+		other := c.claimedElsewhere()
+		if other == "" {
+			break
+		}
+		if c.answersAsSelf(other) {
+			return n, c.nameTakenBy(other)
+		}
+		c.logger.Info("peers still know an earlier incarnation of this node, which does not answer; joining anyway", "old_gossip", other)
+		c.mu.Lock()
+		c.staleSelf[other] = true
+		c.mu.Unlock()
+	}
 	if n == 0 {
 		return 0, fmt.Errorf("%w: %v: %w (%s)", ErrNoSeeds, seeds, err, c.joinHint())
 	}
@@ -232,6 +300,64 @@ func (c *Cluster) joinHint() string {
 		return "is the gossip key the same on every node?"
 	}
 	return "is the seed up? if the cluster encrypts its gossip, set encrypt to its key"
+}
+
+// claimedElsewhere returns an address a join merge said a node with this
+// node's name is at, or "".
+func (c *Cluster) claimedElsewhere() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for addr := range c.selfElsewhere {
+		return addr
+	}
+	return ""
+}
+
+// answersAsSelf reports whether a node answers at addr to a ping for this
+// node's name. It tries a few times: one lost datagram must not make two
+// nodes share a name.
+func (c *Cluster) answersAsSelf(addr string) bool {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return false
+	}
+	for range 3 {
+		if c.alive() != nil {
+			return false
+		}
+		if _, err := c.ml.Ping(c.cfg.Name, ua); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// nameTakenBy records that a live node with this node's name is at addr,
+// logs it and returns the ErrNameTaken error Join returns. A node that
+// never joined stops re-joining; a member keeps its place and logs the
+// conflict at most once per refusalLogEvery.
+func (c *Cluster) nameTakenBy(addr string) error {
+	err := fmt.Errorf("%w: node name %q is already used by the member at %s; every node needs a unique name", ErrNameTaken, c.cfg.Name, addr)
+	c.mu.Lock()
+	for a, at := range c.takenBy {
+		if time.Since(at) > refusalLogEvery {
+			delete(c.takenBy, a)
+		}
+	}
+	c.takenBy[addr] = time.Now()
+	logIt := time.Since(c.conflictLoggedAt) > refusalLogEvery
+	if logIt {
+		c.conflictLoggedAt = time.Now()
+	}
+	c.mu.Unlock()
+	c.conflictAt.Store(0)
+	if !c.joined.Load() {
+		c.nameTaken.Store(&err)
+		c.logger.Error("cannot join: this node's name is taken", "name", c.cfg.Name, "other_gossip", addr)
+	} else if logIt {
+		c.logger.Error("another live node uses this node's name; it was refused, this node keeps its place", "name", c.cfg.Name, "other_gossip", addr)
+	}
+	return err
 }
 
 // Ring returns the current ring snapshot without locking. It is nil only
@@ -585,9 +711,15 @@ func (c *Cluster) rejoinLoop() {
 		}
 		fast := !c.joined.Load() || time.Since(time.Unix(0, c.conflictAt.Load())) < conflictWindow
 		if fast || c.cfg.RejoinInterval > 0 {
-			if n, err := c.Join(context.Background()); err != nil && !errors.Is(err, ErrShutdown) {
+			n, err := c.Join(context.Background())
+			switch {
+			case c.nameTaken.Load() != nil:
+				return // Join logged it; the node cannot be a member
+			case errors.Is(err, ErrNameTaken):
+				// Join logged it, at most once per refusalLogEvery.
+			case err != nil && !errors.Is(err, ErrShutdown):
 				c.logger.Debug("re-join failed", "seeds", c.cfg.Join, "error", err)
-			} else if n > 0 && fast {
+			case n > 0 && fast:
 				c.logger.Debug("re-joined", "seeds_reached", n)
 			}
 		}

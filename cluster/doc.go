@@ -23,6 +23,9 @@
 // one. Each change is written to Config.KeyringFile before it returns, and
 // that file wins over EncryptKey when the node starts again.
 //
+// Every node needs a unique name: Join returns ErrNameTaken when a live
+// member already has it, and the node should then stop.
+//
 // memberlist callbacks never block: they copy what they need into the
 // cluster's own table and signal one goroutine, which debounces and builds
 // the next ring. Leave is graceful (peers are told); Shutdown is not.
