@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -24,6 +26,12 @@ var ErrShutdown = errors.New("cluster: shut down")
 // ErrNoSeeds is returned by Join when none of the seeds could be reached.
 var ErrNoSeeds = errors.New("cluster: no seed reachable")
 
+// ErrNameTaken is returned by Join when a live member of the cluster
+// already has this node's name: the node cannot be a member under it.
+// A node that meets it on its first Join stops re-joining; shut it down and
+// start it again under another name.
+var ErrNameTaken = errors.New("cluster: name taken")
+
 // fastRejoin is the re-join period while the node has not joined yet, or
 // while peers still hold an older incarnation of it.
 const fastRejoin = time.Second
@@ -43,15 +51,37 @@ type Cluster struct {
 	ml     *memberlist.Memberlist
 	self   string // advertised gossip address, never re-joined
 
+	// keyring holds the gossip keys; nil when gossip is in the clear.
+	// keyMu serializes its changes and the keyring file's writes.
+	keyring *memberlist.Keyring
+	keyMu   sync.Mutex
+
+	gossipInterval time.Duration // memberlist's, for leaveBroadcastWait
+
 	// metaMu guards meta.
 	metaMu sync.Mutex
 	meta   Meta
 
-	// mu guards members, saidLeft and refusedAt.
+	// mu guards members, saidLeft, refusedAt, selfElsewhere, staleSelf,
+	// takenBy and conflictLoggedAt.
 	mu        sync.Mutex
 	members   map[string]*Member
 	saidLeft  map[string]time.Time // members that said they flushed and are leaving, and when
 	refusedAt map[string]time.Time // last time a refusal of that node was logged
+	// selfElsewhere lists the gossip addresses a join merge said a live node
+	// with this node's name is at; Join checks each (see Join).
+	selfElsewhere map[string]bool
+	// staleSelf lists addresses of this node's earlier incarnations, found
+	// dead by Join: a merge that still lists them as alive is let through.
+	staleSelf map[string]bool
+	// takenBy lists addresses where a live node with this node's name
+	// answered, and when: conflicts about them do not trigger fast re-joins.
+	takenBy          map[string]time.Time
+	conflictLoggedAt time.Time
+
+	selfAddr  atomic.Pointer[string] // c.self, for callbacks that may run before New returns
+	joinMu    sync.Mutex             // serializes Join
+	nameTaken atomic.Pointer[error]  // set when the first Join found the name taken
 
 	view       atomic.Pointer[ringView]
 	version    uint64 // last published ring version; eventLoop only
@@ -94,12 +124,15 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	c := &Cluster{
-		cfg:       cfg,
-		logger:    cfg.Logger,
-		members:   make(map[string]*Member),
-		saidLeft:  make(map[string]time.Time),
-		refusedAt: make(map[string]time.Time),
-		dirty:     make(chan struct{}, 1),
+		cfg:           cfg,
+		logger:        cfg.Logger,
+		members:       make(map[string]*Member),
+		saidLeft:      make(map[string]time.Time),
+		refusedAt:     make(map[string]time.Time),
+		selfElsewhere: make(map[string]bool),
+		staleSelf:     make(map[string]bool),
+		takenBy:       make(map[string]time.Time),
+		dirty:         make(chan struct{}, 1),
 		meta: Meta{
 			Cluster:     cfg.Cluster,
 			RPCAddr:     cfg.RPCAddr,
@@ -115,6 +148,14 @@ func New(cfg Config) (*Cluster, error) {
 	if b, err := c.meta.encode(); err != nil || len(b) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("%w: node metadata does not fit in %d bytes (shorten the addresses or cluster name)", ErrInvalidConfig, memberlist.MetaMaxSize)
 	}
+	kr, fromFile, err := loadKeyring(&c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.keyring = kr
+	if fromFile && len(cfg.EncryptKey) > 0 && !bytes.Equal(kr.GetPrimaryKey(), cfg.EncryptKey) {
+		c.logger.Info("gossip keys read from the keyring file, which wins over the configured key (it was rotated)", "file", cfg.KeyringFile)
+	}
 	mlc, err := c.memberlistConfig()
 	if err != nil {
 		return nil, err
@@ -124,8 +165,10 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: start gossip on %s: %w", cfg.BindAddr, err)
 	}
 	c.ml = ml
+	c.gossipInterval = mlc.GossipInterval
 	local := ml.LocalNode()
 	c.self = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
+	c.selfAddr.Store(&c.self)
 
 	// Publish the ring of one before anything can look it up.
 	c.view.Store(&ringView{changed: make(chan struct{})})
@@ -167,12 +210,19 @@ func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
 		mlc.AdvertiseAddr, mlc.AdvertisePort = ahost, aport
 	}
 	mlc.Label = c.cfg.Cluster
+	mlc.SecretKey = nil
+	mlc.Keyring = c.keyring
+	mlc.GossipVerifyIncoming = c.keyring != nil
+	mlc.GossipVerifyOutgoing = c.keyring != nil
 	mlc.Delegate = (*delegate)(c)
 	mlc.Events = (*delegate)(c)
 	mlc.Alive = (*delegate)(c)
 	mlc.Merge = (*delegate)(c)
 	mlc.Conflict = (*delegate)(c)
-	mlc.Logger = c.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	mlc.Logger = log.New(&conflictFilter{
+		w:     c.logger.Named("memberlist").StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true}),
+		every: refusalLogEvery,
+	}, "", 0)
 	mlc.LogOutput = nil
 	return &mlc, nil
 }
@@ -180,15 +230,28 @@ func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
 // Join contacts the seeds (Config.Join when addrs is empty) and merges with
 // their cluster. It returns how many answered, and ErrNoSeeds wrapped with
 // the last error when none did. A node keeps re-joining its seeds in the
-// background, so a failed Join at start is retried. The context's deadline
-// is not honoured by memberlist itself; the call takes at most about
-// memberlist's TCPTimeout per seed.
+// background, so a failed Join at start is retried.
+//
+// When a seed knows a node with this node's name at another address and
+// a node answers there to that name, Join returns ErrNameTaken (with the
+// number of the other seeds that answered). After such a first Join the
+// node stops re-joining and every later Join returns the same error; a
+// member that meets it when re-joining keeps its place. An earlier
+// incarnation of this node that no longer answers is not a conflict: peers
+// let its name go once they find it dead.
+//
+// The context's deadline is not honoured by memberlist itself; the call
+// takes at most about memberlist's TCPTimeout per seed, plus a few probe
+// timeouts when a node with this name seems to be elsewhere.
 func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 	if len(addrs) == 0 {
 		addrs = c.cfg.Join
 	}
 	if err := c.alive(); err != nil {
 		return 0, err
+	}
+	if p := c.nameTaken.Load(); p != nil {
+		return 0, *p
 	}
 	seeds := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == c.self })
 	if len(seeds) == 0 {
@@ -197,12 +260,104 @@ func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := c.ml.Join(seeds)
+	c.joinMu.Lock()
+	defer c.joinMu.Unlock()
+	var (
+		n   int
+		err error
+	)
+	// A seed whose cluster has a live node with this node's name at another
+	// address is refused (NotifyMerge); each round checks one such address.
+	// If nothing answers there, it was this node's earlier incarnation and
+	// the next round lets it through. A few rounds cover any real case.
+	for range 3 {
+		c.mu.Lock()
+		clear(c.selfElsewhere)
+		c.mu.Unlock()
+		n, err = c.ml.Join(seeds)
+		other := c.claimedElsewhere()
+		if other == "" {
+			break
+		}
+		if c.answersAsSelf(other) {
+			return n, c.nameTakenBy(other)
+		}
+		c.logger.Info("peers still know an earlier incarnation of this node, which does not answer; joining anyway", "old_gossip", other)
+		c.mu.Lock()
+		c.staleSelf[other] = true
+		c.mu.Unlock()
+	}
 	if n == 0 {
-		return 0, fmt.Errorf("%w: %v: %w", ErrNoSeeds, seeds, err)
+		return 0, fmt.Errorf("%w: %v: %w (%s)", ErrNoSeeds, seeds, err, c.joinHint())
 	}
 	c.joined.Store(true)
 	return n, nil
+}
+
+// joinHint suggests what to check when no seed answered.
+func (c *Cluster) joinHint() string {
+	if c.keyring != nil {
+		return "is the gossip key the same on every node?"
+	}
+	return "is the seed up? if the cluster encrypts its gossip, set encrypt to its key"
+}
+
+// claimedElsewhere returns an address a join merge said a node with this
+// node's name is at, or "".
+func (c *Cluster) claimedElsewhere() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for addr := range c.selfElsewhere {
+		return addr
+	}
+	return ""
+}
+
+// answersAsSelf reports whether a node answers at addr to a ping for this
+// node's name. It tries a few times: one lost datagram must not make two
+// nodes share a name.
+func (c *Cluster) answersAsSelf(addr string) bool {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return false
+	}
+	for range 3 {
+		if c.alive() != nil {
+			return false
+		}
+		if _, err := c.ml.Ping(c.cfg.Name, ua); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// nameTakenBy records that a live node with this node's name is at addr,
+// logs it and returns the ErrNameTaken error Join returns. A node that
+// never joined stops re-joining; a member keeps its place and logs the
+// conflict at most once per refusalLogEvery.
+func (c *Cluster) nameTakenBy(addr string) error {
+	err := fmt.Errorf("%w: node name %q is already used by the member at %s; every node needs a unique name", ErrNameTaken, c.cfg.Name, addr)
+	c.mu.Lock()
+	for a, at := range c.takenBy {
+		if time.Since(at) > refusalLogEvery {
+			delete(c.takenBy, a)
+		}
+	}
+	c.takenBy[addr] = time.Now()
+	logIt := time.Since(c.conflictLoggedAt) > refusalLogEvery
+	if logIt {
+		c.conflictLoggedAt = time.Now()
+	}
+	c.mu.Unlock()
+	c.conflictAt.Store(0)
+	if !c.joined.Load() {
+		c.nameTaken.Store(&err)
+		c.logger.Error("cannot join: this node's name is taken", "name", c.cfg.Name, "other_gossip", addr)
+	} else if logIt {
+		c.logger.Error("another live node uses this node's name; it was refused, this node keeps its place", "name", c.cfg.Name, "other_gossip", addr)
+	}
+	return err
 }
 
 // Ring returns the current ring snapshot without locking. It is nil only
@@ -303,9 +458,12 @@ func (c *Cluster) SetLeaving(ctx context.Context) error {
 
 // Leave leaves the cluster gracefully: it announces the node as leaving,
 // tells each peer directly that it has left (see sayLeft), gossips that it
-// is gone, waiting for that message to go out within the
-// context's deadline, then shuts down. Idempotent; after Shutdown it returns
-// ErrShutdown.
+// is gone, waiting for that message to go out within the context's
+// deadline, then shuts down. When every live peer was told directly, the
+// gossip only repeats what they know: Leave waits for it briefly
+// (leaveBroadcastWait) and does not fail when it does not go out, which
+// happens when the last nodes leave at once and each stops gossiping to
+// the other. Idempotent; after Shutdown it returns ErrShutdown.
 func (c *Cluster) Leave(ctx context.Context) error {
 	c.lifeMu.Lock()
 	if c.stopped {
@@ -325,13 +483,28 @@ func (c *Cluster) Leave(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	c.sayLeft(ctx)
-	if err := c.ml.Leave(timeoutOf(ctx, 5*time.Second)); err != nil {
-		errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
+	allTold := c.sayLeft(ctx)
+	wait := timeoutOf(ctx, 5*time.Second)
+	if allTold {
+		wait = min(wait, c.leaveBroadcastWait())
+	}
+	if err := c.ml.Leave(wait); err != nil {
+		if allTold {
+			c.logger.Debug("leave broadcast not sent out in time; every live peer was told directly", "waited", wait, "error", err)
+		} else {
+			errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
+		}
 	}
 	c.logger.Info("left the cluster")
 	errs = append(errs, c.Shutdown(ctx))
 	return errors.Join(errs...)
+}
+
+// leaveBroadcastWait is how long Leave waits for its gossiped death notice
+// to go out once every live peer was told directly: a few gossip rounds,
+// from half a second to two.
+func (c *Cluster) leaveBroadcastWait() time.Duration {
+	return min(max(10*c.gossipInterval, 500*time.Millisecond), 2*time.Second)
 }
 
 // sayLeft tells every live peer, each over its own TCP connection, that
@@ -343,8 +516,9 @@ func (c *Cluster) Leave(ctx context.Context) error {
 // neither from the node itself would take a graceful leave for a crash. A
 // peer that cannot be told within the context's deadline sees a failure:
 // it then delivers ops that were delivered already, which a
-// position-recording sink skips; nothing is lost.
-func (c *Cluster) sayLeft(ctx context.Context) {
+// position-recording sink skips; nothing is lost. sayLeft reports whether
+// every live peer was told.
+func (c *Cluster) sayLeft(ctx context.Context) bool {
 	msg := append([]byte{msgLeft}, c.cfg.Name...)
 	var peers []*memberlist.Node
 	c.mu.Lock()
@@ -361,24 +535,38 @@ func (c *Cluster) sayLeft(ctx context.Context) {
 	}
 	c.mu.Unlock()
 
-	done := make(chan struct{}, len(peers))
+	done := make(chan bool, len(peers))
 	for _, p := range peers {
 		c.wg.Add(1) // Shutdown waits; each send ends within memberlist's TCPTimeout
 		go func() {
 			defer c.wg.Done()
-			if err := c.ml.SendReliable(p, msg); err != nil {
+			err := c.ml.SendReliable(p, msg)
+			// A peer that said it left, and may be gone already, needs no telling.
+			ok := err == nil || c.hasSaidLeft(p.Name)
+			if !ok {
 				c.logger.Warn("cannot tell a peer this node has left; it will see a failure", "member", p.Name, "error", err)
 			}
-			done <- struct{}{}
+			done <- ok
 		}()
 	}
+	all := true
 	for range peers {
 		select {
-		case <-done:
+		case ok := <-done:
+			all = all && ok
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
+	return all
+}
+
+// hasSaidLeft reports whether the member said it has left.
+func (c *Cluster) hasSaidLeft(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.saidLeft[name]
+	return ok
 }
 
 // Shutdown stops gossip without telling the peers (they will see the node
@@ -523,9 +711,15 @@ func (c *Cluster) rejoinLoop() {
 		}
 		fast := !c.joined.Load() || time.Since(time.Unix(0, c.conflictAt.Load())) < conflictWindow
 		if fast || c.cfg.RejoinInterval > 0 {
-			if n, err := c.Join(context.Background()); err != nil && !errors.Is(err, ErrShutdown) {
+			n, err := c.Join(context.Background())
+			switch {
+			case c.nameTaken.Load() != nil:
+				return // Join logged it; the node cannot be a member
+			case errors.Is(err, ErrNameTaken):
+				// Join logged it, at most once per refusalLogEvery.
+			case err != nil && !errors.Is(err, ErrShutdown):
 				c.logger.Debug("re-join failed", "seeds", c.cfg.Join, "error", err)
-			} else if n > 0 && fast {
+			case n > 0 && fast:
 				c.logger.Debug("re-joined", "seeds_reached", n)
 			}
 		}

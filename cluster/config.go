@@ -77,11 +77,27 @@ type Config struct {
 	// ring. It delays every ring change by that much. Zero means 100ms.
 	Debounce time.Duration
 
+	// EncryptKey turns on gossip encryption (AES-GCM) with this 16, 24 or
+	// 32 byte key: gossip is encrypted and authenticated, and a node without
+	// the key cannot join. When KeyringFile exists, the keys in it are used
+	// instead: after a rotation (InstallKey, UseKey, RemoveKey) a restarted
+	// node keeps the cluster's current keys whatever its configuration says.
+	// Nil, with no keyring file: gossip in the clear.
+	EncryptKey []byte
+
+	// KeyringFile is where the gossip keyring is kept (the node uses
+	// <data_dir>/keyring.json): read at start when it exists, written when
+	// it does not and EncryptKey is set, and rewritten by every keyring
+	// change before that change returns. Empty: the keyring lives in memory
+	// only and a restarted node starts from EncryptKey again.
+	KeyringFile string
+
 	// Memberlist carries the gossip timings. Nil means
 	// memberlist.DefaultLANConfig with DeadNodeReclaimTime set to 3s, so a
 	// node restarted under the same name with a new address rejoins in
 	// seconds. Name, addresses, Label, delegates and Logger are always set by
-	// the cluster and overwritten.
+	// the cluster and overwritten, as are SecretKey, Keyring and
+	// GossipVerifyIncoming/Outgoing (see EncryptKey).
 	Memberlist *memberlist.Config
 
 	// Logger receives membership events. Nil discards them.
@@ -120,6 +136,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Ring.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if len(c.EncryptKey) > 0 {
+		if err := validKey(c.EncryptKey); err != nil {
+			return fmt.Errorf("%w: encrypt: %w", ErrInvalidConfig, err)
+		}
 	}
 	if c.Debounce < 0 {
 		return fmt.Errorf("%w: debounce %s is negative", ErrInvalidConfig, c.Debounce)

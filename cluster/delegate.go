@@ -157,17 +157,76 @@ func (d *delegate) NotifyAlive(n *memberlist.Node) error {
 }
 
 // NotifyMerge refuses to merge with a cluster that has any node that
-// NotifyAlive would refuse.
+// NotifyAlive would refuse, or a newcomer that carries the name of a live
+// member at another address: two nodes cannot share a name. A node with
+// this node's name elsewhere is noted for Join, which tells a live
+// duplicate from an earlier incarnation of this node that is gone.
 func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
+	var live []*memberlist.Node
 	for _, n := range peers {
+		if n.State != memberlist.StateDead && n.State != memberlist.StateLeft {
+			live = append(live, n)
+		}
+	}
+	for _, n := range live {
 		if n.Name == d.cfg.Name {
+			if err := d.checkSelf(n); err != nil {
+				return err
+			}
 			continue
+		}
+		// A newcomer's first join carries itself alone. A larger state is
+		// a cluster rejoining, where a member at an address this node has
+		// not caught up with yet is not a duplicate; memberlist keeps the
+		// address it knows until the old one is found dead.
+		if len(live) == 1 {
+			if err := d.checkName(n); err != nil {
+				return err
+			}
 		}
 		if err := d.check(n); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkSelf notes and refuses a live node with this node's name at another
+// address, unless Join found nothing answering there.
+func (d *delegate) checkSelf(n *memberlist.Node) error {
+	addr := addrOf(n)
+	self := d.selfAddr.Load()
+	if self == nil || addr == *self {
+		return nil
+	}
+	d.mu.Lock()
+	stale := d.staleSelf[addr]
+	if !stale {
+		d.selfElsewhere[addr] = true
+	}
+	d.mu.Unlock()
+	if stale {
+		return nil
+	}
+	return fmt.Errorf("a node named %s is at %s, this node is at %s", n.Name, addr, *self)
+}
+
+// checkName refuses a node that carries the name of a live member at
+// another address.
+func (d *delegate) checkName(n *memberlist.Node) error {
+	addr := addrOf(n)
+	d.mu.Lock()
+	m, ok := d.members[n.Name]
+	taken := ok && m.Status == StatusAlive && m.GossipAddr != addr
+	var at string
+	if taken {
+		at = m.GossipAddr
+	}
+	d.mu.Unlock()
+	if !taken {
+		return nil
+	}
+	return d.refuse(n, fmt.Sprintf("member %s is alive at %s and every node needs a unique name (a node restarted on a new address gets in once its earlier incarnation is found dead)", n.Name, at))
 }
 
 func (d *delegate) check(n *memberlist.Node) error {
@@ -183,6 +242,12 @@ func (d *delegate) check(n *memberlist.Node) error {
 	default:
 		return nil
 	}
+	return d.refuse(n, reason)
+}
+
+// refuse logs the refusal of n, at most once per refusalLogEvery for each
+// node name, and returns it as an error.
+func (d *delegate) refuse(n *memberlist.Node, reason string) error {
 	d.mu.Lock()
 	logIt := time.Since(d.refusedAt[n.Name]) > refusalLogEvery
 	if logIt {
@@ -198,13 +263,30 @@ func (d *delegate) check(n *memberlist.Node) error {
 // NotifyConflict is called when a node with our name is known at another
 // address. When the other is us, peers still hold our previous incarnation
 // (we restarted with a new address): re-join fast until they let it go.
+// When Join found a live node with our name there, it is not us: nothing
+// to re-join for. Either way the conflict is logged at most once per
+// refusalLogEvery.
 func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
 	if existing.Name != d.cfg.Name {
 		return
 	}
+	addr := addrOf(other)
+	d.mu.Lock()
+	at, taken := d.takenBy[addr]
+	taken = taken && time.Since(at) < refusalLogEvery
+	logIt := time.Since(d.conflictLoggedAt) > refusalLogEvery
+	if logIt {
+		d.conflictLoggedAt = time.Now()
+	}
+	d.mu.Unlock()
+	if taken {
+		return
+	}
 	d.conflictAt.Store(time.Now().UnixNano())
-	d.logger.Info("peers still know an older incarnation of this node; re-joining until they accept this one",
-		"old_gossip", addrOf(other))
+	if logIt {
+		d.logger.Info("a node with this node's name was seen at another address (an earlier incarnation peers still know, or a duplicate); re-joining fast to assert this one",
+			"other_gossip", addr)
+	}
 }
 
 func addrOf(n *memberlist.Node) string {

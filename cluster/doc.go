@@ -17,6 +17,15 @@
 //		<-changed
 //	}
 //
+// With Config.EncryptKey gossip is encrypted and authenticated (AES-GCM)
+// and a node without the key cannot join. The keys can be rotated without a
+// restart: InstallKey on every node, then UseKey, then RemoveKey of the old
+// one. Each change is written to Config.KeyringFile before it returns, and
+// that file wins over EncryptKey when the node starts again.
+//
+// Every node needs a unique name: Join returns ErrNameTaken when a live
+// member already has it, and the node should then stop.
+//
 // memberlist callbacks never block: they copy what they need into the
 // cluster's own table and signal one goroutine, which debounces and builds
 // the next ring. Leave is graceful (peers are told); Shutdown is not.
