@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -289,6 +290,8 @@ func (c *Config) clusterConfig() cluster.Config {
 		RejoinInterval: c.RejoinInterval,
 		Debounce:       c.RingDebounce,
 		Memberlist:     c.Gossip,
+		EncryptKey:     c.EncryptKey,
+		KeyringFile:    filepath.Join(c.DataDir, "keyring.json"),
 		Logger:         c.Logger,
 	}
 }

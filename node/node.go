@@ -167,7 +167,10 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	n.life.Serve()
 
 	if len(cfg.Join) > 0 {
-		if k, err := n.cluster.Join(ctx); err != nil {
+		if k, err := n.cluster.Join(ctx); errors.Is(err, cluster.ErrNameTaken) {
+			_ = n.stop(context.Background(), false, false)
+			return nil, fmt.Errorf("node: %w", err)
+		} else if err != nil {
 			n.logger.Warn("could not join the cluster yet; retrying in the background", "seeds", cfg.Join, "error", err)
 		} else {
 			n.logger.Info("joined the cluster", "seeds_reached", k)

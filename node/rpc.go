@@ -83,6 +83,8 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		}
 	case proto.MethodFlush:
 		serveBlocking(n, req, r, n.flushRPC)
+	case proto.MethodKeyring:
+		serveBlocking(n, req, r, n.keyringRPC)
 	case proto.MethodDLQList:
 		serveBlocking(n, req, r, func(_ context.Context, in proto.DLQRequest) (any, error) {
 			letters, err := n.DeadLetters(in.Store)
