@@ -25,7 +25,15 @@ type tlsFiles struct {
 
 func writeTLSFiles(t *testing.T) tlsFiles {
 	t.Helper()
-	dir := t.TempDir()
+	return writeTLSFilesIn(t, t.TempDir())
+}
+
+// writeTLSFilesIn is writeTLSFiles in dir, which it creates.
+func writeTLSFilesIn(t *testing.T, dir string) tlsFiles {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	f := tlsFiles{dir: dir, ca: filepath.Join(dir, "ca.pem"), cert: filepath.Join(dir, "node.pem"),
 		key: filepath.Join(dir, "node-key.pem"), other: filepath.Join(dir, "other-key.pem")}
 	caKey := newKey(t)
