@@ -27,8 +27,6 @@ type Reloader struct {
 type material struct {
 	cert *tls.Certificate // the node's certificate and key
 	pool *x509.CertPool   // the CAs; nil without CAFile
-	// server is the tls.Config the server side hands each handshake.
-	server *tls.Config
 }
 
 // New validates cfg (see Config.Validate), reads its files and returns a
@@ -86,39 +84,58 @@ func (r *Reloader) load() (*material, error) {
 	if m.cert, err = loadKeyPair(r.cfg.CertFile, r.cfg.KeyFile); err != nil {
 		return nil, err
 	}
-	m.server = &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{*m.cert},
-		// Without tickets a client cannot resume a session verified
-		// against CAs a reload has since dropped.
-		SessionTicketsDisabled: true,
-	}
-	if r.cfg.VerifyIncoming {
-		m.server.ClientAuth = tls.RequireAndVerifyClientCert
-		m.server.ClientCAs = m.pool
-	}
 	return m, nil
 }
 
-// ServerConfig returns the configuration of r's listeners: TLS 1.3, the
-// current certificate at each handshake, and with VerifyIncoming a client
-// certificate required and verified against the current CAs (clients
-// without one, or with one from another CA, fail the handshake). One
-// returned Config serves across reloads; the caller may modify it (set
-// NextProtos, for instance) but not its GetConfigForClient.
+// ServerConfig returns the configuration of r's listeners: TLS 1.3 and
+// the current certificate at each handshake (GetCertificate). With
+// VerifyIncoming a client certificate is required and its chain verified
+// against the current CAs (VerifyConnection; ClientAuth is
+// RequireAnyClientCert so that the pool is read at each handshake):
+// clients without one, or with one from another CA, fail the handshake.
+// Session tickets are off, so that no session outlives a CA a reload
+// dropped. One returned Config serves across reloads; the caller may set
+// other fields (NextProtos...) or clone it, but not replace those
+// callbacks.
 func (r *Reloader) ServerConfig() *tls.Config {
-	return &tls.Config{
+	c := &tls.Config{
 		MinVersion:             tls.VersionTLS13,
 		SessionTicketsDisabled: true,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return r.cur.Load().server, nil
-		},
-		// Not used while GetConfigForClient answers; it makes the Config
-		// count as having a certificate (http.Server.ServeTLS checks).
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return r.cur.Load().cert, nil
 		},
 	}
+	if r.cfg.VerifyIncoming {
+		c.ClientAuth = tls.RequireAnyClientCert
+		c.VerifyConnection = r.verifyClient
+	}
+	return c
+}
+
+// verifyClient verifies a client's chain against the current CAs.
+func (r *Reloader) verifyClient(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("tlsconf: the client sent no certificate")
+	}
+	if _, err := cs.PeerCertificates[0].Verify(r.verifyOptions(cs, "", x509.ExtKeyUsageClientAuth)); err != nil {
+		return fmt.Errorf("tlsconf: client certificate: %w", err)
+	}
+	return nil
+}
+
+// verifyOptions are the options to verify a peer's chain against the
+// current CAs for usage, and name unless it is empty.
+func (r *Reloader) verifyOptions(cs tls.ConnectionState, name string, usage x509.ExtKeyUsage) x509.VerifyOptions {
+	opts := x509.VerifyOptions{
+		Roots:         r.cur.Load().pool,
+		DNSName:       name,
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{usage},
+	}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	return opts
 }
 
 // ClientConfig returns the configuration for dialling peers: TLS 1.3, the
@@ -186,16 +203,7 @@ func (r *Reloader) verifyServer(cs tls.ConnectionState, host string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("tlsconf: the server sent no certificate")
 	}
-	opts := x509.VerifyOptions{
-		Roots:         r.cur.Load().pool,
-		DNSName:       name,
-		Intermediates: x509.NewCertPool(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, c := range cs.PeerCertificates[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+	if _, err := cs.PeerCertificates[0].Verify(r.verifyOptions(cs, name, x509.ExtKeyUsageServerAuth)); err != nil {
 		return fmt.Errorf("tlsconf: server certificate for %q: %w", name, err)
 	}
 	return nil

@@ -56,8 +56,8 @@ func TestClientCertificateFromAnotherCARefused(t *testing.T) {
 	// The stranger trusts our CA, so only the server refuses.
 	stranger := mustNew(t, Config{CAFile: p.ca.file, CertFile: p.stranger.certFile, KeyFile: p.stranger.keyFile, VerifyOutgoing: true})
 
-	if _, err := dial(t, srv, stranger.ClientConfigFor("127.0.0.1")); err == nil || !strings.Contains(err.Error(), "unknown certificate authority") {
-		t.Errorf("client with a certificate of another CA: err %v, want the server's unknown certificate authority alert", err)
+	if _, err := dial(t, srv, stranger.ClientConfigFor("127.0.0.1")); err == nil || !strings.Contains(err.Error(), "bad certificate") {
+		t.Errorf("client with a certificate of another CA: err %v, want the server's bad certificate alert", err)
 	}
 	h := srv.next(t)
 	var unknown x509.UnknownAuthorityError
@@ -379,5 +379,32 @@ func TestNewErrors(t *testing.T) {
 				t.Errorf("error %v does not match %v", err, tc.is)
 			}
 		})
+	}
+}
+
+// A server's reload of its CA file applies to the next client's
+// certificate, on the same listener.
+func TestServerReloadRotatesClientCA(t *testing.T) {
+	p := newPKI(t)
+	bundle := filepath.Join(p.dir, "server-ca.pem")
+	copyFile(t, p.ca.file, bundle)
+	r := mustNew(t, Config{CAFile: bundle, CertFile: p.server.certFile, KeyFile: p.server.keyFile, VerifyIncoming: true})
+	srv := startServer(t, r.ServerConfig())
+	stranger := mustNew(t, Config{CAFile: p.ca.file, CertFile: p.stranger.certFile, KeyFile: p.stranger.keyFile, VerifyOutgoing: true})
+	cfg := stranger.ClientConfigFor("127.0.0.1")
+
+	if _, err := dial(t, srv, cfg); err == nil {
+		t.Fatal("client of an untrusted CA accepted")
+	}
+	srv.next(t)
+	appendFile(t, bundle, p.otherCA.file)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(t, srv, cfg); err != nil {
+		t.Fatalf("client of a CA the server reloaded: %v", err)
+	}
+	if h := srv.next(t); h.err != nil {
+		t.Errorf("server: %v", h.err)
 	}
 }
