@@ -68,6 +68,37 @@ var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
 //	wal_fsync        Node.WALSync: "always" (node.WALSyncAlways) or how
 //	                 often the write-ahead log is fsynced, default "100ms"
 //	log_level        LogLevel, the agent's own
+//	encrypt          Node.EncryptKey: the gossip key, base64 of 16, 24 or
+//	                 32 bytes (`hoard keygen` makes one); left out, gossip
+//	                 is in the clear
+//	metrics_open     Node.MetricsOpen: /metrics needs no token; default
+//	                 false
+//	max_connections  Node.MaxConns: connections each listener holds at
+//	                 once, at least 1, default node.DefaultMaxConns
+//	idle_timeout     Node.IdleTimeout: closes a silent connection, at least
+//	                 MinIdleTimeout, default node.DefaultIdleTimeout
+//
+// and its blocks:
+//
+//	tls { ... }      Node.TLS, at most one block: ca_file, cert_file and
+//	                 key_file (PEM files), verify_incoming and
+//	                 verify_outgoing (booleans, default false) and
+//	                 server_name; see tlsconf.Config. With the block, a
+//	                 node needs cert_file and key_file; the verify settings
+//	                 need ca_file, and server_name needs verify_outgoing.
+//	                 Parse and Validate read the files (tlsconf.New), so a
+//	                 missing file or a key that does not match its
+//	                 certificate is reported at its attribute
+//	token "NAME" {}  one of Node.Tokens: role ("read", "write" or
+//	                 "admin") and either secret or secret_file, a file
+//	                 holding the secret (its trailing line breaks dropped),
+//	                 read by Parse; checked with auth.NewTokens (at least
+//	                 auth.MinSecretLen bytes, names and secrets distinct)
+//
+// Relative file paths (ca_file, cert_file, key_file, secret_file, like
+// data_dir and a file sink's path) are relative to the agent's working
+// directory, not to the configuration file's. Messages never show a
+// secret or the encryption key.
 //
 // Parse fills in every default; Default returns the defaults alone. A
 // caller applying command-line overrides sets fields and then calls

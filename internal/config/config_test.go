@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ func designAgent() *Agent {
 			MaxValueBytes: 1 << 20,
 			LeaveTimeout:  node.DefaultLeaveTimeout, // not a file setting
 			WALSync:       node.DefaultWALSync,
+			MaxConns:      node.DefaultMaxConns,
+			IdleTimeout:   node.DefaultIdleTimeout,
 		},
 		LogLevel: "info",
 		Sinks: []Sink{
@@ -150,6 +153,8 @@ func TestDefault(t *testing.T) {
 			MaxValueBytes: 1 << 20,
 			LeaveTimeout:  node.DefaultLeaveTimeout,
 			WALSync:       node.DefaultWALSync,
+			MaxConns:      node.DefaultMaxConns,
+			IdleTimeout:   node.DefaultIdleTimeout,
 		},
 		LogLevel: "info",
 	}
@@ -226,6 +231,27 @@ data_dir       = "/var/lib/hoard"
 log_level      = "debug"
 partitions     = 271
 max_value_bytes = "2MiB"
+encrypt         = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+metrics_open    = true
+max_connections = 500
+idle_timeout    = "90s"
+
+tls {
+  ca_file         = "@DIR@/ca.pem"
+  cert_file       = "@DIR@/node.pem"
+  key_file        = "@DIR@/node-key.pem"
+  verify_incoming = true
+  verify_outgoing = true
+  server_name     = "localhost"
+}
+token "ops" {
+  secret = "ops-secret-0123456789"
+  role   = "admin"
+}
+token "reader" {
+  secret_file = "@DIR@/reader.token"
+  role        = "read"
+}
 
 sink "http" "hook" {
   url     = "https://example.com/hook"
@@ -287,9 +313,15 @@ cache "pages" {
   }
 }
 `
-	got, err := Parse("all.hcl", []byte(src))
+	files := writeTLSFiles(t)
+	writeFile(t, filepath.Join(files.dir, "reader.token"), "reader-secret-0123456789\n")
+	got, err := Parse("all.hcl", []byte(strings.ReplaceAll(src, "@DIR@", files.dir)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i)
 	}
 	want := &Agent{
 		Node: node.Config{
@@ -298,6 +330,16 @@ cache "pages" {
 			DataDir: "/var/lib/hoard", Ring: ringWith(271), MaxValueBytes: 2 << 20,
 			LeaveTimeout: node.DefaultLeaveTimeout, // not a file setting
 			WALSync:      node.DefaultWALSync,
+			EncryptKey:   key,
+			MetricsOpen:  true,
+			MaxConns:     500,
+			IdleTimeout:  90 * time.Second,
+			TLS: node.TLSConfig{CAFile: files.ca, CertFile: files.cert, KeyFile: files.key,
+				VerifyIncoming: true, VerifyOutgoing: true, ServerName: "localhost"},
+			Tokens: []node.Token{
+				{Name: "ops", Secret: "ops-secret-0123456789", Role: node.RoleAdmin},
+				{Name: "reader", Secret: "reader-secret-0123456789", Role: node.RoleRead},
+			},
 		},
 		LogLevel: "debug",
 		Sinks: []Sink{

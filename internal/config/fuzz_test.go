@@ -29,6 +29,10 @@ func FuzzParse(f *testing.F) {
 		`{"cache": {"c": {"loader": {"http": {"url": "http://h/{key}"}}}}, "name": 5}`,
 		"name = [for x in [1, 2]: x]\npartitions = 2 % 0\n",
 		"name = \"n\"\nsink \"stdout\" \"o\" {}\nbuffer \"b\" {\n sink = \"o\"\n jitter = \"none\"\n max_bytes = \"none\"\n flush_timeout = \"0s\"\n ttl = \"1h\"\n}\n",
+		"name = \"n\"\nencrypt = \"AAECAwQFBgcICQoLDA0ODw==\"\nmetrics_open = true\nmax_connections = 5\nidle_timeout = \"1m\"\n",
+		"name = \"n\"\ntls {\n ca_file = \"testdata/design.hcl\"\n cert_file = \"c.pem\"\n key_file = \"k.pem\"\n verify_incoming = true\n verify_outgoing = true\n server_name = \"x\"\n}\ntls {}\n",
+		"name = \"n\"\ntoken \"a\" {\n secret = \"0123456789abcdef\"\n role = \"read\"\n}\ntoken \"b\" {\n secret_file = \"testdata/design.hcl\"\n role = \"admin\"\n}\ntoken \"a\" {\n secret = \"short\"\n secret_file = \"x\"\n}\n",
+		`{"name": "n", "encrypt": "x", "tls": {"key_file": "k"}, "token": {"t": {"secret": "0123456789abcdef", "role": "write"}}}`,
 	} {
 		f.Add([]byte(s))
 	}

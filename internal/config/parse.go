@@ -101,8 +101,11 @@ func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
 var (
 	agentSchema = &hcl.BodySchema{
 		Attributes: attrs("name", "cluster", "bind_addr", "advertise_addr", "rpc_addr",
-			"http_addr", "resp_addr", "resp_separator", "join", "data_dir", "log_level", "partitions", "max_value_bytes", "wal_fsync"),
+			"http_addr", "resp_addr", "resp_separator", "join", "data_dir", "log_level", "partitions", "max_value_bytes", "wal_fsync",
+			"encrypt", "metrics_open", "max_connections", "idle_timeout"),
 		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "tls"},
+			{Type: "token", LabelNames: []string{"name"}},
 			{Type: "sink", LabelNames: []string{"type", "name"}},
 			{Type: string(node.KindCounter), LabelNames: []string{"name"}},
 			{Type: string(node.KindBuffer), LabelNames: []string{"name"}},
@@ -204,11 +207,29 @@ func (d *decoder) agent(body hcl.Body) *Agent {
 	b.integer("partitions", &n.Ring.Partitions)
 	b.size("max_value_bytes", &n.MaxValueBytes)
 	b.walSync("wal_fsync", &n.WALSync)
+	b.encryptKey("encrypt", &n.EncryptKey)
+	b.boolean("metrics_open", &n.MetricsOpen)
+	b.integer("max_connections", &n.MaxConns)
+	b.duration("idle_timeout", &n.IdleTimeout)
 
+	var tlsBlock *hcl.Block
 	for _, blk := range c.Blocks {
 		switch blk.Type {
 		case "sink":
 			d.sink(&a, blk)
+		case "tls":
+			if tlsBlock != nil {
+				d.diags = d.diags.Append(&hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  fmt.Sprintf("tls: only one tls block is allowed, the first is at %s", rangeStart(tlsBlock.DefRange)),
+					Subject:  blk.DefRange.Ptr(),
+				})
+				continue
+			}
+			tlsBlock = blk
+			d.tls(n, blk)
+		case "token":
+			d.token(n, blk)
 		default:
 			d.store(&a, blk)
 		}

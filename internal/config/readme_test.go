@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,11 +51,18 @@ var (
 // parser. A fragment (a store block alone) gets a node name and, when it
 // declares no sink, a stdout sink named "out" appended; the snippet is
 // preceded by blank lines so that positions in errors are the README's.
+// Snippets run in a directory holding the files they may name:
+// tls/ca.pem, tls/node.pem and tls/node-key.pem (see writeTLSFiles) and
+// ops.token, a token's secret.
 func TestREADMESnippets(t *testing.T) {
 	md, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	writeTLSFilesIn(t, filepath.Join(dir, "tls"))
+	writeFile(t, filepath.Join(dir, "ops.token"), "ops-secret-0123456789\n")
+	t.Chdir(dir)
 	snippets := hclSnippets(md)
 	if len(snippets) < 2 {
 		t.Fatalf("found %d hcl snippets in README.md, want at least 2", len(snippets))

@@ -180,6 +180,7 @@ func (v *validator) agent(a *Agent) {
 	if !c.skip("partitions") && n.Ring.Partitions < 1 {
 		c.fail("partitions", "must be at least 1, got %d", n.Ring.Partitions)
 	}
+	v.security(n)
 
 	sinks := make(map[string]*Sink, len(a.Sinks))
 	for i := range a.Sinks {
