@@ -73,6 +73,13 @@ type Token struct {
 	Role   Role
 }
 
+// String names the token and its role, never its secret, so that a
+// token printed by mistake (in a %v of a config) gives nothing away.
+func (t Token) String() string { return fmt.Sprintf("token %q (role %s)", t.Name, t.Role) }
+
+// GoString is String, for %#v.
+func (t Token) GoString() string { return t.String() }
+
 // ErrNoToken is returned by Tokens.Check for an empty secret when tokens
 // are required; ErrBadToken for a secret that matches no token.
 var (

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -57,5 +59,15 @@ func TestPeerProof(t *testing.T) {
 	}
 	if CheckPeerProof(p, [][]byte{k2}) || CheckPeerProof("", [][]byte{k1}) {
 		t.Fatal("proof accepted without its key")
+	}
+}
+
+func TestTokenPrintsNoSecret(t *testing.T) {
+	tok := Token{Name: "ops", Secret: "0123456789abcdef-secret", Role: RoleAdmin}
+	cfg := struct{ Tokens []Token }{[]Token{tok}}
+	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg)} {
+		if strings.Contains(s, "secret") || !strings.Contains(s, "ops") {
+			t.Fatalf("printed %q", s)
+		}
 	}
 }
