@@ -288,7 +288,7 @@ func (sc *serverConn) serve() {
 			if sc.l.closeErr() == nil {
 				sc.srv.limited.warn("tls handshake failed", "remote", sc.remote, "error", err)
 			}
-			sc.l.close(err)
+			sc.lingeringClose(err)
 			return
 		}
 		state := tc.ConnectionState()
@@ -390,6 +390,19 @@ func (sc *serverConn) handshake(br *bufio.Reader) error {
 		err = werr
 	}
 	return err
+}
+
+// lingeringClose closes a connection whose last bytes (a TLS alert) the
+// client has yet to read: closing at once, with the client's bytes unread,
+// would reset the connection and could lose the alert, leaving the client
+// with "connection reset" instead of the reason. It shuts down our side and
+// drains what the client sends for up to a second.
+func (sc *serverConn) lingeringClose(err error) {
+	if tc, ok := sc.l.raw.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+		_ = tc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(tc, 64<<10))
+	}
+	sc.l.close(err)
 }
 
 // codeUnauthorized is the code of a hello refusing the dialler's
