@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -366,7 +367,12 @@ func (c *Conn) readLoop(br *bufio.Reader) {
 			cl.finish(nil)
 		}
 	})
-	if !errors.Is(err, net.ErrClosed) && c.l.closeErr() == nil {
+	switch {
+	case errors.Is(err, net.ErrClosed), c.l.closeErr() != nil:
+	case errors.Is(err, io.EOF):
+		// The server hung up, as it does with idle connections.
+		c.logger.Debug("connection closed by the server")
+	default:
 		c.logger.Warn("connection closed", "error", err)
 	}
 	c.l.close(err)

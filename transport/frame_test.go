@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -278,6 +279,12 @@ func TestConfigValidate(t *testing.T) {
 		{"negative buffer", Config{MaxBuffered: -1}, false},
 		{"negative dial timeout", Config{DialTimeout: -time.Second}, false},
 		{"negative write timeout", Config{WriteTimeout: -time.Second}, false},
+		{"negative in-flight budget", Config{MaxInFlight: -1}, false},
+		{"negative frame timeout", Config{FrameTimeout: -time.Second}, false},
+		{"negative idle timeout", Config{IdleTimeout: -time.Second}, false},
+		{"negative connection limit", Config{MaxConns: -1}, false},
+		{"server TLS without a certificate", Config{ServerTLS: &tls.Config{}}, false},
+		{"client TLS without roots", Config{ClientTLS: &tls.Config{}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,7 +298,8 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	d := DefaultConfig()
-	if d.MaxFrameSize != DefaultMaxFrameSize || d.MaxBuffered <= 0 || d.DialTimeout <= 0 || d.WriteTimeout <= 0 || d.Logger == nil {
+	if d.MaxFrameSize != DefaultMaxFrameSize || d.MaxBuffered <= 0 || d.DialTimeout <= 0 || d.WriteTimeout <= 0 || d.Logger == nil ||
+		d.MaxInFlight != DefaultMaxInFlight || d.FrameTimeout != DefaultFrameTimeout || d.IdleTimeout != DefaultIdleTimeout || d.MaxConns != DefaultMaxConns {
 		t.Fatalf("DefaultConfig() = %+v", d)
 	}
 }
