@@ -457,5 +457,7 @@ func readFrames(fr *frameReader, want byte, peer string, handle func(h header, b
 			return fmt.Errorf("%w: unexpected frame kind %d from %s", ErrMalformedFrame, h.Kind, peer)
 		}
 		handle(h, body)
+		// Before waiting for the next frame, which may be long in coming.
+		fr.release()
 	}
 }

@@ -428,3 +428,29 @@ func (l *lineCounter) count(substr string) int {
 func hclogTo(w io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Output: w, Level: hclog.Debug})
 }
+
+// TestLargeFrameReleasedWhenHandled: a large frame's budget and buffer are
+// given back once it is handled, not when the next frame comes.
+func TestLargeFrameReleasedWhenHandled(t *testing.T) {
+	checkLeaks(t)
+	s := startServer(t, nil, HandlerFunc(echo))
+	c := dial(t, s, nil)
+	idle := heapBytes()
+	data := make([]byte, 8*mib)
+	var resp echoMsg
+	if err := c.Call(ctxTimeout(t), "echo", &echoMsg{ID: 1, Data: data}, &resp); err != nil || len(resp.Data) != len(data) {
+		t.Fatalf("Call: %v, %d bytes back", err, len(resp.Data))
+	}
+	data, resp = nil, echoMsg{}
+	// The server gives the budget back once the handler returned, which
+	// may be just after the client saw the reply; no other frame comes.
+	waitFor(t, waitTimeout, "the frame's budget given back", func() error {
+		if st := s.Stats(); st.InFlightBytes != 0 {
+			return fmt.Errorf("stats %+v", st)
+		}
+		return nil
+	})
+	if after := heapBytes(); after > idle+2*mib {
+		t.Fatalf("heap %d MiB after an 8 MiB call, %d MiB before", after/mib, idle/mib)
+	}
+}
