@@ -214,7 +214,10 @@ func encodeBody(dst []byte, v any) ([]byte, error) {
 	}
 	buf := bytes.NewBuffer(dst)
 	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
+	defer func() {
+		enc.Reset(nil) // do not keep buf, which may be large, alive in the pool
+		msgpack.PutEncoder(enc)
+	}()
 	enc.Reset(buf)
 	if err := enc.Encode(v); err != nil {
 		return dst, err
