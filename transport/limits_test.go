@@ -117,7 +117,26 @@ func TestLargePartialFramesHoldBoundedMemory(t *testing.T) {
 		t.Fatalf("heap %d MiB after the attack, %d MiB before", after/mib, idle/mib)
 	}
 	callOK(t, good, 99)
+	// A large frame gets the budget back.
+	var resp echoMsg
+	if err := good.Call(ctxTimeout(t), "echo", &echoMsg{ID: 100, Data: payload[:4*mib]}, &resp); err != nil || len(resp.Data) != 4*mib {
+		t.Fatalf("large Call after the attack: %v, %d bytes back", err, len(resp.Data))
+	}
 	runtime.KeepAlive(payload)
+}
+
+// TestFrameLargerThanBudget: a frame larger than MaxInFlight is read when
+// nothing else is in flight.
+func TestFrameLargerThanBudget(t *testing.T) {
+	checkLeaks(t)
+	cfg := testConfig(t, "server")
+	cfg.MaxInFlight = 256 << 10
+	s := startServer(t, cfg, HandlerFunc(echo))
+	c := dial(t, s, nil)
+	var resp echoMsg
+	if err := c.Call(ctxTimeout(t), "echo", &echoMsg{ID: 1, Data: make([]byte, 2*mib)}, &resp); err != nil || len(resp.Data) != 2*mib {
+		t.Fatalf("Call: %v, %d bytes back", err, len(resp.Data))
+	}
 }
 
 // TestSlowFramesTimeOut: 50 connections send a frame's length and then a

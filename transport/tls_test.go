@@ -156,15 +156,25 @@ func TestTLS(t *testing.T) {
 	})
 	t.Run("plain client", func(t *testing.T) {
 		s, logs := serve(t, false)
-		if _, err := whoIs(t, s, testConfig(t, "client")); err == nil {
+		_, err := whoIs(t, s, testConfig(t, "client"))
+		if err == nil {
 			t.Fatal("a plain client talked to a TLS server")
 		}
+		t.Logf("Dial: %v", err)
 		waitFor(t, waitTimeout, "the server's log line", func() error {
 			if logs.count("tls handshake failed") == 0 {
 				return errors.New("no line")
 			}
 			return nil
 		})
+	})
+	t.Run("TLS client, plain server", func(t *testing.T) {
+		s := startServer(t, nil, HandlerFunc(whoami))
+		_, err := whoIs(t, s, client(t, ca.pool))
+		t.Logf("Dial: %v", err)
+		if err == nil || !strings.Contains(err.Error(), "tls handshake with "+s.Addr().String()) {
+			t.Fatalf("Dial: %v, want a TLS handshake error", err)
+		}
 	})
 	t.Run("mutual", func(t *testing.T) {
 		s, _ := serve(t, true)
