@@ -213,7 +213,7 @@ func TestSlowFramesTimeOut(t *testing.T) {
 // whose request is still being handled, until it too is idle.
 func TestIdleConnectionsClosed(t *testing.T) {
 	checkLeaks(t)
-	const idleConns, idleTimeout = 500, 300 * time.Millisecond
+	const idleConns, idleTimeout = 500, time.Second
 	cfg := testConfig(t, "server")
 	cfg.IdleTimeout = idleTimeout
 	arrived := make(chan Reply, 1)
@@ -233,7 +233,7 @@ func TestIdleConnectionsClosed(t *testing.T) {
 	stopBusy := make(chan struct{})
 	busyDone := make(chan error, 1)
 	go func() {
-		tick := time.NewTicker(idleTimeout / 5)
+		tick := time.NewTicker(idleTimeout / 10)
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
