@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -16,6 +17,14 @@ const ProtocolVersion = 1
 // DefaultMaxFrameSize bounds one frame unless Config.MaxFrameSize says
 // otherwise.
 const DefaultMaxFrameSize = 16 << 20
+
+// Defaults of the Config fields that bound what a connection may hold.
+const (
+	DefaultMaxInFlight  = 32 << 20
+	DefaultFrameTimeout = 30 * time.Second
+	DefaultIdleTimeout  = 10 * time.Minute
+	DefaultMaxConns     = 10000
+)
 
 // ErrInvalidConfig is returned by Validate, and so by Dial, Listen and
 // NewPool, for a configuration that cannot work.
@@ -52,7 +61,70 @@ type Config struct {
 	// for longer has its connection closed. Zero means 10s.
 	WriteTimeout time.Duration
 
-	// Logger receives connection errors. Nil discards them.
+	// MaxInFlight bounds, in bytes, the frames above 64 KiB that a server
+	// is reading at once, over all its connections: a frame reserves its
+	// declared length before its payload is read (its memory is allocated
+	// as the bytes arrive) and gives it back once handled. A frame that
+	// does not fit waits, its connection unread so that TCP pushes back on
+	// the sender, until others finish or FrameTimeout passes; a frame
+	// larger than MaxInFlight proceeds when nothing else is in flight.
+	// Smaller frames are bounded per connection instead. It trades the
+	// throughput of large frames for memory. Zero means
+	// DefaultMaxInFlight (32 MiB).
+	MaxInFlight int
+
+	// FrameTimeout bounds the time from a frame's first byte to its last,
+	// including any wait for MaxInFlight, on both ends; a frame that takes
+	// longer closes its connection. It trades tolerance of slow links for
+	// how long a slow sender may hold memory. Zero means
+	// DefaultFrameTimeout (30s).
+	FrameTimeout time.Duration
+
+	// IdleTimeout is how long a server keeps a handshaken connection on
+	// which nothing arrives and no request is being handled; it then closes
+	// it. A Pool does not hand out a connection idle for more than half of
+	// it (it redials instead), so that it does not race a server with the
+	// same setting closing it. Zero means DefaultIdleTimeout (10 minutes);
+	// it cannot be disabled, but a very long one has the same effect.
+	IdleTimeout time.Duration
+
+	// MaxConns bounds a server's open connections, handshaken or not. One
+	// accepted over the limit is closed at once. Zero means
+	// DefaultMaxConns (10000).
+	MaxConns int
+
+	// ServerTLS, when not nil, makes a server speak TLS: every accepted
+	// connection completes a TLS handshake (within DialTimeout) before the
+	// hello. Set ClientAuth to tls.RequireAndVerifyClientCert for mutual
+	// TLS. Nil: plain TCP.
+	ServerTLS *tls.Config
+
+	// ClientTLS, when not nil, makes Dial speak TLS. An empty ServerName
+	// means the dialled host. Nil: plain TCP.
+	ClientTLS *tls.Config
+
+	// Token is the credential Dial sends in its hello (clients). It is never
+	// logged. Empty: none.
+	Token string
+
+	// Proof, when not nil, is called at each Dial for the proof sent in the
+	// hello (peers derive it from the gossip key, which may change at
+	// runtime). It is never logged. Nil: none.
+	Proof func() string
+
+	// Authorize, when not nil, is called by a server for each connection
+	// whose hello passed the protocol and cluster checks, with the TLS
+	// state when ServerTLS is set (nil otherwise). An error refuses the
+	// connection: the dialler's error wraps ErrUnauthorized and carries
+	// the error's text, which therefore must not contain secrets. The
+	// identity it returns is Request.Identity for every request on the
+	// connection. A panic is recovered as a refusal. Nil accepts everyone,
+	// with a nil identity.
+	Authorize func(remote Hello, tlsState *tls.ConnectionState) (identity any, err error)
+
+	// Logger receives connection errors. Lines about malformed input,
+	// refused connections and timeouts are rate-limited: at most one per
+	// kind per second, with the number suppressed since. Nil discards them.
 	Logger hclog.Logger
 }
 
@@ -76,6 +148,18 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
@@ -98,6 +182,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: DialTimeout %s is negative", ErrInvalidConfig, c.DialTimeout)
 	case c.WriteTimeout < 0:
 		return fmt.Errorf("%w: WriteTimeout %s is negative", ErrInvalidConfig, c.WriteTimeout)
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("%w: MaxInFlight %d is negative", ErrInvalidConfig, c.MaxInFlight)
+	case c.FrameTimeout < 0:
+		return fmt.Errorf("%w: FrameTimeout %s is negative", ErrInvalidConfig, c.FrameTimeout)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("%w: IdleTimeout %s is negative (it cannot be disabled; use a long one)", ErrInvalidConfig, c.IdleTimeout)
+	case c.MaxConns < 0:
+		return fmt.Errorf("%w: MaxConns %d is negative", ErrInvalidConfig, c.MaxConns)
+	case c.ServerTLS != nil && len(c.ServerTLS.Certificates) == 0 && c.ServerTLS.GetCertificate == nil && c.ServerTLS.GetConfigForClient == nil:
+		return fmt.Errorf("%w: ServerTLS has no certificate", ErrInvalidConfig)
 	}
 	return nil
 }

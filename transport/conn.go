@@ -3,10 +3,13 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,6 +32,8 @@ type Conn struct {
 	nextID  uint64
 	timed   int // async calls in pending with a deadline
 
+	lastUsed atomic.Int64 // unix nanoseconds of the last request sent or response received
+
 	wg sync.WaitGroup
 }
 
@@ -48,10 +53,14 @@ func (c *call) finish(err error) {
 	c.done <- err
 }
 
-// Dial connects to addr and performs the handshake. The context bounds both,
-// and so does Config.DialTimeout when it ends sooner. Errors wrap ErrHandshake
-// when the other end refused us, ErrInvalidConfig for a bad cfg, and the
-// context's error when it ended first.
+// Dial connects to addr and performs the handshake (after a TLS handshake
+// when cfg.ClientTLS is set). The context bounds all of it, and so does
+// Config.DialTimeout when it ends sooner. Errors wrap ErrUnauthorized when
+// the server refused our credentials, ErrHandshake when it refused us for
+// another reason (another protocol version or cluster) or does not answer
+// like a hoard node, ErrInvalidConfig for a bad cfg, and the context's error
+// when it ended first. A TLS failure, on either side, is an error that reads
+// "tls handshake with ADDR: " and wraps the TLS or x509 error.
 func Dial(ctx context.Context, addr string, cfg *Config) (*Conn, error) {
 	cfg, err := prepare(cfg)
 	if err != nil {
@@ -67,10 +76,25 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Conn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	br := bufio.NewReaderSize(nc, 64<<10)
-	remote, err := clientHandshake(ctx, nc, br, cfg)
+	conn := nc
+	if cfg.ClientTLS != nil {
+		tc := tls.Client(nc, clientTLS(cfg.ClientTLS, addr))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, fmt.Errorf("transport: tls handshake with %s: %w", addr, err)
+		}
+		conn = tc
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	remote, err := clientHandshake(ctx, conn, br, cfg)
 	if err != nil {
 		_ = nc.Close()
+		var oe *net.OpError
+		if cfg.ClientTLS != nil && errors.As(err, &oe) && oe.Op == "remote error" {
+			// In TLS 1.3 the server checks our certificate after our
+			// handshake returned: its refusal arrives as the first read.
+			return nil, fmt.Errorf("transport: tls handshake with %s: %w", addr, oe)
+		}
 		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
 	}
 	c := &Conn{
@@ -81,6 +105,8 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Conn, error) {
 		l:       newLink(nc, cfg),
 		pending: make(map[uint64]*call),
 	}
+	c.l.conn = conn
+	c.lastUsed.Store(time.Now().UnixNano())
 	c.l.start()
 	c.wg.Add(2)
 	go func() {
@@ -92,6 +118,21 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Conn, error) {
 		c.reapLoop()
 	}()
 	return c, nil
+}
+
+// clientTLS returns cfg, or a copy naming the dialled host when cfg names
+// no server.
+func clientTLS(cfg *tls.Config, addr string) *tls.Config {
+	if cfg.ServerName != "" {
+		return cfg
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	cfg = cfg.Clone()
+	cfg.ServerName = host
+	return cfg
 }
 
 func clientHandshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *Config) (Hello, error) {
@@ -114,8 +155,10 @@ func clientHandshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *Co
 }
 
 func handshakeExchange(nc net.Conn, br *bufio.Reader, cfg *Config) (Hello, error) {
-
-	local := Hello{Protocol: ProtocolVersion, Cluster: cfg.Cluster, Name: cfg.Name}
+	local := Hello{Protocol: ProtocolVersion, Cluster: cfg.Cluster, Name: cfg.Name, Token: cfg.Token}
+	if cfg.Proof != nil {
+		local.Proof = cfg.Proof()
+	}
 	body, err := encodeBody(nil, local)
 	if err != nil {
 		return Hello{}, err
@@ -123,7 +166,7 @@ func handshakeExchange(nc net.Conn, br *bufio.Reader, cfg *Config) (Hello, error
 	if _, err := nc.Write(appendFrame(nil, &header{Kind: kindHello}, body)); err != nil {
 		return Hello{}, err
 	}
-	buf, err := readFrame(br, nil, min(cfg.MaxFrameSize, maxHelloSize))
+	buf, err := readFrame(br, min(cfg.MaxFrameSize, maxHelloSize))
 	if err != nil {
 		return Hello{}, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
@@ -133,6 +176,9 @@ func handshakeExchange(nc net.Conn, br *bufio.Reader, cfg *Config) (Hello, error
 	}
 	if h.Kind != kindHello {
 		return Hello{}, fmt.Errorf("%w: expected a hello frame, got kind %d", ErrHandshake, h.Kind)
+	}
+	if h.Code == codeUnauthorized {
+		return Hello{}, fmt.Errorf("%w: %s", ErrUnauthorized, h.Message)
 	}
 	if h.Code != "" {
 		return Hello{}, fmt.Errorf("%w: refused by the server: %s", ErrHandshake, h.Message)
@@ -221,6 +267,7 @@ func (c *Conn) start(ctx context.Context, method string, flags uint8, req any, c
 		h.Timeout = int64(left)
 	}
 
+	c.lastUsed.Store(time.Now().UnixNano())
 	c.mu.Lock()
 	c.nextID++
 	h.ID = c.nextID
@@ -291,8 +338,21 @@ func (c *Conn) take(id uint64) *call {
 	return cl
 }
 
+// idleFor reports whether the connection has had no call pending for at
+// least d.
+func (c *Conn) idleFor(d time.Duration) bool {
+	if time.Since(time.Unix(0, c.lastUsed.Load())) < d {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) == 0
+}
+
 func (c *Conn) readLoop(br *bufio.Reader) {
-	err := readFrames(br, c.cfg.MaxFrameSize, kindResponse, "a server", func(h header, body []byte) {
+	fr := &frameReader{br: br, max: c.cfg.MaxFrameSize, small: smallFrame, conn: c.l.raw, frameTimeout: c.cfg.FrameTimeout}
+	err := readFrames(fr, kindResponse, "a server", func(h header, body []byte) {
+		c.lastUsed.Store(time.Now().UnixNano())
 		cl := c.take(h.ID)
 		switch {
 		case cl == nil:
@@ -307,7 +367,12 @@ func (c *Conn) readLoop(br *bufio.Reader) {
 			cl.finish(nil)
 		}
 	})
-	if !errors.Is(err, net.ErrClosed) && c.l.closeErr() == nil {
+	switch {
+	case errors.Is(err, net.ErrClosed), c.l.closeErr() != nil:
+	case errors.Is(err, io.EOF):
+		// The server hung up, as it does with idle connections.
+		c.logger.Debug("connection closed by the server")
+	default:
 		c.logger.Warn("connection closed", "error", err)
 	}
 	c.l.close(err)
@@ -373,15 +438,15 @@ func putBuffer(b *[]byte) {
 	}
 }
 
-// readFrames reads frames from br until an error, handing each to handle
+// readFrames reads frames from fr until an error, handing each to handle
 // (the body is valid until handle returns); a frame of another kind than
 // want, from peer, ends it with ErrMalformedFrame. It returns the error
 // that ended the stream.
-func readFrames(br *bufio.Reader, maxSize int, want byte, peer string, handle func(h header, body []byte)) error {
-	var buf []byte
-	var err error
+func readFrames(fr *frameReader, want byte, peer string, handle func(h header, body []byte)) error {
+	defer fr.release()
 	for {
-		if buf, err = readFrame(br, buf, maxSize); err != nil {
+		buf, err := fr.next()
+		if err != nil {
 			return err
 		}
 		h, body, err := decodeFrame(buf)
@@ -392,5 +457,7 @@ func readFrames(br *bufio.Reader, maxSize int, want byte, peer string, handle fu
 			return fmt.Errorf("%w: unexpected frame kind %d from %s", ErrMalformedFrame, h.Kind, peer)
 		}
 		handle(h, body)
+		// Before waiting for the next frame, which may be long in coming.
+		fr.release()
 	}
 }

@@ -9,6 +9,10 @@ import (
 // (another protocol version or cluster) or does not answer like a hoard node.
 var ErrHandshake = errors.New("transport: handshake failed")
 
+// ErrUnauthorized is returned by Dial, wrapped with the server's reason,
+// when the server's Authorize refused the hello's credentials.
+var ErrUnauthorized = errors.New("transport: unauthorized")
+
 // ErrNotSent wraps the error of a call whose request was never written to
 // the connection: the other end cannot have acted on it.
 var ErrNotSent = errors.New("transport: request not sent")
@@ -66,11 +70,35 @@ func errorCode(err error) (code, msg string) {
 	return code, err.Error()
 }
 
-// Hello is the handshake each end sends first.
+// Hello is the handshake each end sends first. Token and Proof are the
+// dialler's credentials (Config.Token and Config.Proof); a server sends
+// neither, and Request.Peer has them cleared. Peers that predate them
+// ignore them.
 type Hello struct {
 	Protocol int    `msgpack:"protocol"`
 	Cluster  string `msgpack:"cluster"`
 	Name     string `msgpack:"name"`
+	Token    string `msgpack:"token,omitempty"`
+	Proof    string `msgpack:"proof,omitempty"`
+}
+
+// String describes h without its credentials, so that logging a Hello does
+// not leak them.
+func (h Hello) String() string {
+	s := fmt.Sprintf("{Protocol:%d Cluster:%q Name:%q", h.Protocol, h.Cluster, h.Name)
+	if h.Token != "" {
+		s += " Token:<redacted>"
+	}
+	if h.Proof != "" {
+		s += " Proof:<redacted>"
+	}
+	return s + "}"
+}
+
+// withoutSecrets returns h with its credentials cleared.
+func (h Hello) withoutSecrets() Hello {
+	h.Token, h.Proof = "", ""
+	return h
 }
 
 // check reports why a server with local identity `local` refuses remote.

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -202,30 +201,6 @@ func decodeByte(dec *msgpack.Decoder) (uint8, error) {
 	return uint8(n), nil
 }
 
-// readFrame reads one frame payload from r into buf (grown as needed) and
-// returns it. A length above max is ErrFrameTooLarge and nothing more is read.
-func readFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
-	var lenBuf [frameLenSize]byte
-	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
-		return buf, err
-	}
-	n := int(binary.BigEndian.Uint32(lenBuf[:]))
-	if n > max {
-		return buf, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
-	}
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return buf, err
-	}
-	return buf, nil
-}
-
 // encodeBody marshals v as a msgpack value appended to dst. Raw values are
 // appended as they are.
 func encodeBody(dst []byte, v any) ([]byte, error) {
@@ -239,7 +214,10 @@ func encodeBody(dst []byte, v any) ([]byte, error) {
 	}
 	buf := bytes.NewBuffer(dst)
 	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
+	defer func() {
+		enc.Reset(nil) // do not keep buf, which may be large, alive in the pool
+		msgpack.PutEncoder(enc)
+	}()
 	enc.Reset(buf)
 	if err := enc.Encode(v); err != nil {
 		return dst, err

@@ -1,13 +1,16 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 	"unicode/utf8"
 
@@ -44,7 +47,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 				body := mustEncode(t, b.v)
 				frame := appendFrame([]byte("prefix"), &h, body)
 				frame = frame[len("prefix"):]
-				got, err := readFrame(bytes.NewReader(frame), nil, DefaultMaxFrameSize)
+				got, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), DefaultMaxFrameSize)
 				if err != nil {
 					t.Fatalf("readFrame: %v", err)
 				}
@@ -119,29 +122,53 @@ func TestReadFrame(t *testing.T) {
 		{"huge length", lengthOnly(math.MaxUint32), nil, ErrFrameTooLarge},
 		{"truncated payload", frameOf([]byte("hello"))[:7], nil, io.ErrUnexpectedEOF},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := readFrame(bytes.NewReader(tt.in), make([]byte, 0, 4), max)
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("readFrame: %v, want %v", err, tt.wantErr)
-			}
-			if err == nil && !bytes.Equal(got, tt.want) {
-				t.Fatalf("got %d bytes, want %d", len(got), len(tt.want))
-			}
-		})
+	// The payload arrives whole, or a byte at a time, or in halves.
+	readers := map[string]func(io.Reader) io.Reader{
+		"whole":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+		"halves":   iotest.HalfReader,
 	}
-	t.Run("reuses the buffer", func(t *testing.T) {
-		in := append(frameOf([]byte("first")), frameOf([]byte("2nd"))...)
-		r := bytes.NewReader(in)
-		buf := make([]byte, 0, 64)
-		a, err := readFrame(r, buf, max)
-		if err != nil || string(a) != "first" {
-			t.Fatalf("first frame %q, %v", a, err)
+	for _, tt := range tests {
+		for rname, wrap := range readers {
+			t.Run(tt.name+"/"+rname, func(t *testing.T) {
+				fr := newFrameReader(bufio.NewReaderSize(wrap(bytes.NewReader(tt.in)), 16), max)
+				got, err := fr.next()
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("next: %v, want %v", err, tt.wantErr)
+				}
+				if err == nil && !bytes.Equal(got, tt.want) {
+					t.Fatalf("got %d bytes, want %d", len(got), len(tt.want))
+				}
+				fr.release()
+			})
 		}
-		b, err := readFrame(r, a, max)
-		if err != nil || string(b) != "2nd" || &b[0] != &buf[:1][0] {
-			t.Fatalf("second frame %q, %v, reused=%v", b, err, &b[0] == &buf[:1][0])
+	}
+	t.Run("frames in a row", func(t *testing.T) {
+		big := bytes.Repeat([]byte{9}, 3*smallFrame)
+		in := append(append(frameOf([]byte("first")), frameOf(big)...), frameOf([]byte("3rd"))...)
+		fr := newFrameReader(bufio.NewReader(iotest.HalfReader(bytes.NewReader(in))), 4*smallFrame)
+		for i, want := range [][]byte{[]byte("first"), big, []byte("3rd")} {
+			got, err := fr.next()
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("frame %d: %d bytes, %v; want %d bytes", i, len(got), err, len(want))
+			}
 		}
+		if _, err := fr.next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after the last frame: %v, want EOF", err)
+		}
+	})
+	t.Run("allocates as the bytes arrive", func(t *testing.T) {
+		// 16 MiB declared, 100 KiB sent: the buffer holds about what came.
+		const declared, sent = 16 << 20, 100 << 10
+		in := append(lengthOnly(declared), make([]byte, sent)...)
+		fr := newFrameReader(bufio.NewReader(bytes.NewReader(in)), declared)
+		if _, err := fr.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("next: %v, want ErrUnexpectedEOF", err)
+		}
+		if c := cap(*fr.buf); c > 2*sent {
+			t.Fatalf("buffer of %d bytes for %d received", c, sent)
+		}
+		fr.release()
 	})
 }
 
@@ -252,6 +279,12 @@ func TestConfigValidate(t *testing.T) {
 		{"negative buffer", Config{MaxBuffered: -1}, false},
 		{"negative dial timeout", Config{DialTimeout: -time.Second}, false},
 		{"negative write timeout", Config{WriteTimeout: -time.Second}, false},
+		{"negative in-flight budget", Config{MaxInFlight: -1}, false},
+		{"negative frame timeout", Config{FrameTimeout: -time.Second}, false},
+		{"negative idle timeout", Config{IdleTimeout: -time.Second}, false},
+		{"negative connection limit", Config{MaxConns: -1}, false},
+		{"server TLS without a certificate", Config{ServerTLS: &tls.Config{}}, false},
+		{"client TLS without roots", Config{ClientTLS: &tls.Config{}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,7 +298,8 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	d := DefaultConfig()
-	if d.MaxFrameSize != DefaultMaxFrameSize || d.MaxBuffered <= 0 || d.DialTimeout <= 0 || d.WriteTimeout <= 0 || d.Logger == nil {
+	if d.MaxFrameSize != DefaultMaxFrameSize || d.MaxBuffered <= 0 || d.DialTimeout <= 0 || d.WriteTimeout <= 0 || d.Logger == nil ||
+		d.MaxInFlight != DefaultMaxInFlight || d.FrameTimeout != DefaultFrameTimeout || d.IdleTimeout != DefaultIdleTimeout || d.MaxConns != DefaultMaxConns {
 		t.Fatalf("DefaultConfig() = %+v", d)
 	}
 }

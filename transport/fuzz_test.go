@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -84,49 +86,91 @@ func FuzzDecodeFrame(f *testing.F) {
 	})
 }
 
+// fuzzMax is FuzzReadFrame's frame size limit.
+const fuzzMax = 64
+
+// FuzzReadFrame feeds the incremental frame reader a stream arriving in
+// pieces of a size the fuzzer picks, with a server's in-flight budget.
 func FuzzReadFrame(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
-		f.Add(frameOf(s))
-		f.Add(append(frameOf(s), frameOf(s)...))
+		f.Add(frameOf(s), uint8(0))
+		f.Add(append(frameOf(s), frameOf(s)...), uint8(3))
+		f.Add(frameOf(s)[:len(frameOf(s))-1], uint8(1)) // truncated payload
 	}
-	f.Add(lengthOnly(1 << 30))
-	f.Add([]byte{0, 0, 1})
-	const max = 64
-	f.Fuzz(func(t *testing.T, in []byte) {
-		r := bytes.NewReader(in)
-		var buf []byte
+	f.Add(lengthOnly(1<<30), uint8(0))                                 // huge declared length
+	f.Add(append(lengthOnly(1<<32-1), 1, 2, 3), uint8(1))              // the largest length
+	f.Add(append(lengthOnly(fuzzMax+1), make([]byte, 8)...), uint8(2)) // just above the limit
+	f.Add(append(lengthOnly(fuzzMax), make([]byte, fuzzMax-3)...), uint8(0))
+	f.Add([]byte{0, 0, 1}, uint8(0))
+	f.Fuzz(func(t *testing.T, in []byte, piece uint8) {
+		var src io.Reader = bytes.NewReader(in)
+		if piece > 0 {
+			src = &pieceReader{r: src, n: int(piece)}
+		}
+		counted := &countingReader{r: src}
+		fr := newFrameReader(bufio.NewReaderSize(counted, 16), fuzzMax)
+		fr.small = 16
+		fr.budget = newBudget(fuzzMax / 2) // frames above it proceed alone
+		defer fr.release()
+		consumed := 0
 		for {
-			before := r.Len()
-			var err error
-			buf, err = readFrame(r, buf, max)
+			buf, err := fr.next()
 			if err != nil {
+				left := len(in) - consumed
 				switch {
 				case errors.Is(err, io.EOF):
-					if before != 0 {
-						t.Fatalf("EOF with %d bytes left", before)
+					if left != 0 {
+						t.Fatalf("EOF with %d bytes left", left)
 					}
 				case errors.Is(err, io.ErrUnexpectedEOF):
-					if r.Len() != 0 {
-						t.Fatalf("unexpected EOF with %d bytes left", r.Len())
+					if counted.n != len(in) {
+						t.Fatalf("unexpected EOF with %d bytes unread", len(in)-counted.n)
 					}
 				case errors.Is(err, ErrFrameTooLarge):
-					if before-r.Len() != frameLenSize {
-						t.Fatalf("read %d bytes of a too large frame, want only its length", before-r.Len())
+					if left < frameLenSize || int(binary.BigEndian.Uint32(in[consumed:])) <= fuzzMax {
+						t.Fatalf("frame too large at %d: %v", consumed, err)
 					}
 				default:
-					t.Fatalf("readFrame: %v", err)
+					t.Fatalf("next: %v", err)
+				}
+				if used, _ := fr.budget.inUse(); used > 0 && fr.held == 0 {
+					t.Fatalf("budget holds %d bytes after a failed frame", used)
 				}
 				return
 			}
-			if len(buf) > max {
-				t.Fatalf("frame of %d bytes above the limit %d", len(buf), max)
+			if len(buf) > fuzzMax {
+				t.Fatalf("frame of %d bytes above the limit %d", len(buf), fuzzMax)
 			}
-			if consumed := before - r.Len(); consumed != frameLenSize+len(buf) {
-				t.Fatalf("consumed %d bytes for a %d byte frame", consumed, len(buf))
+			if want := int(binary.BigEndian.Uint32(in[consumed:])); want != len(buf) || !bytes.Equal(buf, in[consumed+frameLenSize:][:want]) {
+				t.Fatalf("frame at %d: got %d bytes, want %d", consumed, len(buf), want)
 			}
+			if c := cap(buf); len(buf) > fr.small && c > max(firstChunk, 2*len(buf)) {
+				t.Fatalf("buffer of %d bytes for a %d byte frame", c, len(buf))
+			}
+			consumed += frameLenSize + len(buf)
 			_, _, _ = decodeFrame(buf)
 		}
 	})
+}
+
+// pieceReader returns at most n bytes per Read.
+type pieceReader struct {
+	r io.Reader
+	n int
+}
+
+func (p *pieceReader) Read(b []byte) (int, error) { return p.r.Read(b[:min(len(b), p.n)]) }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += n
+	return n, err
 }
 
 // FuzzCheckBody compares checkBody with the msgpack decoder's own Skip: they

@@ -199,7 +199,7 @@ func (rc *rawConn) sendHello(hello Hello) {
 
 // readFrame reads and decodes one frame.
 func (rc *rawConn) readFrame() (header, []byte, error) {
-	buf, err := readFrame(rc.br, nil, DefaultMaxFrameSize)
+	buf, err := readFrame(rc.br, DefaultMaxFrameSize)
 	if err != nil {
 		return header{}, nil, err
 	}

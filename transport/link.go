@@ -20,7 +20,8 @@ var ErrClosed = errors.New("transport: connection closed")
 // everything pending with a single syscall, so frames queued while a write is
 // in progress are coalesced into the next one.
 type link struct {
-	conn         net.Conn
+	conn         net.Conn // written to: raw, or TLS over raw
+	raw          net.Conn // the TCP connection: closed by close, never blocking
 	writeTimeout time.Duration
 	maxBuffered  int
 
@@ -42,6 +43,7 @@ type link struct {
 func newLink(conn net.Conn, cfg *Config) *link {
 	return &link{
 		conn:         conn,
+		raw:          conn,
 		writeTimeout: cfg.WriteTimeout,
 		maxBuffered:  cfg.MaxBuffered,
 		drained:      make(chan struct{}),
@@ -173,7 +175,10 @@ func (l *link) close(err error) {
 	l.out = nil
 	close(l.done)
 	l.mu.Unlock()
-	_ = l.conn.Close()
+	// Closing the TCP connection under TLS skips the close_notify alert,
+	// which could block on a peer that does not read; the other end sees
+	// EOF at a record boundary.
+	_ = l.raw.Close()
 }
 
 // closeErr is the error that closed the link, or nil while it is open.

@@ -5,8 +5,10 @@ import (
 	"sync"
 )
 
-// Pool keeps one connection per address and redials when one has closed.
-// Concurrent Gets for an address share one dial. A Pool is safe for
+// Pool keeps one connection per address and redials when one has closed,
+// or has been idle for more than half of Config.IdleTimeout (a server closes
+// connections idle for IdleTimeout). Concurrent Gets for an address share
+// one dial. A Pool is safe for
 // concurrent use.
 type Pool struct {
 	cfg *Config
@@ -67,16 +69,17 @@ func (p *Pool) Get(ctx context.Context, addr string) (*Conn, error) {
 			}
 			return nil, e.err
 		}
-		if e.conn.Err() == nil {
+		if e.conn.Err() == nil && !e.conn.idleFor(p.cfg.IdleTimeout/2) {
 			return e.conn, nil
 		}
-		// Closed since: drop it and dial again.
+		// Closed since, or idle long enough that the server may be closing
+		// it: drop it and dial again.
 		p.mu.Lock()
 		if p.conns[addr] == e {
 			delete(p.conns, addr)
 		}
 		p.mu.Unlock()
-		_ = e.conn.Close() // already closed: this only waits for its goroutines to end
+		_ = e.conn.Close() // when closed already, this only waits for its goroutines to end
 	}
 }
 

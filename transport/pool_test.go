@@ -186,7 +186,7 @@ func TestPool(t *testing.T) {
 			accepted++
 			first := accepted == 1
 			mu.Unlock()
-			if _, err := readFrame(br, nil, DefaultMaxFrameSize); err != nil {
+			if _, err := readFrame(br, DefaultMaxFrameSize); err != nil {
 				return
 			}
 			if first {
@@ -236,7 +236,7 @@ func TestPoolCloseDuringDial(t *testing.T) {
 	answer := make(chan struct{})
 	hungUp := make(chan struct{})
 	addr := fakeServer(t, false, func(nc net.Conn, br *bufio.Reader) {
-		if _, err := readFrame(br, nil, DefaultMaxFrameSize); err != nil {
+		if _, err := readFrame(br, DefaultMaxFrameSize); err != nil {
 			return
 		}
 		close(gotHello)

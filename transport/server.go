@@ -3,11 +3,13 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -36,7 +38,8 @@ type Request struct {
 	Method   string
 	Flags    uint8
 	Deadline time.Time // the caller's deadline, zero when it has none
-	Peer     Hello     // what the caller said of itself in the handshake
+	Peer     Hello     // what the caller said of itself in the handshake, credentials cleared
+	Identity any       // what Config.Authorize returned for the connection; nil without one
 	body     []byte
 }
 
@@ -59,7 +62,8 @@ func (r *Request) Context(parent context.Context) (context.Context, context.Canc
 }
 
 // Reply answers one request. Send it exactly once; later sends are ignored
-// by the caller.
+// by the caller. Until it is sent, the request keeps its connection from
+// being closed as idle.
 type Reply struct {
 	sc *serverConn
 	id uint64
@@ -73,6 +77,7 @@ func (r Reply) Send(resp any, err error) {
 	if r.sc == nil {
 		return
 	}
+	r.sc.answered()
 	h := header{Kind: kindResponse, ID: r.id}
 	buf := getBuffer()
 	defer putBuffer(buf)
@@ -120,7 +125,9 @@ type Server struct {
 	handler Handler
 	ln      net.Listener
 	logger  hclog.Logger
+	limited *rateLog // lines about what remote ends do
 	local   Hello
+	budget  *budget
 
 	// mu guards conns and closed.
 	mu     sync.Mutex
@@ -149,7 +156,9 @@ func Listen(addr string, cfg *Config, h Handler) (*Server, error) {
 		handler: h,
 		ln:      ln,
 		logger:  cfg.Logger,
+		limited: newRateLog(cfg.Logger),
 		local:   Hello{Protocol: ProtocolVersion, Cluster: cfg.Cluster, Name: cfg.Name},
+		budget:  newBudget(cfg.MaxInFlight),
 		conns:   make(map[*serverConn]struct{}),
 	}
 	s.wg.Add(1)
@@ -162,6 +171,22 @@ func Listen(addr string, cfg *Config, h Handler) (*Server, error) {
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// ServerStats is a snapshot of what a Server holds.
+type ServerStats struct {
+	Conns         int   // open connections, handshaken or not
+	InFlightBytes int64 // of Config.MaxInFlight, reserved by frames being read
+	FramesWaiting int   // frames waiting for MaxInFlight
+}
+
+// Stats returns what the server holds now.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	used, waiting := s.budget.inUse()
+	return ServerStats{Conns: n, InFlightBytes: used, FramesWaiting: waiting}
+}
 
 // Close stops accepting, closes every connection and waits for their
 // goroutines. Replies sent after Close are dropped. It is idempotent.
@@ -210,6 +235,12 @@ func (s *Server) acceptLoop() {
 			_ = nc.Close()
 			return
 		}
+		if len(s.conns) >= s.cfg.MaxConns {
+			s.mu.Unlock()
+			_ = nc.Close()
+			s.limited.warn("refused a connection: too many connections", "remote", sc.remote, "limit", s.cfg.MaxConns)
+			continue
+		}
 		s.conns[sc] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -222,10 +253,24 @@ func (s *Server) acceptLoop() {
 
 // serverConn is the serving end of one connection.
 type serverConn struct {
-	srv    *Server
-	l      *link
-	remote string
-	peer   Hello
+	srv      *Server
+	l        *link
+	remote   string
+	peer     Hello // credentials cleared
+	identity any
+	tls      *tls.ConnectionState
+
+	handling atomic.Int64 // requests dispatched and not answered
+}
+
+// answered counts a reply; a second reply to one request is not counted.
+func (sc *serverConn) answered() {
+	for {
+		n := sc.handling.Load()
+		if n <= 0 || sc.handling.CompareAndSwap(n, n-1) {
+			return
+		}
+	}
 }
 
 func (sc *serverConn) serve() {
@@ -234,27 +279,66 @@ func (sc *serverConn) serve() {
 		delete(sc.srv.conns, sc)
 		sc.srv.mu.Unlock()
 	}()
+	cfg := sc.srv.cfg
+	// The TLS handshake and the hello both happen within DialTimeout.
+	_ = sc.l.raw.SetDeadline(time.Now().Add(cfg.DialTimeout))
+	if cfg.ServerTLS != nil {
+		tc := tls.Server(sc.l.raw, cfg.ServerTLS)
+		if err := tc.Handshake(); err != nil {
+			if sc.l.closeErr() == nil {
+				sc.srv.limited.warn("tls handshake failed", "remote", sc.remote, "error", err)
+			}
+			sc.lingeringClose(err)
+			return
+		}
+		state := tc.ConnectionState()
+		sc.tls = &state
+		sc.l.conn = tc
+	}
 	br := bufio.NewReaderSize(sc.l.conn, 64<<10)
 	if err := sc.handshake(br); err != nil {
-		sc.srv.logger.Warn("handshake failed", "remote", sc.remote, "error", err)
+		switch {
+		case sc.l.closeErr() != nil:
+		case errors.Is(err, ErrUnauthorized):
+			sc.srv.limited.warn("refused an unauthorized connection", "remote", sc.remote, "peer", sc.peer.Name, "reason", err)
+		default:
+			sc.srv.limited.warn("handshake failed", "remote", sc.remote, "error", err)
+		}
 		sc.l.close(err)
 		return
 	}
+	_ = sc.l.raw.SetDeadline(time.Time{})
 	sc.l.start()
 	defer sc.l.wg.Wait()
 
-	err := readFrames(br, sc.srv.cfg.MaxFrameSize, kindRequest, "a client", func(h header, body []byte) {
-		req := Request{Method: h.Method, Flags: h.Flags, Peer: sc.peer, body: body}
+	fr := &frameReader{
+		br:           br,
+		max:          cfg.MaxFrameSize,
+		small:        smallFrame,
+		conn:         sc.l.raw,
+		frameTimeout: cfg.FrameTimeout,
+		idleTimeout:  cfg.IdleTimeout,
+		busy:         func() bool { return sc.handling.Load() > 0 },
+		budget:       sc.srv.budget,
+		done:         sc.l.done,
+	}
+	err := readFrames(fr, kindRequest, "a client", func(h header, body []byte) {
+		req := Request{Method: h.Method, Flags: h.Flags, Peer: sc.peer, Identity: sc.identity, body: body}
 		if h.Timeout > 0 {
 			req.Deadline = time.Now().Add(time.Duration(h.Timeout))
 		}
+		sc.handling.Add(1)
 		sc.dispatch(&req, Reply{sc: sc, id: h.ID})
 	})
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), sc.l.closeErr() != nil:
 		// The client hung up or we are closing.
+	case errors.Is(err, errIdle):
+		sc.srv.limited.debug("closing an idle connection", "remote", sc.remote, "peer", sc.peer.Name, "after", cfg.IdleTimeout)
+	case errors.Is(err, errFrameTimeout):
+		sc.srv.limited.warn("closing a connection: frame timed out", "remote", sc.remote, "peer", sc.peer.Name, "error", err)
 	default:
-		sc.srv.logger.Error("closing connection", "remote", sc.remote, "peer", sc.peer.Name, "error", err)
+		sc.srv.limited.warn("closing a connection: bad input", "remote", sc.remote, "peer", sc.peer.Name, "error", err)
 	}
 	sc.l.close(err)
 }
@@ -264,19 +348,17 @@ func (sc *serverConn) serve() {
 func (sc *serverConn) dispatch(req *Request, r Reply) {
 	defer func() {
 		if p := recover(); p != nil {
-			sc.srv.logger.Error("handler panicked", "method", req.Method, "peer", sc.peer.Name, "panic", p)
+			sc.srv.limited.log(hclog.Error, "handler panicked", "method", req.Method, "peer", sc.peer.Name, "panic", p)
 			r.Send(nil, fmt.Errorf("transport: %s handler panicked: %v", req.Method, p))
 		}
 	}()
 	sc.srv.handler.ServeRPC(req, r)
 }
 
-// handshake reads the client's hello and answers with ours, or with a refusal.
+// handshake reads the client's hello and answers with ours, or with a
+// refusal. Errors wrap ErrUnauthorized when Authorize refused the client.
 func (sc *serverConn) handshake(br *bufio.Reader) error {
-	_ = sc.l.conn.SetDeadline(time.Now().Add(sc.srv.cfg.DialTimeout))
-	defer func() { _ = sc.l.conn.SetDeadline(time.Time{}) }()
-
-	buf, err := readFrame(br, nil, min(sc.srv.cfg.MaxFrameSize, maxHelloSize))
+	buf, err := readFrame(br, min(sc.srv.cfg.MaxFrameSize, maxHelloSize))
 	if err != nil {
 		return err
 	}
@@ -287,13 +369,19 @@ func (sc *serverConn) handshake(br *bufio.Reader) error {
 	if h.Kind != kindHello {
 		return fmt.Errorf("%w: first frame is kind %d, not a hello", ErrHandshake, h.Kind)
 	}
-	if err := decodeBody(body, &sc.peer); err != nil {
+	var peer Hello
+	if err := decodeBody(body, &peer); err != nil {
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
+	sc.peer = peer.withoutSecrets()
 	reply := header{Kind: kindHello}
 	var out []byte
-	if err = sc.srv.local.check(sc.peer); err != nil {
+	if err = sc.srv.local.check(peer); err != nil {
 		reply.Code, reply.Message = "refused", err.Error()
+		out = appendFrame(nil, &reply, nil)
+	} else if sc.identity, err = sc.authorize(peer); err != nil {
+		reply.Code, reply.Message = codeUnauthorized, err.Error()
+		err = fmt.Errorf("%w: %s", ErrUnauthorized, err.Error())
 		out = appendFrame(nil, &reply, nil)
 	} else if out, err = encodeBody(appendFrame(nil, &reply, nil), sc.srv.local); err == nil {
 		fixLength(out)
@@ -302,4 +390,35 @@ func (sc *serverConn) handshake(br *bufio.Reader) error {
 		err = werr
 	}
 	return err
+}
+
+// lingeringClose closes a connection whose last bytes (a TLS alert) the
+// client has yet to read: closing at once, with the client's bytes unread,
+// would reset the connection and could lose the alert, leaving the client
+// with "connection reset" instead of the reason. It shuts down our side and
+// drains what the client sends for up to a second.
+func (sc *serverConn) lingeringClose(err error) {
+	if tc, ok := sc.l.raw.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+		_ = tc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(tc, 64<<10))
+	}
+	sc.l.close(err)
+}
+
+// codeUnauthorized is the code of a hello refusing the dialler's
+// credentials.
+const codeUnauthorized = "unauthorized"
+
+// authorize runs Config.Authorize, turning a panic into a refusal.
+func (sc *serverConn) authorize(peer Hello) (identity any, err error) {
+	if sc.srv.cfg.Authorize == nil {
+		return nil, nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			sc.srv.limited.log(hclog.Error, "authorize panicked", "remote", sc.remote, "panic", p)
+			identity, err = nil, errors.New("the server failed to check the credentials")
+		}
+	}()
+	return sc.srv.cfg.Authorize(peer, sc.tls)
 }

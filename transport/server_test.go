@@ -264,7 +264,7 @@ func fakeServer(t *testing.T, hello bool, serve func(nc net.Conn, br *bufio.Read
 			wg.Go(func() {
 				br := bufio.NewReader(nc)
 				if hello {
-					if _, err := readFrame(br, nil, DefaultMaxFrameSize); err != nil {
+					if _, err := readFrame(br, DefaultMaxFrameSize); err != nil {
 						return
 					}
 					body, _ := encodeBody(nil, Hello{Protocol: ProtocolVersion, Cluster: "test", Name: "fake"})
@@ -286,21 +286,21 @@ func TestDialFailures(t *testing.T) {
 	})
 	gotHello := make(chan struct{}, 1)
 	silentSignal := fakeServer(t, false, func(nc net.Conn, br *bufio.Reader) {
-		if _, err := readFrame(br, nil, DefaultMaxFrameSize); err == nil {
+		if _, err := readFrame(br, DefaultMaxFrameSize); err == nil {
 			gotHello <- struct{}{}
 		}
 		_, _ = io.Copy(io.Discard, br)
 	})
 	garbage := fakeServer(t, false, func(nc net.Conn, br *bufio.Reader) {
-		_, _ = readFrame(br, nil, DefaultMaxFrameSize)
+		_, _ = readFrame(br, DefaultMaxFrameSize)
 		_, _ = nc.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
 	})
 	request := fakeServer(t, false, func(nc net.Conn, br *bufio.Reader) {
-		_, _ = readFrame(br, nil, DefaultMaxFrameSize)
+		_, _ = readFrame(br, DefaultMaxFrameSize)
 		_, _ = nc.Write(appendFrame(nil, &header{Kind: kindRequest, ID: 1}, nil))
 	})
 	otherCluster := fakeServer(t, false, func(nc net.Conn, br *bufio.Reader) {
-		_, _ = readFrame(br, nil, DefaultMaxFrameSize)
+		_, _ = readFrame(br, DefaultMaxFrameSize)
 		body, _ := encodeBody(nil, Hello{Protocol: ProtocolVersion, Cluster: "prod"})
 		_, _ = nc.Write(appendFrame(nil, &header{Kind: kindHello}, body))
 		_, _ = br.ReadByte()
@@ -373,7 +373,7 @@ func TestConnBadServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := fakeServer(t, true, func(nc net.Conn, br *bufio.Reader) {
-				buf, err := readFrame(br, nil, DefaultMaxFrameSize)
+				buf, err := readFrame(br, DefaultMaxFrameSize)
 				if err != nil {
 					return
 				}
