@@ -219,6 +219,18 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data dir is required", ErrInvalidConfig)
 	}
+	if _, err := auth.NewTokens(c.Tokens); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if len(c.Tokens) > 0 && c.EncryptKey == nil {
+		return fmt.Errorf("%w: tokens need gossip encryption (encrypt): peers prove themselves to each other with a secret derived from its key, which no client holds", ErrInvalidConfig)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if c.MaxConns < 0 || c.IdleTimeout < 0 {
+		return fmt.Errorf("%w: max conns %d and idle timeout %s must not be negative", ErrInvalidConfig, c.MaxConns, c.IdleTimeout)
+	}
 	if c.MaxValueBytes < 0 || c.MaxValueBytes > op.MaxInsertBytes {
 		return fmt.Errorf("%w: max value bytes %d must be between 1 and %d", ErrInvalidConfig, c.MaxValueBytes, op.MaxInsertBytes)
 	}

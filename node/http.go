@@ -22,15 +22,19 @@ func (n *Node) startHTTP() {
 		}
 		writeJSON(w, code, map[string]any{"ready": ok, "reason": reason, "name": n.cfg.Name})
 	})
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /v1/status", n.requireToken(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"node": n.status(), "members": n.membersResponse().Members})
-	})
+	})))
 	for pattern, h := range n.cfg.HTTPRoutes {
+		if !n.cfg.MetricsOpen {
+			h = n.requireToken(h)
+		}
 		mux.Handle(pattern, h)
 	}
 	n.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       n.cfg.IdleTimeout,
 		ErrorLog:          n.logger.Named("http").StandardLogger(nil),
 	}
 	n.goFunc(func() {

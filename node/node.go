@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/internal/auth"
+	"github.com/hoard-dev/hoard/internal/tlsconf"
+	"golang.org/x/net/netutil"
 	"github.com/hoard-dev/hoard/internal/counter"
 	"github.com/hoard-dev/hoard/internal/durability"
 	"github.com/hoard-dev/hoard/internal/endpoint"
@@ -41,6 +45,10 @@ type Node struct {
 	http    *http.Server
 	httpLn  net.Listener
 	resp    *resp.Server // nil when RESPAddr is empty
+
+	tls      *tlsconf.Reloader // nil when TLS is off
+	tokens   *auth.Tokens      // none: tokens are off
+	refusals rateLog           // the log lines of refused requests
 
 	stores map[string]*store // fixed after Start
 	dlq    *flush.DeadLetters
@@ -94,6 +102,15 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		n.logger = hclog.NewNullLogger()
 	}
 	n.cfg.withDefaults()
+	var err error
+	if n.tokens, err = auth.NewTokens(cfg.Tokens); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if cfg.TLS.Enabled() {
+		if n.tls, err = tlsconf.New(cfg.TLS); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.loopCtx, n.loopCancel = loopCtx, cancel
 	// fail closes what was opened when Start cannot go on.
@@ -105,8 +122,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		}
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	tcfg := &transport.Config{Cluster: n.cfg.Cluster, Name: cfg.Name, Logger: n.logger.Named("rpc")}
-	var err error
+	tcfg := n.transportConfig()
 	if n.pool, err = transport.NewPool(tcfg); err != nil {
 		return fail(err)
 	}
@@ -134,6 +150,10 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		}
 		closers = append(closers, n.httpLn.Close)
 		n.cfg.HTTPAddr = endpoint.Advertisable(n.httpLn.Addr(), cfg.HTTPAddr)
+		n.httpLn = netutil.LimitListener(n.httpLn, n.cfg.MaxConns)
+		if n.tls != nil {
+			n.httpLn = tls.NewListener(n.httpLn, n.tls.ServerConfig())
+		}
 	}
 	if cfg.RESPAddr != "" {
 		if n.resp, err = n.listenRESP(); err != nil {

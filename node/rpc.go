@@ -19,6 +19,10 @@ func (n *Node) serveRPC(req *transport.Request, r transport.Reply) {
 		r.Send(nil, transport.NewError(proto.CodeShuttingDown, errors.New("node: still starting")))
 		return
 	}
+	if err := n.permit(req); err != nil {
+		r.Send(nil, rpcError(err))
+		return
+	}
 	switch req.Method {
 	case proto.MethodStatus:
 		r.Send(n.status(), nil)

@@ -103,6 +103,12 @@ type Config struct {
 	// means the dialled host. Nil: plain TCP.
 	ClientTLS *tls.Config
 
+	// ClientTLSFor, when not nil, makes Dial speak TLS with the config it
+	// returns for the dialled host; it wins over ClientTLS. A node sets it
+	// to verify peers it dials by IP address against their certificates'
+	// IP SANs with reloadable CAs (tlsconf.Reloader.ClientConfigFor).
+	ClientTLSFor func(host string) *tls.Config
+
 	// Token is the credential Dial sends in its hello (clients). It is never
 	// logged. Empty: none.
 	Token string

@@ -77,8 +77,9 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Conn, error) {
 		_ = tc.SetNoDelay(true)
 	}
 	conn := nc
-	if cfg.ClientTLS != nil {
-		tc := tls.Client(nc, clientTLS(cfg.ClientTLS, addr))
+	tlsOn := cfg.ClientTLS != nil || cfg.ClientTLSFor != nil
+	if tlsOn {
+		tc := tls.Client(nc, clientTLS(cfg, addr))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
 			return nil, fmt.Errorf("transport: tls handshake with %s: %w", addr, err)
@@ -90,7 +91,7 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Conn, error) {
 	if err != nil {
 		_ = nc.Close()
 		var oe *net.OpError
-		if cfg.ClientTLS != nil && errors.As(err, &oe) && oe.Op == "remote error" {
+		if tlsOn && errors.As(err, &oe) && oe.Op == "remote error" {
 			// In TLS 1.3 the server checks our certificate after our
 			// handshake returned: its refusal arrives as the first read.
 			return nil, fmt.Errorf("transport: tls handshake with %s: %w", addr, oe)
@@ -122,13 +123,17 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Conn, error) {
 
 // clientTLS returns cfg, or a copy naming the dialled host when cfg names
 // no server.
-func clientTLS(cfg *tls.Config, addr string) *tls.Config {
-	if cfg.ServerName != "" {
-		return cfg
-	}
+func clientTLS(c *Config, addr string) *tls.Config {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
+	}
+	if c.ClientTLSFor != nil {
+		return c.ClientTLSFor(host)
+	}
+	cfg := c.ClientTLS
+	if cfg.ServerName != "" {
+		return cfg
 	}
 	cfg = cfg.Clone()
 	cfg.ServerName = host
