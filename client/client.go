@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -56,6 +57,11 @@ var (
 	// the key's owner. The failure is not cached.
 	ErrLoadFailed = errs.ErrLoadFailed
 
+	// ErrUnauthorized: the node refused the client's credentials when it
+	// connected: no token, a token it does not know, or (with mutual TLS)
+	// no certificate it trusts.
+	ErrUnauthorized = transport.ErrUnauthorized
+
 	// ErrForbidden: the client's token does not allow the call (a write
 	// token asking for Leave, say). Nothing was done.
 	ErrForbidden = errs.ErrForbidden
@@ -95,6 +101,17 @@ type Config struct {
 	// over one connection per node, falling back to forwarding while the
 	// owner cannot be reached.
 	Forward bool
+
+	// Token is the client's credential, sent when it connects: needed when
+	// the nodes declare tokens, and its role (read, write, admin) decides
+	// what the client may do. Empty: none.
+	Token string
+
+	// TLS, when not nil, makes the client speak TLS to the nodes: RootCAs
+	// to verify them and, for mutual TLS, a client certificate
+	// (Certificates). A config with an empty ServerName verifies each node
+	// against the address dialled. Nil: plain TCP.
+	TLS *tls.Config
 }
 
 // Dial connects to the first reachable node of addrs (RPC addresses,
@@ -109,7 +126,9 @@ func DialConfig(ctx context.Context, cfg Config) (*Client, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, fmt.Errorf("%w: no address given", ErrUnavailable)
 	}
-	c := &Client{addrs: append([]string(nil), cfg.Addrs...), tcfg: transport.DefaultConfig()}
+	tcfg := transport.DefaultConfig()
+	tcfg.Token, tcfg.ClientTLS = cfg.Token, cfg.TLS
+	c := &Client{addrs: append([]string(nil), cfg.Addrs...), tcfg: tcfg}
 	if _, err := c.connection(ctx); err != nil {
 		return nil, err
 	}
@@ -194,6 +213,9 @@ func (c *Client) connection(ctx context.Context) (*transport.Conn, error) {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if err := errors.Join(errs...); errors.Is(err, ErrUnauthorized) {
+		return nil, fmt.Errorf("client: %w", err) // reached, and refused
 	}
 	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/internal/tlsconf"
 )
 
 // defaultRPCAddr is where client commands look for a node by default.
@@ -21,6 +23,10 @@ type clientFlags struct {
 	rpc     string
 	format  string
 	timeout time.Duration
+	token   string
+	caFile  string
+	cert    string
+	key     string
 }
 
 // register adds the client flags to cmd, bound to f.
@@ -31,6 +37,10 @@ func (f *clientFlags) register(cmd *cobra.Command, getenv func(string) string, w
 	}
 	cmd.Flags().StringVar(&f.rpc, "rpc", def, "RPC address (host:port) of the node to talk to; env HOARD_RPC_ADDR")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the node")
+	cmd.Flags().StringVar(&f.token, "token", getenv("HOARD_TOKEN"), "token to present when the nodes declare tokens; env HOARD_TOKEN (prefer the env: a flag shows in ps)")
+	cmd.Flags().StringVar(&f.caFile, "ca-file", getenv("HOARD_CA_FILE"), "speak TLS, verifying the node against this CA bundle (PEM); env HOARD_CA_FILE")
+	cmd.Flags().StringVar(&f.cert, "cert-file", getenv("HOARD_CERT_FILE"), "client certificate (PEM) for mutual TLS; env HOARD_CERT_FILE")
+	cmd.Flags().StringVar(&f.key, "key-file", getenv("HOARD_KEY_FILE"), "the client certificate's private key (PEM); env HOARD_KEY_FILE")
 	if withFormat {
 		cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	}
@@ -44,11 +54,26 @@ func (f *clientFlags) dial(ctx context.Context) (*client.Client, context.Context
 	if f.timeout <= 0 {
 		return nil, nil, nil, fmt.Errorf("--timeout %s: must be positive", f.timeout)
 	}
+	cfg := client.Config{Addrs: []string{f.rpc}, Token: f.token}
+	if f.caFile != "" || f.cert != "" || f.key != "" {
+		if f.caFile == "" {
+			return nil, nil, nil, errors.New("--cert-file and --key-file need --ca-file (HOARD_CA_FILE) too: the CA that signed the node's certificate")
+		}
+		tc, err := tlsconf.ClientFromFiles(f.caFile, f.cert, f.key)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		cfg.TLS = tc
+	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	c, err := client.Dial(ctx, f.rpc)
-	if err != nil {
+	c, err := client.DialConfig(ctx, cfg)
+	switch {
+	case errors.Is(err, client.ErrUnauthorized):
 		cancel()
-		return nil, nil, nil, fmt.Errorf("cannot reach a hoard node at %s (is the agent running? set --rpc or HOARD_RPC_ADDR): %w", f.rpc, err)
+		return nil, nil, nil, fmt.Errorf("the node at %s refused this client (check --token / HOARD_TOKEN): %w", f.rpc, err)
+	case err != nil:
+		cancel()
+		return nil, nil, nil, fmt.Errorf("cannot reach a hoard node at %s (is the agent running? set --rpc or HOARD_RPC_ADDR; does it want TLS: --ca-file?): %w", f.rpc, err)
 	}
 	return c, ctx, cancel, nil
 }
