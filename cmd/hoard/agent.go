@@ -38,7 +38,8 @@ protocol for any Redis client (redis-cli -p 6380 INCRBY pageviews:/home 5). Sett
 for a .json file) and the flags below override them.
 
 SIGINT or SIGTERM makes the node leave the cluster gracefully and exit 0; a
-second signal exits at once.`,
+second signal exits at once. SIGHUP reads the TLS certificates, key and CAs
+again (new connections get them; open ones carry on).`,
 		Example: `  hoard agent --config n1.hcl
   hoard agent --name n2 --bind 127.0.0.1:7947 --rpc 127.0.0.1:7374 --http 127.0.0.1:8081 --join 127.0.0.1:7946`,
 		Args: cobra.NoArgs,
@@ -147,14 +148,27 @@ func runAgent(ctx context.Context, a *config.Agent, stdout io.Writer) error {
 	}
 	m.n.Store(n)
 
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	var sig os.Signal
-	select {
-	case sig = <-sigs:
-	case <-ctx.Done():
-	case <-n.Done():
-		// `hoard leave` made the node leave; it has flushed and stopped.
-		logger.Info("node left the cluster on request; exiting")
-		return n.LeaveErr()
+wait:
+	for {
+		select {
+		case <-hups:
+			// Certificates renewed on disk: new connections get them.
+			if err := n.ReloadTLS(); err != nil {
+				logger.Error("SIGHUP: keeping the TLS certificates in use", "error", err)
+			}
+		case sig = <-sigs:
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-n.Done():
+			// `hoard leave` made the node leave; it has flushed and stopped.
+			logger.Info("node left the cluster on request; exiting")
+			return n.LeaveErr()
+		}
 	}
 	logger.Info("leaving on signal; send another to exit at once", "signal", sig, "timeout", leaveTimeout)
 	left := make(chan struct{})
