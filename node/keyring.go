@@ -59,7 +59,9 @@ func (n *Node) keyringRPC(ctx context.Context, in proto.KeyringRequest) (proto.K
 	req.Local = true
 	nodes, err := perNode(ctx, n, proto.MethodKeyring, req, local,
 		func(r *proto.KeyringResponse) []proto.NodeKeyring { return r.Nodes },
-		func(node string, err error) proto.NodeKeyring { return proto.NodeKeyring{Node: node, Error: errString(err)} },
+		func(node string, err error) proto.NodeKeyring {
+			return proto.NodeKeyring{Node: node, Error: errString(err)}
+		},
 		func(nk proto.NodeKeyring) string { return nk.Node })
 	return proto.KeyringResponse{Nodes: nodes}, err
 }

@@ -1,8 +1,8 @@
 package node
 
 import (
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,8 +16,6 @@ import (
 
 	"github.com/hoard-dev/hoard/cluster"
 	"github.com/hoard-dev/hoard/internal/auth"
-	"github.com/hoard-dev/hoard/internal/tlsconf"
-	"golang.org/x/net/netutil"
 	"github.com/hoard-dev/hoard/internal/counter"
 	"github.com/hoard-dev/hoard/internal/durability"
 	"github.com/hoard-dev/hoard/internal/endpoint"
@@ -26,8 +24,10 @@ import (
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/resp"
 	"github.com/hoard-dev/hoard/internal/route"
+	"github.com/hoard-dev/hoard/internal/tlsconf"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
+	"golang.org/x/net/netutil"
 )
 
 // MaxKeyBytes is the longest key accepted.
