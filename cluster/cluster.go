@@ -32,6 +32,12 @@ var ErrNoSeeds = errors.New("cluster: no seed reachable")
 // start it again under another name.
 var ErrNameTaken = errors.New("cluster: name taken")
 
+// ErrRefused is returned by Join when this node refused every seed it
+// reached, for a reason that will not pass by itself (another cluster
+// name, ring fingerprint or TLS trust: see Config.Trust); the error says
+// which.
+var ErrRefused = errors.New("cluster: refused the cluster's members")
+
 // fastRejoin is the re-join period while the node has not joined yet, or
 // while peers still hold an older incarnation of it.
 const fastRejoin = time.Second
@@ -68,6 +74,9 @@ type Cluster struct {
 	members   map[string]*Member
 	saidLeft  map[string]time.Time // members that said they flushed and are leaving, and when
 	refusedAt map[string]time.Time // last time a refusal of that node was logged
+	// refusedReason is the last refusal of a node during Join, which
+	// clears it: the reason a join that reached no one failed.
+	refusedReason string
 	// selfElsewhere lists the gossip addresses a join merge said a live node
 	// with this node's name is at; Join checks each (see Join).
 	selfElsewhere map[string]bool
@@ -142,6 +151,7 @@ func New(cfg Config) (*Cluster, error) {
 			Fingerprint: cfg.Ring.Fingerprint(),
 			Stores:      cfg.Stores,
 			Origin:      cfg.Origin,
+			Trust:       cfg.Trust.encode(),
 		},
 		shutdownCh: make(chan struct{}),
 	}
@@ -273,6 +283,7 @@ func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 	for range 3 {
 		c.mu.Lock()
 		clear(c.selfElsewhere)
+		c.refusedReason = ""
 		c.mu.Unlock()
 		n, err = c.ml.Join(seeds)
 		other := c.claimedElsewhere()
@@ -288,6 +299,12 @@ func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 		c.mu.Unlock()
 	}
 	if n == 0 {
+		c.mu.Lock()
+		reason := c.refusedReason
+		c.mu.Unlock()
+		if reason != "" {
+			return 0, fmt.Errorf("%w: %s", ErrRefused, reason)
+		}
 		return 0, fmt.Errorf("%w: %v: %w (%s)", ErrNoSeeds, seeds, err, c.joinHint())
 	}
 	c.joined.Store(true)
@@ -435,6 +452,26 @@ func (c *Cluster) LocalMeta() Meta {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	return c.meta
+}
+
+// SetTrust changes the CAs the node announces (after a certificate
+// reload) and waits, within the context's deadline, for the update to be
+// sent.
+func (c *Cluster) SetTrust(ctx context.Context, t Trust) error {
+	if err := c.alive(); err != nil {
+		return err
+	}
+	c.metaMu.Lock()
+	changed := c.meta.Trust != t.encode()
+	c.meta.Trust = t.encode()
+	c.metaMu.Unlock()
+	if !changed {
+		return nil
+	}
+	if err := c.ml.UpdateNode(timeoutOf(ctx, 5*time.Second)); err != nil {
+		return fmt.Errorf("cluster: announce trust: %w", err)
+	}
+	return nil
 }
 
 // SetLeaving marks the node as leaving in its gossiped metadata and waits,

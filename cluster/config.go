@@ -63,6 +63,13 @@ type Config struct {
 	// on placement would send a key to two owners.
 	Ring ring.Config
 
+	// Trust says which certificate authorities the node's RPC TLS uses
+	// (see Trust): a node whose certificate no CA of this node signed, or
+	// that trusts none that signed this node's, or that runs TLS while this
+	// node does not (or the reverse), could not talk to it, and is refused
+	// as a member with the reason. Zero: TLS off.
+	Trust Trust
+
 	// Join lists gossip addresses (host:port) of nodes to join at start and
 	// to re-join periodically, which heals a cluster split by a partition.
 	Join []string

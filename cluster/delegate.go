@@ -239,10 +239,20 @@ func (d *delegate) check(n *memberlist.Node) error {
 		reason = fmt.Sprintf("it is in cluster %q, this node is in %q", meta.Cluster, d.cfg.Cluster)
 	case meta.Fingerprint != d.cfg.Ring.Fingerprint():
 		reason = fmt.Sprintf("its ring fingerprint %q differs from this node's %q (partitions, load and virtual nodes must match on every node)", meta.Fingerprint, d.cfg.Ring.Fingerprint())
+	case decodeTrust(d.localTrust()).refusal(decodeTrust(meta.Trust)) != "":
+		reason = decodeTrust(d.localTrust()).refusal(decodeTrust(meta.Trust))
 	default:
 		return nil
 	}
 	return d.refuse(n, reason)
+}
+
+// localTrust is the Trust this node announces now (it changes on
+// SetTrust).
+func (d *delegate) localTrust() string {
+	d.metaMu.Lock()
+	defer d.metaMu.Unlock()
+	return d.meta.Trust
 }
 
 // refuse logs the refusal of n, at most once per refusalLogEvery for each
@@ -253,6 +263,7 @@ func (d *delegate) refuse(n *memberlist.Node, reason string) error {
 	if logIt {
 		d.refusedAt[n.Name] = time.Now()
 	}
+	d.refusedReason = fmt.Sprintf("member %s at %s: %s", n.Name, addrOf(n), reason)
 	d.mu.Unlock()
 	if logIt {
 		d.logger.Error("refusing node", "member", n.Name, "gossip", addrOf(n), "reason", reason)

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -26,8 +28,53 @@ type Meta struct {
 	State       State  `msgpack:"s"`
 	Version     string `msgpack:"v"`
 	Fingerprint string `msgpack:"f"`
-	Stores      string `msgpack:"st"` // digest of the declared stores
-	Origin      string `msgpack:"o"`  // this incarnation's log: see Config.Origin
+	Stores      string `msgpack:"st"`          // digest of the declared stores
+	Origin      string `msgpack:"o"`           // this incarnation's log: see Config.Origin
+	Trust       string `msgpack:"t,omitempty"` // Trust.encode: "" when TLS is off
+}
+
+// Trust names the certificate authorities of a node's TLS by key
+// identifier (short hex, as tlsconf.Reloader.Trust gives them).
+type Trust struct {
+	On     bool     // TLS is on
+	Issuer string   // the CA that signed the node's certificate; "" unknown
+	CAs    []string // the CAs it verifies peers against; none: it verifies nobody
+}
+
+func (t Trust) encode() string {
+	if !t.On {
+		return ""
+	}
+	return "tls/" + t.Issuer + "/" + strings.Join(t.CAs, ",")
+}
+
+func decodeTrust(s string) Trust {
+	if s == "" {
+		return Trust{}
+	}
+	t := Trust{On: true}
+	parts := strings.SplitN(strings.TrimPrefix(s, "tls/"), "/", 2)
+	t.Issuer = parts[0]
+	if len(parts) == 2 && parts[1] != "" {
+		t.CAs = strings.Split(parts[1], ",")
+	}
+	return t
+}
+
+// refusal says why a node of Trust local cannot admit one of Trust remote
+// (their RPC connections would fail), "" when it can.
+func (local Trust) refusal(remote Trust) string {
+	switch {
+	case local.On && !remote.On:
+		return "it runs without TLS, this node with TLS (set the same tls block on every node)"
+	case !local.On && remote.On:
+		return "it runs with TLS, this node without (set the same tls block on every node)"
+	case len(local.CAs) > 0 && remote.Issuer != "" && !slices.Contains(local.CAs, remote.Issuer):
+		return fmt.Sprintf("its certificate is signed by a CA (key id %s) that this node does not trust (ca_file)", remote.Issuer)
+	case len(remote.CAs) > 0 && local.Issuer != "" && !slices.Contains(remote.CAs, local.Issuer):
+		return fmt.Sprintf("it does not trust the CA (key id %s) that signed this node's certificate (its ca_file)", local.Issuer)
+	}
+	return ""
 }
 
 func (m Meta) encode() ([]byte, error) { return msgpack.Marshal(&m) }

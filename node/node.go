@@ -164,6 +164,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	ccfg := n.cfg.clusterConfig()
 	ccfg.Logger = n.logger.Named("cluster")
 	ccfg.Origin = n.keeper.Origin()
+	ccfg.Trust = n.trust()
 	if n.cluster, err = cluster.New(ccfg); err != nil {
 		return fail(err)
 	}
@@ -187,7 +188,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	n.life.Serve()
 
 	if len(cfg.Join) > 0 {
-		if k, err := n.cluster.Join(ctx); errors.Is(err, cluster.ErrNameTaken) {
+		if k, err := n.cluster.Join(ctx); errors.Is(err, cluster.ErrNameTaken) || errors.Is(err, cluster.ErrRefused) {
 			_ = n.stop(context.Background(), false, false)
 			return nil, fmt.Errorf("node: %w", err)
 		} else if err != nil {

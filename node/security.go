@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hoard-dev/hoard/cluster"
 	"github.com/hoard-dev/hoard/internal/auth"
 	"github.com/hoard-dev/hoard/internal/lifecycle"
 	"github.com/hoard-dev/hoard/internal/proto"
@@ -29,6 +31,15 @@ func (n *Node) transportConfig() *transport.Config {
 		c.ClientTLSFor = n.tls.ClientConfigFor
 	}
 	return c
+}
+
+// trust is what peers check of this node's TLS before they admit it.
+func (n *Node) trust() cluster.Trust {
+	if n.tls == nil {
+		return cluster.Trust{}
+	}
+	issuer, cas := n.tls.Trust()
+	return cluster.Trust{On: true, Issuer: issuer, CAs: cas}
 }
 
 // caller is who sent an RPC request, as the handshake established it.
@@ -156,6 +167,11 @@ func (n *Node) ReloadTLS() error {
 	}
 	if err := n.tls.Reload(); err != nil {
 		return fmt.Errorf("node: reload tls: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.cluster.SetTrust(ctx, n.trust()); err != nil {
+		n.logger.Warn("could not announce the reloaded certificate authorities yet", "error", err)
 	}
 	leaf := n.tls.Leaf()
 	n.logger.Info("tls certificates reloaded", "serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter)

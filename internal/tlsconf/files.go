@@ -55,20 +55,20 @@ func pathErr(path string, err error) error {
 }
 
 // loadCA reads a PEM bundle of certificates into a pool.
-func loadCA(path string) (*x509.CertPool, error) {
+func loadCA(path string) (*x509.CertPool, []*x509.Certificate, error) {
 	b, err := readFile(path)
 	if err != nil {
-		return nil, &FieldError{Field: "CAFile", Err: err}
+		return nil, nil, &FieldError{Field: "CAFile", Err: err}
 	}
 	certs, err := parseCerts(path, b)
 	if err != nil {
-		return nil, &FieldError{Field: "CAFile", Err: err}
+		return nil, nil, &FieldError{Field: "CAFile", Err: err}
 	}
 	pool := x509.NewCertPool()
 	for _, c := range certs {
 		pool.AddCert(c)
 	}
-	return pool, nil
+	return pool, certs, nil
 }
 
 // parseCerts parses the CERTIFICATE blocks of a PEM file; other blocks are

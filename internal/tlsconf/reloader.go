@@ -3,6 +3,7 @@ package tlsconf
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -25,8 +26,9 @@ type Reloader struct {
 
 // material is one reading of the files.
 type material struct {
-	cert *tls.Certificate // the node's certificate and key
-	pool *x509.CertPool   // the CAs; nil without CAFile
+	cert *tls.Certificate    // the node's certificate and key
+	pool *x509.CertPool      // the CAs; nil without CAFile
+	cas  []*x509.Certificate // the same CAs, in file order
 }
 
 // New validates cfg (see Config.Validate), reads its files and returns a
@@ -73,11 +75,33 @@ func (r *Reloader) Reload() error {
 // its serial number, NotAfter). The caller must not modify it.
 func (r *Reloader) Leaf() *x509.Certificate { return r.cur.Load().cert.Leaf }
 
+// Trust summarizes r's current material for peers to check before they
+// admit this node (see cluster's Meta.Trust): the key identifier of the
+// CA that signed the certificate (its Authority Key Identifier, "" if it
+// has none) and those of the CAs it verifies others against (their Subject
+// Key Identifiers; none when it verifies nobody), each as the hex of its
+// first 8 bytes.
+func (r *Reloader) Trust() (issuer string, cas []string) {
+	m := r.cur.Load()
+	short := func(id []byte) string { return hex.EncodeToString(id[:min(8, len(id))]) }
+	if leaf := m.cert.Leaf; leaf != nil && len(leaf.AuthorityKeyId) > 0 {
+		issuer = short(leaf.AuthorityKeyId)
+	}
+	if r.cfg.VerifyIncoming || r.cfg.VerifyOutgoing {
+		for _, ca := range m.cas {
+			if len(ca.SubjectKeyId) > 0 {
+				cas = append(cas, short(ca.SubjectKeyId))
+			}
+		}
+	}
+	return issuer, cas
+}
+
 func (r *Reloader) load() (*material, error) {
 	m := &material{}
 	var err error
 	if r.cfg.CAFile != "" {
-		if m.pool, err = loadCA(r.cfg.CAFile); err != nil {
+		if m.pool, m.cas, err = loadCA(r.cfg.CAFile); err != nil {
 			return nil, err
 		}
 	}
@@ -231,7 +255,7 @@ func ClientFromFiles(caFile, certFile, keyFile string) (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{*cert}
 	}
 	if caFile != "" {
-		pool, err := loadCA(caFile)
+		pool, _, err := loadCA(caFile)
 		if err != nil {
 			return nil, err
 		}
