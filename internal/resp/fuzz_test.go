@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/hoard-dev/hoard/internal/auth"
 	"github.com/hoard-dev/hoard/internal/op"
 )
 
@@ -44,9 +45,9 @@ func FuzzReadCommands(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		s := &Server{backend: kinds, cfg: Config{Separator: ":", Version: "test"}}
 		var out bytes.Buffer
-		c := &conn{s: s, wr: redcon.NewWriter(&out), keys: map[opKey]struct{}{}}
+		c := &conn{s: s, wr: redcon.NewWriter(&out), keys: map[opKey]struct{}{}, role: auth.RoleAdmin}
 		const limit = 1 << 12
-		rd := newReader(&chunked{data: data, size: int(chunk)%64 + 1}, limit)
+		rd := newReader(&chunked{data: data, size: int(chunk)%64 + 1}, limit, nil)
 		var cmds [][][]byte
 		for {
 			var err error
@@ -122,7 +123,7 @@ func TestReaderParsesPipelines(t *testing.T) {
 	} {
 		for _, size := range []int{1, 3, 1 << 20} {
 			t.Run(fmt.Sprintf("%s/%d", tc.name, size), func(t *testing.T) {
-				rd := newReader(&chunked{data: []byte(tc.in), size: size}, 1<<16)
+				rd := newReader(&chunked{data: []byte(tc.in), size: size}, 1<<16, nil)
 				var got []string
 				var err error
 				for {

@@ -20,6 +20,22 @@ const (
 	maxInline = 64 << 10 // an inline command's line (Redis: 64 KiB)
 )
 
+// Buffer sizes: a reader starts with baseBuf bytes and keeps up to smallBuf
+// of its own between commands; the bytes of a larger buffer beyond
+// smallBuf are taken from its memory (the server's budget) and given back,
+// with the buffer, once the command that needed them is read.
+const (
+	baseBuf  = 4 << 10
+	smallBuf = 8 << 10
+)
+
+// memory lends a reader the bytes its buffer holds beyond smallBuf. take
+// may wait for them, and fails when the reader should give up.
+type memory interface {
+	take(n int) error
+	give(n int)
+}
+
 // errProtocol is a malformed request: the client is told and hung up on.
 type errProtocol string
 
@@ -33,11 +49,19 @@ type reader struct {
 	start, end int // the bytes read and not yet parsed: buf[start:end]
 	max        int // the most bytes one command may take
 	argv       [][]byte
+	mem        memory // nil: unbounded
+	held       int    // bytes taken from mem
 }
 
-func newReader(r io.Reader, max int) *reader {
-	return &reader{r: r, buf: make([]byte, 4096), max: max}
+// newReader returns a reader of commands of at most max bytes from r,
+// taking the bytes of its buffer beyond smallBuf from mem (nil: none
+// needed). Its owner calls release when done with it.
+func newReader(r io.Reader, max int, mem memory) *reader {
+	return &reader{r: r, buf: make([]byte, baseBuf), max: max, mem: mem}
 }
+
+// pending reports whether part of a command is buffered.
+func (rd *reader) pending() bool { return rd.end > rd.start }
 
 // read returns the next commands: every complete one buffered, reading
 // from the connection until there is at least one. A command's arguments
@@ -69,22 +93,35 @@ func (rd *reader) read(cmds [][][]byte) ([][][]byte, error) {
 }
 
 // fill reads more bytes, first making room: the unparsed bytes move to the
-// front, and the buffer doubles (up to max) only when they fill it.
+// front, and the buffer doubles (up to max) only when they fill it. A
+// buffer grown past smallBuf is swapped for a small one once the command
+// that needed it is read, so that an idle connection holds little.
 func (rd *reader) fill() error {
 	pending := rd.end - rd.start
 	if pending >= rd.max {
 		return errProtocol(fmt.Sprintf("Protocol error: a command of more than %d bytes", rd.max))
 	}
-	if rd.start > 0 {
+	switch {
+	case len(rd.buf) > smallBuf && pending <= baseBuf:
+		small := make([]byte, baseBuf)
+		copy(small, rd.buf[rd.start:rd.end])
+		rd.buf = small
+		rd.release()
+		if cap(rd.argv) > 1<<10 {
+			rd.argv = nil
+		}
+	case rd.start > 0:
 		copy(rd.buf, rd.buf[rd.start:rd.end])
-		rd.start, rd.end = 0, pending
 	}
+	rd.start, rd.end = 0, pending
 	if rd.end == len(rd.buf) {
-		grown := make([]byte, min(2*len(rd.buf), rd.max))
+		size := min(2*len(rd.buf), rd.max)
+		if err := rd.hold(size); err != nil {
+			return err
+		}
+		grown := make([]byte, size)
 		copy(grown, rd.buf[:rd.end])
 		rd.buf = grown
-	} else if pending == 0 && len(rd.buf) > 64<<10 {
-		rd.buf = make([]byte, 4096) // a large command passed: give it back
 	}
 	n, err := rd.r.Read(rd.buf[rd.end:])
 	rd.end += n
@@ -95,6 +132,28 @@ func (rd *reader) fill() error {
 		err = io.ErrNoProgress
 	}
 	return err
+}
+
+// hold takes from mem what a buffer of size bytes needs beyond smallBuf
+// and what the reader holds already.
+func (rd *reader) hold(size int) error {
+	need := size - smallBuf - rd.held
+	if need <= 0 || rd.mem == nil {
+		return nil
+	}
+	if err := rd.mem.take(need); err != nil {
+		return err
+	}
+	rd.held += need
+	return nil
+}
+
+// release gives back to mem the bytes the reader holds.
+func (rd *reader) release() {
+	if rd.held > 0 {
+		rd.mem.give(rd.held)
+	}
+	rd.held = 0
 }
 
 // parse parses one command at the start of b. It returns how many bytes
