@@ -55,4 +55,3 @@ func (c *conn) authenticate(user, secret []byte, withUser bool) error {
 	c.role, c.token = tok.Role, tok.Name
 	return nil
 }
-
