@@ -3,6 +3,7 @@ package resp
 import (
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -13,19 +14,27 @@ var errTooSlow = errors.New("command timeout")
 
 // budget is the bytes of incomplete commands all connections may still
 // take (Config.MaxBufferedBytes).
+//
+// A reader takes bytes as its command grows and gives them all back once
+// it is read, so readers that wait for more while holding some could wait
+// for each other for ever (four 9 MiB commands, each 8 MiB in, in 32 MiB).
+// The eldest holder is never made to wait: it may take more than is free,
+// finishes its command and gives its bytes back to the next. The budget is
+// therefore overdrawn by at most one command (the server's maxCmd).
 type budget struct {
-	// mu guards free and freed.
-	mu    sync.Mutex
-	free  int
-	freed chan struct{} // closed, and replaced, when bytes come back
+	// mu guards free, holders and freed.
+	mu      sync.Mutex
+	free    int
+	holders []*reader     // those holding bytes, in the order they took their first
+	freed   chan struct{} // closed, and replaced, when bytes come back
 }
 
 func newBudget(n int) *budget { return &budget{free: n, freed: make(chan struct{})} }
 
-// take takes n bytes, waiting for others to give some back when there are
-// not enough: until deadline (errTooSlow) or until done is closed
-// (net.ErrClosed). n must be at most the budget's size.
-func (b *budget) take(n int, deadline time.Time, done <-chan struct{}) error {
+// take takes n more bytes for rd, waiting for others to give some back
+// when there are not enough and rd is not the eldest holder: until
+// deadline (errTooSlow) or until done is closed (net.ErrClosed).
+func (b *budget) take(rd *reader, n int, deadline time.Time, done <-chan struct{}) error {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -34,8 +43,12 @@ func (b *budget) take(n int, deadline time.Time, done <-chan struct{}) error {
 	}()
 	for {
 		b.mu.Lock()
-		if b.free >= n {
+		eldest := len(b.holders) > 0 && b.holders[0] == rd
+		if b.free >= n || eldest {
 			b.free -= n
+			if !eldest && !slices.Contains(b.holders, rd) {
+				b.holders = append(b.holders, rd)
+			}
 			b.mu.Unlock()
 			return nil
 		}
@@ -54,19 +67,21 @@ func (b *budget) take(n int, deadline time.Time, done <-chan struct{}) error {
 	}
 }
 
-// give gives n bytes back, waking whoever waits for some.
-func (b *budget) give(n int) {
-	if n == 0 {
-		return
-	}
+// give gives back the n bytes rd holds, all it holds, waking whoever waits
+// for some.
+func (b *budget) give(rd *reader, n int) {
 	b.mu.Lock()
 	b.free += n
+	if i := slices.Index(b.holders, rd); i >= 0 {
+		b.holders = slices.Delete(b.holders, i, i+1)
+	}
 	close(b.freed)
 	b.freed = make(chan struct{})
 	b.mu.Unlock()
 }
 
-// available returns the bytes left.
+// available returns the bytes left: negative while the eldest holder
+// overdraws.
 func (b *budget) available() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -78,9 +78,11 @@ type Config struct {
 	// MaxBufferedBytes bounds the bytes that all connections together hold
 	// for commands they are reading, beyond the first few KiB of each
 	// (smallBuf): a connection whose command needs more waits for room,
-	// within CommandTimeout. It bounds what many connections sending large
-	// commands slowly can take from the heap, at the price of large
-	// commands waiting for each other. The largest command a connection
+	// within CommandTimeout (except the one that began first, which may
+	// overdraw by one command so that they do not all wait on each other).
+	// It bounds what many connections sending large commands slowly can
+	// take from the heap, at the price of large commands waiting for each
+	// other. The largest command a connection
 	// may send is the lesser of op.MaxInsertBytes plus 1 MiB and this plus
 	// smallBuf. Zero: DefaultMaxBufferedBytes.
 	MaxBufferedBytes int

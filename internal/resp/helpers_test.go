@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,8 +251,10 @@ func exchange(t *testing.T, addr, req string) string {
 		t.Fatal(err)
 	}
 	got, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatalf("reading the replies to %q: %v (got %q)", req, err, got)
+	// A server hanging up on a request it did not read whole resets the
+	// connection: what it sent before is still there.
+	if err != nil && !(errors.Is(err, syscall.ECONNRESET) && len(got) > 0) {
+		t.Fatalf("reading the replies to %.64q: %v (got %.64q)", req, err, got)
 	}
 	return string(got)
 }

@@ -106,6 +106,7 @@ func (rd *reader) fill() error {
 		small := make([]byte, baseBuf)
 		copy(small, rd.buf[rd.start:rd.end])
 		rd.buf = small
+		clear(rd.argv[:cap(rd.argv)])
 		rd.release()
 		if cap(rd.argv) > 1<<10 {
 			rd.argv = nil
@@ -122,6 +123,9 @@ func (rd *reader) fill() error {
 		grown := make([]byte, size)
 		copy(grown, rd.buf[:rd.end])
 		rd.buf = grown
+		// The arguments of the partial command last parsed point into the
+		// old buffer: they would keep it from being collected.
+		clear(rd.argv[:cap(rd.argv)])
 	}
 	n, err := rd.r.Read(rd.buf[rd.end:])
 	rd.end += n

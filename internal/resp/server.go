@@ -349,8 +349,8 @@ func (c *conn) commandDeadline() time.Time {
 
 // take and give lend c.rd bytes of the server's budget: take waits for
 // them no later than the command's deadline.
-func (c *conn) take(n int) error { return c.s.budget.take(n, c.commandDeadline(), c.s.done) }
-func (c *conn) give(n int)       { c.s.budget.give(n) }
+func (c *conn) take(n int) error { return c.s.budget.take(c.rd, n, c.commandDeadline(), c.s.done) }
+func (c *conn) give(n int)       { c.s.budget.give(c.rd, n) }
 
 // trim lets go of a pipeline's memory when it was large, so that an idle
 // connection holds little.
