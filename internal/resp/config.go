@@ -24,7 +24,7 @@ const (
 	// DefaultHandshakeTimeout bounds a TLS handshake.
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultMaxBufferedBytes bounds the bytes of incomplete commands held
-	// by all connections together, beyond each one's own smallBuf.
+	// by all connections together, beyond each one's own 8 KiB.
 	DefaultMaxBufferedBytes = 32 << 20
 )
 
@@ -76,15 +76,15 @@ type Config struct {
 	// buffer at most that long. Zero: DefaultCommandTimeout.
 	CommandTimeout time.Duration
 	// MaxBufferedBytes bounds the bytes that all connections together hold
-	// for commands they are reading, beyond the first few KiB of each
-	// (smallBuf): a connection whose command needs more waits for room,
+	// for commands they are reading, beyond the first 8 KiB of each: a
+	// connection whose command needs more waits for room,
 	// within CommandTimeout (except the one that began first, which may
 	// overdraw by one command so that they do not all wait on each other).
 	// It bounds what many connections sending large commands slowly can
 	// take from the heap, at the price of large commands waiting for each
 	// other. The largest command a connection
 	// may send is the lesser of op.MaxInsertBytes plus 1 MiB and this plus
-	// smallBuf. Zero: DefaultMaxBufferedBytes.
+	// 8 KiB. Zero: DefaultMaxBufferedBytes.
 	MaxBufferedBytes int
 }
 

@@ -25,7 +25,8 @@ func (c catalog) Info() Info                    { return Info{} }
 // reader and plans and answers every command it parses, with empty
 // results: nothing may panic or spin, every command gets exactly one
 // reply, no op is planned for a command refused, and the reader never
-// holds more than its limit.
+// holds more than its limit, and takes from its memory exactly what its
+// buffer holds beyond smallBuf, giving it all back at the end.
 func FuzzReadCommands(f *testing.F) {
 	for _, seed := range []string{
 		"*2\r\n$4\r\nINCR\r\n$15\r\npageviews:/home\r\n",
@@ -46,8 +47,9 @@ func FuzzReadCommands(f *testing.F) {
 		s := &Server{backend: kinds, cfg: Config{Separator: ":", Version: "test"}}
 		var out bytes.Buffer
 		c := &conn{s: s, wr: redcon.NewWriter(&out), keys: map[opKey]struct{}{}, role: auth.RoleAdmin}
-		const limit = 1 << 12
-		rd := newReader(&chunked{data: data, size: int(chunk)%64 + 1}, limit, nil)
+		const limit = 1 << 14
+		mem := &tally{}
+		rd := newReader(&chunked{data: data, size: int(chunk)%64 + 1}, limit, mem)
 		var cmds [][][]byte
 		for {
 			var err error
@@ -55,7 +57,14 @@ func FuzzReadCommands(f *testing.F) {
 			if len(rd.buf) > limit {
 				t.Fatalf("the reader holds %d bytes, over its limit of %d", len(rd.buf), limit)
 			}
+			if want := max(0, len(rd.buf)-smallBuf); mem.held != want {
+				t.Fatalf("the reader took %d bytes for a buffer of %d; want %d", mem.held, len(rd.buf), want)
+			}
 			if err != nil {
+				rd.release()
+				if mem.held != 0 {
+					t.Fatalf("%d bytes not given back", mem.held)
+				}
 				return // io.EOF, or a protocol error
 			}
 			c.calls, c.ops = c.calls[:0], c.ops[:0]
@@ -85,6 +94,12 @@ func FuzzReadCommands(f *testing.F) {
 		}
 	})
 }
+
+// tally is a reader's memory without bound: it counts what is held.
+type tally struct{ held int }
+
+func (m *tally) take(n int) error { m.held += n; return nil }
+func (m *tally) give(n int)       { m.held -= n }
 
 // chunked reads data size bytes at a time, as a slow network would.
 type chunked struct {
