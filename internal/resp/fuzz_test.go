@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/redcon"
 
@@ -158,5 +160,37 @@ func TestReaderParsesPipelines(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A command of many arguments fed a few bytes at a time is parsed in time
+// proportional to its length: the reader takes up a partial command where
+// it left it rather than from its start (which took minutes here, a cheap
+// way to burn a server's CPU).
+func TestReaderKeepsItsPlaceInPartialCommands(t *testing.T) {
+	const n = 1 << 17
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "*%d\r\n$4\r\nECHO\r\n", n)
+	for range n - 1 {
+		b.WriteString("$1\r\nx\r\n")
+	}
+	b.WriteString("PING\r\n")
+	rd := newReader(&chunked{data: b.Bytes(), size: 64}, maxPending, nil)
+	start := time.Now()
+	var got [][][]byte
+	for len(got) < 2 {
+		cmds, err := rd.read(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range cmds {
+			got = append(got, slices.Clone(args))
+		}
+	}
+	if len(got) != 2 || len(got[0]) != n || string(got[0][n-1]) != "x" || string(got[1][0]) != "PING" {
+		t.Fatalf("parsed %d commands; want the %d arguments then PING", len(got), n)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("%d bytes in 64-byte reads took %s", b.Len(), d)
 	}
 }

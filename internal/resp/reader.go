@@ -51,7 +51,14 @@ type reader struct {
 	argv       [][]byte
 	mem        memory // nil: unbounded
 	held       int    // bytes taken from mem
+	part       partial
 }
+
+// partial is how far parse got in the command at rd.start that is not all
+// buffered: of a multibulk of count arguments, done are whole and the
+// next begins at off; of an inline command, the first off bytes hold no
+// newline. Offsets are from rd.start.
+type partial struct{ count, done, off int }
 
 // newReader returns a reader of commands of at most max bytes from r,
 // taking the bytes of its buffer beyond smallBuf from mem (nil: none
@@ -162,7 +169,9 @@ func (rd *reader) release() {
 
 // parse parses one command at the start of b. It returns how many bytes
 // it took, 0 when b holds only part of it; an empty line gives no
-// arguments.
+// arguments. A command that is not all there is parsed again from where
+// the last call stopped (rd.part), so that one arriving in many small
+// reads costs time in its length, not in its length squared.
 func (rd *reader) parse(b []byte) ([][]byte, int, error) {
 	if b[0] != '*' {
 		return rd.inline(b)
@@ -175,25 +184,36 @@ func (rd *reader) parse(b []byte) ([][]byte, int, error) {
 		// "*0" and "*-1" are empty requests, which Redis skips.
 		return nil, i, nil
 	}
-	first := len(rd.argv)
-	for range count {
-		if i >= len(b) {
-			rd.argv = rd.argv[:first]
+	// Check the arguments that have arrived since the last call, then,
+	// once all are there, take them in a second pass.
+	done, j := 0, i
+	if rd.part.count == count {
+		done, j = rd.part.done, rd.part.off
+	}
+	for ; done < count; done++ {
+		if j >= len(b) {
+			rd.part = partial{count, done, j}
 			return nil, 0, nil
 		}
-		size, j, err := header(b, i, '$', rd.max)
+		size, k, err := header(b, j, '$', rd.max)
 		if err != nil {
 			return nil, 0, err
 		}
-		if j == 0 || j+size+2 > len(b) {
-			rd.argv = rd.argv[:first]
+		if k == 0 || k+size+2 > len(b) {
+			rd.part = partial{count, done, j}
 			return nil, 0, nil
 		}
-		if size < 0 || b[j+size] != '\r' || b[j+size+1] != '\n' {
+		if b[k+size] != '\r' || b[k+size+1] != '\n' {
 			return nil, 0, errProtocol("Protocol error: invalid bulk length")
 		}
-		rd.argv = append(rd.argv, b[j:j+size:j+size])
-		i = j + size + 2
+		j = k + size + 2
+	}
+	rd.part = partial{}
+	first := len(rd.argv)
+	for range count {
+		size, k, _ := header(b, i, '$', rd.max)
+		rd.argv = append(rd.argv, b[k:k+size:k+size])
+		i = k + size + 2
 	}
 	return rd.argv[first:len(rd.argv):len(rd.argv)], i, nil
 }
@@ -233,15 +253,20 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// inline parses a line of words separated by spaces.
+// inline parses a line of words separated by spaces. A line not all
+// there is searched again from where the last call stopped.
 func (rd *reader) inline(b []byte) ([][]byte, int, error) {
-	end := bytes.IndexByte(b[:min(len(b), maxInline)], '\n')
+	from := min(rd.part.off, len(b))
+	end := bytes.IndexByte(b[from:min(len(b), maxInline)], '\n')
 	if end < 0 {
 		if len(b) >= maxInline {
 			return nil, 0, errProtocol("Protocol error: too big inline request")
 		}
+		rd.part = partial{off: len(b)}
 		return nil, 0, nil
 	}
+	end += from
+	rd.part = partial{}
 	first := len(rd.argv)
 	rd.argv = append(rd.argv, bytes.Fields(b[:end])...)
 	if len(rd.argv) == first {
