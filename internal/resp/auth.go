@@ -49,6 +49,7 @@ func (c *conn) authenticate(user, secret []byte, withUser bool) error {
 		err = errOtherUser
 	}
 	if err != nil {
+		c.s.authFailures.Add(1)
 		c.s.log.warn(logAuth, "resp auth failed", "remote", c.remote(), "reason", err)
 		return replyErr(wrongPass)
 	}

@@ -175,7 +175,7 @@ func TestRedisCLIAuth(t *testing.T) {
 // Thousands of failed AUTHs write about one log line a second, the next
 // one counting those suppressed.
 func TestFailedAuthLogIsRateLimited(t *testing.T) {
-	_, addr, logs := serve(t, newMemNode(), Config{Tokens: testTokens(t)})
+	s, addr, logs := serve(t, newMemNode(), Config{Tokens: testTokens(t)})
 	req := strings.Repeat("AUTH wrong-secret-0123456789\r\n", 2000) + "QUIT\r\n"
 	start := time.Now()
 	got := exchange(t, addr, req)
@@ -185,5 +185,8 @@ func TestFailedAuthLogIsRateLimited(t *testing.T) {
 	lines := logs.matching("resp auth failed")
 	if max := 1 + int(time.Since(start)/time.Second); len(lines) == 0 || len(lines) > max {
 		t.Fatalf("%d lines logged for 2000 failures in %s; want 1 to %d", len(lines), time.Since(start), max)
+	}
+	if n := s.Stats().AuthFailures; n != 2000 {
+		t.Fatalf("%d auth failures counted; want 2000", n)
 	}
 }

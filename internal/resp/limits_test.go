@@ -81,6 +81,9 @@ func TestMaxConnsRefusesOneMore(t *testing.T) {
 	if len(logs.matching("too many connections")) == 0 {
 		t.Fatal("the refusal was not logged")
 	}
+	if st := s.Stats(); st.Refused != 1 || st.Clients != 2 || st.Accepted != 2 {
+		t.Fatalf("stats %+v; want 2 clients accepted, 1 refused", st)
+	}
 	_ = first.Close()
 	waitFor(t, "the first connection gone", func() bool { return s.clients() == 1 })
 	dialPing(t, addr)
@@ -126,7 +129,7 @@ func TestIdleConnectionIsClosed(t *testing.T) {
 // byte gets its connection closed and a log line, however long IdleTimeout.
 func TestSlowCommandIsCutOff(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	_, addr, logs := serve(t, newMemNode(), Config{CommandTimeout: timeout, IdleTimeout: time.Hour})
+	s, addr, logs := serve(t, newMemNode(), Config{CommandTimeout: timeout, IdleTimeout: time.Hour})
 	c, r := dialPing(t, addr)
 	start := time.Now()
 	if _, err := c.Write([]byte("*2\r\n$4\r\nECHO\r\n$10\r\nabc")); err != nil {
@@ -139,12 +142,15 @@ func TestSlowCommandIsCutOff(t *testing.T) {
 		t.Fatalf("cut off after %s; want at least %s", d, timeout)
 	}
 	waitFor(t, "the timeout logged", func() bool { return len(logs.matching("did not arrive in time")) > 0 })
+	if n := s.Stats().TimedOut; n != 1 {
+		t.Fatalf("%d timeouts counted; want 1", n)
+	}
 }
 
 // Hundreds of malformed requests write about one log line a second, not
 // one each; every client is still told what was wrong.
 func TestMalformedRequestLogIsRateLimited(t *testing.T) {
-	_, addr, logs := serve(t, newMemNode(), Config{})
+	s, addr, logs := serve(t, newMemNode(), Config{})
 	start := time.Now()
 	for range 300 {
 		if got := exchange(t, addr, "*1\r\n:1\r\n"); got != "-ERR Protocol error: expected '$', got ':'\r\n" {
@@ -154,6 +160,9 @@ func TestMalformedRequestLogIsRateLimited(t *testing.T) {
 	lines := logs.matching("resp malformed request")
 	if max := 1 + int(time.Since(start)/time.Second); len(lines) == 0 || len(lines) > max {
 		t.Fatalf("%d lines for 300 malformed requests in %s; want 1 to %d", len(lines), time.Since(start), max)
+	}
+	if n := s.Stats().Malformed; n != 300 {
+		t.Fatalf("%d malformed counted; want 300", n)
 	}
 }
 
@@ -275,6 +284,9 @@ func TestSlowLargeCommandsStayWithinBudget(t *testing.T) {
 		return s.clients() == conns+1 && s.budget.available() < 1<<20
 	})
 	attacked := heapAlloc()
+	if st := s.Stats(); st.BufferedBytes < DefaultMaxBufferedBytes-1<<20 {
+		t.Fatalf("stats %+v; want the budget spent", st)
+	}
 	t.Logf("heap: %d MiB idle, %d MiB with %d connections holding %d KiB each of an 8 MiB command (%d MiB offered); budget left %d KiB",
 		idle>>20, attacked>>20, conns, sent>>10, conns*sent>>20, s.budget.available()>>10)
 	if attacked-idle > 64<<20 {

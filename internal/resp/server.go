@@ -69,6 +69,8 @@ type Server struct {
 	wg       sync.WaitGroup // the accept loop and the connections
 	nextID   atomic.Int64
 	accepted atomic.Int64
+	// Counts of misbehaving clients (Stats).
+	refused, handshakes, authFailures, malformed, timedOut atomic.Int64
 }
 
 // New returns a server of backend's stores on ln; Serve starts it. cfg's
@@ -181,6 +183,7 @@ func (s *Server) track(c *conn) error {
 // so, as Redis does: a new connection's send buffer is empty, so the
 // write does not wait (a TLS one is not: that would need a handshake).
 func (s *Server) refuse(nc net.Conn) {
+	s.refused.Add(1)
 	s.log.warn(logMaxConns, "resp connection refused: too many connections", "remote", nc.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
 	if s.cfg.TLS == nil {
 		_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -221,6 +224,31 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// Stats are a server's figures: its connections, and counts since New of
+// the clients it refused or hung up on.
+type Stats struct {
+	Clients           int   // connections open
+	Accepted          int64 // connections taken
+	Refused           int64 // connections closed at once, over MaxConns
+	HandshakeFailures int64 // TLS handshakes failed or timed out
+	AuthFailures      int64 // AUTHs (and HELLO AUTHs) refused
+	Malformed         int64 // connections hung up on for a malformed request
+	TimedOut          int64 // connections hung up on for a command or reply too slow
+	// BufferedBytes is what the connections hold of MaxBufferedBytes for
+	// the commands they are reading.
+	BufferedBytes int
+}
+
+// Stats returns the server's figures.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Clients: s.clients(), Accepted: s.accepted.Load(), Refused: s.refused.Load(),
+		HandshakeFailures: s.handshakes.Load(), AuthFailures: s.authFailures.Load(),
+		Malformed: s.malformed.Load(), TimedOut: s.timedOut.Load(),
+		BufferedBytes: s.cfg.MaxBufferedBytes - s.budget.available(),
+	}
 }
 
 // clients counts the open connections.
@@ -280,6 +308,7 @@ func (c *conn) serve() {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
 		if err := c.wr.Flush(); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.s.timedOut.Add(1)
 				c.s.log.warn(logTimeout, "resp client hung up on: it did not read its replies in time",
 					"remote", c.remote(), "timeout", c.s.cfg.CommandTimeout)
 			}
@@ -298,6 +327,7 @@ func (c *conn) handshake(tc *tls.Conn) bool {
 	_ = c.raw.SetDeadline(time.Now().Add(c.s.cfg.HandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		if !c.s.isClosed() {
+			c.s.handshakes.Add(1)
 			c.s.log.warn(logHandshake, "resp tls handshake failed", "remote", c.remote(), "error", err)
 		}
 		return false
@@ -311,6 +341,7 @@ func (c *conn) handshake(tc *tls.Conn) bool {
 func (c *conn) readFailed(err error) {
 	switch {
 	case isProtocol(err):
+		c.s.malformed.Add(1)
 		c.s.log.warn(logProtocol, "resp malformed request", "remote", c.remote(), "error", err)
 		c.wr.WriteError("ERR " + err.Error())
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
@@ -318,6 +349,7 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.rd.pending():
 		c.s.logger.Debug("resp idle connection closed", "remote", c.remote(), "idle_timeout", c.s.cfg.IdleTimeout)
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, errTooSlow):
+		c.s.timedOut.Add(1)
 		c.s.log.warn(logTimeout, "resp client hung up on: its command did not arrive in time",
 			"remote", c.remote(), "timeout", c.s.cfg.CommandTimeout)
 	}

@@ -34,7 +34,7 @@ func TestTLSServesTrustedClients(t *testing.T) {
 		{"mutual with a certificate of another CA", true, ca.clientTLS(other.client), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, addr, logs := serve(t, newMemNode(), Config{TLS: ca.serverTLS(tc.mutual)})
+			s, addr, logs := serve(t, newMemNode(), Config{TLS: ca.serverTLS(tc.mutual)})
 			rdb := redis.NewClient(&redis.Options{Addr: addr, TLSConfig: tc.client, MaxRetries: -1})
 			defer rdb.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -45,6 +45,9 @@ func TestTLSServesTrustedClients(t *testing.T) {
 					t.Fatal("INCRBY succeeded; want the connection refused")
 				}
 				waitFor(t, "the failed handshake logged", func() bool { return len(logs.matching("resp tls handshake failed")) > 0 })
+				if s.Stats().HandshakeFailures == 0 {
+					t.Fatal("the failed handshake was not counted")
+				}
 				return
 			}
 			if err != nil || n != 5 {
