@@ -3,6 +3,7 @@ package resp
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,26 @@ func TestFailedAuthLogIsRateLimited(t *testing.T) {
 	}
 	if n := s.Stats().AuthFailures; n != 2000 {
 		t.Fatalf("%d auth failures counted; want 2000", n)
+	}
+}
+
+// Every command needs the role its kind says: writes a write token, reads
+// and INFO a read token, the connection commands any token; only AUTH,
+// HELLO and QUIT run before AUTH.
+func TestEveryCommandNeedsItsRole(t *testing.T) {
+	for name, cmd := range commands {
+		want := auth.RoleNone
+		switch {
+		case slices.Contains(cmd.flags, "write"):
+			want = auth.RoleWrite
+		case slices.Contains(cmd.flags, "readonly"), name == "info":
+			want = auth.RoleRead
+		}
+		if cmd.need != want {
+			t.Errorf("%s needs %s; want %s", name, cmd.need, want)
+		}
+		if noAuth := name == "auth" || name == "hello" || name == "quit"; cmd.noAuth != noAuth {
+			t.Errorf("%s runs before AUTH: %v; want %v", name, cmd.noAuth, noAuth)
+		}
 	}
 }
