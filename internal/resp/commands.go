@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/hoard-dev/hoard/internal/auth"
 	"github.com/hoard-dev/hoard/internal/op"
 )
 
@@ -21,6 +22,13 @@ type command struct {
 	flags []string
 	// first, last and step locate the keys in the arguments (COMMAND).
 	first, last, step int
+	// need is the role a token needs to run the command: RoleWrite for
+	// "write" commands, RoleRead for "readonly" ones and INFO, none for the
+	// connection commands (any token).
+	need auth.Role
+	// noAuth commands run before AUTH when tokens are on: AUTH, HELLO
+	// and QUIT, as in Redis.
+	noAuth bool
 	// plan checks args and queues the command's ops (c.add), or fails with
 	// the error to reply.
 	plan func(c *conn, cl *call, args [][]byte) error
@@ -56,16 +64,24 @@ func init() {
 		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, first: 1, last: -1, step: 1, plan: planKeys(op.Get), reply: replyExists},
 		{name: "ping", arity: -1, flags: []string{"fast"}, reply: replyPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, reply: func(c *conn, _ *call, args [][]byte, _ []op.Result) { c.wr.WriteBulk(args[1]) }},
-		{name: "hello", arity: -1, flags: []string{"fast"}, plan: planHello, reply: replyHello},
+		{name: "hello", arity: -1, flags: []string{"fast", "no_auth"}, plan: planHello, reply: replyHello},
 		{name: "client", arity: -2, flags: []string{}, plan: planClient, reply: replyClient},
 		{name: "select", arity: 2, flags: []string{"fast"}, plan: planSelect, reply: replyOK},
 		{name: "command", arity: -1, flags: []string{}, reply: replyCommand},
-		{name: "info", arity: -1, flags: []string{}, reply: replyInfo},
-		{name: "auth", arity: -2, flags: []string{"fast"}, plan: func(*conn, *call, [][]byte) error {
-			return replyErr("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-		}},
-		{name: "quit", arity: -1, flags: []string{"fast"}, reply: replyOK},
+		{name: "info", arity: -1, flags: []string{}, reply: replyInfo, need: auth.RoleRead},
+		{name: "auth", arity: -2, flags: []string{"fast", "no_auth"}, plan: planAuth, reply: replyOK},
+		{name: "quit", arity: -1, flags: []string{"fast", "no_auth"}, reply: replyOK},
 	} {
+		for _, f := range cmd.flags {
+			switch f {
+			case "write":
+				cmd.need = auth.RoleWrite
+			case "readonly":
+				cmd.need = auth.RoleRead
+			case "no_auth":
+				cmd.noAuth = true
+			}
+		}
 		commands[cmd.name] = cmd
 	}
 }
@@ -99,6 +115,10 @@ func (c *conn) plan(args [][]byte) call {
 		cl.err = fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", clip(args[0]), quoteArgs(args[1:]))
 	case (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity):
 		cl.err = fmt.Sprintf("ERR wrong number of arguments for '%s' command", cmd.name)
+	case c.role == auth.RoleNone && !cmd.noAuth:
+		cl.err = "NOAUTH Authentication required."
+	case !c.role.Allows(cmd.need):
+		cl.err = fmt.Sprintf("NOPERM this token ('%s', role %s) may not run '%s': it needs a %s token", c.token, c.role, cmd.name, cmd.need)
 	case cmd.plan != nil:
 		if err := cmd.plan(c, &cl, args); err != nil {
 			cl.err = err.Error()
@@ -349,7 +369,10 @@ func replyPing(c *conn, _ *call, args [][]byte, _ []op.Result) {
 }
 
 // planHello refuses RESP3, so that clients that try it first (go-redis
-// v9, redis-py with protocol=3) fall back to RESP2, and takes SETNAME.
+// v9, redis-py with protocol=3) fall back to RESP2, and takes AUTH and
+// SETNAME. As in Redis, the version is checked first, then the options'
+// syntax, then AUTH; without tokens, HELLO needs no AUTH, but one for
+// "default" is taken, whatever its password.
 func planHello(c *conn, _ *call, args [][]byte) error {
 	if len(args) > 1 {
 		v, err := strconv.Atoi(string(args[1]))
@@ -360,19 +383,30 @@ func planHello(c *conn, _ *call, args [][]byte) error {
 			return replyErr("NOPROTO sorry, this protocol version is not supported.")
 		}
 	}
+	var user, secret, name []byte
 	for i := 2; i < len(args); i++ {
-		switch strings.ToUpper(string(args[i])) {
-		case "AUTH":
-			return replyErr("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-		case "SETNAME":
-			if i+1 == len(args) {
-				return replyErr("ERR syntax error")
-			}
+		more := len(args) - 1 - i
+		switch opt := strings.ToUpper(string(args[i])); {
+		case opt == "AUTH" && more >= 2:
+			user, secret = args[i+1], args[i+2]
+			i += 2
+		case opt == "SETNAME" && more >= 1:
+			name = args[i+1]
 			i++
-			c.name = string(args[i])
 		default:
 			return replyErr(fmt.Sprintf("ERR Syntax error in HELLO option '%s'", clip(args[i])))
 		}
+	}
+	if user != nil {
+		if err := c.authenticate(user, secret, true); err != nil {
+			return err
+		}
+	}
+	if c.role == auth.RoleNone {
+		return replyErr("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+	}
+	if name != nil {
+		c.name = string(name)
 	}
 	return nil
 }

@@ -17,4 +17,15 @@
 // order; ops on one key from one connection keep their order. The
 // connection commands clients send on connect (PING, ECHO, HELLO, CLIENT,
 // SELECT 0, COMMAND, INFO, QUIT) answer as Redis does, with RESP2 only.
+//
+// Security is in Config: TLS (mutual when the tls.Config asks for client
+// certificates), tokens that a connection presents with AUTH [user]
+// secret or HELLO 2 AUTH user secret before anything but HELLO and QUIT
+// (NOAUTH otherwise, as Redis with requirepass), their roles (reads need
+// read, writes write: NOPERM otherwise), and limits on connections, idle
+// and slow clients and the bytes of commands being read:
+//
+//	srv := resp.New(ln, backend, resp.Config{TLS: tlsConfig, Tokens: tokens})
+//
+//	$ redis-cli --tls --cacert ca.pem -a "$HOARD_TOKEN" -p 6380 GET pageviews:/home
 package resp

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/redcon"
 
+	"github.com/hoard-dev/hoard/internal/auth"
 	"github.com/hoard-dev/hoard/internal/op"
 )
 
@@ -24,7 +27,8 @@ func (c catalog) Info() Info                    { return Info{} }
 // reader and plans and answers every command it parses, with empty
 // results: nothing may panic or spin, every command gets exactly one
 // reply, no op is planned for a command refused, and the reader never
-// holds more than its limit.
+// holds more than its limit, and takes from its memory exactly what its
+// buffer holds beyond smallBuf, giving it all back at the end.
 func FuzzReadCommands(f *testing.F) {
 	for _, seed := range []string{
 		"*2\r\n$4\r\nINCR\r\n$15\r\npageviews:/home\r\n",
@@ -44,9 +48,10 @@ func FuzzReadCommands(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		s := &Server{backend: kinds, cfg: Config{Separator: ":", Version: "test"}}
 		var out bytes.Buffer
-		c := &conn{s: s, wr: redcon.NewWriter(&out), keys: map[opKey]struct{}{}}
-		const limit = 1 << 12
-		rd := newReader(&chunked{data: data, size: int(chunk)%64 + 1}, limit)
+		c := &conn{s: s, wr: redcon.NewWriter(&out), keys: map[opKey]struct{}{}, role: auth.RoleAdmin}
+		const limit = 1 << 14
+		mem := &tally{}
+		rd := newReader(&chunked{data: data, size: int(chunk)%64 + 1}, limit, mem)
 		var cmds [][][]byte
 		for {
 			var err error
@@ -54,7 +59,14 @@ func FuzzReadCommands(f *testing.F) {
 			if len(rd.buf) > limit {
 				t.Fatalf("the reader holds %d bytes, over its limit of %d", len(rd.buf), limit)
 			}
+			if want := max(0, len(rd.buf)-smallBuf); mem.held != want {
+				t.Fatalf("the reader took %d bytes for a buffer of %d; want %d", mem.held, len(rd.buf), want)
+			}
 			if err != nil {
+				rd.release()
+				if mem.held != 0 {
+					t.Fatalf("%d bytes not given back", mem.held)
+				}
 				return // io.EOF, or a protocol error
 			}
 			c.calls, c.ops = c.calls[:0], c.ops[:0]
@@ -84,6 +96,12 @@ func FuzzReadCommands(f *testing.F) {
 		}
 	})
 }
+
+// tally is a reader's memory without bound: it counts what is held.
+type tally struct{ held int }
+
+func (m *tally) take(n int) error { m.held += n; return nil }
+func (m *tally) give(n int)       { m.held -= n }
 
 // chunked reads data size bytes at a time, as a slow network would.
 type chunked struct {
@@ -122,7 +140,7 @@ func TestReaderParsesPipelines(t *testing.T) {
 	} {
 		for _, size := range []int{1, 3, 1 << 20} {
 			t.Run(fmt.Sprintf("%s/%d", tc.name, size), func(t *testing.T) {
-				rd := newReader(&chunked{data: []byte(tc.in), size: size}, 1<<16)
+				rd := newReader(&chunked{data: []byte(tc.in), size: size}, 1<<16, nil)
 				var got []string
 				var err error
 				for {
@@ -142,5 +160,37 @@ func TestReaderParsesPipelines(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A command of many arguments fed a few bytes at a time is parsed in time
+// proportional to its length: the reader takes up a partial command where
+// it left it rather than from its start (which took minutes here, a cheap
+// way to burn a server's CPU).
+func TestReaderKeepsItsPlaceInPartialCommands(t *testing.T) {
+	const n = 1 << 17
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "*%d\r\n$4\r\nECHO\r\n", n)
+	for range n - 1 {
+		b.WriteString("$1\r\nx\r\n")
+	}
+	b.WriteString("PING\r\n")
+	rd := newReader(&chunked{data: b.Bytes(), size: 64}, maxPending, nil)
+	start := time.Now()
+	var got [][][]byte
+	for len(got) < 2 {
+		cmds, err := rd.read(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range cmds {
+			got = append(got, slices.Clone(args))
+		}
+	}
+	if len(got) != 2 || len(got[0]) != n || string(got[0][n-1]) != "x" || string(got[1][0]) != "PING" {
+		t.Fatalf("parsed %d commands; want the %d arguments then PING", len(got), n)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("%d bytes in 64-byte reads took %s", b.Len(), d)
 	}
 }

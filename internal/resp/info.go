@@ -106,7 +106,11 @@ func (s *Server) writeSection(b *strings.Builder, sec string) {
 		line("uptime_in_seconds", int64(time.Since(s.started).Seconds()))
 	case "clients":
 		line("connected_clients", s.clients())
-		line("total_connections_received", s.accepted.Load())
+		st := s.Stats()
+		line("total_connections_received", st.Accepted)
+		line("rejected_connections", st.Refused)
+		line("hoard_auth_failures", st.AuthFailures)
+		line("hoard_buffered_command_bytes", st.BufferedBytes)
 	case "memory":
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)

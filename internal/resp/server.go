@@ -1,9 +1,11 @@
 package resp
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,20 +14,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tidwall/redcon"
 
+	"github.com/hoard-dev/hoard/internal/auth"
 	"github.com/hoard-dev/hoard/internal/op"
 )
-
-// Config configures a Server.
-type Config struct {
-	// Separator splits a RESP key into the store's name (before its first
-	// occurrence) and the key in that store: "pageviews:/home" is the key
-	// "/home" of the store "pageviews". Empty: ":".
-	Separator string
-	// Version is the hoard version INFO reports.
-	Version string
-	// Logger gets the server's logs. Nil: none.
-	Logger hclog.Logger
-}
 
 // Backend is the node as the server sees it.
 type Backend interface {
@@ -61,8 +52,11 @@ type StoreInfo struct {
 type Server struct {
 	ln      net.Listener
 	backend Backend
-	cfg     Config
+	cfg     Config // with its defaults
 	logger  hclog.Logger
+	log     *rateLog // lines about misbehaving clients
+	budget  *budget  // cfg.MaxBufferedBytes
+	maxCmd  int      // the most bytes of one command
 	started time.Time
 	port    string // INFO's tcp_port
 
@@ -75,26 +69,30 @@ type Server struct {
 	wg       sync.WaitGroup // the accept loop and the connections
 	nextID   atomic.Int64
 	accepted atomic.Int64
+	// Counts of misbehaving clients (Stats).
+	refused, handshakes, authFailures, malformed, timedOut atomic.Int64
 }
 
-// New returns a server of backend's stores on ln; Serve starts it.
+// New returns a server of backend's stores on ln; Serve starts it. cfg's
+// zero fields take their defaults; Serve refuses an invalid cfg.
 func New(ln net.Listener, backend Backend, cfg Config) *Server {
-	if cfg.Separator == "" {
-		cfg.Separator = ":"
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = hclog.NewNullLogger()
-	}
+	cfg = cfg.withDefaults()
 	return &Server{
-		ln: ln, backend: backend, cfg: cfg, logger: logger, started: time.Now(),
-		port: port(ln.Addr().String()), conns: map[*conn]struct{}{}, done: make(chan struct{}),
+		ln: ln, backend: backend, cfg: cfg, logger: cfg.Logger, started: time.Now(),
+		log:    &rateLog{logger: cfg.Logger, every: time.Second},
+		budget: newBudget(max(cfg.MaxBufferedBytes, 0)),
+		maxCmd: min(maxPending, smallBuf+max(cfg.MaxBufferedBytes, 0)),
+		port:   port(ln.Addr().String()), conns: map[*conn]struct{}{}, done: make(chan struct{}),
 	}
 }
 
 // Serve accepts connections until Close, and returns nil then: a failed
-// accept is logged and tried again.
+// accept is logged and tried again. It returns an error wrapping
+// ErrInvalidConfig at once when the Config is invalid (Config.Validate).
 func (s *Server) Serve() error {
+	if err := s.cfg.Validate(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -123,9 +121,13 @@ func (s *Server) Serve() error {
 		}
 		delay = 0
 		c := s.newConn(nc)
-		if !s.track(c) {
+		switch s.track(c) {
+		case errClosed:
 			_ = nc.Close()
 			return nil
+		case errFull:
+			s.refuse(nc)
+			continue
 		}
 		s.accepted.Add(1)
 		go func() {
@@ -142,30 +144,59 @@ func (s *Server) Serve() error {
 // make the server hold more than this.
 const maxPending = op.MaxInsertBytes + 1<<20
 
-func (s *Server) newConn(nc net.Conn) *conn {
-	return &conn{
-		id: s.nextID.Add(1), nc: nc, s: s, keys: map[opKey]struct{}{},
-		rd: newReader(nc, maxPending), wr: redcon.NewWriter(nc),
+func (s *Server) newConn(raw net.Conn) *conn {
+	c := &conn{id: s.nextID.Add(1), raw: raw, nc: raw, s: s, keys: map[opKey]struct{}{}}
+	if s.cfg.TLS != nil {
+		c.nc = tls.Server(raw, s.cfg.TLS)
 	}
+	if !s.cfg.Tokens.Enabled() {
+		c.role = auth.RoleAdmin
+	}
+	c.rd = newReader(c, s.maxCmd, c)
+	c.wr = redcon.NewWriter(c.nc)
+	return c
 }
 
-// track adds c to the open connections, unless the server is closed.
-func (s *Server) track(c *conn) bool {
+// Why track refuses a connection.
+var (
+	errClosed = errors.New("server closed")
+	errFull   = errors.New("too many connections")
+)
+
+// track adds c to the open connections, unless the server is closed
+// (errClosed) or holds MaxConns already (errFull).
+func (s *Server) track(c *conn) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return errClosed
+	}
+	if len(s.conns) >= s.cfg.MaxConns {
+		return errFull
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true
+	return nil
+}
+
+// refuse closes a connection over MaxConns. A plain one is first told
+// so, as Redis does: a new connection's send buffer is empty, so the
+// write does not wait (a TLS one is not: that would need a handshake).
+func (s *Server) refuse(nc net.Conn) {
+	s.refused.Add(1)
+	s.log.warn(logMaxConns, "resp connection refused: too many connections", "remote", nc.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
+	if s.cfg.TLS == nil {
+		_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
+	}
+	_ = nc.Close()
 }
 
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	_ = c.nc.Close()
+	_ = c.raw.Close()
 }
 
 func (s *Server) isClosed() bool {
@@ -185,7 +216,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	err := s.ln.Close()
 	for c := range s.conns {
-		_ = c.nc.Close()
+		_ = c.raw.Close() // not c.nc: a TLS Close may wait for a write
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -193,6 +224,31 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// Stats are a server's figures: its connections, and counts since New of
+// the clients it refused or hung up on.
+type Stats struct {
+	Clients           int   // connections open
+	Accepted          int64 // connections taken
+	Refused           int64 // connections closed at once, over MaxConns
+	HandshakeFailures int64 // TLS handshakes failed or timed out
+	AuthFailures      int64 // AUTHs (and HELLO AUTHs) refused
+	Malformed         int64 // connections hung up on for a malformed request
+	TimedOut          int64 // connections hung up on for a command or reply too slow
+	// BufferedBytes is what the connections hold of MaxBufferedBytes for
+	// the commands they are reading.
+	BufferedBytes int
+}
+
+// Stats returns the server's figures.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Clients: s.clients(), Accepted: s.accepted.Load(), Refused: s.refused.Load(),
+		HandshakeFailures: s.handshakes.Load(), AuthFailures: s.authFailures.Load(),
+		Malformed: s.malformed.Load(), TimedOut: s.timedOut.Load(),
+		BufferedBytes: s.cfg.MaxBufferedBytes - s.budget.available(),
+	}
 }
 
 // clients counts the open connections.
@@ -205,11 +261,19 @@ func (s *Server) clients() int {
 // conn is one client connection.
 type conn struct {
 	id   int64
-	nc   net.Conn
+	raw  net.Conn // the TCP connection: closed to end it
+	nc   net.Conn // raw, or the TLS connection over it
 	rd   *reader
 	wr   *redcon.Writer
 	s    *Server
 	name string
+
+	role  auth.Role // what the connection may run: RoleNone until AUTH when tokens are on
+	token string    // the name of the token it presented
+
+	// cmdDeadline is when the command being read must have arrived whole;
+	// zero while no command is begun.
+	cmdDeadline time.Time
 
 	// One pipeline's state, reused from one to the next.
 	cmds     [][][]byte
@@ -228,23 +292,111 @@ type conn struct {
 // done. Ops on one key keep their order: an op on a key already in flight
 // waits for the pipeline's ops so far.
 func (c *conn) serve() {
+	defer c.rd.release()
+	if tc, ok := c.nc.(*tls.Conn); ok && !c.handshake(tc) {
+		return
+	}
 	for {
 		cmds, err := c.rd.read(c.cmds)
 		if err != nil {
-			if isProtocol(err) {
-				// Say so, as Redis does, and hang up.
-				c.wr.WriteError("ERR " + err.Error())
-				_ = c.wr.Flush()
-			}
+			c.readFailed(err)
 			return
 		}
 		c.cmds = cmds
+		c.cmdDeadline = time.Time{} // the next command's clock starts at its next read
 		quit := c.run(cmds)
-		if err := c.wr.Flush(); err != nil || quit {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
+		if err := c.wr.Flush(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.s.timedOut.Add(1)
+				c.s.log.warn(logTimeout, "resp client hung up on: it did not read its replies in time",
+					"remote", c.remote(), "timeout", c.s.cfg.CommandTimeout)
+			}
 			return
 		}
+		if quit {
+			return
+		}
+		c.trim()
 	}
 }
+
+// handshake runs the TLS handshake within HandshakeTimeout; it reports
+// whether it succeeded.
+func (c *conn) handshake(tc *tls.Conn) bool {
+	_ = c.raw.SetDeadline(time.Now().Add(c.s.cfg.HandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		if !c.s.isClosed() {
+			c.s.handshakes.Add(1)
+			c.s.log.warn(logHandshake, "resp tls handshake failed", "remote", c.remote(), "error", err)
+		}
+		return false
+	}
+	return true
+}
+
+// readFailed ends a connection whose read failed: a malformed request is
+// answered, as Redis does, and logged; so is a command too slow to arrive.
+// A connection idle for IdleTimeout is closed without a word.
+func (c *conn) readFailed(err error) {
+	switch {
+	case isProtocol(err):
+		c.s.malformed.Add(1)
+		c.s.log.warn(logProtocol, "resp malformed request", "remote", c.remote(), "error", err)
+		c.wr.WriteError("ERR " + err.Error())
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
+		_ = c.wr.Flush()
+	case errors.Is(err, os.ErrDeadlineExceeded) && !c.rd.pending():
+		c.s.logger.Debug("resp idle connection closed", "remote", c.remote(), "idle_timeout", c.s.cfg.IdleTimeout)
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, errTooSlow):
+		c.s.timedOut.Add(1)
+		c.s.log.warn(logTimeout, "resp client hung up on: its command did not arrive in time",
+			"remote", c.remote(), "timeout", c.s.cfg.CommandTimeout)
+	}
+}
+
+// Read reads from the connection for c.rd, with a read deadline: IdleTimeout
+// from now when no command is begun, CommandTimeout from when the one
+// begun was first seen otherwise.
+func (c *conn) Read(p []byte) (int, error) {
+	var deadline time.Time
+	if c.rd.pending() {
+		deadline = c.commandDeadline()
+	} else {
+		deadline = time.Now().Add(c.s.cfg.IdleTimeout)
+	}
+	if err := c.nc.SetReadDeadline(deadline); err != nil {
+		return 0, err
+	}
+	return c.nc.Read(p)
+}
+
+// commandDeadline returns when the command begun must have arrived whole.
+func (c *conn) commandDeadline() time.Time {
+	if c.cmdDeadline.IsZero() {
+		c.cmdDeadline = time.Now().Add(c.s.cfg.CommandTimeout)
+	}
+	return c.cmdDeadline
+}
+
+// take and give lend c.rd bytes of the server's budget: take waits for
+// them no later than the command's deadline.
+func (c *conn) take(n int) error { return c.s.budget.take(c.rd, n, c.commandDeadline(), c.s.done) }
+func (c *conn) give(n int)       { c.s.budget.give(c.rd, n) }
+
+// trim lets go of a pipeline's memory when it was large, so that an idle
+// connection holds little.
+func (c *conn) trim() {
+	const keep = 1 << 10
+	if cap(c.cmds) > keep || cap(c.ops) > keep {
+		c.cmds, c.calls, c.ops, c.results, c.finished, c.dones = nil, nil, nil, nil, nil, nil
+	}
+	if cap(c.wr.Buffer()) > 64<<10 {
+		c.wr.SetBuffer(nil)
+	}
+}
+
+func (c *conn) remote() string { return c.raw.RemoteAddr().String() }
 
 // run runs one pipeline and writes its replies; it reports whether the
 // client asked to quit.
