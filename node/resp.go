@@ -16,7 +16,18 @@ func (n *Node) listenRESP() (*resp.Server, error) {
 		return nil, fmt.Errorf("listen resp %s: %w", n.cfg.RESPAddr, err)
 	}
 	n.cfg.RESPAddr = ln.Addr().String()
-	return resp.New(ln, respBackend{n}, resp.Config{Separator: n.cfg.RESPSeparator, Version: Version, Logger: n.logger.Named("resp")}), nil
+	rc := resp.Config{
+		Separator: n.cfg.RESPSeparator, Version: Version, Logger: n.logger.Named("resp"),
+		Tokens: n.tokens, MaxConns: n.cfg.MaxConns, IdleTimeout: n.cfg.IdleTimeout,
+	}
+	if n.tls != nil {
+		rc.TLS = n.tls.ServerConfig()
+	}
+	if err := rc.Validate(); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return resp.New(ln, respBackend{n}, rc), nil
 }
 
 // RESPAddr is the address the RESP listener is bound to ("" when off).
