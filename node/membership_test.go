@@ -2,17 +2,12 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/memberlist"
 
 	"github.com/hoard-dev/hoard/cluster"
 	"github.com/hoard-dev/hoard/node"
@@ -189,84 +184,35 @@ func TestLeaveIsGraceful(t *testing.T) {
 
 func TestMismatchedRingIsRefused(t *testing.T) {
 	c := testcluster.New(t, 3, nil)
-	gossip := testcluster.FastGossip()
-	joins, err := newDialCounter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gossip.Transport = joins
 	cfg := &node.Config{
 		Name:     "odd",
 		BindAddr: "127.0.0.1:0",
 		RPCAddr:  "127.0.0.1:0",
 		DataDir:  t.TempDir(),
 		Join:     []string{c.Node(0).GossipAddr()},
-		Gossip:   gossip,
+		Gossip:   testcluster.FastGossip(),
 		Ring:     ring.DefaultConfig(),
 	}
 	cfg.Ring.Partitions = 271
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// The odd node refuses the members as they refuse it: its start fails
+	// with the reason rather than running alone and retrying for ever.
 	odd, err := node.Start(ctx, cfg)
-	if err != nil {
-		_ = joins.Shutdown()
-		t.Fatalf("start: %v", err)
+	if err == nil {
+		_ = odd.Shutdown(context.Background())
+		t.Fatal("a node with another partition count started")
 	}
-	t.Cleanup(func() { _ = odd.Shutdown(context.Background()) })
-
-	// The refusal is the absence of an event, so let the odd node try to
-	// join again and again (it re-joins about every second while it has not
-	// joined; each attempt opens a stream to the seed) and check that nobody
-	// ever admits it. Three attempts are over once the fourth has begun.
-	before := joins.dials.Load()
-	testcluster.WaitFor(t, 20*time.Second, "three more join attempts of the odd node", func() error {
-		for _, n := range c.Nodes() {
-			for _, m := range n.Members() {
-				if m.Name == "odd" {
-					t.Fatalf("%s admitted a node with another partition count", n.Name())
-				}
+	if !errors.Is(err, cluster.ErrRefused) || !strings.Contains(err.Error(), "ring fingerprint") {
+		t.Fatalf("start = %v, want cluster.ErrRefused naming the ring fingerprint", err)
+	}
+	for _, n := range c.Nodes() {
+		for _, m := range n.Members() {
+			if m.Name == "odd" {
+				t.Fatalf("%s admitted a node with another partition count", n.Name())
 			}
 		}
-		if got := len(odd.Ring().Members()); got != 1 {
-			t.Fatalf("odd node's ring has %d members; it should be alone", got)
-		}
-		if n := joins.dials.Load() - before; n < 4 {
-			return fmt.Errorf("%d join attempts so far", n)
-		}
-		return nil
-	})
-}
-
-// dialCounter is a gossip transport on 127.0.0.1 that counts the streams it
-// opens: a join attempt opens one to each seed.
-type dialCounter struct {
-	*memberlist.NetTransport
-	dials atomic.Int64
-}
-
-func newDialCounter() (*dialCounter, error) {
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-		BindAddrs: []string{"127.0.0.1"},
-		Logger:    log.New(io.Discard, "", 0),
-	})
-	if err != nil {
-		return nil, err
 	}
-	return &dialCounter{NetTransport: nt}, nil
-}
-
-var _ memberlist.NodeAwareTransport = (*dialCounter)(nil)
-
-// DialTimeout counts the stream and opens it.
-func (d *dialCounter) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	d.dials.Add(1)
-	return d.NetTransport.DialTimeout(addr, timeout)
-}
-
-// DialAddressTimeout is DialTimeout for memberlist's node-aware path.
-func (d *dialCounter) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	d.dials.Add(1)
-	return d.NetTransport.DialAddressTimeout(a, timeout)
 }
 
 func TestOwnerRejectsBadKeys(t *testing.T) {
