@@ -20,7 +20,7 @@ const DefaultMaxFrameSize = 16 << 20
 
 // Defaults of the Config fields that bound what a connection may hold.
 const (
-	DefaultMaxInFlight  = 32 << 20
+	DefaultMaxInFlight  = 16 << 20 // one frame of the default largest size: the Go heap stays within 64 MiB of idle under attack (garbage included)
 	DefaultFrameTimeout = 30 * time.Second
 	DefaultIdleTimeout  = 10 * time.Minute
 	DefaultMaxConns     = 10000
@@ -70,7 +70,7 @@ type Config struct {
 	// larger than MaxInFlight proceeds when nothing else is in flight.
 	// Smaller frames are bounded per connection instead. It trades the
 	// throughput of large frames for memory. Zero means
-	// DefaultMaxInFlight (32 MiB).
+	// DefaultMaxInFlight (16 MiB).
 	MaxInFlight int
 
 	// FrameTimeout bounds the time from a frame's first byte to its last,

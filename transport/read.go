@@ -19,7 +19,8 @@ const (
 	smallFrame = 64 << 10
 
 	// firstChunk is the first allocation for a frame's payload; it then
-	// doubles as bytes arrive, up to the declared length.
+	// doubles as bytes arrive, up to the declared length (a frame that holds
+	// its length of the server's budget jumps to it from an eighth).
 	firstChunk = 4 << 10
 )
 
@@ -97,7 +98,14 @@ func (fr *frameReader) next() ([]byte, error) {
 	buf := (*fr.buf)[:0]
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(n, max(2*cap(buf), firstChunk)))
+			size := min(n, max(2*cap(buf), firstChunk))
+			if fr.held > 0 && size >= n/8 {
+				// A frame that holds its length of the budget, an eighth
+				// of which came, gets it at once: doubling to the end would
+				// leave as much again as garbage, past the budget.
+				size = n
+			}
+			grown := make([]byte, len(buf), size)
 			copy(grown, buf)
 			buf = grown
 		}
