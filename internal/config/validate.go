@@ -299,6 +299,14 @@ func (v *validator) store(scope string, s *Store, sinks map[string]*Sink) {
 	// What the node refuses. Negative Jitter, FlushTimeout and MaxBytes
 	// mean none to it; the decoder refuses them written as numbers.
 	c.duration("interval", cfg.Interval)
+	for _, f := range []struct {
+		field string
+		d     time.Duration
+	}{{"interval", cfg.Interval}, {"refresh_interval", cfg.RefreshInterval}, {"dump_interval", cfg.DumpInterval}} {
+		if f.d > 0 && f.d < node.MinInterval && !c.skip(f.field) {
+			c.fail(f.field, "%s is below the floor of %s: each round walks every partition, so a shorter period burns a core on rounds with nothing to do", f.d, node.MinInterval)
+		}
+	}
 	c.duration("retry_delay", cfg.RetryDelay)
 	c.duration("refresh_interval", cfg.RefreshInterval)
 	c.duration("ttl", cfg.TTL)
