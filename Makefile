@@ -4,7 +4,7 @@ BIN         ?= bin/hoard
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
 
-.PHONY: all build test e2e bench bench-redis lint demo fuzz clean
+.PHONY: all build test e2e e2e-docker bench bench-redis lint demo fuzz image clean
 
 all: build
 
@@ -19,6 +19,11 @@ test:
 # End-to-end: real `hoard agent` processes on loopback.
 e2e:
 	$(GO) test -tags e2e -count=1 -v -timeout 10m ./e2e/
+
+# Chaos over a real Docker network: containers of the image, killed,
+# paused, cut off and restarted under writers on the host.
+e2e-docker: image
+	$(GO) test -tags e2edocker -count=1 -v -timeout 15m ./e2e/docker/
 
 # PostgreSQL benchmarks run when HOARD_TEST_POSTGRES_DSN is set
 # (source scripts/ci-postgres.sh first).
@@ -42,6 +47,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBodies -fuzztime 30s ./internal/proto/
 	$(GO) test -run '^$$' -fuzz FuzzReadCommands -fuzztime 30s ./internal/resp/
+
+# The container image (deploy/image/Dockerfile): a static binary built on
+# the host, FROM scratch, as IMAGE.
+IMAGE ?= hoard:dev
+image:
+	rm -rf deploy/image/ctx && mkdir -p deploy/image/ctx/data
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o deploy/image/ctx/hoard ./cmd/hoard
+	cp /etc/ssl/certs/ca-certificates.crt deploy/image/ctx/
+	printf 'root:x:0:0:root:/:/sbin/nologin\nhoard:x:65532:65532:hoard:/data:/sbin/nologin\n' > deploy/image/ctx/passwd
+	printf 'root:x:0:\nhoard:x:65532:\n' > deploy/image/ctx/group
+	docker build -q -t $(IMAGE) -f deploy/image/Dockerfile deploy/image/ctx
 
 demo: build
 	./scripts/demo.sh $(BIN)

@@ -8,12 +8,32 @@ BASE=${HOARD_DEMO_PORT:-17946}   # gossip ports BASE..BASE+2, RPC BASE+100.., HT
 pids=()
 incrs=()
 
+keep=""   # set when something failed: the logs stay for a look
 cleanup() {
+	# Never leave an agent running: each holds its ports.
 	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$DIR"
+	if [ -n "$keep" ]; then echo "logs kept in $DIR" >&2; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
+
+# fail names each node that exited, or whose log has an error, with the
+# first error line of its log (a port already in use, say), and exits 1;
+# the EXIT trap stops the rest.
+fail() {
+	echo "demo: $*" >&2
+	for i in 0 1 2; do
+		name="n$((i + 1))"
+		line=$(grep -m1 -E '^hoard: |\[ERROR\]' "$DIR/$name.log" 2>/dev/null || true)
+		if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+			echo "  $name exited: ${line:-(no error in its log)}" >&2
+		elif [ -n "$line" ]; then
+			echo "  $name: $line" >&2
+		fi
+	done
+	keep=1
+	exit 1
+}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -54,7 +74,8 @@ for i in 0 1 2; do
 	for try in $(seq 1 150); do
 		n=$("$HOARD" ring --rpc "127.0.0.1:$((BASE + 100 + i))" --format json 2>/dev/null | grep -c '"rpc"' || true)
 		[ "$n" -ge 3 ] && break
-		[ "$try" -eq 150 ] && { echo "cluster did not converge; logs in $DIR" >&2; trap - EXIT; exit 1; }
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || fail "an agent exited at start"; done
+		[ "$try" -eq 150 ] && fail "the cluster did not converge within 15s"
 		sleep 0.1
 	done
 done
