@@ -46,6 +46,23 @@ func (f *clientFlags) register(cmd *cobra.Command, getenv func(string) string, w
 	}
 }
 
+// config is the client configuration the flags describe: the node's
+// address, the token, and TLS when a CA file is given.
+func (f *clientFlags) config() (client.Config, error) {
+	cfg := client.Config{Addrs: []string{f.rpc}, Token: f.token}
+	if f.caFile != "" || f.cert != "" || f.key != "" {
+		if f.caFile == "" {
+			return cfg, errors.New("--cert-file and --key-file need --ca-file (HOARD_CA_FILE) too: the CA that signed the node's certificate")
+		}
+		tc, err := tlsconf.ClientFromFiles(f.caFile, f.cert, f.key)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.TLS = tc
+	}
+	return cfg, nil
+}
+
 // dial validates the flags and connects to the node.
 func (f *clientFlags) dial(ctx context.Context) (*client.Client, context.Context, context.CancelFunc, error) {
 	if f.format != "" && f.format != "text" && f.format != "json" {
@@ -54,16 +71,9 @@ func (f *clientFlags) dial(ctx context.Context) (*client.Client, context.Context
 	if f.timeout <= 0 {
 		return nil, nil, nil, fmt.Errorf("--timeout %s: must be positive", f.timeout)
 	}
-	cfg := client.Config{Addrs: []string{f.rpc}, Token: f.token}
-	if f.caFile != "" || f.cert != "" || f.key != "" {
-		if f.caFile == "" {
-			return nil, nil, nil, errors.New("--cert-file and --key-file need --ca-file (HOARD_CA_FILE) too: the CA that signed the node's certificate")
-		}
-		tc, err := tlsconf.ClientFromFiles(f.caFile, f.cert, f.key)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		cfg.TLS = tc
+	cfg, err := f.config()
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	c, err := client.DialConfig(ctx, cfg)

@@ -199,3 +199,37 @@ func TestKeygen(t *testing.T) {
 		t.Fatalf("keygen --bytes 20: exit %d %q", code, errOut)
 	}
 }
+
+// TestJSONFieldsAreLowerCase: every JSON output names its fields in lower
+// case (snake_case), as the HTTP API does.
+func TestJSONFieldsAreLowerCase(t *testing.T) {
+	c := testcluster.New(t, 2, nil)
+	rpc := c.Node(0).RPCAddr()
+	for _, args := range [][]string{{"members"}, {"ring"}, {"version"}, {"info"}, {"flush"}, {"dlq", "list"}} {
+		out, errOut, code := hoard(t, nil, append(args, "--rpc", rpc, "--format", "json")...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d %s", args, code, errOut)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		var walk func(any)
+		walk = func(v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				for k, e := range v {
+					if k != strings.ToLower(k) {
+						t.Errorf("%v: field %q is not lower case", args, k)
+					}
+					walk(e)
+				}
+			case []any:
+				for _, e := range v {
+					walk(e)
+				}
+			}
+		}
+		walk(v)
+	}
+}

@@ -26,7 +26,11 @@ the node's name and version. An unreachable node is not an error here.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), min(f.timeout, 2*time.Second))
 			defer cancel()
 			var st *client.Status
-			if c, err := client.Dial(ctx, f.rpc); err == nil {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			if c, err := client.DialConfig(ctx, cfg); err == nil {
 				if s, err := c.Status(ctx); err == nil {
 					st = &s
 				}
