@@ -31,6 +31,9 @@ type CA struct {
 	File string // its certificate, PEM
 }
 
+// Certificate returns the CA's certificate, parsed.
+func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
 // Cert is a leaf certificate's files and serial.
 type Cert struct {
 	CertFile, KeyFile string

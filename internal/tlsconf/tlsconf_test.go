@@ -9,23 +9,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hoard-dev/hoard/internal/testcerts"
 )
 
 // pki is a CA with a server's and a client's certificates, and a second CA
 // with its own certificate, the stranger.
 type pki struct {
 	dir            string
-	ca, otherCA    *testCA
-	server, client testCert
-	stranger       testCert
+	ca, otherCA    *testcerts.CA
+	server, client testcerts.Cert
+	stranger       testcerts.Cert
 }
 
 func newPKI(t *testing.T) *pki {
 	dir := t.TempDir()
-	p := &pki{dir: dir, ca: newCA(t, dir, "ca"), otherCA: newCA(t, dir, "other-ca")}
-	p.server = p.ca.issue(t, dir, "server")
-	p.client = p.ca.issue(t, dir, "client")
-	p.stranger = p.otherCA.issue(t, dir, "stranger")
+	p := &pki{dir: dir, ca: testcerts.NewCA(t, dir, "ca"), otherCA: testcerts.NewCA(t, dir, "other-ca")}
+	p.server = p.ca.Issue(t, dir, "server")
+	p.client = p.ca.Issue(t, dir, "client")
+	p.stranger = p.otherCA.Issue(t, dir, "stranger")
 	return p
 }
 
@@ -39,11 +41,11 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatalf("mutual TLS handshake: %v", err)
 	}
 	h := srv.next(t)
-	if h.err != nil || len(h.peers) == 0 || h.peers[0].SerialNumber.Int64() != p.client.serial {
-		t.Errorf("server saw err %v, %d client certificates; want the client's (serial %d)", h.err, len(h.peers), p.client.serial)
+	if h.err != nil || len(h.peers) == 0 || h.peers[0].SerialNumber.Int64() != p.client.Serial {
+		t.Errorf("server saw err %v, %d client certificates; want the client's (serial %d)", h.err, len(h.peers), p.client.Serial)
 	}
-	if got := servedSerial(c); got != p.server.serial {
-		t.Errorf("served certificate serial %d, want %d", got, p.server.serial)
+	if got := servedSerial(c); got != p.server.Serial {
+		t.Errorf("served certificate serial %d, want %d", got, p.server.Serial)
 	}
 	if v := c.ConnectionState().Version; v != tls.VersionTLS13 {
 		t.Errorf("version %x, want TLS 1.3", v)
@@ -54,7 +56,7 @@ func TestClientCertificateFromAnotherCARefused(t *testing.T) {
 	p := newPKI(t)
 	srv := startServer(t, mustNew(t, nodeConfig(p.ca, p.server)).ServerConfig())
 	// The stranger trusts our CA, so only the server refuses.
-	stranger := mustNew(t, Config{CAFile: p.ca.file, CertFile: p.stranger.certFile, KeyFile: p.stranger.keyFile, VerifyOutgoing: true})
+	stranger := mustNew(t, Config{CAFile: p.ca.File, CertFile: p.stranger.CertFile, KeyFile: p.stranger.KeyFile, VerifyOutgoing: true})
 
 	if _, err := dial(t, srv, stranger.ClientConfigFor("127.0.0.1")); err == nil || !strings.Contains(err.Error(), "bad certificate") {
 		t.Errorf("client with a certificate of another CA: err %v, want the server's bad certificate alert", err)
@@ -69,7 +71,7 @@ func TestClientCertificateFromAnotherCARefused(t *testing.T) {
 func TestClientWithoutCertificateRefused(t *testing.T) {
 	p := newPKI(t)
 	srv := startServer(t, mustNew(t, nodeConfig(p.ca, p.server)).ServerConfig())
-	anon, err := ClientFromFiles(p.ca.file, "", "")
+	anon, err := ClientFromFiles(p.ca.File, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestNoClientCertificateNeededWithoutVerifyIncoming(t *testing.T) {
 	cfg := nodeConfig(p.ca, p.server)
 	cfg.VerifyIncoming = false
 	srv := startServer(t, mustNew(t, cfg).ServerConfig())
-	anon, err := ClientFromFiles(p.ca.file, "", "")
+	anon, err := ClientFromFiles(p.ca.File, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func TestServerCertificateFromAnotherCARefused(t *testing.T) {
 	p := newPKI(t)
 	// The impostor trusts our CA and does not verify clients: only the
 	// client refuses.
-	srv := startServer(t, mustNew(t, Config{CAFile: p.ca.file, CertFile: p.stranger.certFile, KeyFile: p.stranger.keyFile}).ServerConfig())
+	srv := startServer(t, mustNew(t, Config{CAFile: p.ca.File, CertFile: p.stranger.CertFile, KeyFile: p.stranger.KeyFile}).ServerConfig())
 	client := mustNew(t, nodeConfig(p.ca, p.client))
 
 	for _, tc := range []struct {
@@ -111,7 +113,7 @@ func TestServerCertificateFromAnotherCARefused(t *testing.T) {
 		cfg  *tls.Config
 	}{
 		{"reloader", client.ClientConfigFor("127.0.0.1")},
-		{"from files", mustClientFromFiles(t, p.ca.file, p.client.certFile, p.client.keyFile)},
+		{"from files", mustClientFromFiles(t, p.ca.File, p.client.CertFile, p.client.KeyFile)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := dial(t, srv, tc.cfg)
@@ -179,15 +181,15 @@ func isHostnameError(err error) bool {
 // Without verify_outgoing a client encrypts but takes any certificate.
 func TestWithoutVerifyOutgoingAnyServerCertificate(t *testing.T) {
 	p := newPKI(t)
-	srv := startServer(t, mustNew(t, Config{CertFile: p.stranger.certFile, KeyFile: p.stranger.keyFile}).ServerConfig())
-	client := mustNew(t, Config{CAFile: p.ca.file, CertFile: p.client.certFile, KeyFile: p.client.keyFile})
+	srv := startServer(t, mustNew(t, Config{CertFile: p.stranger.CertFile, KeyFile: p.stranger.KeyFile}).ServerConfig())
+	client := mustNew(t, Config{CAFile: p.ca.File, CertFile: p.client.CertFile, KeyFile: p.client.KeyFile})
 	for _, cfg := range []*tls.Config{client.ClientConfig(), client.ClientConfigFor("127.0.0.2")} {
 		c, err := dial(t, srv, cfg)
 		if err != nil {
 			t.Fatalf("verify_outgoing off: %v", err)
 		}
-		if got := servedSerial(c); got != p.stranger.serial {
-			t.Errorf("served serial %d, want %d", got, p.stranger.serial)
+		if got := servedSerial(c); got != p.stranger.Serial {
+			t.Errorf("served serial %d, want %d", got, p.stranger.Serial)
 		}
 		srv.next(t)
 	}
@@ -204,12 +206,12 @@ func TestReloadSwapsServedCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.next(t)
-	renewed := p.ca.issue(t, p.dir, "server") // rewrites the server's files
+	renewed := p.ca.Issue(t, p.dir, "server") // rewrites the server's files
 	if err := r.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
-	if got := r.Leaf().SerialNumber.Int64(); got != renewed.serial {
-		t.Errorf("Leaf serial %d after reload, want %d", got, renewed.serial)
+	if got := r.Leaf().SerialNumber.Int64(); got != renewed.Serial {
+		t.Errorf("Leaf serial %d after reload, want %d", got, renewed.Serial)
 	}
 
 	after, err := dial(t, srv, client)
@@ -217,14 +219,14 @@ func TestReloadSwapsServedCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.next(t)
-	if got := servedSerial(after); got != renewed.serial {
-		t.Errorf("new connection: served serial %d, want the reloaded %d", got, renewed.serial)
+	if got := servedSerial(after); got != renewed.Serial {
+		t.Errorf("new connection: served serial %d, want the reloaded %d", got, renewed.Serial)
 	}
 	if err := roundTrip(before); err != nil {
 		t.Errorf("connection opened before the reload: %v", err)
 	}
-	if got := servedSerial(before); got != p.server.serial {
-		t.Errorf("old connection: serial %d, want %d", got, p.server.serial)
+	if got := servedSerial(before); got != p.server.Serial {
+		t.Errorf("old connection: serial %d, want %d", got, p.server.Serial)
 	}
 }
 
@@ -234,12 +236,12 @@ func TestFailedReloadKeepsCertificate(t *testing.T) {
 	srv := startServer(t, r.ServerConfig())
 	client := mustNew(t, nodeConfig(p.ca, p.client)).ClientConfigFor("127.0.0.1")
 
-	if err := os.WriteFile(p.server.certFile, []byte("-----BEGIN CERTIFICATE-----\ncorrupt\n"), 0o600); err != nil {
+	if err := os.WriteFile(p.server.CertFile, []byte("-----BEGIN CERTIFICATE-----\ncorrupt\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	err := r.Reload()
 	var fe *FieldError
-	if !errors.As(err, &fe) || fe.Field != "CertFile" || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), p.server.certFile) {
+	if !errors.As(err, &fe) || fe.Field != "CertFile" || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), p.server.CertFile) {
 		t.Fatalf("Reload of a corrupt certificate: %v, want a CertFile error naming the file", err)
 	}
 	c, err := dial(t, srv, client)
@@ -247,8 +249,8 @@ func TestFailedReloadKeepsCertificate(t *testing.T) {
 		t.Fatalf("handshake after a failed reload: %v", err)
 	}
 	srv.next(t)
-	if got := servedSerial(c); got != p.server.serial {
-		t.Errorf("served serial %d after a failed reload, want the old %d", got, p.server.serial)
+	if got := servedSerial(c); got != p.server.Serial {
+		t.Errorf("served serial %d after a failed reload, want the old %d", got, p.server.Serial)
 	}
 }
 
@@ -257,11 +259,11 @@ func TestFailedReloadKeepsCertificate(t *testing.T) {
 func TestReloadRotatesCA(t *testing.T) {
 	p := newPKI(t)
 	// The server moves to the other CA; the client still trusts ours only.
-	srvCfg := Config{CAFile: p.otherCA.file, CertFile: p.stranger.certFile, KeyFile: p.stranger.keyFile, VerifyIncoming: true}
+	srvCfg := Config{CAFile: p.otherCA.File, CertFile: p.stranger.CertFile, KeyFile: p.stranger.KeyFile, VerifyIncoming: true}
 	srv := startServer(t, mustNew(t, srvCfg).ServerConfig())
 	bundle := filepath.Join(p.dir, "bundle.pem")
-	copyFile(t, p.ca.file, bundle)
-	clientCfg := Config{CAFile: bundle, CertFile: p.client.certFile, KeyFile: p.client.keyFile, VerifyOutgoing: true}
+	copyFile(t, p.ca.File, bundle)
+	clientCfg := Config{CAFile: bundle, CertFile: p.client.CertFile, KeyFile: p.client.KeyFile, VerifyOutgoing: true}
 	client := mustNew(t, clientCfg)
 	cfg := client.ClientConfigFor("localhost") // one Config across the reload
 
@@ -271,15 +273,15 @@ func TestReloadRotatesCA(t *testing.T) {
 	srv.next(t)
 
 	// The client trusts both CAs and gets a certificate of the new one.
-	appendFile(t, bundle, p.otherCA.file)
-	newCert := p.otherCA.issue(t, p.dir, "client")
+	appendFile(t, bundle, p.otherCA.File)
+	newCert := p.otherCA.Issue(t, p.dir, "client")
 	if err := client.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := dial(t, srv, cfg); err != nil {
 		t.Fatalf("handshake after the client reloaded the CAs: %v", err)
 	}
-	if h := srv.next(t); h.err != nil || h.peers[0].SerialNumber.Int64() != newCert.serial {
+	if h := srv.next(t); h.err != nil || h.peers[0].SerialNumber.Int64() != newCert.Serial {
 		t.Errorf("server: err %v; want the reloaded client certificate", h.err)
 	}
 }
@@ -313,15 +315,15 @@ func appendFile(t *testing.T, to, from string) {
 func TestClientFromFiles(t *testing.T) {
 	p := newPKI(t)
 	srv := startServer(t, mustNew(t, nodeConfig(p.ca, p.server)).ServerConfig())
-	cfg := mustClientFromFiles(t, p.ca.file, p.client.certFile, p.client.keyFile)
+	cfg := mustClientFromFiles(t, p.ca.File, p.client.CertFile, p.client.KeyFile)
 	if _, err := dial(t, srv, cfg); err != nil { // tls.Dialer checks 127.0.0.1 against the IP SAN
 		t.Fatalf("mutual TLS with ClientFromFiles: %v", err)
 	}
-	if h := srv.next(t); h.err != nil || h.peers[0].SerialNumber.Int64() != p.client.serial {
+	if h := srv.next(t); h.err != nil || h.peers[0].SerialNumber.Int64() != p.client.Serial {
 		t.Errorf("server: err %v; want the client's certificate", h.err)
 	}
 
-	_, err := ClientFromFiles(p.ca.file, p.client.certFile, "")
+	_, err := ClientFromFiles(p.ca.File, p.client.CertFile, "")
 	if fe := (*FieldError)(nil); !errors.As(err, &fe) || fe.Field != "CertFile" {
 		t.Errorf("certificate without key: %v", err)
 	}
@@ -351,13 +353,13 @@ func TestNewErrors(t *testing.T) {
 		{"ca not pem", with(func(c *Config) { c.CAFile = notPEM }), "CAFile", "no PEM certificate found", nil},
 		{"cert not pem", with(func(c *Config) { c.CertFile = notPEM }), "CertFile", "no PEM certificate found", nil},
 		{"key not pem", with(func(c *Config) { c.KeyFile = notPEM }), "KeyFile", "no PEM private key found", nil},
-		{"key in cert file", with(func(c *Config) { c.CertFile = p.server.keyFile }), "CertFile", `only ["PRIVATE KEY"] blocks`, nil},
-		{"cert in key file", with(func(c *Config) { c.KeyFile = p.server.certFile }), "KeyFile", `only ["CERTIFICATE"] blocks`, nil},
+		{"key in cert file", with(func(c *Config) { c.CertFile = p.server.KeyFile }), "CertFile", `only ["PRIVATE KEY"] blocks`, nil},
+		{"cert in key file", with(func(c *Config) { c.KeyFile = p.server.CertFile }), "KeyFile", `only ["CERTIFICATE"] blocks`, nil},
 		{"directory", with(func(c *Config) { c.CAFile = p.dir }), "CAFile", "not a regular file", nil},
-		{"key of another certificate", with(func(c *Config) { c.KeyFile = p.client.keyFile }), "KeyFile", "does not match the certificate", nil},
+		{"key of another certificate", with(func(c *Config) { c.KeyFile = p.client.KeyFile }), "KeyFile", "does not match the certificate", nil},
 		{"cert without key", with(func(c *Config) { c.KeyFile = "" }), "CertFile", "without its key", nil},
-		{"key without cert", Config{KeyFile: p.server.keyFile}, "KeyFile", "without a certificate", nil},
-		{"ca without cert", Config{CAFile: p.ca.file}, "CertFile", "a node serves TLS", nil},
+		{"key without cert", Config{KeyFile: p.server.KeyFile}, "KeyFile", "without a certificate", nil},
+		{"ca without cert", Config{CAFile: p.ca.File}, "CertFile", "a node serves TLS", nil},
 		{"verify_incoming without ca", with(func(c *Config) { c.CAFile = ""; c.VerifyOutgoing = false }), "VerifyIncoming", "needs the CA", nil},
 		{"verify_outgoing without ca", with(func(c *Config) { c.CAFile = ""; c.VerifyIncoming = false }), "VerifyOutgoing", "needs the CA", nil},
 		{"verify_incoming without files", Config{VerifyIncoming: true}, "VerifyIncoming", "needs the CA", nil},
@@ -387,17 +389,17 @@ func TestNewErrors(t *testing.T) {
 func TestServerReloadRotatesClientCA(t *testing.T) {
 	p := newPKI(t)
 	bundle := filepath.Join(p.dir, "server-ca.pem")
-	copyFile(t, p.ca.file, bundle)
-	r := mustNew(t, Config{CAFile: bundle, CertFile: p.server.certFile, KeyFile: p.server.keyFile, VerifyIncoming: true})
+	copyFile(t, p.ca.File, bundle)
+	r := mustNew(t, Config{CAFile: bundle, CertFile: p.server.CertFile, KeyFile: p.server.KeyFile, VerifyIncoming: true})
 	srv := startServer(t, r.ServerConfig())
-	stranger := mustNew(t, Config{CAFile: p.ca.file, CertFile: p.stranger.certFile, KeyFile: p.stranger.keyFile, VerifyOutgoing: true})
+	stranger := mustNew(t, Config{CAFile: p.ca.File, CertFile: p.stranger.CertFile, KeyFile: p.stranger.KeyFile, VerifyOutgoing: true})
 	cfg := stranger.ClientConfigFor("127.0.0.1")
 
 	if _, err := dial(t, srv, cfg); err == nil {
 		t.Fatal("client of an untrusted CA accepted")
 	}
 	srv.next(t)
-	appendFile(t, bundle, p.otherCA.file)
+	appendFile(t, bundle, p.otherCA.File)
 	if err := r.Reload(); err != nil {
 		t.Fatal(err)
 	}
