@@ -22,6 +22,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/lifecycle"
 	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/ratelog"
 	"github.com/hoard-dev/hoard/internal/resp"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/internal/tlsconf"
@@ -48,7 +49,7 @@ type Node struct {
 
 	tls      *tlsconf.Reloader // nil when TLS is off
 	tokens   *auth.Tokens      // none: tokens are off
-	refusals rateLog           // the log lines of refused requests
+	refusals *ratelog.Logger   // the log lines of refused requests
 
 	stores map[string]*store // fixed after Start
 	dlq    *flush.DeadLetters
@@ -101,6 +102,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	if n.logger == nil {
 		n.logger = hclog.NewNullLogger()
 	}
+	n.refusals = ratelog.New(n.logger, 0)
 	n.cfg.withDefaults()
 	var err error
 	if n.tokens, err = auth.NewTokens(cfg.Tokens); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/hoard-dev/hoard/cluster"
@@ -109,7 +108,7 @@ func (n *Node) permit(req *transport.Request) error {
 		who = fmt.Sprintf("token %q", c.token)
 	}
 	err := fmt.Errorf("%w: %s (role %s) may not call %s: it needs %s", ErrForbidden, who, c.role, req.Method, need)
-	n.refusals.log(n, "request refused", "method", req.Method, "peer", req.Peer.Name, "token", c.token, "role", c.role.String(), "needs", need.String())
+	n.refusals.Warn("request refused", "method", req.Method, "peer", req.Peer.Name, "token", c.token, "role", c.role.String(), "needs", need.String())
 	return err
 }
 
@@ -126,7 +125,7 @@ func (n *Node) requireToken(h http.Handler) http.Handler {
 		}
 		tok, err := n.tokens.Check(strings.TrimSpace(secret))
 		if err != nil {
-			n.refusals.log(n, "http request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
+			n.refusals.Warn("http request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hoard"`)
 			http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
 			return
@@ -137,25 +136,6 @@ func (n *Node) requireToken(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// rateLog writes at most one line a second, saying how many it held back.
-type rateLog struct {
-	last       atomic.Int64 // unix nanos of the last line
-	suppressed atomic.Int64
-}
-
-func (l *rateLog) log(n *Node, msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := l.last.Load()
-	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
-		l.suppressed.Add(1)
-		return
-	}
-	if s := l.suppressed.Swap(0); s > 0 {
-		args = append(args, "suppressed_since_last", s)
-	}
-	n.logger.Warn(msg, args...)
 }
 
 // ReloadTLS reads the TLS certificates, key and CAs again (the agent does

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/ratelog"
 )
 
 // heapBytes returns the live heap after a full collection.
@@ -409,7 +411,7 @@ func TestRateLimitedLogs(t *testing.T) {
 		return nil
 	})
 	lines := logs.count("handshake failed")
-	limit := int((time.Since(start))/logInterval) + 2
+	limit := int((time.Since(start))/ratelog.DefaultEvery) + 2
 	t.Logf("%d bad connections in %s: %d lines", bad, elapsed, lines)
 	if lines > limit {
 		t.Fatalf("%d lines for %d bad connections in %s", lines, bad, time.Since(start))

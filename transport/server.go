@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/hoard-dev/hoard/internal/ratelog"
 )
 
 // Handler serves requests. ServeRPC is called on the connection's reader
@@ -125,7 +127,7 @@ type Server struct {
 	handler Handler
 	ln      net.Listener
 	logger  hclog.Logger
-	limited *rateLog // lines about what remote ends do
+	limited *ratelog.Logger // lines about what remote ends do
 	local   Hello
 	budget  *budget
 
@@ -156,7 +158,7 @@ func Listen(addr string, cfg *Config, h Handler) (*Server, error) {
 		handler: h,
 		ln:      ln,
 		logger:  cfg.Logger,
-		limited: newRateLog(cfg.Logger),
+		limited: ratelog.New(cfg.Logger, 0),
 		local:   Hello{Protocol: ProtocolVersion, Cluster: cfg.Cluster, Name: cfg.Name},
 		budget:  newBudget(cfg.MaxInFlight),
 		conns:   make(map[*serverConn]struct{}),
@@ -238,7 +240,7 @@ func (s *Server) acceptLoop() {
 		if len(s.conns) >= s.cfg.MaxConns {
 			s.mu.Unlock()
 			_ = nc.Close()
-			s.limited.warn("refused a connection: too many connections", "remote", sc.remote, "limit", s.cfg.MaxConns)
+			s.limited.Warn("refused a connection: too many connections", "remote", sc.remote, "limit", s.cfg.MaxConns)
 			continue
 		}
 		s.conns[sc] = struct{}{}
@@ -286,7 +288,7 @@ func (sc *serverConn) serve() {
 		tc := tls.Server(sc.l.raw, cfg.ServerTLS)
 		if err := tc.Handshake(); err != nil {
 			if sc.l.closeErr() == nil {
-				sc.srv.limited.warn("tls handshake failed", "remote", sc.remote, "error", err)
+				sc.srv.limited.Warn("tls handshake failed", "remote", sc.remote, "error", err)
 			}
 			sc.lingeringClose(err)
 			return
@@ -300,9 +302,9 @@ func (sc *serverConn) serve() {
 		switch {
 		case sc.l.closeErr() != nil:
 		case errors.Is(err, ErrUnauthorized):
-			sc.srv.limited.warn("refused an unauthorized connection", "remote", sc.remote, "peer", sc.peer.Name, "reason", err)
+			sc.srv.limited.Warn("refused an unauthorized connection", "remote", sc.remote, "peer", sc.peer.Name, "reason", err)
 		default:
-			sc.srv.limited.warn("handshake failed", "remote", sc.remote, "error", err)
+			sc.srv.limited.Warn("handshake failed", "remote", sc.remote, "error", err)
 		}
 		sc.l.close(err)
 		return
@@ -334,11 +336,11 @@ func (sc *serverConn) serve() {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), sc.l.closeErr() != nil:
 		// The client hung up or we are closing.
 	case errors.Is(err, errIdle):
-		sc.srv.limited.debug("closing an idle connection", "remote", sc.remote, "peer", sc.peer.Name, "after", cfg.IdleTimeout)
+		sc.srv.limited.Debug("closing an idle connection", "remote", sc.remote, "peer", sc.peer.Name, "after", cfg.IdleTimeout)
 	case errors.Is(err, errFrameTimeout):
-		sc.srv.limited.warn("closing a connection: frame timed out", "remote", sc.remote, "peer", sc.peer.Name, "error", err)
+		sc.srv.limited.Warn("closing a connection: frame timed out", "remote", sc.remote, "peer", sc.peer.Name, "error", err)
 	default:
-		sc.srv.limited.warn("closing a connection: bad input", "remote", sc.remote, "peer", sc.peer.Name, "error", err)
+		sc.srv.limited.Warn("closing a connection: bad input", "remote", sc.remote, "peer", sc.peer.Name, "error", err)
 	}
 	sc.l.close(err)
 }
@@ -348,7 +350,7 @@ func (sc *serverConn) serve() {
 func (sc *serverConn) dispatch(req *Request, r Reply) {
 	defer func() {
 		if p := recover(); p != nil {
-			sc.srv.limited.log(hclog.Error, "handler panicked", "method", req.Method, "peer", sc.peer.Name, "panic", p)
+			sc.srv.limited.Log(hclog.Error, "handler panicked", "method", req.Method, "peer", sc.peer.Name, "panic", p)
 			r.Send(nil, fmt.Errorf("transport: %s handler panicked: %v", req.Method, p))
 		}
 	}()
@@ -416,7 +418,7 @@ func (sc *serverConn) authorize(peer Hello) (identity any, err error) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			sc.srv.limited.log(hclog.Error, "authorize panicked", "remote", sc.remote, "panic", p)
+			sc.srv.limited.Log(hclog.Error, "authorize panicked", "remote", sc.remote, "panic", p)
 			identity, err = nil, errors.New("the server failed to check the credentials")
 		}
 	}()

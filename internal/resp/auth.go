@@ -50,7 +50,7 @@ func (c *conn) authenticate(user, secret []byte, withUser bool) error {
 	}
 	if err != nil {
 		c.s.authFailures.Add(1)
-		c.s.log.warn(logAuth, "resp auth failed", "remote", c.remote(), "reason", err)
+		c.s.log.Warn("resp auth failed", "remote", c.remote(), "reason", err)
 		return replyErr(wrongPass)
 	}
 	c.role, c.token = tok.Role, tok.Name

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -163,30 +162,6 @@ func TestMalformedRequestLogIsRateLimited(t *testing.T) {
 	}
 	if n := s.Stats().Malformed; n != 300 {
 		t.Fatalf("%d malformed counted; want 300", n)
-	}
-}
-
-// A rate-limited kind of line reports, once it is logged again, how many
-// were suppressed; other kinds are limited on their own.
-func TestRateLogCountsSuppressed(t *testing.T) {
-	sink := &logSink{t: t}
-	r := &rateLog{logger: hclog.New(&hclog.LoggerOptions{Output: sink}), every: 20 * time.Millisecond}
-	r.warn(logProtocol, "bad")
-	r.warn(logAuth, "auth")
-	r.warn(logProtocol, "bad")
-	r.warn(logProtocol, "bad")
-	if n := len(sink.matching("bad")); n != 1 {
-		t.Fatalf("%d lines; want 1", n)
-	}
-	waitFor(t, "a second line", func() bool {
-		r.warn(logProtocol, "bad")
-		return len(sink.matching("bad")) == 2
-	})
-	if second := sink.matching("bad")[1]; !strings.Contains(second, "suppressed=") {
-		t.Fatalf("second line %q; want the suppressed count", second)
-	}
-	if n := len(sink.matching("auth")); n != 1 {
-		t.Fatalf("%d auth lines; want 1", n)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoard-dev/hoard/internal/auth"
 	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/ratelog"
 )
 
 // Backend is the node as the server sees it.
@@ -54,9 +55,9 @@ type Server struct {
 	backend Backend
 	cfg     Config // with its defaults
 	logger  hclog.Logger
-	log     *rateLog // lines about misbehaving clients
-	budget  *budget  // cfg.MaxBufferedBytes
-	maxCmd  int      // the most bytes of one command
+	log     *ratelog.Logger // lines about misbehaving clients
+	budget  *budget         // cfg.MaxBufferedBytes
+	maxCmd  int             // the most bytes of one command
 	started time.Time
 	port    string // INFO's tcp_port
 
@@ -79,7 +80,7 @@ func New(ln net.Listener, backend Backend, cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	return &Server{
 		ln: ln, backend: backend, cfg: cfg, logger: cfg.Logger, started: time.Now(),
-		log:    &rateLog{logger: cfg.Logger, every: time.Second},
+		log:    ratelog.New(cfg.Logger, 0),
 		budget: newBudget(max(cfg.MaxBufferedBytes, 0)),
 		maxCmd: min(maxPending, smallBuf+max(cfg.MaxBufferedBytes, 0)),
 		port:   port(ln.Addr().String()), conns: map[*conn]struct{}{}, done: make(chan struct{}),
@@ -184,7 +185,7 @@ func (s *Server) track(c *conn) error {
 // write does not wait (a TLS one is not: that would need a handshake).
 func (s *Server) refuse(nc net.Conn) {
 	s.refused.Add(1)
-	s.log.warn(logMaxConns, "resp connection refused: too many connections", "remote", nc.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
+	s.log.Warn("resp connection refused: too many connections", "remote", nc.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
 	if s.cfg.TLS == nil {
 		_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
@@ -309,7 +310,7 @@ func (c *conn) serve() {
 		if err := c.wr.Flush(); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.s.timedOut.Add(1)
-				c.s.log.warn(logTimeout, "resp client hung up on: it did not read its replies in time",
+				c.s.log.Warn("resp client hung up on: it did not read its replies in time",
 					"remote", c.remote(), "timeout", c.s.cfg.CommandTimeout)
 			}
 			return
@@ -328,7 +329,7 @@ func (c *conn) handshake(tc *tls.Conn) bool {
 	if err := tc.Handshake(); err != nil {
 		if !c.s.isClosed() {
 			c.s.handshakes.Add(1)
-			c.s.log.warn(logHandshake, "resp tls handshake failed", "remote", c.remote(), "error", err)
+			c.s.log.Warn("resp tls handshake failed", "remote", c.remote(), "error", err)
 		}
 		return false
 	}
@@ -342,7 +343,7 @@ func (c *conn) readFailed(err error) {
 	switch {
 	case isProtocol(err):
 		c.s.malformed.Add(1)
-		c.s.log.warn(logProtocol, "resp malformed request", "remote", c.remote(), "error", err)
+		c.s.log.Warn("resp malformed request", "remote", c.remote(), "error", err)
 		c.wr.WriteError("ERR " + err.Error())
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
 		_ = c.wr.Flush()
@@ -350,7 +351,7 @@ func (c *conn) readFailed(err error) {
 		c.s.logger.Debug("resp idle connection closed", "remote", c.remote(), "idle_timeout", c.s.cfg.IdleTimeout)
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, errTooSlow):
 		c.s.timedOut.Add(1)
-		c.s.log.warn(logTimeout, "resp client hung up on: its command did not arrive in time",
+		c.s.log.Warn("resp client hung up on: its command did not arrive in time",
 			"remote", c.remote(), "timeout", c.s.cfg.CommandTimeout)
 	}
 }
