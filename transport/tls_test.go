@@ -1,81 +1,35 @@
 package transport
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/hoard-dev/hoard/internal/testcerts"
 )
 
-// testCA is a certificate authority made for a test.
+// testCA is a certificate authority made for a test, with the pool of
+// its certificate.
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	*testcerts.CA
+	dir  string
 	pool *x509.CertPool
 }
 
 func newTestCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, dir, name)
+	return &testCA{CA: ca, dir: dir, pool: ca.Pool()}
 }
 
 // issue returns a certificate for name, valid for 127.0.0.1, for servers
 // and clients.
 func (ca *testCA) issue(t *testing.T, name string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return ca.Issue(t, ca.dir, name).TLS(t)
 }
 
 // authorizeCert names the client by its certificate, and checks the TLS
@@ -206,7 +160,7 @@ func TestTLS(t *testing.T) {
 		cfg := client(t, ca.pool)
 		cfg.ClientTLS.ServerName = "elsewhere.example"
 		_, err := whoIs(t, s, cfg)
-		refused(t, s, logs, err, "x509: certificate is not valid for any names, but wanted to match elsewhere.example")
+		refused(t, s, logs, err, "x509: certificate is valid for localhost, not elsewhere.example")
 	})
 	t.Run("no certificate is an invalid config", func(t *testing.T) {
 		_, err := Listen("127.0.0.1:0", &Config{ServerTLS: &tls.Config{}}, HandlerFunc(echo))

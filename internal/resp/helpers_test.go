@@ -1,19 +1,11 @@
 package resp
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/testcerts"
 )
 
 // memNode is a node of one process's memory behind the Backend interface:
@@ -154,7 +147,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // and a client certificate, all ECDSA P-256.
 type pki struct {
 	pool   *x509.CertPool
-	caPEM  []byte
 	server tls.Certificate
 	client tls.Certificate
 	// The PEM files, for redis-cli.
@@ -163,62 +155,12 @@ type pki struct {
 
 func newPKI(t *testing.T, name string) *pki {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pki{pool: x509.NewCertPool(), caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})}
-	p.pool.AddCert(ca)
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) (tls.Certificate, []byte, []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-		c, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, certPEM, keyPEM
-	}
-	p.server, _, _ = leaf(2, "hoard", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	var certPEM, keyPEM []byte
-	p.client, certPEM, keyPEM = leaf(3, name+" client", x509.ExtKeyUsageClientAuth, nil)
 	dir := t.TempDir()
-	p.caFile, p.certFile, p.keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
-	for f, b := range map[string][]byte{p.caFile: p.caPEM, p.certFile: certPEM, p.keyFile: keyPEM} {
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
+	ca := testcerts.NewCA(t, dir, name+"-ca")
+	server := ca.Issue(t, dir, name+"-server")
+	client := ca.Issue(t, dir, name+"-client")
+	return &pki{pool: ca.Pool(), server: server.TLS(t), client: client.TLS(t),
+		caFile: ca.File, certFile: client.CertFile, keyFile: client.KeyFile}
 }
 
 // serverTLS is the server's TLS 1.3 config; mutual requires a client

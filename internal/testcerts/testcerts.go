@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -33,6 +34,23 @@ type CA struct {
 
 // Certificate returns the CA's certificate, parsed.
 func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
+// Pool returns a pool holding the CA's certificate.
+func (ca *CA) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return pool
+}
+
+// TLS loads the certificate and its key for a tls.Config.
+func (c Cert) TLS(t testing.TB) tls.Certificate {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair
+}
 
 // Cert is a leaf certificate's files and serial.
 type Cert struct {
