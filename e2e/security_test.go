@@ -134,7 +134,7 @@ counter "pv" {
 		want    string // in the CLI's error
 		nodeLog string // in agents[0]'s log
 	}{
-		{"plaintext", []string{"HOARD_CA_FILE=", "HOARD_CERT_FILE=", "HOARD_KEY_FILE="}, []string{"members"}, "handshake", "tls handshake failed"},
+		{"plaintext", []string{"HOARD_CA_FILE=", "HOARD_CERT_FILE=", "HOARD_KEY_FILE="}, []string{"members"}, "this port speaks TLS", "tls handshake failed"},
 		{"no token", []string{"HOARD_TOKEN="}, []string{"members"}, "a token is required", "refused an unauthorized connection"},
 		{"a write token asking for leave", []string{"HOARD_TOKEN=" + e2eWrite}, []string{"leave"}, `token "app" (role write) may not call leave: it needs admin`, "request refused"},
 	} {

@@ -136,7 +136,7 @@ func TestSecureClusterRefusesWhoHasNoKey(t *testing.T) {
 	}{
 		{"no token", "", good, "a token is required"},
 		{"a wrong token", "not-a-token-0123456789", good, "matches none of this node's tokens"},
-		{"plain TCP", adminSecret, nil, "handshake"},
+		{"plain TCP", adminSecret, nil, "this port speaks TLS"},
 		{"no client certificate", adminSecret, noCert, "certificate required"},
 		{"a certificate of another CA", adminSecret, foreign, "bad certificate"},
 	} {

@@ -285,7 +285,18 @@ func (sc *serverConn) serve() {
 	// The TLS handshake and the hello both happen within DialTimeout.
 	_ = sc.l.raw.SetDeadline(time.Now().Add(cfg.DialTimeout))
 	if cfg.ServerTLS != nil {
-		tc := tls.Server(sc.l.raw, cfg.ServerTLS)
+		// A TLS connection opens with a handshake record (0x16); anything
+		// else is a client that speaks plain frames: tell it, in a plain
+		// hello it can read, rather than leave it with an EOF.
+		peek := bufio.NewReaderSize(sc.l.raw, 512)
+		if first, err := peek.Peek(1); err == nil && first[0] != tlsHandshakeRecord {
+			sc.srv.limited.Warn("tls handshake failed", "remote", sc.remote, "error", "a plaintext client on the TLS port")
+			refusal := header{Kind: kindHello, Code: "refused", Message: "this port speaks TLS: give the client the CA that signed the node's certificate (hoard: --ca-file or HOARD_CA_FILE)"}
+			_, _ = sc.l.raw.Write(appendFrame(nil, &refusal, nil))
+			sc.lingeringClose(errPlaintext)
+			return
+		}
+		tc := tls.Server(peekedConn{Conn: sc.l.raw, r: peek}, cfg.ServerTLS)
 		if err := tc.Handshake(); err != nil {
 			if sc.l.closeErr() == nil {
 				sc.srv.limited.Warn("tls handshake failed", "remote", sc.remote, "error", err)
@@ -406,6 +417,20 @@ func (sc *serverConn) lingeringClose(err error) {
 	}
 	sc.l.close(err)
 }
+
+// tlsHandshakeRecord is the first byte of every TLS connection.
+const tlsHandshakeRecord = 0x16
+
+// errPlaintext ends a plaintext connection to a TLS port.
+var errPlaintext = errors.New("a plaintext client on the TLS port")
+
+// peekedConn reads through the reader that peeked at its first bytes.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // codeUnauthorized is the code of a hello refusing the dialler's
 // credentials.
