@@ -15,6 +15,8 @@ const (
 	ringCX, ringCY = 170.0, 170.0 // the circle's centre
 	ringR          = 130.0        // radius of the middle of the band
 	ringBand       = 44.0         // width of the band
+	shareR         = 86.0         // radius of the inner ring of shares
+	shareBand      = 14.0         // its width
 	legendX        = 350.0        // left edge of the legend
 	legendY        = 40.0         // baseline of the legend's first row
 	legendRow      = 24.0         // legend row height
@@ -31,12 +33,23 @@ func Colour(owner string) string {
 	prefix := strings.TrimRightFunc(owner, func(r rune) bool { return r >= '0' && r <= '9' })
 	h := fnv.New32a()
 	h.Write([]byte(prefix))
-	hue := float64(h.Sum32() % 360)
+	hue := float64(mix(h.Sum32()) % 360)
 	if num, err := strconv.ParseUint(owner[len(prefix):], 10, 32); err == nil {
 		hue = math.Mod(hue+float64(num)*137.50776, 360)
 	}
 	r, g, b := hslToRGB(hue, 0.62, 0.46)
 	return fmt.Sprintf("#%02x%02x%02x", r, g, b)
+}
+
+// mix is murmur3's finaliser: it spreads names that differ in one byte,
+// which FNV leaves close modulo 360, around the circle.
+func mix(h uint32) uint32 {
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
 }
 
 // hslToRGB converts a hue in degrees, saturation and lightness in [0,1].
@@ -82,17 +95,37 @@ func spans(owners []string) []span {
 	return out
 }
 
-// point returns the point of the ring's mid circle at the start of
+// point returns the point of the circle of radius r at the start of
 // partition p of n, partition 0 at the top, going clockwise.
-func point(p, n int) (x, y float64) {
+func point(r float64, p, n int) (x, y float64) {
 	a := 2*math.Pi*float64(p)/float64(n) - math.Pi/2
-	return ringCX + ringR*math.Cos(a), ringCY + ringR*math.Sin(a)
+	return ringCX + r*math.Cos(a), ringCY + r*math.Sin(a)
+}
+
+// arc writes the path data of the arc of radius r over partitions
+// [first, last] of n.
+func arc(b *strings.Builder, r float64, first, last, n int) {
+	if first == 0 && last == n-1 {
+		// The whole circle, as two half arcs: an arc cannot end where it
+		// starts.
+		x0, y0 := point(r, 0, 2)
+		x1, y1 := point(r, 1, 2)
+		fmt.Fprintf(b, "M%.2f %.2fA%g %g 0 1 1 %.2f %.2fA%g %g 0 1 1 %.2f %.2f", x0, y0, r, r, x1, y1, r, r, x0, y0)
+		return
+	}
+	x0, y0 := point(r, first, n)
+	x1, y1 := point(r, last+1, n)
+	large := 0
+	if 2*(last+1-first) > n {
+		large = 1
+	}
+	fmt.Fprintf(b, "M%.2f %.2fA%g %g 0 %d 1 %.2f %.2f", x0, y0, r, r, large, x1, y1)
 }
 
 // RingSVG draws a ring of len(owners) partitions, owners[p] naming the
 // owner of partition p: one arc per run of consecutive partitions with the
 // same owner, in that owner's [Colour], each titled with its owner and
-// partitions, and a legend giving each owner's count and share. Names are
+// partitions; inside it, one arc per owner as long as its share; and a legend giving each owner's count and share. Names are
 // escaped. With no partitions it draws a placeholder saying there is no
 // ring. The result is a standalone <svg> element, fit to inline in HTML.
 func RingSVG(owners []string) string {
@@ -118,26 +151,20 @@ func RingSVG(owners []string) string {
 		o := html.EscapeString(s.owner)
 		fmt.Fprintf(&b, `<path class="arc" data-owner="%s" data-first="%d" data-last="%d" stroke="%s" stroke-width="%g" fill="none" d="`,
 			o, s.first, s.last, Colour(s.owner), ringBand)
-		if s.first == 0 && s.last == n-1 {
-			// One owner: a full circle, as two half arcs (an arc cannot end
-			// where it starts).
-			x0, y0 := point(0, 2)
-			x1, y1 := point(1, 2)
-			fmt.Fprintf(&b, "M%.2f %.2fA%g %g 0 1 1 %.2f %.2fA%g %g 0 1 1 %.2f %.2f", x0, y0, ringR, ringR, x1, y1, ringR, ringR, x0, y0)
-		} else {
-			x0, y0 := point(s.first, n)
-			x1, y1 := point(s.last+1, n)
-			large := 0
-			if 2*(s.last+1-s.first) > n {
-				large = 1
-			}
-			fmt.Fprintf(&b, "M%.2f %.2fA%g %g 0 %d 1 %.2f %.2f", x0, y0, ringR, ringR, large, x1, y1)
-		}
+		arc(&b, ringR, s.first, s.last, n)
 		parts := fmt.Sprintf("partition %d", s.first)
 		if s.last > s.first {
 			parts = fmt.Sprintf("partitions %d–%d", s.first, s.last)
 		}
 		fmt.Fprintf(&b, `"><title>%s: %s</title></path>`, o, parts)
+	}
+	// Inside, each owner's share as one arc, in the legend's order.
+	at := 0
+	for _, o := range names {
+		fmt.Fprintf(&b, `<path class="share" data-owner="%s" stroke="%s" stroke-width="%g" fill="none" d="`, html.EscapeString(o), Colour(o), shareBand)
+		arc(&b, shareR, at, at+count[o]-1, n)
+		b.WriteString(`"/>`)
+		at += count[o]
 	}
 	fmt.Fprintf(&b, `<text x="%g" y="%g" text-anchor="middle" class="centre">%d partitions</text>`, ringCX, ringCY+5, n)
 	fmt.Fprintf(&b, `<g class="legend"><text x="%g" y="%g" class="legend-head">owner · partitions · share</text>`, legendX, legendY)

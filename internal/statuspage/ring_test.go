@@ -11,16 +11,11 @@ import (
 
 // svgDoc is the part of RingSVG's output the tests read back.
 type svgDoc struct {
-	XMLName xml.Name `xml:"svg"`
-	Arcs    []struct {
-		Owner  string `xml:"data-owner,attr"`
-		First  int    `xml:"data-first,attr"`
-		Last   int    `xml:"data-last,attr"`
-		Stroke string `xml:"stroke,attr"`
-		D      string `xml:"d,attr"`
-		Title  string `xml:"title"`
-	} `xml:"path"`
-	Legend []struct {
+	XMLName xml.Name  `xml:"svg"`
+	Paths   []svgPath `xml:"path"`
+	Arcs    []svgPath // Paths of class arc: the partitions
+	Shares  []svgPath // Paths of class share: the owners' shares
+	Legend  []struct {
 		Owner string `xml:"data-owner,attr"`
 		Rect  struct {
 			Fill string `xml:"fill,attr"`
@@ -30,11 +25,31 @@ type svgDoc struct {
 	Texts []string `xml:"text"`
 }
 
+type svgPath struct {
+	Class  string `xml:"class,attr"`
+	Owner  string `xml:"data-owner,attr"`
+	First  int    `xml:"data-first,attr"`
+	Last   int    `xml:"data-last,attr"`
+	Stroke string `xml:"stroke,attr"`
+	D      string `xml:"d,attr"`
+	Title  string `xml:"title"`
+}
+
 func parseSVG(t *testing.T, s string) svgDoc {
 	t.Helper()
 	var d svgDoc
 	if err := xml.Unmarshal([]byte(s), &d); err != nil {
 		t.Fatalf("RingSVG is not well-formed XML: %v\n%s", err, s)
+	}
+	for _, p := range d.Paths {
+		switch p.Class {
+		case "arc":
+			d.Arcs = append(d.Arcs, p)
+		case "share":
+			d.Shares = append(d.Shares, p)
+		default:
+			t.Errorf("path of class %q", p.Class)
+		}
 	}
 	return d
 }
@@ -98,6 +113,14 @@ func TestRingSVGLegend(t *testing.T) {
 			t.Errorf("legend row %d: %+v, want %s %q in %s", i, l, w.owner, w.text, Colour(w.owner))
 		}
 	}
+	if len(d.Shares) != len(want) {
+		t.Fatalf("%d share arcs, want %d", len(d.Shares), len(want))
+	}
+	for i, w := range want {
+		if sh := d.Shares[i]; sh.Owner != w.owner || sh.Stroke != Colour(w.owner) {
+			t.Errorf("share arc %d: %s in %s, want %s in %s", i, sh.Owner, sh.Stroke, w.owner, Colour(w.owner))
+		}
+	}
 	if !containsText(d.Texts, "8 partitions") {
 		t.Errorf("no centre label in %q", d.Texts)
 	}
@@ -115,7 +138,8 @@ func containsText(texts []string, s string) bool {
 func TestColourConsistentPerOwner(t *testing.T) {
 	hex := regexp.MustCompile(`^#[0-9a-f]{6}$`)
 	seen := map[string]string{}
-	for _, name := range []string{"n1", "n2", "n3", "node-a", "", "ünïcode"} {
+	names := []string{"n1", "n2", "n3", "node-a", "", "ünïcode", "a", "b", "c"}
+	for _, name := range names {
 		c := Colour(name)
 		if !hex.MatchString(c) {
 			t.Errorf("Colour(%q) = %q, want #rrggbb", name, c)
@@ -124,6 +148,10 @@ func TestColourConsistentPerOwner(t *testing.T) {
 			t.Errorf("Colour(%q) changed between calls", name)
 		}
 		seen[name] = c
+	}
+	// Names a byte apart get distinct colours.
+	if d := colourDistance(Colour("a"), Colour("c")); d < 60 {
+		t.Errorf("a (%s) and c (%s) are only %d apart", Colour("a"), Colour("c"), d)
 	}
 	// Numbered names are far apart in hue.
 	for i := range 5 {
