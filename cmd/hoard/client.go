@@ -54,7 +54,11 @@ func (f *clientFlags) dial(ctx context.Context) (*client.Client, context.Context
 	if f.timeout <= 0 {
 		return nil, nil, nil, fmt.Errorf("--timeout %s: must be positive", f.timeout)
 	}
-	cfg := client.Config{Addrs: []string{f.rpc}, Token: f.token}
+	// One op per run: the node forwards it to the key's owner. A ring-aware
+	// client would fetch the ring and dial the owner at its advertised
+	// address, which the CLI's host may not reach (a container's IP behind
+	// a published port) and which costs more round trips than the hop.
+	cfg := client.Config{Addrs: []string{f.rpc}, Token: f.token, Forward: true}
 	if f.caFile != "" || f.cert != "" || f.key != "" {
 		if f.caFile == "" {
 			return nil, nil, nil, errors.New("--cert-file and --key-file need --ca-file (HOARD_CA_FILE) too: the CA that signed the node's certificate")
