@@ -307,7 +307,13 @@ func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
 		}
 		return 0, fmt.Errorf("%w: %v: %w (%s)", ErrNoSeeds, seeds, err, c.joinHint())
 	}
-	c.joined.Store(true)
+	// A seed name that resolves to every node's address (a Kubernetes
+	// headless service, a Compose service) lists this node too, and may list
+	// only it while its peers start: reaching itself alone is no cluster,
+	// so the re-join loop keeps its fast pace until a peer answers.
+	if c.ml.NumMembers() > 1 {
+		c.joined.Store(true)
+	}
 	return n, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-sockaddr"
 	"github.com/hashicorp/memberlist"
 
 	"github.com/hoard-dev/hoard/cluster"
@@ -200,6 +201,27 @@ func DefaultConfig() *Config {
 		MaxConns:      DefaultMaxConns,
 		IdleTimeout:   DefaultIdleTimeout,
 	}
+}
+
+// gossipHost is the host peers reach the node's gossip at, chosen as
+// memberlist chooses it: the advertise address's host, else the bind
+// address's when it is a specific IP, else the machine's private IP (a
+// container's or pod's own). It is "" when none is known.
+func (c *Config) gossipHost() string {
+	addr := c.AdvertiseAddr
+	if addr == "" {
+		addr = c.BindAddr
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			return host
+		}
+	}
+	ip, err := sockaddr.GetPrivateIP()
+	if err != nil {
+		return ""
+	}
+	return ip
 }
 
 // Validate reports the first problem with c, wrapping ErrInvalidConfig.

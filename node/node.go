@@ -144,14 +144,16 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		return fail(err)
 	}
 	closers = append(closers, n.rpc.Close)
-	// Advertise the bound address, which matters when the port was 0.
-	n.cfg.RPCAddr = endpoint.Advertisable(n.rpc.Addr(), cfg.RPCAddr)
+	// Advertise the bound address, which matters when the port was 0; a
+	// wildcard host is advertised as the gossip host peers already reach.
+	gossipHost := cfg.gossipHost()
+	n.cfg.RPCAddr = endpoint.Advertisable(n.rpc.Addr(), cfg.RPCAddr, gossipHost)
 	if cfg.HTTPAddr != "" {
 		if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return fail(fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err))
 		}
 		closers = append(closers, n.httpLn.Close)
-		n.cfg.HTTPAddr = endpoint.Advertisable(n.httpLn.Addr(), cfg.HTTPAddr)
+		n.cfg.HTTPAddr = endpoint.Advertisable(n.httpLn.Addr(), cfg.HTTPAddr, gossipHost)
 		n.httpLn = netutil.LimitListener(n.httpLn, n.cfg.MaxConns)
 		if n.tls != nil {
 			n.httpLn = tls.NewListener(n.httpLn, n.tls.ServerConfig())

@@ -22,6 +22,7 @@ func newAgentCmd() *cobra.Command {
 		configPath   string
 		name         string
 		bind         string
+		advertise    string
 		rpc          string
 		httpAddr     string
 		respAddr     string
@@ -72,6 +73,9 @@ again (new connections get them; open ones carry on).`,
 			if flags.Changed("bind") {
 				n.BindAddr = bind
 			}
+			if flags.Changed("advertise") {
+				n.AdvertiseAddr = advertise
+			}
 			if flags.Changed("rpc") {
 				n.RPCAddr = rpc
 			}
@@ -105,6 +109,7 @@ again (new connections get them; open ones carry on).`,
 	f.StringVarP(&configPath, "config", "c", "", "configuration file (HCL, or JSON with a .json name)")
 	f.StringVar(&name, "name", "", "node name, unique in the cluster (default: name in the file, else the host name)")
 	f.StringVar(&bind, "bind", "", "gossip address host:port, TCP and UDP (default "+d.BindAddr+")")
+	f.StringVar(&advertise, "advertise", "", "gossip address host:port peers use, when it differs from --bind (a container's or pod's IP); a wildcard RPC or HTTP address is advertised at its host")
 	f.StringVar(&rpc, "rpc", "", "RPC address host:port for clients and peers (default "+d.RPCAddr+")")
 	f.StringVar(&httpAddr, "http", "", `HTTP address for /healthz and /readyz; "" disables (default `+d.HTTPAddr+")")
 	f.StringVar(&respAddr, "resp", "", `RESP (Redis protocol) address host:port for Redis clients, keys "STORE:KEY"; "" disables (default off)`)

@@ -47,9 +47,13 @@ func (f *clientFlags) register(cmd *cobra.Command, getenv func(string) string, w
 }
 
 // config is the client configuration the flags describe: the node's
-// address, the token, and TLS when a CA file is given.
+// address, the token, and TLS when a CA file is given. One op per run: the
+// node forwards it to the key's owner. A ring-aware client would fetch the
+// ring and dial the owner at its advertised address, which the CLI's host
+// may not reach (a container's IP behind a published port) and which costs
+// more round trips than the hop.
 func (f *clientFlags) config() (client.Config, error) {
-	cfg := client.Config{Addrs: []string{f.rpc}, Token: f.token}
+	cfg := client.Config{Addrs: []string{f.rpc}, Token: f.token, Forward: true}
 	if f.caFile != "" || f.cert != "" || f.key != "" {
 		if f.caFile == "" {
 			return cfg, errors.New("--cert-file and --key-file need --ca-file (HOARD_CA_FILE) too: the CA that signed the node's certificate")

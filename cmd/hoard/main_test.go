@@ -146,6 +146,7 @@ func TestClientCommandErrors(t *testing.T) {
 		{"owner empty key", []string{"owner", "pageviews", "", "--rpc", rpc}, "empty key"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 		{"agent bad flag value", []string{"agent", "--name", "x", "--rpc", "nope", "--http", ""}, "rpc"},
+		{"agent bad advertise", []string{"agent", "--name", "x", "--advertise", "nope", "--http", ""}, "advertise"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := hoard(t, nil, tc.args...)

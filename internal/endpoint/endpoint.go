@@ -34,15 +34,22 @@ func Postgres(c pgconn.Config) string {
 }
 
 // Advertisable turns a bound address into one peers can dial: a wildcard
-// host is replaced with the configured host when it has one.
-func Advertisable(bound net.Addr, configured string) string {
+// host is replaced with the configured host when that is a specific IP,
+// else with fallback (the host peers reach the node's gossip at) when that
+// is one. Otherwise the bound address is returned as it is.
+func Advertisable(bound net.Addr, configured, fallback string) string {
 	tcp, ok := bound.(*net.TCPAddr)
 	if !ok {
 		return bound.String()
 	}
+	if !tcp.IP.IsUnspecified() {
+		return tcp.String()
+	}
 	host, _, _ := net.SplitHostPort(configured)
-	if tcp.IP.IsUnspecified() && host != "" && net.ParseIP(host) != nil && !net.ParseIP(host).IsUnspecified() {
-		return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	for _, h := range []string{host, fallback} {
+		if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
+			return net.JoinHostPort(h, strconv.Itoa(tcp.Port))
+		}
 	}
 	return tcp.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -62,6 +63,31 @@ func TestCancelledSaysWhy(t *testing.T) {
 			}
 			if errors.Is(got, context.Canceled) != tt.wantCtx {
 				t.Errorf("Cancelled = %v: wraps context.Canceled %v, want %v", got, !tt.wantCtx, tt.wantCtx)
+			}
+		})
+	}
+}
+
+func TestAdvertisableNamesADialableHost(t *testing.T) {
+	wild := &net.TCPAddr{IP: net.IPv4zero, Port: 7373}
+	tests := []struct {
+		name       string
+		bound      net.Addr
+		configured string
+		fallback   string
+		want       string
+	}{
+		{name: "specific bind", bound: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 7373}, configured: "10.0.0.5:0", fallback: "10.9.9.9", want: "10.0.0.5:7373"},
+		{name: "wildcard, configured host", bound: wild, configured: "10.0.0.5:7373", fallback: "10.9.9.9", want: "10.0.0.5:7373"},
+		{name: "wildcard, gossip host", bound: wild, configured: "0.0.0.0:7373", fallback: "172.18.0.3", want: "172.18.0.3:7373"},
+		{name: "wildcard, empty host", bound: wild, configured: ":7373", fallback: "172.18.0.3", want: "172.18.0.3:7373"},
+		{name: "wildcard, nothing better", bound: wild, configured: "0.0.0.0:7373", fallback: "", want: "0.0.0.0:7373"},
+		{name: "wildcard, wildcard fallback", bound: wild, configured: "0.0.0.0:7373", fallback: "0.0.0.0", want: "0.0.0.0:7373"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Advertisable(tt.bound, tt.configured, tt.fallback); got != tt.want {
+				t.Fatalf("Advertisable(%v, %q, %q) = %q, want %q", tt.bound, tt.configured, tt.fallback, got, tt.want)
 			}
 		})
 	}
