@@ -303,8 +303,9 @@ func (c *chaosCluster) waitFailover(t *testing.T, observers []*chaosNode, since 
 }
 
 // settle flushes every store on every node until none holds anything
-// unflushed, and returns the dead-lettered batches the nodes hold.
-func (c *chaosCluster) settle(t *testing.T) int {
+// unflushed, and returns the dead-lettered batches each node holds (a node
+// that could not reach PostgreSQL for a while has some).
+func (c *chaosCluster) settle(t *testing.T) map[string]int {
 	t.Helper()
 	waitFor(t, 90*time.Second, "every node to flush everything", func() error {
 		err := with(c.nodes[0], func(ctx context.Context, cl *client.Client) error {
@@ -327,15 +328,39 @@ func (c *chaosCluster) settle(t *testing.T) int {
 		}
 		return nil
 	})
-	dead := 0
+	dead := map[string]int{}
 	for _, n := range c.nodes {
 		if err := with(n, func(ctx context.Context, cl *client.Client) error {
 			dl, err := cl.DeadLetters(ctx, "")
-			dead += len(dl)
+			if len(dl) > 0 {
+				dead[n.name] = len(dl)
+			}
 			return err
 		}); err != nil {
 			t.Errorf("dead letters: %v", err)
 		}
 	}
 	return dead
+}
+
+// replayDeadLetters replays every node's dead-lettered batches and returns
+// how many PostgreSQL accepted; a batch that fails fails t.
+func (c *chaosCluster) replayDeadLetters(t *testing.T) int {
+	t.Helper()
+	replayed := 0
+	for _, n := range c.nodes {
+		if err := with(n, func(ctx context.Context, cl *client.Client) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			res, err := cl.ReplayDeadLetters(ctx, "")
+			replayed += len(res.Replayed)
+			if err == nil && len(res.Failed) > 0 {
+				err = fmt.Errorf("replay failed: %v", res.Failed)
+			}
+			return err
+		}); err != nil {
+			t.Errorf("dead-letter replay: %v", err)
+		}
+	}
+	return replayed
 }

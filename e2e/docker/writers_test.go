@@ -33,6 +33,9 @@ type writers struct {
 	wg                    sync.WaitGroup
 }
 
+// writerRate is the most ops per second one writer sends.
+const writerRate = 300
+
 // opTimeout bounds one op: an owner cut off or frozen answers nothing, and
 // the op's outcome is then unknown.
 const opTimeout = 10 * time.Second
@@ -57,11 +60,20 @@ func (w *writers) run(t *testing.T, id, n, keys int, addrs []string) {
 		return
 	}
 	defer cl.Close()
+	next := time.Now()
 	for i := 0; ; i++ {
 		select {
 		case <-w.done:
 			return
 		default:
+		}
+		// Pace: the machine is shared, and the faults, not the load, are
+		// under test.
+		next = next.Add(time.Second / writerRate)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		} else if d < -time.Second {
+			next = time.Now()
 		}
 		key := fmt.Sprintf("k%d", (i*n+id)%keys)
 		value := fmt.Sprintf("w%d-%d", id, i)
