@@ -133,9 +133,14 @@ func (c *chaosCluster) others(n *chaosNode) []*chaosNode {
 const callTimeout = 5 * time.Second
 
 // with dials n alone (no ring: every call answered by n itself) and runs
-// f.
+// f, within callTimeout.
 func with(n *chaosNode, f func(ctx context.Context, cl *client.Client) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	return withTimeout(n, callTimeout, f)
+}
+
+// withTimeout is with, within timeout.
+func withTimeout(n *chaosNode, timeout time.Duration, f func(ctx context.Context, cl *client.Client) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cl, err := client.DialConfig(ctx, client.Config{Addrs: []string{n.rpc}, Forward: true})
 	if err != nil {
@@ -308,9 +313,8 @@ func (c *chaosCluster) waitFailover(t *testing.T, observers []*chaosNode, since 
 func (c *chaosCluster) settle(t *testing.T) map[string]int {
 	t.Helper()
 	waitFor(t, 90*time.Second, "every node to flush everything", func() error {
-		err := with(c.nodes[0], func(ctx context.Context, cl *client.Client) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // a flush writes to PostgreSQL
-			defer cancel()
+		// A flush writes to PostgreSQL: a minute.
+		err := withTimeout(c.nodes[0], time.Minute, func(ctx context.Context, cl *client.Client) error {
 			_, err := cl.Flush(ctx, "")
 			return err
 		})
@@ -349,9 +353,7 @@ func (c *chaosCluster) replayDeadLetters(t *testing.T) int {
 	t.Helper()
 	replayed := 0
 	for _, n := range c.nodes {
-		if err := with(n, func(ctx context.Context, cl *client.Client) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
+		if err := withTimeout(n, time.Minute, func(ctx context.Context, cl *client.Client) error {
 			res, err := cl.ReplayDeadLetters(ctx, "")
 			replayed += len(res.Replayed)
 			if err == nil && len(res.Failed) > 0 {

@@ -115,26 +115,45 @@ type chaosNetwork struct {
 	prefix  string // e.g. "10.215.15.": node i is at prefix + (10+i)
 }
 
-// chaosSubnet is outside Docker's default address pools (172.17-31/16,
-// 192.168/16), so that networks made by Compose never overlap it.
-// $HOARD_CHAOS_SUBNET_PREFIX (three octets and a dot) moves it.
-func chaosSubnetPrefix() string {
+// chaosSubnetPrefixes are the subnets newNetwork tries, in turn, while
+// one overlaps a network that exists (another run of these tests, say):
+// outside Docker's default address pools (172.17-31/16, 192.168/16), so
+// that networks made by Compose never take them. $HOARD_CHAOS_SUBNET_PREFIX
+// (three octets and a dot, "10.9.8.") names the only one to use.
+func chaosSubnetPrefixes() []string {
 	if p := os.Getenv("HOARD_CHAOS_SUBNET_PREFIX"); p != "" {
-		return p
+		return []string{p}
 	}
-	return "10.215.15."
+	var out []string
+	for i := 15; i < 25; i++ {
+		out = append(out, fmt.Sprintf("10.215.%d.", i))
+	}
+	return out
 }
 
 // newNetwork creates a network named hoard-chaos-net-…, removed when t
 // ends.
 func newNetwork(t *testing.T) *chaosNetwork {
 	t.Helper()
-	p := chaosSubnetPrefix()
-	n := &chaosNetwork{name: chaosName("net"), subnet: p + "0/24", gateway: p + "1", prefix: p}
-	docker(t, "network", "create", "--driver", "bridge", "--subnet", n.subnet, "--gateway", n.gateway,
-		"--label", "hoard-chaos=1", n.name)
-	t.Cleanup(func() { dockerQuiet(t, "network", "rm", n.name) })
-	return n
+	name := chaosName("net")
+	var errs []string
+	for _, p := range chaosSubnetPrefixes() {
+		n := &chaosNetwork{name: name, subnet: p + "0/24", gateway: p + "1", prefix: p}
+		ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
+		_, err := dockerCtx(ctx, "network", "create", "--driver", "bridge", "--subnet", n.subnet, "--gateway", n.gateway,
+			"--label", "hoard-chaos=1", n.name)
+		cancel()
+		if err == nil {
+			t.Cleanup(func() { dockerQuiet(t, "network", "rm", n.name) })
+			return n
+		}
+		errs = append(errs, err.Error())
+		if !strings.Contains(err.Error(), "overlap") {
+			break
+		}
+	}
+	t.Fatalf("no test network (left over from an interrupted run? docker network ls --filter label=hoard-chaos=1):\n%s", strings.Join(errs, "\n"))
+	return nil
 }
 
 // waitFor checks cond until it returns nil, and fails the test with what
