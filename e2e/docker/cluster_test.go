@@ -264,16 +264,20 @@ func (n *chaosNode) info() (map[string]client.NodeInfo, error) {
 	return out, err
 }
 
-// unflushed is what victim holds acknowledged and not yet flushed.
+// unflushed waits until victim holds acknowledged ops not yet flushed
+// (the writers run, so it does between two flushes), and returns how
+// many: what a fault puts at risk.
 func (c *chaosCluster) unflushed(t *testing.T, victim *chaosNode) int64 {
 	t.Helper()
 	var held int64
-	waitFor(t, 30*time.Second, victim.name+"'s unflushed ops", func() error {
+	waitFor(t, 30*time.Second, victim.name+" to hold unflushed ops (else the fault proves nothing)", func() error {
 		infos, err := victim.info()
 		if err != nil {
 			return err
 		}
-		held = infos[victim.name].Unflushed
+		if held = infos[victim.name].Unflushed; held == 0 {
+			return errors.New("it holds none")
+		}
 		return nil
 	})
 	return held
