@@ -352,21 +352,29 @@ func (c *chaosCluster) settle(t *testing.T) map[string]int {
 }
 
 // replayDeadLetters replays every node's dead-lettered batches and returns
-// how many PostgreSQL accepted; a batch that fails fails t.
-func (c *chaosCluster) replayDeadLetters(t *testing.T) int {
+// how many PostgreSQL accepted, and those it refused because another
+// delivery (a backup's failover) applied part of their ranges: a zombie's
+// aggregate over ops 1-23 of a partition whose backups delivered 1-22
+// cannot be split, and is refused rather than counted twice. Any other
+// failure fails t.
+func (c *chaosCluster) replayDeadLetters(t *testing.T) (replayed int, overlapping []string) {
 	t.Helper()
-	replayed := 0
 	for _, n := range c.nodes {
 		if err := withTimeout(n, time.Minute, func(ctx context.Context, cl *client.Client) error {
 			res, err := cl.ReplayDeadLetters(ctx, "")
 			replayed += len(res.Replayed)
-			if err == nil && len(res.Failed) > 0 {
-				err = fmt.Errorf("replay failed: %v", res.Failed)
+			for _, f := range res.Failed {
+				// The replay reports each failure as text only.
+				if strings.Contains(f, "partly applied by another delivery") {
+					overlapping = append(overlapping, f)
+				} else {
+					t.Errorf("%s: dead-letter replay failed: %s", n.name, f)
+				}
 			}
 			return err
 		}); err != nil {
 			t.Errorf("dead-letter replay: %v", err)
 		}
 	}
-	return replayed
+	return replayed, overlapping
 }

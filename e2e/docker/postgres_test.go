@@ -142,6 +142,13 @@ func startPostgres(t *testing.T, n *chaosNetwork) *postgres {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
+	var listen string
+	if err := conn.QueryRow(ctx, "SHOW listen_addresses").Scan(&listen); err != nil {
+		t.Fatal(err)
+	}
+	if want := "127.0.0.1," + n.gateway; listen != want {
+		t.Fatalf("PostgreSQL listens on %q, want %q only", listen, want)
+	}
 	if _, err := conn.Exec(ctx, "CREATE DATABASE hoard_chaos"); err != nil {
 		t.Fatal(err)
 	}
