@@ -85,10 +85,14 @@ func TestAuthorize(t *testing.T) {
 			}
 		})
 	}
+	// The server logs a refusal after it has sent it: wait for the line.
+	waitFor(t, waitTimeout, "the log line of the refusals", func() error {
+		if !strings.Contains(logs.String(), "refused an unauthorized connection") {
+			return errors.New("no line yet")
+		}
+		return nil
+	})
 	out := logs.String()
-	if !strings.Contains(out, "refused an unauthorized connection") {
-		t.Fatalf("no log line for the refusals:\n%s", out)
-	}
 	for _, secret := range []string{goodToken, badToken, peerProof, "proof-nope"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("a log line shows a secret:\n%s", out)
