@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hoard-dev/hoard/cluster"
@@ -41,47 +40,15 @@ func (n *Node) trust() cluster.Trust {
 	return cluster.Trust{On: true, Issuer: issuer, CAs: cas}
 }
 
-// caller is who sent an RPC request, as the handshake established it.
-type caller struct {
-	token string // the token's name; "" for a peer or with tokens off
-	role  auth.Role
-}
-
 // authorize decides who a new RPC connection is (transport.Config's
-// Authorize): a peer, when it proves it holds a key of the gossip keyring;
-// otherwise the holder of the token it sent. With neither tokens nor gossip
-// encryption on, everyone is trusted as a peer (the node's behaviour before
-// security existed); with encryption on and tokens off, a client may do
-// anything but the peer-only methods.
+// Authorize; auth.Gate says how). The node refuses while it starts: the
+// keyring that tells peers apart is not there yet.
 func (n *Node) authorize(h transport.Hello, _ *tls.ConnectionState) (any, error) {
 	if n.life.State() == lifecycle.Starting {
-		// n.cluster, the keyring, is not there yet to tell peers apart.
 		return nil, errors.New("the node is still starting; try again")
 	}
-	if h.Proof != "" {
-		if keys := n.gossipKeys(); keys != nil && auth.CheckPeerProof(h.Proof, keys) {
-			return caller{role: auth.RolePeer}, nil
-		}
-		return nil, fmt.Errorf("%q does not prove it is a peer: its gossip key is not in this node's keyring", h.Name)
-	}
-	if !n.tokens.Enabled() {
-		if n.gossipKeys() == nil {
-			return caller{role: auth.RolePeer}, nil
-		}
-		return caller{role: auth.RoleAdmin}, nil
-	}
-	tok, err := n.tokens.Check(h.Token)
-	if err != nil {
-		return nil, err
-	}
-	return caller{token: tok.Name, role: tok.Role}, nil
-}
-
-// gossipKeys returns the gossip keyring's keys, nil with encryption off.
-// Only once the node serves.
-func (n *Node) gossipKeys() [][]byte {
-	keys, _ := n.cluster.Keys()
-	return keys
+	gate := auth.Gate{Tokens: n.tokens, Keys: func() [][]byte { keys, _ := n.cluster.Keys(); return keys }}
+	return gate.Admit(h.Name, h.Token, h.Proof)
 }
 
 // peerProof is what this node shows peers it connects to: a secret derived
@@ -99,42 +66,19 @@ func (n *Node) peerProof() string {
 // permit reports why req's caller may not call its method, nil if it may.
 func (n *Node) permit(req *transport.Request) error {
 	need := proto.MethodRole(req.Method)
-	c, _ := req.Identity.(caller)
-	if c.role.Allows(need) {
+	c, _ := req.Identity.(auth.Caller)
+	if c.Role.Allows(need) {
 		return nil
 	}
-	who := "this peer"
-	if c.token != "" {
-		who = fmt.Sprintf("token %q", c.token)
-	}
-	err := fmt.Errorf("%w: %s (role %s) may not call %s: it needs %s", ErrForbidden, who, c.role, req.Method, need)
-	n.refusals.Warn("request refused", "method", req.Method, "peer", req.Peer.Name, "token", c.token, "role", c.role.String(), "needs", need.String())
-	return err
+	n.refusals.Warn("request refused", "method", req.Method, "peer", req.Peer.Name, "token", c.Token, "role", c.Role.String(), "needs", need.String())
+	return fmt.Errorf("%w: %s (role %s) may not call %s: it needs %s", ErrForbidden, c.Who(), c.Role, req.Method, need)
 }
 
 // requireToken wraps an HTTP handler so that, with tokens on, it needs an
 // "Authorization: Bearer" token of at least role read.
 func (n *Node) requireToken(h http.Handler) http.Handler {
-	if !n.tokens.Enabled() {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			secret = ""
-		}
-		tok, err := n.tokens.Check(strings.TrimSpace(secret))
-		if err != nil {
-			n.refusals.Warn("http request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hoard"`)
-			http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
-			return
-		}
-		if !tok.Role.Allows(auth.RoleRead) {
-			http.Error(w, "forbidden", http.StatusForbidden)
-			return
-		}
-		h.ServeHTTP(w, r)
+	return n.tokens.RequireHTTP(h, func(r *http.Request, err error) {
+		n.refusals.Warn("http request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
 	})
 }
 
