@@ -70,10 +70,9 @@ func (fr *frameReader) next() ([]byte, error) {
 	if err := fr.waitFirstByte(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	var deadline time.Time
+	var deadline time.Time // none while the whole frame is buffered: the hot path reads no clock
 	if fr.conn != nil && fr.frameTimeout > 0 && !fr.buffered() {
-		deadline = start.Add(fr.frameTimeout)
+		deadline = time.Now().Add(fr.frameTimeout)
 		fr.setDeadline(deadline)
 	}
 	var lenBuf [frameLenSize]byte
