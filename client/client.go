@@ -264,6 +264,9 @@ func (c *Client) call(ctx context.Context, method string, idempotent bool, req, 
 // registry in internal/proto), adding the client's broader ErrInvalid and
 // ErrUnavailable where they apply.
 func mapError(err error) error {
+	if err == nil {
+		return nil // the common case, without errors.As's allocation
+	}
 	var re *transport.Error
 	if !errors.As(err, &re) {
 		return err

@@ -95,7 +95,8 @@ func newWaiter(n int64, done func(error)) *waiter {
 
 func (w *waiter) done(err error) {
 	if err != nil {
-		w.first.CompareAndSwap(nil, &err)
+		first := err // only a failure's copy goes to the heap: not err on every call
+		w.first.CompareAndSwap(nil, &first)
 	}
 	if w.left.Add(-1) == 0 {
 		var out error
