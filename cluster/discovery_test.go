@@ -1,12 +1,14 @@
 package cluster_test
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/hoard-dev/hoard/cluster"
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 // TestJoinReachingOnlyItselfKeepsRejoiningFast: a seed name that resolves
@@ -24,13 +26,12 @@ func TestJoinReachingOnlyItselfKeepsRejoiningFast(t *testing.T) {
 	})
 	// Two rounds that reached a alone: the one after a join is fast anyway.
 	missedB := "failed to join " + net.JoinHostPort("127.0.0.1", strconv.Itoa(pb))
-	deadline := time.Now().Add(10 * time.Second)
-	for a.logs.count("re-joined") == 0 || a.logs.count(missedB) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("a did not reach itself, and miss b, twice through its seeds")
+	testcluster.WaitFor(t, 10*time.Second, "a to reach itself, and miss b, twice through its seeds", func() error {
+		if a.logs.count("re-joined") == 0 || a.logs.count(missedB) < 2 {
+			return errors.New("not yet")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	// b joins no one: only a's re-join can bring them together.
 	b := startNode(t, "b", func(c *cluster.Config) {
 		c.BindAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(pb))

@@ -32,6 +32,16 @@ var ErrKeyNotInstalled = errors.New("cluster: the key is not in the keyring (ins
 // with: make another key primary (UseKey) first.
 var ErrPrimaryKey = errors.New("cluster: the primary gossip key cannot be removed (use another key first)")
 
+// ParseKey decodes a gossip key given in base64 (standard encoding), as
+// `encrypt` and `hoard keyring` take it. Errors wrap ErrInvalidKey.
+func ParseKey(b64 string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base64: %w", ErrInvalidKey, err)
+	}
+	return k, validKey(k)
+}
+
 // validKey reports whether k can be a gossip key.
 func validKey(k []byte) error {
 	switch len(k) {

@@ -114,6 +114,15 @@ func TestSecureClusterRefusesWhoHasNoKey(t *testing.T) {
 	if _, err := admin.Flush(ctx, ""); err != nil {
 		t.Fatalf("flush with the admin token: %v", err)
 	}
+	for _, bad := range []struct{ op, key, want string }{
+		{"install", "!!not base64", "not base64"},
+		{"install", base64.StdEncoding.EncodeToString([]byte("short")), "16, 24 or 32 bytes"},
+		{"spin", "", "want list, install, use or remove"},
+	} {
+		if _, err := admin.Keyring(ctx, bad.op, bad.key); !errors.Is(err, client.ErrInvalid) || !strings.Contains(err.Error(), bad.want) {
+			t.Fatalf("keyring %s %q = %v, want ErrInvalid saying %q", bad.op, bad.key, err, bad.want)
+		}
+	}
 	if got := mem.Counts("pv"); got["k0"] != 10 || len(got) != 5 {
 		t.Fatalf("sink holds %v, want 10 for each of k0..k4", got)
 	}

@@ -49,8 +49,7 @@ func TestDeployComposeCluster(t *testing.T) {
 	}
 	// What the owner holds plus what it has flushed to its log (stdout sink,
 	// every 5s) is what was written.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, 30*time.Second, "the increment held or flushed", func() error {
 		out, err := deployRun(10*time.Second, hoard, "count", "pageviews", key, "--rpc", rpcs[2])
 		if err != nil {
 			t.Fatalf("hoard count: %v\n%s", err, out)
@@ -60,13 +59,11 @@ func TestDeployComposeCluster(t *testing.T) {
 			t.Fatalf("hoard count printed %q", out)
 		}
 		logs, _ := p.compose(30*time.Second, "logs", "--no-color")
-		if got := held + deployFlushed(logs, key); got == 7 {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("key %s: held %d + flushed %d, want 7", key, held, got-held)
+		if flushed := deployFlushed(logs, key); held+flushed != 7 {
+			return fmt.Errorf("key %s: held %d + flushed %d, want 7", key, held, flushed)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// A graceful stop within stop_grace_period, and a restart from the volume.
 	if out, err := p.compose(60*time.Second, "stop", "hoard2"); err != nil {
@@ -126,58 +123,47 @@ func deployFlushed(logs []byte, key string) int64 {
 // name fails the test.
 func deployWaitMembers(t *testing.T, timeout time.Duration, want int, list func() ([]byte, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
+	waitFor(t, timeout, fmt.Sprintf("%d alive members", want), func() error {
 		out, err := list()
-		if err == nil {
-			var ms []struct{ Name, Status, State, RPC string }
-			if json.Unmarshal(out, &ms) == nil {
-				alive := 0
-				for _, m := range ms {
-					host, _, _ := net.SplitHostPort(m.RPC)
-					ip := net.ParseIP(host)
-					if ip == nil || ip.IsUnspecified() {
-						t.Fatalf("member %s advertises RPC at %q, which peers cannot dial", m.Name, m.RPC)
-					}
-					if m.Status == "alive" && m.State == "alive" {
-						alive++
-					}
-				}
-				if alive == want && len(ms) == want {
-					return
-				}
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		var ms []struct{ Name, Status, State, RPC string }
+		if err := json.Unmarshal(out, &ms); err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		alive := 0
+		for _, m := range ms {
+			host, _, _ := net.SplitHostPort(m.RPC)
+			if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+				t.Fatalf("member %s advertises RPC at %q, which peers cannot dial", m.Name, m.RPC)
 			}
-			last = string(out)
-		} else {
-			last = fmt.Sprintf("%v: %s", err, out)
+			if m.Status == "alive" && m.State == "alive" {
+				alive++
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d alive members after %v; last answer:\n%s", want, timeout, last)
+		if alive != want || len(ms) != want {
+			return fmt.Errorf("last answer:\n%s", out)
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // deployWaitReady polls url until it answers 200.
 func deployWaitReady(t *testing.T, url string, timeout time.Duration) {
 	t.Helper()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
+	waitFor(t, timeout, url+" to be ready", func() error {
 		resp, err := hc.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			err = fmt.Errorf("status %s", resp.Status)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %v: %v", url, timeout, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
 		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // deployPortsFree fails the test, naming the port, when something on the

@@ -172,6 +172,10 @@ func (v *validator) security(n *node.Config) {
 	}
 	v.tls(&n.TLS)
 	v.tokens(n.Tokens)
+	if len(n.Tokens) > 0 && n.EncryptKey == nil && !c.skip("encrypt") {
+		first := v.at("token.0", fmt.Sprintf("token %q", n.Tokens[0].Name), hcl.Range{})
+		first.fail("name", "tokens need gossip encryption (encrypt): peers prove themselves to each other with a secret derived from its key, which no client holds")
+	}
 }
 
 // tls checks the tls settings as tlsconf.New would, then reads the files.

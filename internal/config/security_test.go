@@ -190,6 +190,7 @@ func TestSecurityRelativePaths(t *testing.T) {
 	writeFile(t, filepath.Join(files.dir, "ops.token"), "ops-secret-0123456789\r\n\n")
 	t.Chdir(files.dir)
 	src := `name = "n"
+encrypt = "MDEyMzQ1Njc4OWFiY2RlZg=="
 tls {
   ca_file         = "ca.pem"
   cert_file       = "node.pem"
@@ -268,12 +269,20 @@ func TestValidateSecurity(t *testing.T) {
 		{"tls key mismatch", func(n *node.Config) { n.TLS = node.TLSConfig{CertFile: files.cert, KeyFile: files.other} },
 			`tls: key_file: "` + files.other + `": the key does not match the certificate in "` + files.cert + `"`},
 		{"tokens", func(n *node.Config) {
+			n.EncryptKey = make([]byte, 16)
 			n.Tokens = []node.Token{{Name: "a", Secret: "0123456789abcdef", Role: node.RoleRead}}
 		}, ""},
-		{"token without role", func(n *node.Config) { n.Tokens = []node.Token{{Name: "a", Secret: "0123456789abcdef"}} },
-			`token "a": role: required: "read", "write" or "admin"`},
-		{"token without name", func(n *node.Config) { n.Tokens = []node.Token{{Secret: "0123456789abcdef", Role: node.RoleRead}} },
-			`token "": name: invalid name "", want 1 to 64 letters, digits, '_', '.' or '-'`},
+		{"tokens without encrypt", func(n *node.Config) {
+			n.Tokens = []node.Token{{Name: "a", Secret: "0123456789abcdef", Role: node.RoleRead}}
+		}, `token "a": name: tokens need gossip encryption (encrypt): peers prove themselves to each other with a secret derived from its key, which no client holds`},
+		{"token without role", func(n *node.Config) {
+			n.EncryptKey = make([]byte, 16)
+			n.Tokens = []node.Token{{Name: "a", Secret: "0123456789abcdef"}}
+		}, `token "a": role: required: "read", "write" or "admin"`},
+		{"token without name", func(n *node.Config) {
+			n.EncryptKey = make([]byte, 16)
+			n.Tokens = []node.Token{{Secret: "0123456789abcdef", Role: node.RoleRead}}
+		}, `token "": name: invalid name "", want 1 to 64 letters, digits, '_', '.' or '-'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := Default()
