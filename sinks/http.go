@@ -110,7 +110,10 @@ type HTTP struct {
 	closed  atomic.Bool
 }
 
-var _ Sink = (*HTTP)(nil)
+var _ Borrower = (*HTTP)(nil)
+
+// BorrowsBatches marks the sink as a Borrower: it keeps none of a batch's slices.
+func (*HTTP) BorrowsBatches() {}
 
 // NewHTTP returns an HTTP sink, or the error of cfg.Validate.
 func NewHTTP(cfg HTTPConfig) (*HTTP, error) {

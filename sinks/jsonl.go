@@ -39,8 +39,9 @@ type line struct {
 func writeLines(w io.Writer, b *Batch) error {
 	ts := b.Time.UTC().Format(time.RFC3339Nano)
 	var buf []byte
+	head, tail := countLineParts(b, ts)
 	for i := range b.Counts {
-		buf = appendCountLine(buf, b, &b.Counts[i], ts)
+		buf = appendCountLine(buf, head, tail, &b.Counts[i])
 		if len(buf) >= 32<<10 || i == len(b.Counts)-1 {
 			if _, err := w.Write(buf); err != nil {
 				return err
@@ -77,24 +78,32 @@ const yieldEvery = 512
 // parks the goroutine, and the scheduler polls the network first.
 func pause() { time.Sleep(time.Microsecond) }
 
-// appendCountLine appends c's line as encoding/json writes a line (with
-// SetEscapeHTML(false)), newline included.
-func appendCountLine(dst []byte, b *Batch, c *Count, ts string) []byte {
-	dst = append(dst, `{"store":`...)
-	dst = appendJSONString(dst, b.Store)
-	dst = append(dst, `,"kind":`...)
-	dst = appendJSONString(dst, string(b.Kind))
-	dst = append(dst, `,"key":`...)
+// countLineParts returns what every counter line of b has before its key
+// and after its count.
+func countLineParts(b *Batch, ts string) (head, tail []byte) {
+	head = append(head, `{"store":`...)
+	head = appendJSONString(head, b.Store)
+	head = append(head, `,"kind":`...)
+	head = appendJSONString(head, string(b.Kind))
+	head = append(head, `,"key":`...)
+	tail = append(tail, `,"node":`...)
+	tail = appendJSONString(tail, b.Node)
+	tail = append(tail, `,"batch":`...)
+	tail = appendJSONString(tail, b.ID)
+	tail = append(tail, `,"time":`...)
+	tail = appendJSONString(tail, ts)
+	return head, append(tail, "}\n"...)
+}
+
+// appendCountLine appends c's line, between head and tail (countLineParts),
+// as encoding/json writes a line (with SetEscapeHTML(false)), newline
+// included.
+func appendCountLine(dst, head, tail []byte, c *Count) []byte {
+	dst = append(dst, head...)
 	dst = appendJSONString(dst, c.Key)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, c.Count, 10)
-	dst = append(dst, `,"node":`...)
-	dst = appendJSONString(dst, b.Node)
-	dst = append(dst, `,"batch":`...)
-	dst = appendJSONString(dst, b.ID)
-	dst = append(dst, `,"time":`...)
-	dst = appendJSONString(dst, ts)
-	return append(dst, "}\n"...)
+	return append(dst, tail...)
 }
 
 // appendJSONString appends s as a JSON string the way encoding/json does
@@ -189,7 +198,10 @@ type File struct {
 	f  *os.File
 }
 
-var _ Sink = (*File)(nil)
+var _ Borrower = (*File)(nil)
+
+// BorrowsBatches marks the sink as a Borrower: it keeps none of a batch's slices.
+func (*File) BorrowsBatches() {}
 
 // NewFile opens (creating, with its directory) the file at path for
 // appending.
@@ -271,7 +283,10 @@ type Writer struct {
 	w  io.Writer
 }
 
-var _ Sink = (*Writer)(nil)
+var _ Borrower = (*Writer)(nil)
+
+// BorrowsBatches marks the sink as a Borrower: it keeps none of a batch's slices.
+func (*Writer) BorrowsBatches() {}
 
 // NewWriter returns a sink writing to w (os.Stdout for the stdout sink).
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }

@@ -36,7 +36,10 @@ type Postgres struct {
 	appliedSQL, appliedOfSQL, clearSQL, rangesSQL string
 }
 
-var _ Sink = (*Postgres)(nil)
+var _ Borrower = (*Postgres)(nil)
+
+// BorrowsBatches marks the sink as a Borrower: it keeps none of a batch's slices.
+func (*Postgres) BorrowsBatches() {}
 
 // valueColumns are the values table's columns COPY fills, in row order.
 var valueColumns = []string{"store", "key", "value", "position", "batch", "time"}

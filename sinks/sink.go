@@ -88,6 +88,19 @@ type Sink interface {
 	Flush(ctx context.Context, b Batch) error
 }
 
+// Borrower is a Sink that only borrows a batch: once Flush returns it keeps
+// none of the batch's slices (strings it may keep). hoard then reuses the
+// memory of a counter batch's Counts for a later batch, so that a flush of
+// hundreds of thousands of keys does not allocate megabytes afresh: on a
+// busy node, faulting that memory in stalls the writers for milliseconds.
+// File, Writer, Postgres and HTTP are Borrowers; Memory, which keeps the
+// batches, is not.
+type Borrower interface {
+	Sink
+	// BorrowsBatches marks the sink; it is never called.
+	BorrowsBatches()
+}
+
 // SinkFunc adapts a function to Sink, the way StatBuffer's handle_flush
 // and DataBuffer's handle_flush are plain callbacks.
 type SinkFunc func(ctx context.Context, b Batch) error

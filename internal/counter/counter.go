@@ -21,6 +21,13 @@ import (
 type Store struct {
 	seed   maphash.Seed // hashes keys, random per Store against key flooding
 	shards []shard
+
+	// spareMu guards spare: a batch's Counts given back (Recycle), which
+	// the next Take fills instead of allocating, and how many entries it
+	// last held (to clear what the next take does not overwrite).
+	spareMu   sync.Mutex
+	spare     []sinks.Count
+	spareUsed int
 }
 
 type shard struct {
@@ -123,8 +130,8 @@ const yieldEvery = 1024
 // and returns their contents, the range of op sequence numbers each
 // partition taken held, and the number of increments. A final take closes
 // the shards: later writes fail with errs.ErrShutdown instead of landing
-// after the last flush. The returned slices, and the keys (each a string
-// of its own), are the caller's.
+// after the last flush. The returned slices, and the keys, are the
+// caller's (the keys of a partition share one string).
 func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int64) {
 	type takenTable struct {
 		p int
@@ -154,10 +161,15 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 	if keys == 0 {
 		return nil, ranges, ops
 	}
-	out := make([]sinks.Count, 0, keys)
+	out, used := c.reuse(keys)
 	for _, tt := range tables {
-		for k, v := range tt.t.all() {
-			out = append(out, sinks.Count{Key: string(k), Count: v, Partition: tt.p})
+		// One string per partition holds its keys: a flush of hundreds of
+		// thousands of keys allocates a thousand objects, not a string
+		// each, which would make work for the garbage collector while
+		// writers wait.
+		arena := string(tt.t.arena)
+		for r := range tt.t.records() {
+			out = append(out, sinks.Count{Key: arena[r.key:r.end], Count: r.count, Partition: tt.p})
 			if len(out)%yieldEvery == 0 {
 				// Hundreds of thousands of keys take milliseconds: let
 				// the writers in meanwhile. A goroutine that only
@@ -167,7 +179,41 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 			}
 		}
 	}
+	if used > len(out) {
+		clear(out[len(out):used]) // let go of the last batch's keys
+	}
 	return out, ranges, ops
+}
+
+// reuse returns an empty slice for keys counts: the spare one when it is
+// large enough and not more than twice as large, with the number of
+// entries it held; otherwise a new one.
+func (c *Store) reuse(keys int) ([]sinks.Count, int) {
+	c.spareMu.Lock()
+	defer c.spareMu.Unlock()
+	s, used := c.spare, c.spareUsed
+	c.spare, c.spareUsed = nil, 0
+	if cap(s) < keys || cap(s) > 2*keys+minSpare {
+		return make([]sinks.Count, 0, keys), 0
+	}
+	return s[:0], used
+}
+
+// minSpare is how much larger than a take the spare may be and still be
+// reused.
+const minSpare = 4096
+
+// Recycle gives back the Counts of a batch Take returned, once nothing
+// refers to the slice any more (the sink was a sinks.Borrower): the next
+// Take fills it instead of allocating. On a busy node a take of hundreds
+// of thousands of keys would otherwise fault megabytes of fresh memory in
+// while writers wait.
+func (c *Store) Recycle(counts []sinks.Count) {
+	c.spareMu.Lock()
+	defer c.spareMu.Unlock()
+	if cap(counts) > cap(c.spare) {
+		c.spare, c.spareUsed = counts[:0], len(counts)
+	}
 }
 
 // Stats counts the keys and increments held.

@@ -23,12 +23,14 @@ type Engine struct {
 	host            op.Host
 	cfg             Config
 	state           *Store
-	*flush.Pipeline // Lose, Close and the node's manual flushes
+	*flush.Pipeline      // Lose, Close and the node's manual flushes
+	recycle         bool // the sink keeps no batch: settled batches' Counts are reused
 }
 
 // NewEngine returns the engine of a counter store; Run starts its flushes.
 func NewEngine(h op.Host, cfg Config) *Engine {
-	e := &Engine{host: h, cfg: cfg, state: New(h.Partitions)}
+	_, borrows := cfg.Flush.Sink.(sinks.Borrower)
+	e := &Engine{host: h, cfg: cfg, state: New(h.Partitions), recycle: borrows}
 	e.Pipeline = flush.New(cfg.Flush, (*source)(e))
 	return e
 }
@@ -71,5 +73,11 @@ func (s *source) Take(mode flush.Mode, only []int) (flush.Pending, bool) {
 	return flush.Pending{Batch: b, Ops: ops}, true
 }
 
-// Settle stops counting a batch's ops as exposed.
-func (s *source) Settle(pb flush.Pending) { s.host.Settle(pb.Batch, pb.Ops) }
+// Settle stops counting a batch's ops as exposed and, when the sink is a
+// sinks.Borrower, gives its Counts back for the next take.
+func (s *source) Settle(pb flush.Pending) {
+	s.host.Settle(pb.Batch, pb.Ops)
+	if s.recycle {
+		s.state.Recycle(pb.Batch.Counts)
+	}
+}

@@ -168,13 +168,31 @@ func (t *table) key(off int) []byte {
 // its count, in the order they were inserted.
 func (t *table) all() iter.Seq2[[]byte, int64] {
 	return func(yield func([]byte, int64) bool) {
-		for off := 0; off < len(t.arena); {
-			key := t.key(off)
-			v := int64(binary.LittleEndian.Uint64(t.arena[off:]))
-			if !yield(key, v) {
+		for r := range t.records() {
+			if !yield(t.arena[r.key:r.end], r.count) {
 				return
 			}
-			off += countBytes + uvarintLen(uint64(len(key))) + len(key)
+		}
+	}
+}
+
+// record is where a key's record lies in the arena: its key is
+// arena[key:end].
+type record struct {
+	key, end int
+	count    int64
+}
+
+// records yields every record, in the order they were inserted.
+func (t *table) records() iter.Seq[record] {
+	return func(yield func(record) bool) {
+		for off := 0; off < len(t.arena); {
+			key := t.key(off)
+			end := off + countBytes + uvarintLen(uint64(len(key))) + len(key)
+			if !yield(record{end - len(key), end, int64(binary.LittleEndian.Uint64(t.arena[off:]))}) {
+				return
+			}
+			off = end
 		}
 	}
 }

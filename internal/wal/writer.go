@@ -3,6 +3,7 @@ package wal
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"time"
 )
 
@@ -19,6 +20,11 @@ func (l *Log) runWriter() {
 	for {
 		select {
 		case <-l.kick:
+			// Let the appenders that are runnable append first, so that
+			// one write takes them all: without this the writer, readied
+			// by the first append, runs before the others (always so
+			// with one processor) and writes once per appender.
+			runtime.Gosched()
 			buf, spans = l.commit(buf, spans)
 		case <-l.stop:
 			// Append refuses records now, so one commit takes the rest.

@@ -1,0 +1,135 @@
+package counter
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hoard-dev/hoard/internal/flush"
+	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/sinks"
+)
+
+// A take fills the Counts given back by Recycle instead of allocating, and
+// clears what it does not overwrite, so that the last batch's keys are not
+// kept alive.
+func TestTakeReusesRecycledCounts(t *testing.T) {
+	s := New(4)
+	for i := range 100 {
+		if _, err := s.Add(i%4, fmt.Sprint("k", i), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, _, _ := s.Take(false, nil)
+	if len(first) != 100 {
+		t.Fatalf("first take: %d keys, want 100", len(first))
+	}
+	s.Recycle(first)
+	for i := range 60 {
+		if _, err := s.Add(i%4, fmt.Sprint("j", i), 2, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, _, _ := s.Take(false, nil)
+	if len(second) != 60 {
+		t.Fatalf("second take: %d keys, want 60", len(second))
+	}
+	if &second[0] != &first[0] {
+		t.Fatal("the second take allocated: it did not reuse the recycled Counts")
+	}
+	for _, c := range sorted(second) {
+		if c.Key[0] != 'j' || c.Count != 2 {
+			t.Fatalf("second take holds %+v, want only j* keys counting 2", c)
+		}
+	}
+	for i, c := range first[60:100] {
+		if c != (sinks.Count{}) {
+			t.Fatalf("entry %d past the second take still holds %+v", 60+i, c)
+		}
+	}
+	// Without a recycled slice, a take allocates.
+	if _, err := s.Add(0, "x", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	third, _, _ := s.Take(false, nil)
+	if &third[0] == &first[0] {
+		t.Fatal("a take reused Counts that were not given back")
+	}
+}
+
+// keeper is a sink that keeps every batch, as sinks.Memory does; borrower
+// is one that only reads them (a sinks.Borrower).
+type keeper struct{ batches []sinks.Batch }
+
+func (k *keeper) Flush(_ context.Context, b sinks.Batch) error {
+	k.batches = append(k.batches, b)
+	return nil
+}
+
+type borrower struct{ keeper }
+
+func (*borrower) BorrowsBatches() {}
+
+func testEngine(t *testing.T, sink sinks.Sink) *Engine {
+	t.Helper()
+	h := op.Host{
+		Node: "n1", Partitions: 4, Stopping: t.Context(), Exposed: new(atomic.Int64),
+		BatchID: func(store string, _ []sinks.Range) string { return store }, Go: func(f func()) bool { f(); return true },
+	}
+	return NewEngine(h, Config{Name: "pageviews", Interval: time.Hour, Flush: flush.Config{
+		Store: "pageviews", Sink: sink, RetryMax: 1, RetryDelay: time.Millisecond,
+		DeadLetters: flush.NewDeadLetters(t.TempDir()),
+	}})
+}
+
+// Settled batches' memory is reused only when the sink is a Borrower: a
+// sink that keeps batches finds them as they were after later flushes.
+func TestEngineReusesBatchesOnlyOfBorrowers(t *testing.T) {
+	flushKeys := func(t *testing.T, e *Engine, prefix string) {
+		t.Helper()
+		for i := range 50 {
+			o := op.Op{Kind: op.Incr, Store: "pageviews", Key: fmt.Sprint(prefix, i), Delta: 1}
+			if r, _ := e.Apply(&o, i%4, func(op.Result) {}); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		if _, err := e.Flush(context.Background(), flush.Due, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("keeper", func(t *testing.T) {
+		k := &keeper{}
+		e := testEngine(t, k)
+		flushKeys(t, e, "a")
+		flushKeys(t, e, "b")
+		if len(k.batches) != 2 {
+			t.Fatalf("%d batches, want 2", len(k.batches))
+		}
+		for i, prefix := range []byte{'a', 'b'} {
+			for _, c := range k.batches[i].Counts {
+				if c.Key[0] != prefix || c.Count != 1 {
+					t.Fatalf("batch %d holds %+v after a later flush, want only %c* keys", i, c, prefix)
+				}
+			}
+		}
+	})
+	t.Run("borrower", func(t *testing.T) {
+		b := &borrower{}
+		e := testEngine(t, b)
+		flushKeys(t, e, "a")
+		flushKeys(t, e, "b")
+		if len(b.batches) != 2 {
+			t.Fatalf("%d batches, want 2", len(b.batches))
+		}
+		if &b.batches[0].Counts[0] != &b.batches[1].Counts[0] {
+			t.Fatal("the second flush allocated its Counts: the borrower's first batch was not reused")
+		}
+		for _, c := range b.batches[1].Counts {
+			if c.Key[0] != 'b' || c.Count != 1 {
+				t.Fatalf("second batch holds %+v, want only b* keys", c)
+			}
+		}
+	})
+}
