@@ -37,11 +37,12 @@ type HolderConfig struct {
 type Holder struct {
 	cfg HolderConfig
 
-	// mu guards origins, taken and closed.
+	// mu guards origins, taken, closed and scratch.
 	mu      sync.Mutex
 	origins map[string]*held
 	taken   map[string]*journal.Journal // logs of ops taken for delivery, until released
 	closed  bool
+	scratch []heldPos // Hold's, reused from one frame to the next
 
 	ops atomic.Int64 // ops held
 }
@@ -118,6 +119,16 @@ func (ph *partHeld) trim(through uint64) int {
 	return n
 }
 
+// heldPos is a record of a frame being held, with its partition.
+type heldPos struct {
+	rec   []byte
+	name  string
+	ph    *partHeld
+	p     int
+	seq   uint64
+	fresh bool // neither held already nor trimmed
+}
+
 type heldRec struct {
 	seq uint64
 	raw []byte
@@ -139,28 +150,6 @@ func NewHolder(cfg HolderConfig) *Holder {
 // record (nothing held), the log's error, or the holder is closed. The
 // holder keeps frame.
 func (h *Holder) Hold(origin string, frame []byte, done func(error)) {
-	type pos struct {
-		rec   []byte
-		store []byte
-		p     int
-		seq   uint64
-		fresh bool
-	}
-	var at []pos
-	for rest := frame; len(rest) > 0; {
-		rec, next, err := nextRecord(rest)
-		if err == nil {
-			var x pos
-			x.store, x.p, x.seq, err = journal.PeekRecord(rec)
-			x.rec = rec
-			at = append(at, x)
-		}
-		if err != nil {
-			done(fmt.Errorf("replica: op %d from %s: %w", len(at), origin, err))
-			return
-		}
-		rest = next
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -172,12 +161,34 @@ func (h *Holder) Hold(origin string, frame []byte, done func(error)) {
 		o = &held{stores: map[string]*storeHeld{}}
 		h.origins[origin] = o
 	}
+	// The frame's records, parsed into the holder's scratch slice (under
+	// its lock): a frame carries thousands of ops under load.
+	at := h.scratch[:0]
+	defer func() {
+		clear(at) // its records alias the frame
+		h.scratch = at[:0]
+	}()
 	last := -1 // the last op to log: its record's callback is done's
-	for i := range at {
-		_, ph := o.part(at[i].store, at[i].p)
-		if at[i].fresh = !ph.known(at[i].seq); at[i].fresh {
-			last = i
+	for rest := frame; len(rest) > 0; {
+		rec, next, err := nextRecord(rest)
+		var x heldPos
+		if err == nil {
+			var store []byte
+			store, x.p, x.seq, err = journal.PeekRecord(rec)
+			x.rec = rec
+			if err == nil {
+				x.name, x.ph = o.part(store, x.p)
+			}
 		}
+		if err != nil {
+			done(fmt.Errorf("replica: op %d from %s: %w", len(at), origin, err))
+			return
+		}
+		if x.fresh = !x.ph.known(x.seq); x.fresh {
+			last = len(at)
+		}
+		at = append(at, x)
+		rest = next
 	}
 	if last < 0 {
 		done(nil)
@@ -201,12 +212,11 @@ func (h *Holder) Hold(origin string, frame []byte, done func(error)) {
 		if i == last {
 			logged = done
 		}
-		name, ph := o.part(x.store, x.p)
-		if err := o.log.AppendEncoded(x.rec, name, x.p, x.seq, logged); err != nil {
+		if err := o.log.AppendEncoded(x.rec, x.name, x.p, x.seq, logged); err != nil {
 			done(fmt.Errorf("replica: %w", err))
 			return
 		}
-		ph.hold(heldRec{x.seq, x.rec})
+		x.ph.hold(heldRec{x.seq, x.rec})
 		o.ops++
 		h.ops.Add(1)
 	}
