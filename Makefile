@@ -4,7 +4,7 @@ BIN         ?= bin/hoard
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
 
-.PHONY: all build test e2e e2e-docker bench bench-redis lint demo fuzz image clean
+.PHONY: all build test e2e e2e-docker bench bench-acks bench-redis lint demo fuzz image clean
 
 all: build
 
@@ -29,6 +29,11 @@ e2e-docker: image
 # (source scripts/ci-postgres.sh first).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./ring/ ./transport/ ./node/ ./sinks/
+
+# The acknowledgement levels (memory, wal, replicated) side by side, as
+# ratios to memory within each round (ROUNDS, BENCHTIME).
+bench-acks:
+	scripts/bench-acks.sh
 
 # hoard's RESP front door against redis-server, side by side, each server
 # pinned to its own core (needs redis-server and redis-tools).
