@@ -17,4 +17,8 @@
 // once whoever delivers it and in whatever order), or, for a batch without
 // ranges, its ID, so that a batch that is retried or replayed is applied at
 // most once.
+//
+// A sink that keeps nothing of a batch once Flush returns can say so by
+// being a Borrower (File, Writer, Postgres and HTTP are): hoard then reuses
+// a counter batch's memory for the next flush.
 package sinks
