@@ -17,21 +17,13 @@ import (
 // kept alive.
 func TestTakeReusesRecycledCounts(t *testing.T) {
 	s := New(4)
-	for i := range 100 {
-		if _, err := s.Add(i%4, fmt.Sprint("k", i), 1, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addKeys(t, s, "k", 100, 1)
 	first, _, _ := s.Take(false, nil)
 	if len(first) != 100 {
 		t.Fatalf("first take: %d keys, want 100", len(first))
 	}
 	s.Recycle(first)
-	for i := range 60 {
-		if _, err := s.Add(i%4, fmt.Sprint("j", i), 2, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addKeys(t, s, "j", 60, 2)
 	second, _, _ := s.Take(false, nil)
 	if len(second) != 60 {
 		t.Fatalf("second take: %d keys, want 60", len(second))
@@ -56,6 +48,17 @@ func TestTakeReusesRecycledCounts(t *testing.T) {
 	third, _, _ := s.Take(false, nil)
 	if &third[0] == &first[0] {
 		t.Fatal("a take reused Counts that were not given back")
+	}
+}
+
+// addKeys adds delta to n keys named prefix0, prefix1..., over s's four
+// partitions.
+func addKeys(t *testing.T, s *Store, prefix string, n int, delta int64) {
+	t.Helper()
+	for i := range n {
+		if _, err := s.Add(i%4, fmt.Sprint(prefix, i), delta, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -99,16 +102,23 @@ func TestEngineReusesBatchesOnlyOfBorrowers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Run("keeper", func(t *testing.T) {
-		k := &keeper{}
-		e := testEngine(t, k)
+	// twoFlushes flushes keys a0..a49, then b0..b49, into sink, which keeps
+	// its batches in k, and returns them.
+	twoFlushes := func(t *testing.T, sink sinks.Sink, k *keeper) []sinks.Batch {
+		t.Helper()
+		e := testEngine(t, sink)
 		flushKeys(t, e, "a")
 		flushKeys(t, e, "b")
 		if len(k.batches) != 2 {
 			t.Fatalf("%d batches, want 2", len(k.batches))
 		}
+		return k.batches
+	}
+	t.Run("keeper", func(t *testing.T) {
+		k := &keeper{}
+		batches := twoFlushes(t, k, k)
 		for i, prefix := range []byte{'a', 'b'} {
-			for _, c := range k.batches[i].Counts {
+			for _, c := range batches[i].Counts {
 				if c.Key[0] != prefix || c.Count != 1 {
 					t.Fatalf("batch %d holds %+v after a later flush, want only %c* keys", i, c, prefix)
 				}
@@ -117,16 +127,11 @@ func TestEngineReusesBatchesOnlyOfBorrowers(t *testing.T) {
 	})
 	t.Run("borrower", func(t *testing.T) {
 		b := &borrower{}
-		e := testEngine(t, b)
-		flushKeys(t, e, "a")
-		flushKeys(t, e, "b")
-		if len(b.batches) != 2 {
-			t.Fatalf("%d batches, want 2", len(b.batches))
-		}
-		if &b.batches[0].Counts[0] != &b.batches[1].Counts[0] {
+		batches := twoFlushes(t, b, &b.keeper)
+		if &batches[0].Counts[0] != &batches[1].Counts[0] {
 			t.Fatal("the second flush allocated its Counts: the borrower's first batch was not reused")
 		}
-		for _, c := range b.batches[1].Counts {
+		for _, c := range batches[1].Counts {
 			if c.Key[0] != 'b' || c.Count != 1 {
 				t.Fatalf("second batch holds %+v, want only b* keys", c)
 			}
