@@ -125,7 +125,7 @@ func (n *Node) serveOp(req *transport.Request, r transport.Reply) {
 		return
 	}
 	kind := o.Kind
-	n.router.Start(o, s.eng, req.Deadline, func(res op.Result) { route.ReplyOp(r, kind, res) })
+	n.router.Start(&o, s.eng, req.Deadline, func(res op.Result) { route.ReplyOp(r, kind, res) })
 }
 
 // decode reads req's body into in; a body that does not decode is answered

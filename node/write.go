@@ -108,7 +108,7 @@ func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 	ch := make(chan op.Result, 1)
 	write := o.Kind.Spec().Write
 	dl, _ := ctx.Deadline() // zero: the router's OpTimeout
-	n.start(o, dl, func(r op.Result) { ch <- r })
+	n.start(&o, dl, func(r op.Result) { ch <- r })
 	select {
 	case r := <-ch:
 		return r, r.Err
@@ -122,9 +122,10 @@ func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 }
 
 // start checks o and runs it (route.Router.Start), calling done once with
-// its result. A zero deadline is the router's OpTimeout.
-func (n *Node) start(o op.Op, deadline time.Time, done func(op.Result)) {
-	s, err := n.checkOp(&o)
+// its result; o is the caller's, unchanged until done is called. A zero
+// deadline is the router's OpTimeout.
+func (n *Node) start(o *op.Op, deadline time.Time, done func(op.Result)) {
+	s, err := n.checkOp(o)
 	if err != nil {
 		done(op.Failed(err))
 		return

@@ -106,10 +106,12 @@ func lookup(name []byte) *command {
 	return commands[string(buf[:len(name)])]
 }
 
-// plan checks one command and queues its ops.
-func (c *conn) plan(args [][]byte) call {
+// plan checks one command, appends its call to c.calls and queues its
+// ops; it returns the call (valid until the next append to c.calls).
+func (c *conn) plan(args [][]byte) *call {
 	cmd := lookup(args[0])
-	cl := call{cmd: cmd, args: args}
+	c.calls = append(c.calls, call{cmd: cmd, args: args})
+	cl := &c.calls[len(c.calls)-1] // in place: a call of its own would escape to the heap
 	switch {
 	case cmd == nil:
 		cl.err = fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", clip(args[0]), quoteArgs(args[1:]))
@@ -120,7 +122,7 @@ func (c *conn) plan(args [][]byte) call {
 	case !c.role.Allows(cmd.need):
 		cl.err = fmt.Sprintf("NOPERM this token ('%s', role %s) may not run '%s': it needs a %s token", c.token, c.role, cmd.name, cmd.need)
 	case cmd.plan != nil:
-		if err := cmd.plan(c, &cl, args); err != nil {
+		if err := cmd.plan(c, cl, args); err != nil {
 			cl.err = err.Error()
 			c.ops = c.ops[:len(c.ops)-cl.n] // ops queued before the failure never run
 			cl.n = 0

@@ -19,7 +19,7 @@ import (
 // the node. Its Start is never called while planning.
 type catalog map[string]string
 
-func (c catalog) Start(op.Op, func(op.Result))  { panic("planning started an op") }
+func (c catalog) Start(*op.Op, func(op.Result)) { panic("planning started an op") }
 func (c catalog) StoreKind(store string) string { return c[store] }
 func (c catalog) Info() Info                    { return Info{} }
 
@@ -81,7 +81,6 @@ func FuzzReadCommands(f *testing.F) {
 				if cl.err == "" && cl.cmd == nil {
 					t.Fatalf("%q: neither a command nor an error", args)
 				}
-				c.calls = append(c.calls, cl)
 			}
 			results := make([]op.Result, len(c.ops))
 			for i := range c.calls {

@@ -41,7 +41,7 @@ func newMemNode() *memNode {
 func (m *memNode) StoreKind(store string) string { return m.kinds[store] }
 func (m *memNode) Info() Info                    { return Info{Node: "mem", Members: 1} }
 
-func (m *memNode) Start(o op.Op, done func(op.Result)) {
+func (m *memNode) Start(o *op.Op, done func(op.Result)) {
 	m.mu.Lock()
 	k := o.Store + ":" + o.Key
 	var r op.Result

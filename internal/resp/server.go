@@ -23,9 +23,11 @@ import (
 type Backend interface {
 	// Start checks o and runs it wherever its key's owner is, and calls
 	// done exactly once with the result: on the caller's goroutine when
-	// the op finishes at once, later otherwise. o's values and strings
-	// are its own. done must not block.
-	Start(o op.Op, done func(op.Result))
+	// the op finishes at once, later otherwise. o stays the caller's, and
+	// unchanged, until done is called: Start must not use it after that
+	// (it copies an op it keeps longer); o's values and strings are its
+	// own. done must not block.
+	Start(o *op.Op, done func(op.Result))
 	// StoreKind returns the kind of the store named store (op.StoreCounter,
 	// op.StoreBuffer, op.StoreCache), or "" when there is none.
 	StoreKind(store string) string
@@ -405,7 +407,6 @@ func (c *conn) run(cmds [][][]byte) (quit bool) {
 	c.calls, c.ops = c.calls[:0], c.ops[:0]
 	for _, args := range cmds {
 		cl := c.plan(args)
-		c.calls = append(c.calls, cl)
 		if cl.cmd != nil && cl.cmd.name == "quit" {
 			break // what follows QUIT in a pipeline is not run, as in Redis
 		}
@@ -455,7 +456,7 @@ func (c *conn) start(i int) {
 	}
 	c.finished[i].Store(false)
 	c.wg.Add(1)
-	c.s.backend.Start(*o, c.done(i))
+	c.s.backend.Start(o, c.done(i))
 	if !c.finished[i].Load() {
 		c.running++
 		c.keys[k] = struct{}{}

@@ -130,17 +130,20 @@ func (r *Router) Rerouted() int64 { return r.rerouted.Load() }
 // Start routes o as Route does, done getting its outcome: on the caller's
 // goroutine when target applies it here at once (a write acknowledged in
 // memory, a hit), later otherwise (a write waiting for its log, a cache
-// load, an op forwarded to its owner). An op applied here needs no Call.
-func (r *Router) Start(o op.Op, target Applier, deadline time.Time, done func(op.Result)) {
+// load, an op forwarded to its owner). An op applied here needs no Call,
+// and is not copied: o is the caller's, which must leave it unchanged
+// until done is called (target must not use it after that); a forwarded op
+// is copied into its Call.
+func (r *Router) Start(o *op.Op, target Applier, deadline time.Time, done func(op.Result)) {
 	if snap := r.cfg.Ring(); snap != nil {
 		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == r.cfg.Name {
-			if res, ok := target.Apply(&o, p, done); ok {
+			if res, ok := target.Apply(o, p, done); ok {
 				done(res)
 			}
 			return
 		}
 	}
-	r.Route(&Call{Op: o, Target: target, Deadline: deadline, Done: done})
+	r.Route(&Call{Op: *o, Target: target, Deadline: deadline, Done: done})
 }
 
 // Route applies c here if this node owns its key, else hands it to the
