@@ -84,7 +84,7 @@ func (b *Store) signal() {
 // how many values the key holds then. The values are copied. Errors:
 // errs.ErrOverloaded (nothing applied), errs.ErrShutdown once a final take
 // closed the shard, or log's error (nothing applied).
-func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) error) (int, error) {
+func (b *Store) Add(p int, key string, values [][]byte, log counter.Log) (int, error) {
 	var size int64
 	for _, v := range values {
 		size += int64(len(v)) + ValueOverhead
@@ -108,7 +108,7 @@ func (b *Store) Add(p int, key string, values [][]byte, log func(seq uint64) err
 		return 0, errs.ErrShutdown
 	}
 	if log != nil {
-		if err := log(sh.seq + 1); err != nil {
+		if err := log.Log(sh.seq + 1); err != nil {
 			sh.mu.Unlock()
 			b.held.Add(-size)
 			return 0, err

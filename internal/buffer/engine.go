@@ -44,7 +44,7 @@ func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) 
 	if len(o.Values) == 0 {
 		return op.Failed(fmt.Errorf("%w: no values to insert", errs.ErrInvalidValue)), true
 	}
-	return e.host.Write(o, p, done, func(log func(uint64) error) (int64, error) {
+	return e.host.Write(o, p, done, func(log op.Log) (int64, error) {
 		held, err := e.state.Add(p, o.Key, o.Values, log)
 		return int64(held), err
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -45,7 +46,8 @@ type shard struct {
 // Log is called with an op's sequence number under its partition's lock,
 // before the op is applied, so that what it writes (a write-ahead log
 // record) is in sequence order per partition. An error refuses the op.
-type Log func(seq uint64) error
+// (op.Log: the op's write, which op.Host.Write passes on.)
+type Log = op.Log
 
 // New returns an empty store of partitions shards.
 func New(partitions int) *Store {
@@ -97,7 +99,7 @@ func (c *Store) add(p int, key string, delta int64, log Log, evenClosed bool) (i
 		return 0, fmt.Errorf("%w: partition %d holds %d bytes of keys, the most until the next flush", errs.ErrOverloaded, p, len(t.arena))
 	}
 	if log != nil {
-		if err := log(sh.seq + 1); err != nil {
+		if err := log.Log(sh.seq + 1); err != nil {
 			return 0, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/internal/op"
 )
 
 // TestStoreMatchesModel runs random adds, returns, gets and takes (of every
@@ -123,7 +124,7 @@ func checkTake(t *testing.T, c *Store, model []map[string]int64, only []int) int
 // empty partition leaves nothing for a take.
 func TestRefusedFirstOpLeavesPartitionEmpty(t *testing.T) {
 	c := New(1)
-	refuse := func(uint64) error { return errs.ErrShutdown }
+	refuse := op.LogFunc(func(uint64) error { return errs.ErrShutdown })
 	if _, err := c.Add(0, "k", 1, refuse); !errors.Is(err, errs.ErrShutdown) {
 		t.Fatalf("err = %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -166,7 +167,7 @@ func TestAddInt64(t *testing.T) {
 func TestTakesCoverContiguousRanges(t *testing.T) {
 	c := New(2)
 	var logged []uint64
-	log := func(seq uint64) error { logged = append(logged, seq); return nil }
+	log := op.LogFunc(func(seq uint64) error { logged = append(logged, seq); return nil })
 	for range 3 {
 		if _, err := c.Add(0, "a", 1, log); err != nil {
 			t.Fatal(err)
@@ -182,7 +183,7 @@ func TestTakesCoverContiguousRanges(t *testing.T) {
 	if _, err := c.Add(0, "a", 1, log); !errors.Is(err, errs.ErrOverflow) {
 		t.Fatalf("overflow: %v", err)
 	}
-	failing := func(uint64) error { return errors.New("disk full") }
+	failing := op.LogFunc(func(uint64) error { return errors.New("disk full") })
 	if _, err := c.Add(0, "a", -1, failing); err == nil || c.Get(0, "a") != math.MaxInt64 {
 		t.Fatalf("an op the log refused was applied: %v", err)
 	}

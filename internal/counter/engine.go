@@ -42,7 +42,7 @@ func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) 
 	if o.Kind == op.Count {
 		return op.Result{Count: e.state.Get(p, o.Key)}, true
 	}
-	return e.host.Write(o, p, done, func(log func(uint64) error) (int64, error) {
+	return e.host.Write(o, p, done, func(log op.Log) (int64, error) {
 		return e.state.Add(p, o.Key, o.Delta, log)
 	})
 }

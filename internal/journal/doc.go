@@ -8,6 +8,6 @@
 //	origin, _ := journal.NextOrigin(dataDir, "n1") // "n1.8"
 //	j, _ := journal.Open(journal.Config{Root: filepath.Join(dataDir, "wal"), Origin: origin})
 //	defer j.Close()
-//	err := j.Append(&o, partition, seq, func(err error) { /* acknowledge */ })
+//	err := j.Append(&o, partition, seq, op.DoneFunc(func(err error) { /* acknowledge */ }))
 //	j.Settled("pageviews", batch.Ranges) // after the sink took them
 package journal

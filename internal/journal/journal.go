@@ -14,6 +14,7 @@ import (
 
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/wal"
+	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -39,13 +40,26 @@ type Journal struct {
 	dir    string
 	logger hclog.Logger
 
-	// mu guards segs, settled, last, written and closed.
+	// mu guards segs, cur, settled, last, written and closed.
 	mu      sync.Mutex
-	segs    map[uint64]map[position]uint64 // per segment, the last seq of each partition written to it
-	settled map[position]*progress         // per partition, how far its ops have left memory
-	last    wal.Ticket                     // the last record appended
-	written bool                           // a record was appended
+	segs    map[uint64]segLast     // per segment, the last seq of each partition written to it
+	cur     curParts               // the partitions of the last record's segment and store
+	settled map[position]*progress // per partition, how far its ops have left memory
+	last    wal.Ticket             // the last record appended
+	written bool                   // a record was appended
 	closed  bool
+}
+
+// segLast is the last seq of each partition written to a segment: by
+// store, indexed by partition (0: none).
+type segLast map[string][]uint64
+
+// curParts is a segLast's entry of one store, kept at hand: the next
+// record is likely of the same segment and store.
+type curParts struct {
+	segment uint64
+	store   string
+	last    []uint64
 }
 
 // records recycles the buffers records are encoded in.
@@ -67,13 +81,13 @@ func Open(cfg Config) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return &Journal{log: l, dir: dir, logger: cfg.Logger, segs: map[uint64]map[position]uint64{}, settled: map[position]*progress{}}, nil
+	return &Journal{log: l, dir: dir, logger: cfg.Logger, segs: map[uint64]segLast{}, settled: map[position]*progress{}}, nil
 }
 
 // Append writes o, the op numbered seq in partition p of its store, and
 // calls done once the log has it (see op.Journal), on the log's writer
 // goroutine. It does not block on I/O.
-func (j *Journal) Append(o *op.Op, p int, seq uint64, done func(error)) error {
+func (j *Journal) Append(o *op.Op, p int, seq uint64, done op.Done) error {
 	buf := records.Get().(*[]byte)
 	rec := AppendRecord((*buf)[:0], o, p, seq)
 	defer func() { // the log copies the record
@@ -85,8 +99,11 @@ func (j *Journal) Append(o *op.Op, p int, seq uint64, done func(error)) error {
 
 // AppendEncoded is Append for an op already encoded by AppendRecord (one
 // an owner sent its backup): rec is store's op numbered seq in partition
-// p. The log copies rec.
-func (j *Journal) AppendEncoded(rec []byte, store string, p int, seq uint64, done func(error)) error {
+// p (seqs start at 1). The log copies rec.
+func (j *Journal) AppendEncoded(rec []byte, store string, p int, seq uint64, done op.Done) error {
+	if p < 0 || p >= ring.MaxPartitions {
+		return fmt.Errorf("journal: partition %d out of range", p)
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
@@ -97,13 +114,20 @@ func (j *Journal) AppendEncoded(rec []byte, store string, p int, seq uint64, don
 		return fmt.Errorf("journal: %w", err)
 	}
 	j.last, j.written = t, true
-	last := j.segs[t.Segment]
-	if last == nil {
-		last = map[position]uint64{}
-		j.segs[t.Segment] = last
+	c := &j.cur
+	if c.last == nil || c.segment != t.Segment || c.store != store {
+		sl := j.segs[t.Segment]
+		if sl == nil {
+			sl = segLast{}
+			j.segs[t.Segment] = sl
+		}
+		*c = curParts{segment: t.Segment, store: store, last: sl[store]}
 	}
-	pos := position{store, p}
-	last[pos] = max(last[pos], seq)
+	if p >= len(c.last) {
+		c.last = slices.Grow(c.last, p+1-len(c.last))[:p+1]
+		j.segs[t.Segment][store] = c.last
+	}
+	c.last[p] = max(c.last[p], seq)
 	return nil
 }
 
@@ -174,14 +198,22 @@ func (j *Journal) Settled(store string, ranges []sinks.Range) {
 			continue
 		}
 		delete(j.segs, seg.Number)
+		if j.cur.segment == seg.Number {
+			j.cur = curParts{}
+		}
 	}
 }
 
 // obsoleteLocked reports whether every op of segment has left memory.
 func (j *Journal) obsoleteLocked(segment uint64) bool {
-	for pos, last := range j.segs[segment] {
-		if pr := j.settled[pos]; pr == nil || pr.through < last {
-			return false
+	for store, parts := range j.segs[segment] {
+		for p, last := range parts {
+			if last == 0 {
+				continue
+			}
+			if pr := j.settled[position{store, p}]; pr == nil || pr.through < last {
+				return false
+			}
 		}
 	}
 	return true

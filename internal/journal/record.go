@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/ring"
 )
 
 // recordVersion starts every record; a reader refuses others.
@@ -80,7 +81,7 @@ func PeekRecord(b []byte) (store []byte, p int, seq uint64, err error) {
 		return nil, 0, 0, err
 	}
 	store = d.bytes()
-	p = int(d.uvarint())
+	p = d.partition()
 	seq = d.uvarint()
 	if d.err != nil {
 		return nil, 0, 0, fmt.Errorf("%w: %v", errBadRecord, d.err)
@@ -111,7 +112,7 @@ func DecodeRecord(b []byte) (Recorded, error) {
 	}
 	r.Kind = kind
 	r.Store = d.string()
-	r.Partition = int(d.uvarint())
+	r.Partition = d.partition()
 	r.Seq = d.uvarint()
 	if r.Kind == KindTrim {
 		if d.err != nil || len(d.b) != 0 {
@@ -152,6 +153,19 @@ func (d *decoder) uvarint() uint64 {
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+// partition reads a partition number, which the ring bounds.
+func (d *decoder) partition() int {
+	v := d.uvarint()
+	if v >= ring.MaxPartitions {
+		if d.err == nil {
+			d.err = fmt.Errorf("partition %d out of range", v)
+		}
+		d.b = nil
+		return 0
+	}
+	return int(v)
 }
 
 func (d *decoder) varint() int64 {

@@ -23,7 +23,7 @@ func writeLog(t *testing.T, root, origin string, ops []Recorded) {
 		t.Fatal(err)
 	}
 	for _, r := range ops {
-		if err := j.Append(&r.Op, r.Partition, r.Seq, func(error) {}); err != nil {
+		if err := j.Append(&r.Op, r.Partition, r.Seq, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,13 +19,35 @@ type Journal interface {
 	// sequence order per partition. done is called exactly once when the
 	// record is durable (written; fsynced if the log syncs each write) or
 	// could not be written; it is never called when Append returns an
-	// error.
-	Append(o *Op, p int, seq uint64, done func(error)) error
+	// error. It does not keep o.
+	Append(o *Op, p int, seq uint64, done Done) error
 	// Settled is told that the ops of store in ranges left memory: the
 	// sink has them or they are in the dead-letter. The log drops what it
 	// no longer needs.
 	Settled(store string, ranges []sinks.Range)
 }
+
+// Done is told, exactly once, how a write to a journal ended: nil once
+// the record is durable, otherwise why it is not. It must not block. An
+// interface, not a func, so that the object waiting for a write is the
+// callback itself: no closure is allocated per op.
+type Done interface{ Done(err error) }
+
+// DoneFunc is a func as a Done.
+type DoneFunc func(err error)
+
+// Done calls f.
+func (f DoneFunc) Done(err error) { f(err) }
+
+// Log writes the op being applied, numbered seq in its partition, to its
+// store's journal (see Host.Write); an error leaves the op unapplied.
+type Log interface{ Log(seq uint64) error }
+
+// LogFunc is a func as a Log.
+type LogFunc func(seq uint64) error
+
+// Log calls f.
+func (f LogFunc) Log(seq uint64) error { return f(seq) }
 
 // Host is what a store kind needs from the node that runs it.
 type Host struct {
@@ -81,7 +103,7 @@ func (h Host) Settle(b sinks.Batch, ops int64) {
 // result's Count. Without a journal the op is done at once (true); with
 // one, done gets its outcome once the log has it (false), and a nil done
 // applies nothing. An error of add (nothing applied) is the op's result.
-func (h *Host) Write(o *Op, p int, done func(Result), add func(log func(seq uint64) error) (int64, error)) (Result, bool) {
+func (h *Host) Write(o *Op, p int, done func(Result), add func(log Log) (int64, error)) (Result, bool) {
 	j := h.Journal
 	if j != nil && done == nil {
 		return Result{}, false
@@ -89,12 +111,12 @@ func (h *Host) Write(o *Op, p int, done func(Result), add func(log func(seq uint
 	// Counted as exposed before it is visible to a flush, so the count
 	// never goes below what is held.
 	h.Exposed.Add(1)
-	var log func(uint64) error
+	var log Log // nil, not a nil *logged, without a journal
 	var w *logged
 	if j != nil {
-		w = &logged{done: done}
+		w = &logged{j: j, o: o, p: p, done: done}
 		w.left.Store(2)
-		log = func(seq uint64) error { return j.Append(o, p, seq, w.logged) }
+		log = w
 	}
 	held, err := add(log)
 	if err != nil {
@@ -110,17 +132,24 @@ func (h *Host) Write(o *Op, p int, done func(Result), add func(log func(seq uint
 }
 
 // logged is a write waiting for both its log record and its application:
-// the record may be durable before add returns what the key holds.
+// the record may be durable before add returns what the key holds. It is
+// the op's Log and the journal's Done: one allocation per logged op.
 type logged struct {
 	left atomic.Int32 // 2: the log's answer and add's return
 	r    Result
 	done func(Result)
+	j    Journal
+	o    *Op
+	p    int
 }
 
-// logged takes the log's outcome: a record that could not be written
+// Log appends the op to the journal as seq.
+func (w *logged) Log(seq uint64) error { return w.j.Append(w.o, w.p, seq, w) }
+
+// Done takes the log's outcome: a record that could not be written
 // leaves the op applied in memory, so its outcome is unknown
 // (errs.ErrIndeterminate).
-func (w *logged) logged(err error) {
+func (w *logged) Done(err error) {
 	if err != nil {
 		w.r.Err = fmt.Errorf("%w: write-ahead log: %w", errs.ErrIndeterminate, err)
 	}

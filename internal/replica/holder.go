@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/internal/journal"
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -81,6 +82,7 @@ func (o *held) part(store []byte, p int) (string, *partHeld) {
 type partHeld struct {
 	recs    []heldRec
 	trimmed uint64 // the owner's sink has every op up to it: such an op is not taken again
+	last    uint64 // the highest seq held so far: a later op is new without a look at recs
 }
 
 // known reports whether the op numbered seq is trimmed or held already
@@ -89,7 +91,7 @@ func (ph *partHeld) known(seq uint64) bool {
 	if seq <= ph.trimmed {
 		return true
 	}
-	if n := len(ph.recs); n == 0 || ph.recs[n-1].seq < seq {
+	if seq > ph.last {
 		return false
 	}
 	_, found := ph.search(seq)
@@ -98,8 +100,9 @@ func (ph *partHeld) known(seq uint64) bool {
 
 // hold adds r, not known, in sequence order.
 func (ph *partHeld) hold(r heldRec) {
-	if n := len(ph.recs); n == 0 || ph.recs[n-1].seq < r.seq {
+	if r.seq > ph.last {
 		ph.recs = append(ph.recs, r)
+		ph.last = r.seq
 		return
 	}
 	i, _ := ph.search(r.seq)
@@ -208,9 +211,9 @@ func (h *Holder) Hold(origin string, frame []byte, done func(error)) {
 		if !x.fresh {
 			continue
 		}
-		var logged func(error)
+		var logged op.Done
 		if i == last {
-			logged = done
+			logged = op.DoneFunc(done)
 		}
 		if err := o.log.AppendEncoded(x.rec, x.name, x.p, x.seq, logged); err != nil {
 			done(fmt.Errorf("replica: %w", err))
@@ -263,7 +266,7 @@ func (h *Holder) Trim(origin, store string, ranges []sinks.Range) {
 		// The log notes the trims, so that a restart does not deliver
 		// again what the owner's sink has; then drops what it can.
 		for _, r := range ranges {
-			if err := o.log.AppendEncoded(journal.AppendTrim(nil, store, r.Partition, r.Last), store, r.Partition, r.Last, func(error) {}); err != nil {
+			if err := o.log.AppendEncoded(journal.AppendTrim(nil, store, r.Partition, r.Last), store, r.Partition, r.Last, nil); err != nil {
 				h.cfg.Logger.Warn("cannot note a trim in the replica log; a restart may deliver its ops again", "origin", origin, "error", err)
 			}
 		}

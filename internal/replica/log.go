@@ -30,7 +30,7 @@ var _ op.Journal = (*Log)(nil)
 
 // Append writes o to the owner's log and sends it to the partition's
 // backups; done gets the first error, once all have answered.
-func (l *Log) Append(o *op.Op, p int, seq uint64, done func(error)) error {
+func (l *Log) Append(o *op.Op, p int, seq uint64, done op.Done) error {
 	var backups []ring.Member
 	if snap := l.Ring(); snap != nil {
 		backups = snap.Backups(p)
@@ -45,7 +45,7 @@ func (l *Log) Append(o *op.Op, p int, seq uint64, done func(error)) error {
 		}
 	}
 	rec := journal.AppendRecord(nil, o, p, seq)
-	answered := newWaiter(int64(1+n), done).done
+	answered := newWaiter(int64(1+n), done)
 	if err := l.Journal.AppendEncoded(rec, o.Store, p, seq, answered); err != nil {
 		return err
 	}
@@ -79,21 +79,22 @@ func (l *Log) Settled(store string, ranges []sinks.Range) {
 	l.Sender.Trim(store, ranges, others)
 }
 
-// waiter calls done once, with the first error, when every part of a
-// whole has finished.
+// waiter tells next once, with the first error, when every part of a
+// whole has finished: each part tells the waiter.
 type waiter struct {
 	left  atomic.Int64
 	first atomic.Pointer[error]
-	fn    func(error)
+	next  op.Done
 }
 
-func newWaiter(n int64, done func(error)) *waiter {
-	w := &waiter{fn: done}
+func newWaiter(n int64, next op.Done) *waiter {
+	w := &waiter{next: next}
 	w.left.Store(n)
 	return w
 }
 
-func (w *waiter) done(err error) {
+// Done takes the outcome of one part.
+func (w *waiter) Done(err error) {
 	if err != nil {
 		first := err // only a failure's copy goes to the heap: not err on every call
 		w.first.CompareAndSwap(nil, &first)
@@ -103,6 +104,6 @@ func (w *waiter) done(err error) {
 		if e := w.first.Load(); e != nil {
 			out = *e
 		}
-		w.fn(out)
+		w.next.Done(out)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/proto"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/sinks"
@@ -83,7 +84,7 @@ func NewSender(cfg SenderConfig) *Sender {
 // item is a record (an op, with done) or a trim queued for a backup.
 type item struct {
 	rec  []byte
-	done func(error)
+	done op.Done
 	trim *proto.TrimRequest
 }
 
@@ -103,7 +104,7 @@ type peer struct {
 // calls done once m holds it (nil), once the ring dropped m (nil: the
 // owner flushes the partitions m backed up), or when the node stops
 // (errs.ErrShutdown). It never blocks.
-func (s *Sender) Send(m ring.Member, rec []byte, done func(error)) {
+func (s *Sender) Send(m ring.Member, rec []byte, done op.Done) {
 	s.enqueue(m, item{rec: rec, done: done})
 }
 
@@ -127,7 +128,7 @@ func (s *Sender) enqueue(m ring.Member, it item) {
 	p, err := s.peer(m)
 	if err != nil {
 		if it.done != nil {
-			it.done(err)
+			it.done.Done(err)
 		}
 		return
 	}
@@ -135,7 +136,7 @@ func (s *Sender) enqueue(m ring.Member, it item) {
 	if p.dropped { // the ring dropped m meanwhile: nothing to wait for
 		p.mu.Unlock()
 		if it.done != nil {
-			it.done(nil)
+			it.done.Done(nil)
 		}
 		return
 	}
@@ -344,7 +345,7 @@ func (p *peer) isDropped() bool {
 func (s *Sender) answer(items []item, err error) {
 	for _, it := range items {
 		if it.done != nil {
-			it.done(err)
+			it.done.Done(err)
 		}
 	}
 	if s.pending.Add(-int64(len(items))) == 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/errs"
+	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/proto"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
@@ -81,7 +82,7 @@ func sendAll(s *Sender, m ring.Member, n int) []chan error {
 	out := make([]chan error, n)
 	for i, rec := range recs(0, seqs(n)...) {
 		out[i] = make(chan error, 1)
-		s.Send(m, rec, func(err error) { out[i] <- err })
+		s.Send(m, rec, op.DoneFunc(func(err error) { out[i] <- err }))
 	}
 	return out
 }

@@ -23,13 +23,13 @@ func TestAppendNotifyCallsOnceWhenDurable(t *testing.T) {
 				wg.Go(func() {
 					for i := range 100 {
 						done := make(chan struct{})
-						if _, err := l.AppendNotify([]byte(fmt.Sprintf("g%d-%d", g, i)), func(err error) {
+						if _, err := l.AppendNotify([]byte(fmt.Sprintf("g%d-%d", g, i)), doneFunc(func(err error) {
 							if err != nil {
 								failed.Add(1)
 							}
 							calls.Add(1)
 							close(done) // a second call would panic
-						}); err != nil {
+						})); err != nil {
 							t.Error(err)
 							return
 						}
@@ -44,7 +44,7 @@ func TestAppendNotifyCallsOnceWhenDurable(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := l.AppendNotify([]byte("late"), func(error) { t.Error("called after Close") }); !errors.Is(err, ErrClosed) {
+			if _, err := l.AppendNotify([]byte("late"), doneFunc(func(error) { t.Error("called after Close") })); !errors.Is(err, ErrClosed) {
 				t.Fatalf("after Close: %v", err)
 			}
 			if recs, torn := readAll(t, dir); len(recs) != 800 || len(torn) != 0 {
@@ -53,3 +53,8 @@ func TestAppendNotifyCallsOnceWhenDurable(t *testing.T) {
 		})
 	}
 }
+
+// doneFunc is a func as a Done.
+type doneFunc func(error)
+
+func (f doneFunc) Done(err error) { f(err) }

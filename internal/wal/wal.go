@@ -110,14 +110,15 @@ type Log struct {
 
 	// mu guards everything below it up to syncMu: what is pending and the
 	// log's state.
-	mu        sync.Mutex
-	buf       []byte // encoded records not yet taken by the writer
-	spans     []span // buf split by segment, in order
-	group     *group // the group buf's records will be committed with; nil if none
-	planSeg   uint64 // the segment the next record goes to
-	planBytes int64  // bytes in planSeg, written or pending
-	closed    bool
-	err       error // the write or sync failure that broke the log; sticky
+	mu         sync.Mutex
+	buf        []byte // encoded records not yet taken by the writer
+	spans      []span // buf split by segment, in order
+	group      *group // the group buf's records will be committed with; nil if none
+	spareCalls []Done // empty: the next group's callbacks go in it
+	planSeg    uint64 // the segment the next record goes to
+	planBytes  int64  // bytes in planSeg, written or pending
+	closed     bool
+	err        error // the write or sync failure that broke the log; sticky
 
 	// syncMu guards f against the background sync: the writer holds it
 	// to replace or close f, the sync goroutine while it fsyncs f. The
@@ -147,7 +148,7 @@ type span struct {
 type group struct {
 	done      chan struct{}
 	err       error
-	callbacks []func(error) // AppendNotify's, called by the writer after done
+	callbacks []Done // AppendNotify's, called by the writer after done
 }
 
 // Ticket says where an appended record went: Segment is the segment file
@@ -236,15 +237,18 @@ func (l *Log) Append(rec []byte) (Ticket, error) {
 	return l.append(rec, nil)
 }
 
-// AppendNotify is Append that calls f, instead of a Wait, once the record
+// Done is told how an AppendNotify ended.
+type Done interface{ Done(err error) }
+
+// AppendNotify is Append that tells f, instead of a Wait, once the record
 // is durable (see Wait) or failed: f gets nil or the write or sync error.
-// f is called exactly once, on the log's writer goroutine, unless
-// AppendNotify returns an error; it must not block.
-func (l *Log) AppendNotify(rec []byte, f func(error)) (Ticket, error) {
+// f is told exactly once, on the log's writer goroutine, unless
+// AppendNotify returns an error; it must not block. A nil f is Append.
+func (l *Log) AppendNotify(rec []byte, f Done) (Ticket, error) {
 	return l.append(rec, f)
 }
 
-func (l *Log) append(rec []byte, f func(error)) (Ticket, error) {
+func (l *Log) append(rec []byte, f Done) (Ticket, error) {
 	if len(rec) == 0 {
 		return Ticket{}, ErrEmpty
 	}
@@ -273,7 +277,8 @@ func (l *Log) append(rec []byte, f func(error)) (Ticket, error) {
 	l.planBytes += n
 	wasEmpty := l.group == nil
 	if wasEmpty {
-		l.group = &group{done: make(chan struct{})}
+		l.group = &group{done: make(chan struct{}), callbacks: l.spareCalls}
+		l.spareCalls = nil
 	}
 	l.buf = append(append(l.buf, h[:]...), rec...)
 	if k := len(l.spans) - 1; k >= 0 && l.spans[k].seg == l.planSeg {

@@ -11,12 +11,16 @@ import (
 // grown larger by a burst is dropped after its write.
 const maxKeepBytes = 4 << 20
 
+// maxKeepCalls likewise bounds the callbacks slice the writer keeps.
+const maxKeepCalls = 1 << 16
+
 // runWriter is the writer goroutine: each time something is pending it
 // takes all of it and commits it as one group. At Close it commits what is
 // left, fsyncs and closes the active segment.
 func (l *Log) runWriter() {
 	var buf []byte
 	var spans []span
+	var calls []Done
 	for {
 		select {
 		case <-l.kick:
@@ -25,10 +29,10 @@ func (l *Log) runWriter() {
 			// by the first append, runs before the others (always so
 			// with one processor) and writes once per appender.
 			runtime.Gosched()
-			buf, spans = l.commit(buf, spans)
+			buf, spans, calls = l.commit(buf, spans, calls)
 		case <-l.stop:
 			// Append refuses records now, so one commit takes the rest.
-			l.commit(buf, spans)
+			l.commit(buf, spans, calls)
 			l.closeActive()
 			return
 		}
@@ -38,14 +42,18 @@ func (l *Log) runWriter() {
 // commit swaps the pending buffer for buf (empty, the writer's spare),
 // writes what was pending and fsyncs it if so configured, then wakes its
 // group's waiters. It returns the buffer it wrote, emptied, as the next
-// spare.
-func (l *Log) commit(buf []byte, spans []span) ([]byte, []span) {
+// spare, and likewise the group's callbacks: calls is the spare the next
+// group's are appended to.
+func (l *Log) commit(buf []byte, spans []span, calls []Done) ([]byte, []span, []Done) {
 	l.mu.Lock()
 	pbuf, pspans, g, err := l.buf, l.spans, l.group, l.err
 	l.buf, l.spans, l.group = buf, spans, nil
+	if l.spareCalls == nil {
+		l.spareCalls, calls = calls, nil
+	}
 	l.mu.Unlock()
 	if g == nil {
-		return pbuf[:0], pspans[:0]
+		return pbuf[:0], pspans[:0], calls
 	}
 	if err == nil {
 		if err = l.write(pbuf, pspans); err != nil {
@@ -55,12 +63,17 @@ func (l *Log) commit(buf []byte, spans []span) ([]byte, []span) {
 	g.err = err
 	close(g.done)
 	for _, f := range g.callbacks {
-		f(err)
+		f.Done(err)
 	}
 	if cap(pbuf) > maxKeepBytes {
 		pbuf = nil
 	}
-	return pbuf[:0], pspans[:0]
+	if cap(g.callbacks) <= maxKeepCalls {
+		calls = g.callbacks[:0]
+		clear(g.callbacks[:cap(g.callbacks)]) // the callbacks hold their ops
+	}
+	g.callbacks = nil
+	return pbuf[:0], pspans[:0], calls
 }
 
 // write writes buf with one write(2) per segment its spans name, rotating
