@@ -77,6 +77,11 @@ func TestHolder(t *testing.T) {
 			h.Trim("o.1.a", "pv", []sinks.Range{{Partition: 0, First: 1, Last: 2}})
 			hold(t, h, "o.1.a", recs(0, 1, 2, 3))
 		}, []uint64{3}},
+		{"ops sent again after a trim: the trimmed and held ones skipped, a new one held", func(t *testing.T, h *Holder) {
+			hold(t, h, "o.1.a", recs(0, 1, 2, 3, 4))
+			h.Trim("o.1.a", "pv", []sinks.Range{{Partition: 0, First: 1, Last: 2}})
+			hold(t, h, "o.1.a", recs(0, 2, 3, 5))
+		}, []uint64{3, 4, 5}},
 		{"a trim of another partition keeps this one", func(t *testing.T, h *Holder) {
 			hold(t, h, "o.1.a", recs(0, 1, 2))
 			h.Trim("o.1.a", "pv", []sinks.Range{{Partition: 1, First: 1, Last: 9}})
