@@ -189,9 +189,30 @@ func (c *Store) SetTTL(p int, key string, value []byte, ttl time.Duration) {
 }
 
 func newEntry(value []byte, at, expires int64) *Entry {
-	e := &Entry{value: value, loaded: at, expires: expires}
+	var e *Entry
+	if len(value) <= inlineValue && value != nil {
+		// One allocation of 64 bytes holds the entry and its value: a read
+		// finds the value in the entry's cache line.
+		se := &smallEntry{}
+		n := copy(se.inline[:], value)
+		se.value = se.inline[:n:n]
+		e = &se.Entry
+	} else {
+		e = &Entry{value: value}
+	}
+	e.loaded, e.expires = at, expires
 	e.access.Store(at)
 	return e
+}
+
+// inlineValue is the longest value an entry holds inline (smallEntry).
+const inlineValue = 16
+
+// smallEntry is an Entry with room for a short value after it; the entry
+// is its first field, so a pointer to it keeps the whole alive.
+type smallEntry struct {
+	Entry
+	inline [inlineValue]byte
 }
 
 // storeLocked puts e for key in sh, whose lock is held.

@@ -543,6 +543,33 @@ func TestEntryAccessors(t *testing.T) {
 	}
 }
 
+// TestValuesOfEverySize: a value comes back as it was set, whether the
+// entry holds it inline (up to inlineValue bytes) or not, empty and nil
+// included; appending to what a read returned changes nothing held.
+func TestValuesOfEverySize(t *testing.T) {
+	c, _ := newTestStore(Config{Partitions: 1})
+	for _, n := range []int{0, 1, inlineValue - 1, inlineValue, inlineValue + 1, 4096} {
+		v := make([]byte, n)
+		for i := range v {
+			v[i] = byte('a' + i%26)
+		}
+		key := fmt.Sprint(n)
+		c.Set(0, key, slices.Clone(v))
+		got, ok := c.Get(0, key)
+		if !ok || string(got) != string(v) {
+			t.Fatalf("%d bytes: read %q (%v), want %q", n, got, ok, v)
+		}
+		_ = append(got, "appended"...)
+		if again, _ := c.Get(0, key); string(again) != string(v) {
+			t.Fatalf("%d bytes: after an append to a read, the entry holds %q", n, again)
+		}
+	}
+	c.Set(0, "nil", nil)
+	if got, ok := c.Get(0, "nil"); !ok || got != nil {
+		t.Fatalf("a nil value read back as %q (%v)", got, ok)
+	}
+}
+
 // TestListAndTakeGiveTheTimeLeft: List and TakePartition give each entry's
 // time left before its expiry (for hand-offs) and drop those past it.
 func TestListAndTakeGiveTheTimeLeft(t *testing.T) {
