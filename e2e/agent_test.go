@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,10 +130,21 @@ func waitAlive(t *testing.T, a *agent, want int) {
 	})
 }
 
+// handedOut is every port freePort returned in this process: the kernel
+// may give a port released by one call to the next, before the agent it
+// was picked for binds it (seen once: a node's gossip and another's RPC
+// on the same port).
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // freePort returns a loopback port free for both TCP and UDP (gossip uses
-// both).
+// both), never one it returned before.
 func freePort(t *testing.T) int {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 50 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -143,7 +155,10 @@ func freePort(t *testing.T) int {
 		l.Close()
 		if err == nil {
 			u.Close()
-			return port
+			if !handedOut.ports[port] {
+				handedOut.ports[port] = true
+				return port
+			}
 		}
 	}
 	t.Fatal("no free port")
