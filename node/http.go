@@ -33,7 +33,7 @@ func (n *Node) startHTTP() {
 		writeJSON(w, code, map[string]any{"ready": ok, "reason": reason, "name": n.cfg.Name})
 	})
 	mux.Handle("GET /v1/status", n.requireToken(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"node": n.status(), "members": n.membersResponse().Members})
+		writeJSON(w, http.StatusOK, map[string]any{"node": n.status(), "members": n.rpcs.Members().Members})
 	})))
 	view := statuspage.SourceFunc(n.clusterView)
 	mux.Handle("GET /{$}", n.requireToken(statuspage.Page(view)))
@@ -62,7 +62,7 @@ func (n *Node) startHTTP() {
 // replicas) through the info fan-out, bounded by statusInfoTimeout. A
 // member that does not answer is listed with its error.
 func (n *Node) clusterView(ctx context.Context) statuspage.View {
-	v := statuspage.View{Node: n.status(), Members: n.membersResponse().Members, Time: time.Now()}
+	v := statuspage.View{Node: n.status(), Members: n.rpcs.Members().Members, Time: time.Now()}
 	if snap := n.cluster.Ring(); snap != nil {
 		v.Ring.Version = snap.Version()
 		v.Ring.Owners = make([]string, snap.Partitions())
@@ -72,7 +72,7 @@ func (n *Node) clusterView(ctx context.Context) statuspage.View {
 	}
 	ctx, cancel := context.WithTimeout(ctx, statusInfoTimeout)
 	defer cancel()
-	info, err := n.infoRPC(ctx, proto.InfoRequest{})
+	info, err := n.rpcs.Info(ctx, proto.InfoRequest{})
 	v.Nodes, v.Error = info.Nodes, errString(err)
 	return v
 }

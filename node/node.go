@@ -25,6 +25,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/ratelog"
 	"github.com/hoard-dev/hoard/internal/resp"
 	"github.com/hoard-dev/hoard/internal/route"
+	"github.com/hoard-dev/hoard/internal/rpcserve"
 	"github.com/hoard-dev/hoard/internal/tlsconf"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
@@ -42,6 +43,7 @@ type Node struct {
 	logger  hclog.Logger
 	cluster *cluster.Cluster
 	rpc     *transport.Server
+	rpcs    *rpcserve.Server // what rpc serves
 	pool    *transport.Pool
 	http    *http.Server
 	httpLn  net.Listener
@@ -140,7 +142,8 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		n.stores[sc.Name] = n.newStore(sc)
 	}
 	n.keeper.Recover(ctx)
-	if n.rpc, err = transport.Listen(cfg.RPCAddr, tcfg, transport.HandlerFunc(n.serveRPC)); err != nil {
+	n.rpcs = n.rpcServer()
+	if n.rpc, err = transport.Listen(cfg.RPCAddr, tcfg, n.rpcs); err != nil {
 		return fail(err)
 	}
 	closers = append(closers, n.rpc.Close)
