@@ -28,6 +28,7 @@ var _ rpcserve.Node = rpcNode{}
 func (r rpcNode) Starting() bool                      { return r.n.life.State() == lifecycle.Starting }
 func (r rpcNode) Permit(req *transport.Request) error { return r.n.permit(req) }
 func (r rpcNode) Status() proto.Status                { return r.n.status() }
+func (r rpcNode) Ready() (bool, string)               { return r.n.Ready() }
 func (r rpcNode) Leave(ctx context.Context) error     { return r.n.Leave(ctx) }
 func (r rpcNode) Go(f func()) bool                    { return r.n.goFunc(f) }
 func (r rpcNode) Cluster() *cluster.Cluster           { return r.n.cluster }

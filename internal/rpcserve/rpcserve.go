@@ -31,6 +31,8 @@ type Node interface {
 	Permit(req *transport.Request) error
 	// Status describes the node.
 	Status() proto.Status
+	// Ready reports whether the node serves, and why not.
+	Ready() (bool, string)
 	// Owner tells where key of store lives.
 	Owner(store, key string) (proto.OwnerResponse, error)
 	// Leave leaves the cluster gracefully; it blocks, bounded by the
@@ -133,23 +135,15 @@ func (s *Server) ServeRPC(req *transport.Request, r transport.Reply) {
 	case proto.MethodInfo:
 		serveBlocking(s, req, r, s.Info)
 	case proto.MethodForward:
-		if req.Flags&transport.FlagForwarded == 0 {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, errors.New("fwd is for peers only")))
-			return
-		}
 		var in proto.ForwardRequest
-		if decode(req, r, &in) {
+		if fromPeer(req, r) && decode(req, r, &in) {
 			n.ApplyForwarded(in.Ops, func(res []proto.OpResult) {
 				r.Send(&proto.ForwardResponse{Results: res}, nil)
 			})
 		}
 	case proto.MethodReplicate:
-		if req.Flags&transport.FlagForwarded == 0 {
-			r.Send(nil, transport.NewError(proto.CodeInvalid, errors.New("repl is for peers only")))
-			return
-		}
 		var in proto.ReplicateRequest
-		if decode(req, r, &in) {
+		if fromPeer(req, r) && decode(req, r, &in) {
 			n.Replicate(in, func(err error) { r.Send(nil, rpcError(err)) })
 		}
 	case proto.MethodFlush:
@@ -188,6 +182,16 @@ func (s *Server) serveOp(req *transport.Request, r transport.Reply) {
 	}
 	kind := o.Kind
 	s.node.Start(&o, req.Deadline, func(res op.Result) { route.ReplyOp(r, kind, res) })
+}
+
+// fromPeer answers req as invalid, and returns false, unless a peer sent
+// it (a method only members call on each other).
+func fromPeer(req *transport.Request, r transport.Reply) bool {
+	if req.Flags&transport.FlagForwarded == 0 {
+		r.Send(nil, transport.NewError(proto.CodeInvalid, fmt.Errorf("%s is for peers only", req.Method)))
+		return false
+	}
+	return true
 }
 
 // decode reads req's body into in; a body that does not decode is answered
