@@ -9,11 +9,16 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/hoard-dev/hoard/ring"
 )
 
 // SetLeaving marks the node as leaving in its gossiped metadata and waits,
 // within the context's deadline, for the update to be sent, so peers drop
-// it from their rings at once. The node also drops itself from its own ring.
+// it from their rings at once. The node also drops itself from its own
+// ring. The wait ends early once no peer is left in the ring to drop it:
+// memberlist gossips only to live members, so when the last members leave
+// at once the update may never go out, and nobody needs it.
 func (c *Cluster) SetLeaving(ctx context.Context) error {
 	c.lifeMu.Lock()
 	stopped := c.stopped
@@ -24,10 +29,34 @@ func (c *Cluster) SetLeaving(ctx context.Context) error {
 	c.metaMu.Lock()
 	c.meta.State = StateLeaving
 	c.metaMu.Unlock()
-	if err := c.ml.UpdateNode(timeoutOf(ctx, 5*time.Second)); err != nil {
-		return fmt.Errorf("cluster: announce leaving: %w", err)
+	end := time.Now().Add(timeoutOf(ctx, 5*time.Second))
+	for {
+		// Each round sends the update afresh, for as long as a healthy
+		// cluster takes to spread it (leaveBroadcastWait).
+		err := c.ml.UpdateNode(max(min(time.Until(end), c.leaveBroadcastWait()), time.Millisecond))
+		switch {
+		case err == nil:
+			return nil
+		case !hasPeer(c.Ring(), c.cfg.Name):
+			c.logger.Debug("leaving update not sent out; no peer is left in the ring to tell", "error", err)
+			return nil
+		case !time.Now().Before(end):
+			return fmt.Errorf("cluster: announce leaving: %w", err)
+		}
 	}
-	return nil
+}
+
+// hasPeer reports whether snap holds a member other than self.
+func hasPeer(snap *ring.Snapshot, self string) bool {
+	if snap == nil {
+		return false
+	}
+	for _, m := range snap.Members() {
+		if m.Name != self {
+			return true
+		}
+	}
+	return false
 }
 
 // Leave leaves the cluster gracefully: it announces the node as leaving,

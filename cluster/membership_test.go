@@ -108,6 +108,43 @@ func TestLastTwoNodesLeaveAtOnce(t *testing.T) {
 	}
 }
 
+// A node announcing its leave while its peers leave at once does not wait
+// out its deadline for an update that nobody is left to receive: once its
+// ring holds no peer, SetLeaving returns. n3's update here needs so many
+// retransmissions that it cannot go out before the others are gone.
+func TestLeavingAsThePeersLeaveAtOnce(t *testing.T) {
+	n1 := startNode(t, "n1", nil)
+	n2 := startNode(t, "n2", nil)
+	n3 := startNode(t, "n3", func(c *cluster.Config) {
+		c.Memberlist = testcluster.FastGossip()
+		c.Memberlist.RetransmitMult = 1 << 20
+	})
+	n2.join(t, n1)
+	n3.join(t, n1)
+	waitAlive(t, []*node{n1, n2, n3}, "n1", "n2", "n3")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	announced := make(chan error, 1)
+	go func() { announced <- n3.SetLeaving(ctx) }()
+	var wg sync.WaitGroup
+	for _, n := range []*node{n1, n2} {
+		wg.Go(func() {
+			if err := n.Leave(ctx); err != nil {
+				t.Errorf("%s: Leave = %v", n.Name(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := <-announced; err != nil {
+		t.Fatalf("n3: SetLeaving = %v after %s, want nil once no peer is left", err, time.Since(start).Round(time.Millisecond))
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("n3: SetLeaving took %s, want it to end once its peers left", took.Round(time.Millisecond))
+	}
+}
+
 // Two live nodes that share a name, met after each joined its own cluster
 // (two clusters brought together), keep their places and say so rarely: the
 // re-joining one logs the conflict once, and memberlist's conflict lines

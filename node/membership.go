@@ -15,7 +15,8 @@ func (n *Node) watchRing() {
 	var prev *ring.Snapshot
 	for {
 		snap, changed := n.cluster.Watch()
-		if snap != nil {
+		switch {
+		case snap != nil:
 			n.router.Prune(snap)
 			n.keeper.Watch(prev, snap)
 			if lost := lostPartitions(prev, snap, n.cfg.Name); len(lost) > 0 {
@@ -25,6 +26,12 @@ func (n *Node) watchRing() {
 			}
 			prev = snap
 			n.ringSeen.Store(snap.Version())
+		case prev != nil:
+			// No member is in the ring: the last ones, this node among
+			// them, are leaving. No backup is left to wait for; a final
+			// flush's trims to one that already went must not hold the
+			// leave until its deadline.
+			n.keeper.Watch(prev, nil)
 		}
 		select {
 		case <-changed:

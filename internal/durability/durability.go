@@ -201,10 +201,12 @@ func (k *Keeper) Serve(in proto.ReplicateRequest, done func(error)) {
 // answered), the partitions this node owns whose backups changed are
 // handed off at once, so that no replica ever has to move, and the ops
 // held for members that failed (or restarted under a new origin) are
-// delivered, those of members that left gracefully dropped.
+// delivered, those of members that left gracefully dropped. A nil snap
+// is a ring with no member (the last ones are leaving): every backup is
+// dropped.
 func (k *Keeper) Watch(prev, snap *ring.Snapshot) {
 	k.sender.Prune(snap)
-	if prev != nil {
+	if prev != nil && snap != nil {
 		for _, s := range k.stores {
 			if s.Replicas == 0 {
 				continue

@@ -32,8 +32,9 @@ var _ op.Journal = (*Log)(nil)
 // backups; done gets the first error, once all have answered.
 func (l *Log) Append(o *op.Op, p int, seq uint64, done op.Done) error {
 	var backups []ring.Member
+	var v uint64
 	if snap := l.Ring(); snap != nil {
-		backups = snap.Backups(p)
+		backups, v = snap.Backups(p), snap.Version()
 	}
 	n := 0
 	for _, b := range backups {
@@ -54,7 +55,7 @@ func (l *Log) Append(o *op.Op, p int, seq uint64, done op.Done) error {
 			break
 		}
 		if b.Name != l.Self {
-			l.Sender.Send(b, rec, answered)
+			l.Sender.Send(v, b, rec, answered)
 			n--
 		}
 	}
@@ -76,7 +77,7 @@ func (l *Log) Settled(store string, ranges []sinks.Range) {
 			break
 		}
 	}
-	l.Sender.Trim(store, ranges, others)
+	l.Sender.Trim(snap.Version(), store, ranges, others)
 }
 
 // waiter tells next once, with the first error, when every part of a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -66,6 +67,13 @@ type Sender struct {
 	// replaced whole under mu; nil once closed.
 	mu    sync.Mutex
 	peers atomic.Pointer[map[string]*peer]
+	// pruned is the version of the ring of the last Prune (0 before the
+	// first, the largest version after a Prune of no ring) and inRing its
+	// members, by RPC address. A member out of it gets no queue from a
+	// caller that read a ring no newer: nothing would prune that queue.
+	// Guarded by mu.
+	pruned uint64
+	inRing map[string]bool
 
 	pending atomic.Int64  // items queued and not answered
 	idle    chan struct{} // capacity 1: pending fell to zero
@@ -100,18 +108,19 @@ type peer struct {
 	dropped bool
 }
 
-// Send queues rec, an op encoded by journal.AppendRecord, for backup m, and
-// calls done once m holds it (nil), once the ring dropped m (nil: the
-// owner flushes the partitions m backed up), or when the node stops
-// (errs.ErrShutdown). It never blocks.
-func (s *Sender) Send(m ring.Member, rec []byte, done op.Done) {
-	s.enqueue(m, item{rec: rec, done: done})
+// Send queues rec, an op encoded by journal.AppendRecord, for backup m of
+// the ring of version v, and calls done once m holds it (nil), once the
+// ring dropped m (nil: the owner flushes the partitions m backed up), or
+// when the node stops (errs.ErrShutdown). It never blocks.
+func (s *Sender) Send(v uint64, m ring.Member, rec []byte, done op.Done) {
+	s.enqueue(v, m, item{rec: rec, done: done})
 }
 
 // Trim tells each of members that the ops of store in ranges left this
 // node's memory (its sink has them, or its dead-letter), so that they drop
-// what they hold of them. It never blocks.
-func (s *Sender) Trim(store string, ranges []sinks.Range, members []ring.Member) {
+// what they hold of them; members are of the ring of version v. It never
+// blocks.
+func (s *Sender) Trim(v uint64, store string, ranges []sinks.Range, members []ring.Member) {
 	if len(ranges) == 0 {
 		return
 	}
@@ -120,37 +129,45 @@ func (s *Sender) Trim(store string, ranges []sinks.Range, members []ring.Member)
 		t.Ranges[i] = proto.Range{Partition: r.Partition, First: r.First, Last: r.Last}
 	}
 	for _, m := range members {
-		s.enqueue(m, item{trim: t})
+		s.enqueue(v, m, item{trim: t})
 	}
 }
 
-func (s *Sender) enqueue(m ring.Member, it item) {
-	p, err := s.peer(m)
-	if err != nil {
+func (s *Sender) enqueue(v uint64, m ring.Member, it item) {
+	p, err := s.peer(v, m)
+	switch {
+	case err != nil:
 		if it.done != nil {
 			it.done.Done(err)
 		}
-		return
-	}
-	p.mu.Lock()
-	if p.dropped { // the ring dropped m meanwhile: nothing to wait for
-		p.mu.Unlock()
+	case p == nil || !p.push(it): // the ring dropped m: nothing to wait for
 		if it.done != nil {
 			it.done.Done(nil)
 		}
-		return
+	}
+}
+
+// push queues it and wakes the loop; false if the peer was dropped.
+func (p *peer) push(it item) bool {
+	p.mu.Lock()
+	if p.dropped {
+		p.mu.Unlock()
+		return false
 	}
 	p.queue = append(p.queue, it)
-	s.pending.Add(1)
+	p.s.pending.Add(1)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
-// peer returns the running queue of m, starting one if needed.
-func (s *Sender) peer(m ring.Member) (*peer, error) {
+// peer returns the running queue of m, a member of the ring of version v,
+// starting one if needed; nil when a ring no older than v was pruned and
+// does not hold m.
+func (s *Sender) peer(v uint64, m ring.Member) (*peer, error) {
 	if ps := s.peers.Load(); ps != nil {
 		if p, ok := (*ps)[m.Addr]; ok {
 			return p, nil
@@ -165,6 +182,9 @@ func (s *Sender) peer(m ring.Member) (*peer, error) {
 	if p, ok := (*ps)[m.Addr]; ok {
 		return p, nil
 	}
+	if v <= s.pruned && !s.inRing[m.Addr] {
+		return nil, nil
+	}
 	p := &peer{s: s, m: m, logger: s.cfg.Logger.With("backup", m.Name), wake: make(chan struct{}, 1)}
 	if !s.cfg.Go(p.loop) {
 		return nil, errs.ErrShutdown
@@ -175,15 +195,22 @@ func (s *Sender) peer(m ring.Member) (*peer, error) {
 	return p, nil
 }
 
-// Prune drops the backups that are not in snap: their queued and
-// unanswered ops are answered nil (the owner flushes what they backed up:
-// durability.Keeper.Watch), their trims forgotten.
+// Prune drops the backups that are not in snap, every one when snap is
+// nil (no member is in the ring: the last ones are leaving): their queued
+// and unanswered ops are answered nil (the owner flushes what they backed
+// up: durability.Keeper.Watch), their trims forgotten. Ops and trims for
+// a member not in snap, read from a ring no newer, are answered at once.
 func (s *Sender) Prune(snap *ring.Snapshot) {
 	live := map[string]bool{}
-	for _, m := range snap.Members() {
-		live[m.Addr] = true
+	v := uint64(math.MaxUint64)
+	if snap != nil {
+		for _, m := range snap.Members() {
+			live[m.Addr] = true
+		}
+		v = snap.Version()
 	}
 	s.mu.Lock()
+	s.pruned, s.inRing = v, live
 	var gone []*peer
 	if ps := s.peers.Load(); ps != nil {
 		next := map[string]*peer{}

@@ -12,6 +12,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/proto"
 	"github.com/hoard-dev/hoard/ring"
+	"github.com/hoard-dev/hoard/sinks"
 	"github.com/hoard-dev/hoard/transport"
 )
 
@@ -77,12 +78,13 @@ func newSender(t *testing.T) (*Sender, context.CancelFunc) {
 	return s, cancel
 }
 
-// sendAll sends ops 1..n of partition 0 to m and returns each one's answer.
-func sendAll(s *Sender, m ring.Member, n int) []chan error {
+// sendAll sends ops 1..n of partition 0 to m, of the ring of version v,
+// and returns each one's answer.
+func sendAll(s *Sender, v uint64, m ring.Member, n int) []chan error {
 	out := make([]chan error, n)
 	for i, rec := range recs(0, seqs(n)...) {
 		out[i] = make(chan error, 1)
-		s.Send(m, rec, op.DoneFunc(func(err error) { out[i] <- err }))
+		s.Send(v, m, rec, op.DoneFunc(func(err error) { out[i] <- err }))
 	}
 	return out
 }
@@ -93,6 +95,18 @@ func seqs(n int) []uint64 {
 		out[i] = uint64(i + 1)
 	}
 	return out
+}
+
+// drained fails t unless s has nothing left to send: Drain returns
+// before its deadline.
+func drained(t *testing.T, s *Sender) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.Drain(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("Drain waited out its deadline: items left for a backup out of the ring")
+	}
 }
 
 func wait(t *testing.T, answers []chan error) []error {
@@ -115,7 +129,7 @@ func TestSenderHoldsEveryOpOnce(t *testing.T) {
 	b := startBackup(t, 2)
 	s, _ := newSender(t)
 	m := ring.Member{Name: "b", Addr: b.srv.Addr().String()}
-	for i, err := range wait(t, sendAll(s, m, 500)) {
+	for i, err := range wait(t, sendAll(s, 1, m, 500)) {
 		if err != nil {
 			t.Fatalf("op %d: %v", i+1, err)
 		}
@@ -139,7 +153,7 @@ func TestSenderAnswersWhenTheBackupIsDroppedOrTheNodeStops(t *testing.T) {
 	t.Run("dropped", func(t *testing.T) {
 		s, _ := newSender(t)
 		m := ring.Member{Name: "b", Addr: b.srv.Addr().String()}
-		answers := sendAll(s, m, 10)
+		answers := sendAll(s, 1, m, 10)
 		others, err := ring.New(ring.DefaultConfig(), 2, []ring.Member{{Name: "owner", Addr: "127.0.0.1:1"}})
 		if err != nil {
 			t.Fatal(err)
@@ -151,10 +165,60 @@ func TestSenderAnswersWhenTheBackupIsDroppedOrTheNodeStops(t *testing.T) {
 			}
 		}
 	})
+	t.Run("the ring emptied", func(t *testing.T) {
+		// The last members are leaving: none is in the ring, so no backup
+		// is left to wait for, and a final flush's trims must not hold the
+		// leave until its deadline.
+		s, _ := newSender(t)
+		m := ring.Member{Name: "b", Addr: b.srv.Addr().String()}
+		answers := sendAll(s, 1, m, 10)
+		s.Trim(1, "pv", []sinks.Range{{Partition: 0, First: 1, Last: 10}}, []ring.Member{m})
+		s.Prune(nil)
+		for i, err := range wait(t, answers) {
+			if err != nil {
+				t.Fatalf("op %d: %v, want nil once the ring has no member", i+1, err)
+			}
+		}
+		drained(t, s)
+	})
+	t.Run("queued after the drop", func(t *testing.T) {
+		// An owner that read the ring before the drop sends on to the
+		// member it named: that starts no queue nothing would prune.
+		b := startBackup(t, 1<<40) // its own: counts the frames it got
+		s, _ := newSender(t)
+		m := ring.Member{Name: "b", Addr: b.srv.Addr().String()}
+		others, err := ring.New(ring.DefaultConfig(), 2, []ring.Member{{Name: "owner", Addr: "127.0.0.1:1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Prune(others)
+		answers := sendAll(s, 1, m, 10)
+		s.Trim(1, "pv", []sinks.Range{{Partition: 0, First: 1, Last: 10}}, []ring.Member{m})
+		for i, err := range wait(t, answers) {
+			if err != nil {
+				t.Fatalf("op %d: %v, want nil for a member out of the ring", i+1, err)
+			}
+		}
+		drained(t, s)
+		if n := b.frames.Load(); n != 0 {
+			t.Fatalf("%d frames went to a member out of the ring", n)
+		}
+		// A member of a newer ring than the one pruned (it joined, and the
+		// owner read the ring first) gets its ops.
+		joined := startBackup(t, 0)
+		for i, err := range wait(t, sendAll(s, 3, ring.Member{Name: "j", Addr: joined.srv.Addr().String()}, 10)) {
+			if err != nil {
+				t.Fatalf("op %d to a member of a newer ring: %v", i+1, err)
+			}
+		}
+		if taken, _ := joined.h.Take("o.1.a"); len(taken["pv"]) != 10 {
+			t.Fatalf("the member of a newer ring holds %d ops, want 10", len(taken["pv"]))
+		}
+	})
 	t.Run("stopping", func(t *testing.T) {
 		s, stop := newSender(t)
 		m := ring.Member{Name: "b", Addr: b.srv.Addr().String()}
-		answers := sendAll(s, m, 10)
+		answers := sendAll(s, 1, m, 10)
 		stop()
 		for i, err := range wait(t, answers) {
 			if !errors.Is(err, errs.ErrShutdown) {
