@@ -16,10 +16,12 @@
 #                through redis-cli --pipe, hoard (ack="memory") vs redis
 #   flush        writers' latency (p99.9, max) with 200,000 dirty counter
 #                keys flushed every 2s to the file sink, against the same
-#                run with no flush
+#                run with no flush; each run takes NFLUSH requests, several
+#                flushes' worth
 #
 # Environment: N1 (requests at -P 1, default 300000), N16 (at -P 16, default
-# 3000000), SERVER_CPU (1), LOAD_CPU (0), ONLY (a space-separated subset of
+# 3000000), NFLUSH (per flush run, default 12000000), SERVER_CPU (1),
+# LOAD_CPU (0), ONLY (a space-separated subset of
 # "throughput memory flush"). Needs redis-server, redis-benchmark and
 # redis-cli (Debian: apt-get install redis-server redis-tools) and taskset.
 set -euo pipefail
@@ -27,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 N1=${N1:-300000}
 N16=${N16:-3000000}
+NFLUSH=${NFLUSH:-12000000}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 ONLY=${ONLY:-throughput memory flush}
@@ -238,7 +241,7 @@ if [[ " $ONLY " == *" flush "* ]]; then
 	for run in "no flush:1h" "flush every 2s:2s"; do
 		label=${run%%:*} interval=${run#*:}
 		start_hoard "hoard-flush-$interval" memory "$interval"; hpid=$PID
-		read -r p mx r < <(p999 "$PORT" "$N16")
+		read -r p mx r < <(p999 "$PORT" "$NFLUSH")
 		printf "| %-52s | %8s | %6s | %5.0f |\n" "$label" "$p" "$mx" "$r"
 		stop "$hpid"
 	done

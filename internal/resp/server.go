@@ -71,6 +71,7 @@ type Server struct {
 	done   chan struct{} // closed by Close
 
 	wg       sync.WaitGroup // the accept loop and the connections
+	woke     atomic.Int64   // unix nanos: when a connection's read last returned after waiting for data
 	nextID   atomic.Int64
 	accepted atomic.Int64
 	// Counts of misbehaving clients (Stats).
@@ -363,24 +364,47 @@ func (c *conn) readFailed(err error) {
 // from now when no command is begun, CommandTimeout from when the one
 // begun was first seen otherwise.
 func (c *conn) Read(p []byte) (int, error) {
-	var deadline time.Time
 	if c.rd.pending() {
-		deadline = c.commandDeadline()
-	} else {
-		// Between commands, let the other runnable connections go first,
-		// as an event loop would: by the time this one reads, its client
-		// has often sent its next pipeline, which is read at once instead
-		// of after a read that would block, a park and a wake-up. With no
-		// other goroutine runnable it returns at once. (GET -P 16 on one
-		// core: +15-20%.)
-		runtime.Gosched()
-		deadline = time.Now().Add(c.s.cfg.IdleTimeout)
+		if err := c.nc.SetReadDeadline(c.commandDeadline()); err != nil {
+			return 0, err
+		}
+		return c.nc.Read(p)
 	}
-	if err := c.nc.SetReadDeadline(deadline); err != nil {
+	// Between commands, let the other runnable connections go first, as an
+	// event loop serves the other ready sockets: by the time this one
+	// reads, its client has often sent its next pipeline, read at once
+	// instead of after a read that finds nothing, a park and a wake-up. But
+	// only while a parked connection was woken lately (Server.woke): Go
+	// polls the network only once no goroutine is runnable (or when sysmon
+	// does, every 10ms), so connections that always yield keep the parked
+	// ones waiting for data that has come. After yieldWindow without a
+	// wake they read at once, park if their client has sent nothing yet,
+	// and the network is polled. On one core, INCR -P 16 with 50 clients:
+	// always yielding, writers' p99.9 is 11-13ms; never, 2.2ms and 6% less
+	// GET throughput; this way, 3ms.
+	now := time.Now()
+	if now.UnixNano()-c.s.woke.Load() < int64(yieldWindow) {
+		runtime.Gosched()
+		now = time.Now()
+	}
+	if err := c.nc.SetReadDeadline(now.Add(c.s.cfg.IdleTimeout)); err != nil {
 		return 0, err
 	}
-	return c.nc.Read(p)
+	n, err := c.nc.Read(p)
+	if end := time.Now(); end.Sub(now) > parked {
+		c.s.woke.Store(end.UnixNano())
+	}
+	return n, err
 }
+
+const (
+	// yieldWindow is how long after the last wake of a parked connection
+	// the others keep yielding before they read (see conn.Read).
+	yieldWindow = time.Millisecond
+	// parked is how long a read lasts at least when it waited for data: a
+	// read that finds data takes a few microseconds.
+	parked = 50 * time.Microsecond
+)
 
 // commandDeadline returns when the command begun must have arrived whole.
 func (c *conn) commandDeadline() time.Time {
