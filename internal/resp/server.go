@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/auth"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/ratelog"
+	"github.com/hoard-dev/hoard/internal/yield"
 )
 
 // Backend is the node as the server sees it.
@@ -71,7 +71,6 @@ type Server struct {
 	done   chan struct{} // closed by Close
 
 	wg       sync.WaitGroup // the accept loop and the connections
-	woke     atomic.Int64   // unix nanos: when a connection's read last returned after waiting for data
 	nextID   atomic.Int64
 	accepted atomic.Int64
 	// Counts of misbehaving clients (Stats).
@@ -370,41 +369,16 @@ func (c *conn) Read(p []byte) (int, error) {
 		}
 		return c.nc.Read(p)
 	}
-	// Between commands, let the other runnable connections go first, as an
-	// event loop serves the other ready sockets: by the time this one
-	// reads, its client has often sent its next pipeline, read at once
-	// instead of after a read that finds nothing, a park and a wake-up. But
-	// only while a parked connection was woken lately (Server.woke): Go
-	// polls the network only once no goroutine is runnable (or when sysmon
-	// does, every 10ms), so connections that always yield keep the parked
-	// ones waiting for data that has come. After yieldWindow without a
-	// wake they read at once, park if their client has sent nothing yet,
-	// and the network is polled. On one core, INCR -P 16 with 50 clients:
-	// always yielding, writers' p99.9 is 11-13ms; never, 2.2ms and 6% less
-	// GET throughput; this way, 3ms.
-	now := time.Now()
-	if now.UnixNano()-c.s.woke.Load() < int64(yieldWindow) {
-		runtime.Gosched()
-		now = time.Now()
-	}
-	if err := c.nc.SetReadDeadline(now.Add(c.s.cfg.IdleTimeout)); err != nil {
+	// Between commands, let the other runnable connections go first while
+	// that cannot starve the parked ones (see package yield).
+	start := yield.BeforeRead()
+	if err := c.nc.SetReadDeadline(start.Add(c.s.cfg.IdleTimeout)); err != nil {
 		return 0, err
 	}
 	n, err := c.nc.Read(p)
-	if end := time.Now(); end.Sub(now) > parked {
-		c.s.woke.Store(end.UnixNano())
-	}
+	yield.AfterRead(start)
 	return n, err
 }
-
-const (
-	// yieldWindow is how long after the last wake of a parked connection
-	// the others keep yielding before they read (see conn.Read).
-	yieldWindow = time.Millisecond
-	// parked is how long a read lasts at least when it waited for data: a
-	// read that finds data takes a few microseconds.
-	parked = 50 * time.Microsecond
-)
 
 // commandDeadline returns when the command begun must have arrived whole.
 func (c *conn) commandDeadline() time.Time {

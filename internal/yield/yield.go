@@ -1,0 +1,57 @@
+// Package yield decides whether a connection's reader yields the processor
+// before a read that may block.
+//
+// Yielding first lets the other runnable goroutines go, as an event loop
+// serves the other ready sockets before coming back: by the time the
+// reader reads, its peer has often sent what comes next, which one read
+// takes at once instead of a read that finds nothing, a park and a
+// wake-up. But a goroutine that yields stays runnable, and Go polls the
+// network only once no goroutine is runnable (or when sysmon does, every
+// 10ms): readers that always yield keep the processor from the parked
+// ones, whose data has come. So readers yield only while a parked reader
+// was woken lately, anywhere in the process (one scheduler serves them
+// all); after Window without a wake they read at once, park when nothing
+// came yet, and the network is polled.
+//
+// Measured with 50 RESP clients on one core (INCR -P 16): always yielding,
+// writers' p99.9 was 11-13ms; never, 2.2ms and 6% less GET throughput;
+// this way, about 3ms.
+package yield
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// Window is how long after the last wake of a parked reader the others
+	// keep yielding.
+	Window = time.Millisecond
+	// parked is how long a read lasts at least when it waited for data: a
+	// read that finds data takes a few microseconds.
+	parked = 50 * time.Microsecond
+)
+
+// woke is when a reader's read last returned after waiting for data (unix
+// nanoseconds).
+var woke atomic.Int64
+
+// BeforeRead yields the processor if a parked reader was woken within
+// Window. It returns the time the read begins, for AfterRead.
+func BeforeRead() time.Time {
+	now := time.Now()
+	if now.UnixNano()-woke.Load() < int64(Window) {
+		runtime.Gosched()
+		now = time.Now()
+	}
+	return now
+}
+
+// AfterRead notes the end of a read that began at start: one that lasted
+// long enough to have waited for data counts as a wake.
+func AfterRead(start time.Time) {
+	if end := time.Now(); end.Sub(start) > parked {
+		woke.Store(end.UnixNano())
+	}
+}
