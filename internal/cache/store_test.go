@@ -508,7 +508,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestEntryAccessors(t *testing.T) {
-	c, now := newTestStore(Config{Partitions: 1})
+	c, now := newTestStore(Config{Partitions: 1, TTL: time.Hour}) // a store that reads access times
 	c.Set(0, "a", []byte("1"))
 	l := c.List()
 	if len(l) != 1 {
@@ -540,6 +540,22 @@ func TestEntryAccessors(t *testing.T) {
 		if l.Key == "b" && !l.Entry.Expires().Equal(time.Unix(0, now.Load()).Add(time.Minute)) {
 			t.Fatalf("an entry set with a one-minute ttl now expires at %v, want a minute from %v", l.Entry.Expires(), time.Unix(0, now.Load()))
 		}
+	}
+
+	// Without a TTL or MaxEntries nothing reads access times: a read keeps
+	// none, and still honours an entry's own expiry.
+	c, now = newTestStore(Config{Partitions: 1})
+	c.Set(0, "a", []byte("1"))
+	c.SetTTL(0, "b", []byte("2"), time.Minute)
+	now.Add(int64(time.Minute))
+	if v, ok := c.Get(0, "a"); !ok || string(v) != "1" {
+		t.Fatalf("Get(a) = %q, %v; want 1", v, ok)
+	}
+	if got := c.List()[0].Entry.access.Load(); got != base.UnixNano() {
+		t.Fatalf("access = %v after a read in a store that reads none, want the set's time %v", time.Unix(0, got), base)
+	}
+	if v, ok := c.Get(0, "b"); ok {
+		t.Fatalf("Get(b) = %q at its expiry, want a miss", v)
 	}
 }
 
