@@ -46,7 +46,7 @@ func FuzzReadCommands(f *testing.F) {
 	}
 	kinds := catalog{"pageviews": op.StoreCounter, "pv": op.StoreCounter, "events": op.StoreBuffer, "users": op.StoreCache}
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
-		s := &Server{backend: kinds, cfg: Config{Separator: ":", Version: "test"}}
+		s := &Server{backend: kinds, cfg: Config{Separator: ":", Version: "test"}, budget: newBudget(0)} // as New makes it: INFO reads the budget
 		var out bytes.Buffer
 		c := &conn{s: s, wr: redcon.NewWriter(&out), keys: map[opKey]struct{}{}, role: auth.RoleAdmin}
 		const limit = 1 << 14

@@ -224,6 +224,20 @@ func header(b []byte, i int, kind byte, max int) (int, int, error) {
 	if b[i] != kind {
 		return 0, 0, errProtocol(fmt.Sprintf("Protocol error: expected '%c', got '%c'", kind, b[i]))
 	}
+	// The usual header, 1 to 9 digits then "\r\n", without a search and a
+	// conversion (an eighth of a pipelined GET's parsing); anything else
+	// takes the general path below.
+	n, j := 0, i+1
+	for j < len(b) && j-i <= 9 && b[j]-'0' <= 9 {
+		n = n*10 + int(b[j]-'0')
+		j++
+	}
+	if j > i+1 && j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n' {
+		if n > max {
+			return 0, 0, errProtocol(fmt.Sprintf("Protocol error: invalid %s length", lengthName(kind)))
+		}
+		return n, j + 2, nil
+	}
 	end := bytes.IndexByte(b[i:min(len(b), i+32)], '\n')
 	if end < 0 {
 		if len(b)-i >= 32 {
