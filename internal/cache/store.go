@@ -159,7 +159,7 @@ func (c *Store) Get(p int, key string) ([]byte, bool) {
 	sh := &c.shards[p]
 	if !c.readsAccess() {
 		// Nothing reads the time of the read: only an entry's own expiry
-		// needs the clock, which costs a tenth of a GET on this path.
+		// needs the clock (4% of the agent's CPU under pipelined GETs).
 		sh.mu.Lock()
 		e := sh.m[key]
 		if e != nil && e.expires != 0 && e.pastExpiry(c.now()) {

