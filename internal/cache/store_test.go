@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -507,58 +505,6 @@ func TestStore(t *testing.T) {
 	}
 }
 
-func TestEntryAccessors(t *testing.T) {
-	c, now := newTestStore(Config{Partitions: 1, TTL: time.Hour}) // a store that reads access times
-	c.Set(0, "a", []byte("1"))
-	l := c.List()
-	if len(l) != 1 {
-		t.Fatalf("List = %v", l)
-	}
-	e := l[0].Entry
-	if string(e.Value()) != "1" || !e.Loaded().Equal(base) {
-		t.Fatalf("entry holds %q loaded at %v, want %q at %v", e.Value(), e.Loaded(), "1", base)
-	}
-	now.Add(int64(time.Minute))
-	c.Get(0, "a")
-	if !e.Loaded().Equal(base) {
-		t.Fatalf("a read changed the load time to %v", e.Loaded())
-	}
-	if got := e.access.Load(); got != now.Load() {
-		t.Fatalf("access = %v, want the read's time %v", time.Unix(0, got), time.Unix(0, now.Load()))
-	}
-	now.Add(int64(time.Minute))
-	c.Refreshed(0, "a", e, []byte("2"))
-	e2 := c.List()[0].Entry
-	if string(e2.Value()) != "2" || !e2.Loaded().Equal(time.Unix(0, now.Load())) || e2.access.Load() != e.access.Load() {
-		t.Fatalf("refreshed entry %q loaded %v read %v; want %q loaded now, read when e was", e2.Value(), e2.Loaded(), e2.access.Load(), "2")
-	}
-	if !e2.Expires().IsZero() {
-		t.Fatalf("an entry set without a ttl expires at %v", e2.Expires())
-	}
-	c.SetTTL(0, "b", []byte("3"), time.Minute)
-	for _, l := range c.List() {
-		if l.Key == "b" && !l.Entry.Expires().Equal(time.Unix(0, now.Load()).Add(time.Minute)) {
-			t.Fatalf("an entry set with a one-minute ttl now expires at %v, want a minute from %v", l.Entry.Expires(), time.Unix(0, now.Load()))
-		}
-	}
-
-	// Without a TTL or MaxEntries nothing reads access times: a read keeps
-	// none, and still honours an entry's own expiry.
-	c, now = newTestStore(Config{Partitions: 1})
-	c.Set(0, "a", []byte("1"))
-	c.SetTTL(0, "b", []byte("2"), time.Minute)
-	now.Add(int64(time.Minute))
-	if v, ok := c.Get(0, "a"); !ok || string(v) != "1" {
-		t.Fatalf("Get(a) = %q, %v; want 1", v, ok)
-	}
-	if got := c.List()[0].Entry.access.Load(); got != base.UnixNano() {
-		t.Fatalf("access = %v after a read in a store that reads none, want the set's time %v", time.Unix(0, got), base)
-	}
-	if v, ok := c.Get(0, "b"); ok {
-		t.Fatalf("Get(b) = %q at its expiry, want a miss", v)
-	}
-}
-
 // TestListAndTakeGiveTheTimeLeft: List and TakePartition give each entry's
 // time left before its expiry (for hand-offs) and drop those past it.
 func TestListAndTakeGiveTheTimeLeft(t *testing.T) {
@@ -642,99 +588,5 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want ok %v", err, tt.ok)
 			}
 		})
-	}
-}
-
-// TestConcurrentMissesShareOneLoad has many callers miss one key at once:
-// one runs the load, the others wait on it or hit what it stored, and all
-// get its value.
-func TestConcurrentMissesShareOneLoad(t *testing.T) {
-	const callers = 32
-	c := New(Config{Partitions: 4})
-	var loads atomic.Int64
-	var wg sync.WaitGroup
-	got := make(chan string, callers)
-	for range callers {
-		wg.Go(func() {
-			v, hit, first := c.StartLoad(1, "k", func(out Outcome) { got <- string(out.Value) })
-			switch {
-			case hit:
-				got <- string(v)
-			case first:
-				loads.Add(1)
-				c.FinishLoad(1, "k", Outcome{Value: []byte("v"), Found: true}, true)
-			}
-		})
-	}
-	wg.Wait()
-	close(got)
-	if n := loads.Load(); n != 1 {
-		t.Fatalf("%d loads, want 1", n)
-	}
-	var values []string
-	for v := range got {
-		values = append(values, v)
-	}
-	if len(values) != callers || slices.ContainsFunc(values, func(v string) bool { return v != "v" }) {
-		t.Fatalf("callers got %q, want %d times %q", values, callers, "v")
-	}
-}
-
-// TestConcurrentUseKeepsTheCount runs sets, reads, deletes, loads and drops
-// at once and checks that Len still counts what the store holds and that
-// MaxEntries holds.
-func TestConcurrentUseKeepsTheCount(t *testing.T) {
-	const maxEntries = 20
-	c := New(Config{Partitions: 16, TTL: time.Hour, MaxEntries: maxEntries})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := range 300 {
-				p, key := i%16, fmt.Sprintf("k%d", (i*7+g)%50)
-				switch i % 6 {
-				case 0:
-					c.Set(p, key, []byte(key))
-				case 1:
-					c.SetTTL(p, key, []byte(key), time.Hour)
-				case 2:
-					c.Get(p, key)
-				case 3:
-					c.Delete(p, key)
-				case 4:
-					if _, _, first := c.StartLoad(p, key, nil); first {
-						c.FinishLoad(p, key, Outcome{Value: []byte(key), Found: true}, true)
-					}
-				case 5:
-					if i%60 == 5 {
-						c.TakePartition(p)
-					}
-					c.Sweep()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n, listed := c.Len(), len(c.List()); n != listed || n > maxEntries {
-		t.Fatalf("Len = %d, List has %d, MaxEntries %d", n, listed, maxEntries)
-	}
-	expiring := 0
-	for i := range c.shards {
-		sh := &c.shards[i]
-		if n := sh.loads.Len(); n != 0 {
-			t.Fatalf("shard %d has %d loads in flight", i, n)
-		}
-		n := 0
-		for _, e := range sh.m {
-			if e.expires != 0 {
-				n++
-			}
-		}
-		if n != sh.expiring {
-			t.Fatalf("shard %d holds %d entries with an expiry, counts %d", i, n, sh.expiring)
-		}
-		expiring += n
-	}
-	if n := c.expiring.Load(); n != int64(expiring) {
-		t.Fatalf("the store holds %d entries with an expiry, counts %d", expiring, n)
 	}
 }
