@@ -128,10 +128,16 @@ func (d *delegate) record(n *memberlist.Node, status Status) (Member, error) {
 	if err != nil {
 		return Member{}, err
 	}
-	m := Member{Name: n.Name, GossipAddr: addrOf(n), Meta: meta, Status: status, Since: time.Now()}
+	now := time.Now()
+	m := Member{Name: n.Name, GossipAddr: addrOf(n), Meta: meta, Status: status, Since: now, Learned: now}
 	d.mu.Lock()
-	if old, ok := d.members[n.Name]; ok && old.Status == status {
-		m.Since = old.Since
+	if old, ok := d.members[n.Name]; ok {
+		if old.Status == status {
+			m.Since = old.Since
+		}
+		if old.Origin == meta.Origin {
+			m.Learned = old.Learned
+		}
 	}
 	d.members[n.Name] = &m
 	d.mu.Unlock()

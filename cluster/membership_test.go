@@ -183,3 +183,63 @@ func TestNameConflictAfterJoinIsLoggedOnce(t *testing.T) {
 		}
 	}
 }
+
+// A member's Learned marks when its current incarnation (its origin) was
+// first heard of: a restart under a new origin moves it, a metadata update
+// of the same incarnation (here its leaving state) does not.
+func TestLearnedMarksANewIncarnation(t *testing.T) {
+	n1 := startNode(t, "n1", nil)
+	n2 := startNode(t, "n2", func(c *cluster.Config) { c.Origin = "n2.1.aa" })
+	n2.join(t, n1)
+	waitAlive(t, []*node{n1, n2}, "n1", "n2")
+	first := memberOf(t, n1, "n2")
+	if first.Origin != "n2.1.aa" || first.Learned.IsZero() {
+		t.Fatalf("n1 has n2 as %+v, want origin n2.1.aa with the time it learned it", first)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n2.Shutdown(ctx); err != nil { // a crash: peers are not told
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	n2 = startNode(t, "n2", func(c *cluster.Config) { c.Origin = "n2.2.bb" })
+	n2.join(t, n1)
+	testcluster.WaitFor(t, 20*time.Second, "n1 to hear of n2's new incarnation", func() error {
+		if m := memberOf(t, n1, "n2"); m.Origin != "n2.2.bb" {
+			return fmt.Errorf("n1 has n2 under origin %s", m.Origin)
+		}
+		return nil
+	})
+	second := memberOf(t, n1, "n2")
+	if second.Learned.Before(restarted) {
+		t.Fatalf("n2's new incarnation learned at %v, before its restart at %v", second.Learned, restarted)
+	}
+	leaveCtx, stopLeaving := context.WithCancel(ctx)
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		_ = n2.SetLeaving(leaveCtx)
+	}()
+	defer func() { stopLeaving(); <-left }()
+	testcluster.WaitFor(t, 20*time.Second, "n1 to see n2 leaving", func() error {
+		if m := memberOf(t, n1, "n2"); m.State != cluster.StateLeaving {
+			return fmt.Errorf("n1 has n2 %s", m.State)
+		}
+		return nil
+	})
+	if m := memberOf(t, n1, "n2"); !m.Learned.Equal(second.Learned) {
+		t.Fatalf("n2's leaving update moved Learned from %v to %v", second.Learned, m.Learned)
+	}
+}
+
+// memberOf returns the member name as n sees it, failing t if n has none.
+func memberOf(t *testing.T, n *node, name string) cluster.Member {
+	t.Helper()
+	for _, m := range n.Members() {
+		if m.Name == name {
+			return m
+		}
+	}
+	t.Fatalf("%s has no member %s", n.Name(), name)
+	return cluster.Member{}
+}

@@ -106,6 +106,10 @@ type Member struct {
 	Meta
 	Status Status
 	Since  time.Time // when Status last changed
+	// Learned is when this node first heard of the member's current
+	// incarnation (Meta.Origin): a restart under a new origin sets it
+	// again, a metadata update of the same incarnation does not.
+	Learned time.Time
 }
 
 // InRing reports whether the member can own partitions: alive and not

@@ -59,11 +59,15 @@ type agent struct {
 
 func (a *agent) cmdConfig() string { return a.config }
 
-// launch starts the agent from its config file; its output goes to a.log
-// and a.exited closes when it exits.
+// launch starts the agent from its config file; its output goes to a.log,
+// after that of its earlier runs, and a.exited closes when it exits.
 func (a *agent) launch(t *testing.T) {
 	t.Helper()
-	a.log = &bytes.Buffer{}
+	if a.log == nil {
+		a.log = &bytes.Buffer{}
+	} else { // a restart: the earlier runs' output stays, for a failure's log
+		fmt.Fprintf(a.log, "--- %s restarted ---\n", a.name)
+	}
 	a.exited = make(chan struct{})
 	a.cmd = exec.Command(hoardBin, "agent", "--config", a.config)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log

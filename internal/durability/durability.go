@@ -201,7 +201,9 @@ func (k *Keeper) Serve(in proto.ReplicateRequest, done func(error)) {
 // answered), the partitions this node owns whose backups changed are
 // handed off at once, so that no replica ever has to move, and the ops
 // held for members that failed (or restarted under a new origin) are
-// delivered, those of members that left gracefully dropped. A nil snap
+// delivered, those of members that left gracefully dropped. The ops of an
+// incarnation this node's membership has not heard of yet stay: it
+// lives. A nil snap
 // is a ring with no member (the last ones are leaving): every backup is
 // dropped.
 func (k *Keeper) Watch(prev, snap *ring.Snapshot) {
@@ -223,15 +225,28 @@ func (k *Keeper) Watch(prev, snap *ring.Snapshot) {
 	for _, origin := range k.holder.Origins() {
 		m, known := members[journal.NodeOf(origin)]
 		switch {
-		case known && m.Status == cluster.StatusAlive && m.Origin == origin:
+		case !known || (m.Origin != origin && !m.Learned.After(k.holder.FirstHeard(origin))):
+			// This node has not heard of that incarnation yet, only of an
+			// earlier one (or none): the incarnation sent its ops as soon as
+			// its own ring held this node, before its join reached this
+			// node's membership. It lives and flushes its ops itself.
+		case m.Origin != origin:
+			// A later incarnation of the node, heard of after this one's
+			// first frame: this one ended without this node hearing that
+			// it left (a crash, then a restart), and some of its ops were
+			// never trimmed.
+			if k.holder.Held(origin) > 0 {
+				k.cfg.Go(func() { k.failover(origin, "member restarted") })
+			}
+		case m.Status == cluster.StatusAlive:
 			// Its owner lives and flushes its ops itself.
-		case known && m.Status == cluster.StatusLeft && m.Origin == origin:
+		case m.Status == cluster.StatusLeft:
 			if err := k.holder.Drop(origin); err != nil {
 				k.logger.Warn("cannot remove the replica log of a member that left", "origin", origin, "error", err)
 			}
 		default:
 			if k.holder.Held(origin) > 0 {
-				k.cfg.Go(func() { k.failover(origin) })
+				k.cfg.Go(func() { k.failover(origin, "member failed") })
 			}
 		}
 	}
@@ -261,18 +276,19 @@ func backupsChanged(prev, next *ring.Snapshot, name string, replicas int) []int 
 	return changed
 }
 
-// failover delivers the ops this node holds of origin, whose node failed:
+// failover delivers the ops this node holds of origin, whose node failed
+// (why says how it ended):
 // each store's as one batch under origin, without what the sink applied
 // already (a position-recording sink decides, whoever delivered first).
 // What cannot be delivered now is tried again until the node stops; then
 // its log stays for the next start.
-func (k *Keeper) failover(origin string) {
+func (k *Keeper) failover(origin, why string) {
 	recs, ok := k.holder.Take(origin)
 	if !ok {
 		return
 	}
 	start := time.Now()
-	k.logger.Warn("member failed: delivering the ops held for it", "origin", origin)
+	k.logger.Warn(why+": delivering the ops held for it", "origin", origin)
 	ctx := k.cfg.Stopping
 	var delivered, keys int64
 	for name, ops := range recs {
@@ -310,8 +326,10 @@ func (k *Keeper) failover(origin string) {
 // done, exposed ops left unflushed) it removes the log if nothing in it is
 // still needed, waits (within ctx) until the trims of the final flush are
 // out, and removes the replica logs of members that still live (they flush
-// their ops themselves); the others stay for the next start. After a crash
-// (not graceful) every log stays.
+// their ops themselves); the others stay for the next start, those of an
+// incarnation the membership has not heard of yet included (no loss if its
+// owner is lost meanwhile; a sink without positions may get them twice).
+// After a crash (not graceful) every log stays.
 func (k *Keeper) Close(ctx context.Context, graceful bool, exposed int64) error {
 	var errs []error
 	if k.journal != nil {

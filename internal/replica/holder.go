@@ -53,6 +53,18 @@ type held struct {
 	log    *journal.Journal      // nil until the first op
 	stores map[string]*storeHeld // by name
 	ops    int64
+	heard  time.Time // when the origin's first frame came
+}
+
+// heldOf returns what the holder holds of origin, made if missing. Under
+// h.mu.
+func (h *Holder) heldOf(origin string) *held {
+	o := h.origins[origin]
+	if o == nil {
+		o = &held{stores: map[string]*storeHeld{}, heard: time.Now()}
+		h.origins[origin] = o
+	}
+	return o
 }
 
 // storeHeld is what the Holder holds of one store of an origin.
@@ -159,11 +171,7 @@ func (h *Holder) Hold(origin string, frame []byte, done func(error)) {
 		done(fmt.Errorf("replica: holder closed"))
 		return
 	}
-	o := h.origins[origin]
-	if o == nil {
-		o = &held{stores: map[string]*storeHeld{}}
-		h.origins[origin] = o
-	}
+	o := h.heldOf(origin)
 	// The frame's records, parsed into the holder's scratch slice (under
 	// its lock): a frame carries thousands of ops under load.
 	at := h.scratch[:0]
@@ -251,11 +259,7 @@ func (h *Holder) Trim(origin, store string, ranges []sinks.Range) {
 	if h.closed {
 		return
 	}
-	o := h.origins[origin]
-	if o == nil {
-		o = &held{stores: map[string]*storeHeld{}}
-		h.origins[origin] = o
-	}
+	o := h.heldOf(origin)
 	for _, r := range ranges {
 		_, ph := o.part([]byte(store), r.Partition)
 		n := ph.trim(r.Last)
@@ -407,6 +411,17 @@ func Recover(ctx context.Context, dir, current string, recoverRoot func(ctx cont
 		recoverRoot(ctx, root)
 		_ = os.Remove(root) // only if every log in it was delivered
 	}
+}
+
+// FirstHeard is when the first frame of origin (ops or trims) reached the
+// holder: its node was alive then. Zero if none did, or since Drop.
+func (h *Holder) FirstHeard(origin string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if o := h.origins[origin]; o != nil {
+		return o.heard
+	}
+	return time.Time{}
 }
 
 // Held counts the ops held of origin.
