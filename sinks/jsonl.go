@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hoard-dev/hoard/internal/yield"
 )
 
 // line is one JSON Lines record: one flushed key.
@@ -33,10 +35,11 @@ type line struct {
 // strings when every value of the key is valid UTF-8, otherwise all of the
 // key's values go base64-encoded under values_b64. Counter lines, which
 // come by the hundred thousand, are encoded by hand (appendCountLine,
-// byte for byte what encoding/json writes). The encoding yields the
-// processor every few hundred lines (pause): on a busy node a flush must
-// not keep the writers waiting.
+// byte for byte what encoding/json writes). The encoding pauses every few
+// hundred lines (yield.Pacer): on a busy node a flush must not keep the
+// writers waiting.
 func writeLines(w io.Writer, b *Batch) error {
+	var pace yield.Pacer
 	ts := b.Time.UTC().Format(time.RFC3339Nano)
 	var buf []byte
 	head, tail := countLineParts(b, ts)
@@ -49,7 +52,7 @@ func writeLines(w io.Writer, b *Batch) error {
 			buf = buf[:0]
 		}
 		if i%yieldEvery == yieldEvery-1 {
-			pause()
+			pace.Pause()
 		}
 	}
 	enc := json.NewEncoder(w)
@@ -62,7 +65,7 @@ func writeLines(w io.Writer, b *Batch) error {
 			return err
 		}
 		if i%yieldEvery == yieldEvery-1 {
-			pause()
+			pace.Pause()
 		}
 	}
 	return nil
@@ -71,12 +74,6 @@ func writeLines(w io.Writer, b *Batch) error {
 // yieldEvery is how many lines a flush encodes between two pauses.
 const yieldEvery = 512
 
-// pause lets a busy node's writers in. runtime.Gosched is not enough: a
-// goroutine that only yields stays runnable, and Go's scheduler does not
-// look for network events while one is (sysmon does, every 10ms), so
-// connections with requests would wait for the whole flush. A short sleep
-// parks the goroutine, and the scheduler polls the network first.
-func pause() { time.Sleep(time.Microsecond) }
 
 // countLineParts returns what every counter line of b has before its key
 // and after its count.

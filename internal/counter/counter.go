@@ -6,10 +6,10 @@ import (
 	"iter"
 	"math"
 	"sync"
-	"time"
 
 	"github.com/hoard-dev/hoard/internal/errs"
 	"github.com/hoard-dev/hoard/internal/op"
+	"github.com/hoard-dev/hoard/internal/yield"
 	"github.com/hoard-dev/hoard/sinks"
 )
 
@@ -164,6 +164,7 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 		return nil, ranges, ops
 	}
 	out, used := c.reuse(keys)
+	var pace yield.Pacer
 	for _, tt := range tables {
 		// One string per partition holds its keys: a flush of hundreds of
 		// thousands of keys allocates a thousand objects, not a string
@@ -174,10 +175,8 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 			out = append(out, sinks.Count{Key: arena[r.key:r.end], Count: r.count, Partition: tt.p})
 			if len(out)%yieldEvery == 0 {
 				// Hundreds of thousands of keys take milliseconds: let
-				// the writers in meanwhile. A goroutine that only
-				// yields stays runnable, and Go's scheduler does not
-				// poll the network while one is: sleep instead.
-				time.Sleep(time.Microsecond)
+				// the writers in meanwhile (yield.Pacer).
+				pace.Pause()
 			}
 		}
 	}

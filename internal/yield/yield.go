@@ -1,5 +1,6 @@
-// Package yield decides whether a connection's reader yields the processor
-// before a read that may block.
+// Package yield shares the processor between connections and the work
+// beside them: it decides whether a connection's reader yields before a
+// read that may block, and paces long tasks such as a flush (Pacer).
 //
 // Yielding first lets the other runnable goroutines go, as an event loop
 // serves the other ready sockets before coming back: by the time the
@@ -37,6 +38,12 @@ const (
 // nanoseconds).
 var woke atomic.Int64
 
+// served is when a reader's read last returned (unix nanoseconds), kept
+// to within servedGrain so that busy readers seldom write it.
+var served atomic.Int64
+
+const servedGrain = 100 * time.Microsecond
+
 // BeforeRead yields the processor if a parked reader was woken within
 // Window. It returns the time the read begins, for AfterRead.
 func BeforeRead() time.Time {
@@ -51,7 +58,11 @@ func BeforeRead() time.Time {
 // AfterRead notes the end of a read that began at start: one that lasted
 // long enough to have waited for data counts as a wake.
 func AfterRead(start time.Time) {
-	if end := time.Now(); end.Sub(start) > parked {
+	end := time.Now()
+	if end.Sub(start) > parked {
 		woke.Store(end.UnixNano())
+	}
+	if e := end.UnixNano(); e-served.Load() > int64(servedGrain) {
+		served.Store(e)
 	}
 }
