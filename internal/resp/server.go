@@ -309,6 +309,7 @@ func (c *conn) serve() {
 		c.cmds = cmds
 		c.cmdDeadline = time.Time{} // the next command's clock starts at its next read
 		quit := c.run(cmds)
+		yield.BeforeWrite()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
 		if err := c.wr.Flush(); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {

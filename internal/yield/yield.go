@@ -17,6 +17,14 @@
 // Measured with 50 RESP clients on one core (INCR -P 16): always yielding,
 // writers' p99.9 was 11-13ms; never, 2.2ms and 6% less GET throughput;
 // this way, about 3ms.
+//
+// A connection yields by the same rule before it writes its replies
+// (BeforeWrite): the connections served in one pass then write one after
+// the other, as an event loop writes at the end of its pass, and a client
+// serving many connections from one thread is woken once for them, not
+// once each. Waking it (an interrupt to its core) was 22% of the agent's
+// CPU during INCR -P 16 (redis-server's: 7%), and 8% after; 1.15M -> 1.43M
+// req/s and p99.9 3.5ms -> 2.7ms, in alternating runs.
 package yield
 
 import (
@@ -64,5 +72,14 @@ func AfterRead(start time.Time) {
 	}
 	if e := end.UnixNano(); e-served.Load() > int64(servedGrain) {
 		served.Store(e)
+	}
+}
+
+// BeforeWrite yields the processor if a parked reader was woken within
+// Window, so that the replies of the connections served in one pass go
+// out together, as an event loop writes them at the end of its pass.
+func BeforeWrite() {
+	if time.Now().UnixNano()-woke.Load() < int64(Window) {
+		runtime.Gosched()
 	}
 }
