@@ -202,10 +202,9 @@ func (k *Keeper) Serve(in proto.ReplicateRequest, done func(error)) {
 // handed off at once, so that no replica ever has to move, and the ops
 // held for members that failed (or restarted under a new origin) are
 // delivered, those of members that left gracefully dropped. The ops of an
-// incarnation this node's membership has not heard of yet stay: it
-// lives. A nil snap
-// is a ring with no member (the last ones are leaving): every backup is
-// dropped.
+// incarnation this node's membership has not heard of yet stay: it lives.
+// A nil snap is a ring with no member (the last ones are leaving): every
+// backup is dropped.
 func (k *Keeper) Watch(prev, snap *ring.Snapshot) {
 	k.sender.Prune(snap)
 	if prev != nil && snap != nil {
