@@ -74,7 +74,6 @@ func writeLines(w io.Writer, b *Batch) error {
 // yieldEvery is how many lines a flush encodes between two pauses.
 const yieldEvery = 512
 
-
 // countLineParts returns what every counter line of b has before its key
 // and after its count.
 func countLineParts(b *Batch, ts string) (head, tail []byte) {

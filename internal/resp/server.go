@@ -309,8 +309,8 @@ func (c *conn) serve() {
 		c.cmds = cmds
 		c.cmdDeadline = time.Time{} // the next command's clock starts at its next read
 		quit := c.run(cmds)
-		yield.BeforeWrite()
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
+		now := yield.Turn() // the replies of this pass go out together (see package yield)
+		_ = c.nc.SetWriteDeadline(now.Add(c.s.cfg.CommandTimeout))
 		if err := c.wr.Flush(); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.s.timedOut.Add(1)
@@ -372,7 +372,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	// Between commands, let the other runnable connections go first while
 	// that cannot starve the parked ones (see package yield).
-	start := yield.BeforeRead()
+	start := yield.Turn()
 	if err := c.nc.SetReadDeadline(start.Add(c.s.cfg.IdleTimeout)); err != nil {
 		return 0, err
 	}
