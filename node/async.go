@@ -9,6 +9,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/route"
+	"github.com/hoard-dev/hoard/internal/stores"
 	"github.com/hoard-dev/hoard/ring"
 )
 
@@ -43,7 +44,7 @@ func (n *Node) sendAsync(ctx context.Context, final bool) {
 	lost := n.async.Send(final, func(sum counter.Sum, done func(error)) {
 		n.router.Route(&route.Call{
 			Op:     op.Op{Kind: op.Incr, Store: sum.Store, Key: sum.Key, Delta: sum.Delta},
-			Target: n.stores[sum.Store].eng,
+			Target: n.engine(sum.Store),
 			Ctx:    ctx,
 			Done:   func(r op.Result) { done(r.Err) },
 		})
@@ -59,9 +60,16 @@ func (n *Node) drainAsync(ctx context.Context) error {
 	lost, err := n.async.Drain(func(sum counter.Sum) error {
 		o := op.Op{Kind: op.Incr, Store: sum.Store, Key: sum.Key, Delta: sum.Delta}
 		// A store with a journal acknowledges later, through done.
-		r, _ := n.stores[sum.Store].eng.Apply(&o, ring.PartitionOf(n.cfg.Ring.Partitions, sum.Store, sum.Key), func(op.Result) {})
+		r, _ := n.engine(sum.Store).Apply(&o, ring.PartitionOf(n.cfg.Ring.Partitions, sum.Store, sum.Key), func(op.Result) {})
 		return r.Err
 	}, n.logger)
 	n.asyncLost.Add(int64(lost))
 	return err
+}
+
+// engine returns the engine of a store the sums name: a declared one, as
+// their increments were checked when they arrived.
+func (n *Node) engine(store string) stores.Engine {
+	s, _ := n.stores.Get(store)
+	return s.Engine
 }

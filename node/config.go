@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -265,7 +266,7 @@ func (c *Config) Validate() error {
 		if seen[s.Name] {
 			return fmt.Errorf("%w: store %q declared twice", ErrInvalidConfig, s.Name)
 		}
-		if d := s.withDefaults(); d.Ack == AckReplicated && d.Replicas > backups {
+		if d := s.WithDefaults(); d.Ack == AckReplicated && d.Replicas > backups {
 			return fmt.Errorf("%w: store %q: replicas %d is more than the ring's backups (%d)", ErrInvalidConfig, s.Name, d.Replicas, backups)
 		}
 		seen[s.Name] = true
@@ -285,26 +286,18 @@ func (c *Config) walSyncEvery() time.Duration {
 // withDefaults sets c's zero fields to their defaults (DefaultConfig's).
 func (c *Config) withDefaults() {
 	d := DefaultConfig()
-	orDefault(&c.Ring, d.Ring)
-	orDefault(&c.MaxValueBytes, d.MaxValueBytes)
-	orDefault(&c.LeaveTimeout, d.LeaveTimeout)
-	orDefault(&c.Cluster, d.Cluster)
-	orDefault(&c.WALSync, d.WALSync)
-	orDefault(&c.MaxConns, d.MaxConns)
-	orDefault(&c.IdleTimeout, d.IdleTimeout)
-}
-
-// orDefault sets *v to d when it is zero.
-func orDefault[T comparable](v *T, d T) {
-	var zero T
-	if *v == zero {
-		*v = d
-	}
+	c.Ring = cmp.Or(c.Ring, d.Ring)
+	c.MaxValueBytes = cmp.Or(c.MaxValueBytes, d.MaxValueBytes)
+	c.LeaveTimeout = cmp.Or(c.LeaveTimeout, d.LeaveTimeout)
+	c.Cluster = cmp.Or(c.Cluster, d.Cluster)
+	c.WALSync = cmp.Or(c.WALSync, d.WALSync)
+	c.MaxConns = cmp.Or(c.MaxConns, d.MaxConns)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
 }
 
 func (c *Config) ringConfig() ring.Config {
 	r := c.Ring
-	orDefault(&r, ring.DefaultConfig())
+	r = cmp.Or(r, ring.DefaultConfig())
 	return r
 }
 

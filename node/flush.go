@@ -2,14 +2,11 @@ package node
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/hoard-dev/hoard/internal/flush"
 	"github.com/hoard-dev/hoard/internal/proto"
+	"github.com/hoard-dev/hoard/internal/stores"
 )
 
 // FlushResult says what one flush of one store did: batches the sink
@@ -24,79 +21,18 @@ func (n *Node) Flush(ctx context.Context, store string) (FlushResult, error) {
 	if n.refusing() {
 		return FlushResult{}, ErrShutdown
 	}
-	stores, err := n.selectStores(store)
-	if err != nil {
-		return FlushResult{}, err
-	}
 	ctx, cancel := n.untilStop(ctx)
 	defer cancel()
-	var total FlushResult
-	var errs []error
-	for _, s := range stores {
-		res, err := s.flush(ctx, flush.All)
-		total.Add(res)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("store %s: %w", s.cfg.Name, err))
-		}
-	}
-	return total, errors.Join(errs...)
+	return n.stores.Flush(ctx, store)
 }
 
-// selectStores returns the named store, or every store for "", sorted by
-// name.
-func (n *Node) selectStores(name string) ([]*store, error) {
-	if name != "" {
-		s, err := n.store(name)
-		if err != nil {
-			return nil, err
-		}
-		return []*store{s}, nil
-	}
-	var out []*store
-	for _, s := range n.stores {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b *store) int { return strings.Compare(a.cfg.Name, b.cfg.Name) })
-	return out, nil
-}
-
-// StoreInfo describes one store on one node.
-type StoreInfo struct {
-	Name string
-	Kind StoreKind
-	// Keys held, not yet flushed.
-	Keys int
-	// Values held (buffers), or increments held (counters).
-	Values int64
-	// Bytes held by a buffer store, batches being flushed included: what
-	// MaxBytes bounds.
-	Bytes        int64
-	Flushes      int64     // batches the sink accepted
-	Failures     int64     // failed attempts
-	DeadLettered int64     // batches sent to the dead-letter
-	Overlaps     int64     // batches a failover had partly applied, rebuilt op by op
-	LastFlush    time.Time // zero if none yet
-}
+// StoreInfo describes one store on one node: keys, values and bytes held,
+// batches flushed, failed, dead-lettered and rebuilt, the last flush.
+type StoreInfo = stores.Info
 
 // Info describes store ("" for every store) on this node. Errors:
 // ErrUnknownStore.
-func (n *Node) Info(store string) ([]StoreInfo, error) {
-	stores, err := n.selectStores(store)
-	if err != nil {
-		return nil, err
-	}
-	var out []StoreInfo
-	for _, s := range stores {
-		si := StoreInfo{Name: s.cfg.Name, Kind: s.cfg.Kind}
-		if s.pipe != nil {
-			st := s.pipe.Stats()
-			si.Flushes, si.Failures, si.DeadLettered, si.Overlaps, si.LastFlush = st.Flushes, st.Failures, st.DeadLettered, st.Overlaps, st.LastFlush
-		}
-		si.Keys, si.Values, si.Bytes = s.eng.Stats()
-		out = append(out, si)
-	}
-	return out, nil
-}
+func (n *Node) Info(store string) ([]StoreInfo, error) { return n.stores.Info(store) }
 
 // DeadLetter describes one dead-lettered batch: its store, batch ID, kind
 // and keys, when it was dead-lettered (Time), after how many attempts, the
@@ -107,60 +43,25 @@ type DeadLetter = proto.DeadLetter
 // every store), store by store, in batch ID order (see
 // flush.DeadLetters.Paths). Errors: ErrUnknownStore, or a dead-letter
 // directory that cannot be read.
-func (n *Node) DeadLetters(store string) ([]DeadLetter, error) {
-	stores, err := n.selectStores(store)
-	if err != nil {
-		return nil, err
-	}
-	var out []DeadLetter
-	var errs []error
-	for _, s := range stores {
-		letters, paths, err := n.dlq.List(s.cfg.Name)
-		errs = append(errs, err)
-		for i, l := range letters {
-			out = append(out, DeadLetter{
-				Store: l.Batch.Store, Batch: l.Batch.ID, Kind: string(l.Batch.Kind), Keys: l.Batch.Len(),
-				Time: l.Time, Attempts: l.Attempts, Error: l.Error, Path: paths[i],
-			})
-		}
-	}
-	return out, errors.Join(errs...)
-}
+func (n *Node) DeadLetters(store string) ([]DeadLetter, error) { return n.stores.DeadLetters(store) }
 
-// ReplayResult says what a replay did.
-type ReplayResult struct {
-	Replayed []string // batch IDs the sink accepted; their files are removed
-	Failed   []string // "batch: error" for those still dead-lettered
-}
+// ReplayResult says what a replay did: the batch IDs the sink accepted
+// (Replayed; their files are removed) and "batch: error" for those still
+// dead-lettered (Failed).
+type ReplayResult = stores.ReplayResult
 
 // ReplayDeadLetters sends this node's dead-lettered batches of store ("" for
 // every store) to the store's sink again, once each, with their original
 // batch IDs, and removes each file only once the sink accepted it. A replay
 // holds the store's flush lock, so two replays never send the same file
-// twice and no flush runs meanwhile.
+// twice and no flush runs meanwhile. Errors: ErrUnknownStore, ErrShutdown.
 func (n *Node) ReplayDeadLetters(ctx context.Context, store string) (ReplayResult, error) {
-	var res ReplayResult
 	if n.refusing() {
-		return res, ErrShutdown
-	}
-	stores, err := n.selectStores(store)
-	if err != nil {
-		return res, err
+		return ReplayResult{}, ErrShutdown
 	}
 	ctx, cancel := n.untilStop(ctx)
 	defer cancel()
-	for _, s := range stores {
-		if s.pipe == nil {
-			continue
-		}
-		replayed, failed, err := s.pipe.Replay(ctx)
-		res.Replayed = append(res.Replayed, replayed...)
-		res.Failed = append(res.Failed, failed...)
-		if err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return n.stores.Replay(ctx, store)
 }
 
 // Stats describes the node.

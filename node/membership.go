@@ -20,8 +20,8 @@ func (n *Node) watchRing() {
 			n.router.Prune(snap)
 			n.keeper.Watch(prev, snap)
 			if lost := lostPartitions(prev, snap, n.cfg.Name); len(lost) > 0 {
-				for _, s := range n.stores {
-					s.eng.Lose(lost, prev == nil)
+				for _, s := range n.stores.All() {
+					s.Engine.Lose(lost, prev == nil)
 				}
 			}
 			prev = snap
@@ -62,8 +62,8 @@ func lostPartitions(prev, next *ring.Snapshot, name string) []int {
 // each at its owner. An init error is logged and start-up goes on, unless
 // it wraps loaders.ErrStopStart.
 func (n *Node) seedCaches(ctx context.Context) error {
-	for _, s := range n.stores {
-		if c, ok := s.eng.(interface{ Seed(context.Context) error }); ok {
+	for _, s := range n.stores.All() {
+		if c, ok := s.Engine.(interface{ Seed(context.Context) error }); ok {
 			if err := c.Seed(ctx); err != nil {
 				return fmt.Errorf("node: %w", err)
 			}

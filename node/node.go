@@ -26,6 +26,7 @@ import (
 	"github.com/hoard-dev/hoard/internal/resp"
 	"github.com/hoard-dev/hoard/internal/route"
 	"github.com/hoard-dev/hoard/internal/rpcserve"
+	"github.com/hoard-dev/hoard/internal/stores"
 	"github.com/hoard-dev/hoard/internal/tlsconf"
 	"github.com/hoard-dev/hoard/ring"
 	"github.com/hoard-dev/hoard/transport"
@@ -53,7 +54,7 @@ type Node struct {
 	tokens   *auth.Tokens      // none: tokens are off
 	refusals *ratelog.Logger   // the log lines of refused requests
 
-	stores map[string]*store // fixed after Start
+	stores *stores.Set // fixed after Start
 	dlq    *flush.DeadLetters
 	async  *counter.Aggregator
 	router *route.Router
@@ -96,7 +97,6 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	n := &Node{
 		cfg:    *cfg,
 		logger: cfg.Logger,
-		stores: make(map[string]*store),
 		dlq:    flush.NewDeadLetters(filepath.Join(cfg.DataDir, "deadletter")),
 		async:  counter.NewAggregator(),
 		life:   lifecycle.New(),
@@ -138,9 +138,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		return fail(err)
 	}
 	closers = append(closers, func() error { return n.keeper.Close(context.Background(), false, 0) })
-	for _, sc := range cfg.Stores {
-		n.stores[sc.Name] = n.newStore(sc)
-	}
+	n.stores = stores.NewSet(cfg.Stores, n.storeDeps())
 	n.keeper.Recover(ctx)
 	n.rpcs = n.rpcServer()
 	if n.rpc, err = transport.Listen(cfg.RPCAddr, tcfg, n.rpcs); err != nil {
@@ -183,8 +181,8 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 		Name: cfg.Name, Ring: n.cluster.Ring, Watch: n.cluster.Watch, Pool: n.pool, Resolve: n.resolve,
 		Refusing: n.refusing, Go: n.goFunc, Stop: n.life.Background(), Logger: n.logger,
 	})
-	for _, s := range n.stores {
-		n.loopWG.Go(func() { s.eng.Run(loopCtx) })
+	for _, s := range n.stores.All() {
+		n.loopWG.Go(func() { s.Engine.Run(loopCtx) })
 	}
 	n.loopWG.Go(func() { n.asyncLoop(loopCtx) })
 	n.goFunc(n.watchRing)
@@ -212,7 +210,7 @@ func Start(ctx context.Context, cfg *Config) (*Node, error) {
 	}
 	n.logger.Info("node started", "name", cfg.Name, "cluster", n.cfg.Cluster,
 		"gossip", n.cluster.GossipAddr(), "rpc", n.cfg.RPCAddr, "http", n.cfg.HTTPAddr,
-		"stores", len(n.stores), "version", Version)
+		"stores", len(n.stores.All()), "version", Version)
 	return n, nil
 }
 
@@ -307,8 +305,8 @@ func (n *Node) Leave(ctx context.Context) error {
 	}
 	n.logger.Info("leaving the cluster")
 	var errs []error
-	for _, s := range n.stores { // dumps hold what the node held, before it hands it over
-		if c, ok := s.eng.(interface{ PrepareLeave() error }); ok {
+	for _, s := range n.stores.All() { // dumps hold what the node held, before it hands it over
+		if c, ok := s.Engine.(interface{ PrepareLeave() error }); ok {
 			errs = append(errs, c.PrepareLeave())
 		}
 	}
@@ -369,8 +367,8 @@ func (n *Node) stop(ctx context.Context, flush, leave bool) error {
 	n.loopWG.Wait()
 	if flush {
 		errs = append(errs, n.drainAsync(ctx))
-		for _, s := range n.stores {
-			errs = append(errs, s.eng.Close(ctx))
+		for _, s := range n.stores.All() {
+			errs = append(errs, s.Engine.Close(ctx))
 		}
 	}
 	// After a crash (no final flush) every log stays for the next start.

@@ -41,8 +41,8 @@ func (b respBackend) Start(o *op.Op, done func(op.Result)) {
 }
 
 func (b respBackend) StoreKind(store string) string {
-	if s, ok := b.n.stores[store]; ok {
-		return string(s.cfg.Kind)
+	if s, err := b.n.stores.Get(store); err == nil {
+		return string(s.Config.Kind)
 	}
 	return ""
 }

@@ -49,7 +49,7 @@ func (r rpcNode) Replicate(in proto.ReplicateRequest, done func(error)) {
 }
 
 func (r rpcNode) CheckStore(store string) error {
-	_, err := r.n.selectStores(store)
+	_, err := r.n.stores.Select(store)
 	return err
 }
 

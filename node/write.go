@@ -8,6 +8,7 @@ import (
 
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/route"
+	"github.com/hoard-dev/hoard/internal/stores"
 )
 
 // Incr adds delta to key of a counter store. It returns once the owner has
@@ -130,12 +131,12 @@ func (n *Node) start(o *op.Op, deadline time.Time, done func(op.Result)) {
 		done(op.Failed(err))
 		return
 	}
-	n.router.Start(o, s.eng, deadline, done)
+	n.router.Start(o, s.Engine, deadline, done)
 }
 
 // checkOp checks o for this node to run (see validate), refusing it once
 // the node stops (ErrShutdown).
-func (n *Node) checkOp(o *op.Op) (*store, error) {
+func (n *Node) checkOp(o *op.Op) (*stores.Store, error) {
 	if n.refusing() {
 		return nil, ErrShutdown
 	}
@@ -145,10 +146,10 @@ func (n *Node) checkOp(o *op.Op) (*store, error) {
 // validate checks o's store and kind, and o itself (op.Op.Check), and
 // returns its store. Errors: ErrUnknownStore, ErrWrongKind, ErrInvalidKey,
 // ErrInvalidValue.
-func (n *Node) validate(o *op.Op) (*store, error) {
-	s, err := n.store(o.Store)
+func (n *Node) validate(o *op.Op) (*stores.Store, error) {
+	s, err := n.stores.Get(o.Store)
 	if err == nil {
-		err = s.accepts(o.Kind)
+		err = s.Accepts(o.Kind)
 	}
 	if err == nil {
 		err = o.Check(n.cfg.MaxValueBytes)
@@ -162,13 +163,5 @@ func (n *Node) resolve(o *op.Op) (route.Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.eng, nil
-}
-
-func (n *Node) store(name string) (*store, error) {
-	s, ok := n.stores[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownStore, name)
-	}
-	return s, nil
+	return s.Engine, nil
 }

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -114,22 +115,14 @@ func (c *Config) Validate() error {
 
 // withDefaults returns c with its zero fields set to their defaults.
 func (c Config) withDefaults() Config {
-	orDefault(&c.Separator, ":")
-	orDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
-	orDefault(&c.MaxConns, DefaultMaxConns)
-	orDefault(&c.IdleTimeout, DefaultIdleTimeout)
-	orDefault(&c.CommandTimeout, DefaultCommandTimeout)
-	orDefault(&c.MaxBufferedBytes, DefaultMaxBufferedBytes)
+	c.Separator = cmp.Or(c.Separator, ":")
+	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.CommandTimeout = cmp.Or(c.CommandTimeout, DefaultCommandTimeout)
+	c.MaxBufferedBytes = cmp.Or(c.MaxBufferedBytes, DefaultMaxBufferedBytes)
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
 	return c
-}
-
-// orDefault sets *v to d when it is zero.
-func orDefault[T comparable](v *T, d T) {
-	var zero T
-	if *v == zero {
-		*v = d
-	}
 }
