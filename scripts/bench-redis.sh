@@ -19,8 +19,13 @@
 #                run with no flush; each run takes NFLUSH requests, several
 #                flushes' worth
 #
+# One server's throughput swings by 10-20% from run to run on a shared
+# machine, so each one-node row is ROUNDS rounds, the servers alternating
+# (redis, hoard, redis, hoard, ...): the row is each server's median and
+# their ratio, followed by every round's ratio. The 3-node rows take one.
+#
 # Environment: N1 (requests at -P 1, default 300000), N16 (at -P 16, default
-# 3000000), NFLUSH (per flush run, default 12000000), SERVER_CPU (1),
+# 3000000), NFLUSH (per flush run, default 12000000), ROUNDS (3), SERVER_CPU (1),
 # LOAD_CPU (0), ONLY (a space-separated subset of
 # "throughput memory flush"). Needs redis-server, redis-benchmark and
 # redis-cli (Debian: apt-get install redis-server redis-tools) and taskset.
@@ -33,6 +38,7 @@ NFLUSH=${NFLUSH:-12000000}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 ONLY=${ONLY:-throughput memory flush}
+ROUNDS=${ROUNDS:-3}
 
 for bin in redis-server redis-benchmark redis-cli taskset; do
 	command -v "$bin" >/dev/null || { echo "bench-redis: $bin not found (apt-get install redis-server redis-tools util-linux)" >&2; exit 1; }
@@ -139,10 +145,15 @@ fill_cache() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 echo "# hoard $(git describe --always --dirty 2>/dev/null || echo '?') against redis-server $(redis-server --version | awk '{print $3}' | sed s/v=//), $(date -u +%FT%TZ)"
-echo "# servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU; -c 50 -r 100000, -n $N1 at -P 1, -n $N16 at -P 16"
+echo "# servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU; -c 50 -r 100000, -n $N1 at -P 1, -n $N16 at -P 16; one-node rows: median of $ROUNDS alternating rounds"
 
 tests=("INCR:-t incr" "RPUSH:RPUSH mylist:__rand_int__ xxx" "GET:-t get")
 
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# throughput LABEL RPORT HPORT: each test ROUNDS times, redis then hoard in
+# each round; the row gives each server's median and their ratio, then
+# every round's ratio.
 throughput() {
 	local label=$1 rport=$2 hport=$3
 	fill_cache "$rport"
@@ -150,21 +161,25 @@ throughput() {
 	for t in "${tests[@]}"; do
 		local name=${t%%:*} args=${t#*:}
 		for p in 1 16; do
-			local n=$N1
+			local n=$N1 rs="" hs="" each=""
 			[[ $p == 16 ]] && n=$N16
-			# shellcheck disable=SC2086
-			r=$(rps "$rport" "$n" "$p" $args)
-			# shellcheck disable=SC2086
-			h=$(rps "$hport" "$n" "$p" $args)
-			printf "| %-28s | %-5s | %2s | %12.0f | %12.0f | %6s |\n" "$label" "$name" "$p" "$r" "$h" "$(ratio "$h" "$r")"
+			for _ in $(seq 1 "$ROUNDS"); do
+				# shellcheck disable=SC2086
+				r=$(rps "$rport" "$n" "$p" $args)
+				# shellcheck disable=SC2086
+				h=$(rps "$hport" "$n" "$p" $args)
+				rs="$rs $r" hs="$hs $h" each="$each $(ratio "$h" "$r")"
+			done
+			r=$(median <<<"$rs") h=$(median <<<"$hs")
+			printf "| %-28s | %-5s | %2s | %12.0f | %12.0f | %6s |%s |\n" "$label" "$name" "$p" "$r" "$h" "$(ratio "$h" "$r")" "$each"
 		done
 	done
 }
 
 if [[ " $ONLY " == *" throughput "* ]]; then
 	echo
-	echo "| hoard vs redis-server          | test  | -P | redis req/s  | hoard req/s  | ratio  |"
-	echo "|------------------------------|-------|----|--------------|--------------|--------|"
+	echo "| hoard vs redis-server          | test  | -P | redis req/s  | hoard req/s  | ratio  | each round |"
+	echo "|------------------------------|-------|----|--------------|--------------|--------|------------|"
 	start_redis redis-mem; rport=$PORT; rpid=$PID
 	start_hoard hoard-mem memory 1h; hport=$PORT; hpid=$PID
 	throughput 'memory vs no persistence' "$rport" "$hport"
@@ -195,7 +210,7 @@ if [[ " $ONLY " == *" throughput "* ]]; then
 			done
 			wait "${loads[@]}"
 			for port in $p1 $p2 $p3; do sum=$(awk -v s="$sum" -v x="$(cat "$work/rps.$port")" 'BEGIN { print s + x }'); done
-			printf "| %-28s | %-5s | %2s | %12.0f | %12.0f | %6s |\n" "3 nodes, memory vs no persistence" "$name" "$p" "$r" "$sum" "$(ratio "$sum" "$r")"
+			printf "| %-28s | %-5s | %2s | %12.0f | %12.0f | %6s | one |\n" "3 nodes, memory vs no persistence" "$name" "$p" "$r" "$sum" "$(ratio "$sum" "$r")"
 		done
 	done
 	stop "$rpid"
