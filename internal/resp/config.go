@@ -69,12 +69,14 @@ type Config struct {
 	// many clients may be connected. Zero: DefaultMaxConns.
 	MaxConns int
 	// IdleTimeout closes a connection that has sent nothing for that long
-	// between commands. Zero: DefaultIdleTimeout.
+	// between commands (up to an eighth longer: the deadline is not reset
+	// at every read). Zero: DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// CommandTimeout closes a connection that has not sent the whole of a
 	// command this long after its first byte arrived, or that has not read
-	// a pipeline's replies within it: a slow or stalled client holds its
-	// buffer at most that long. Zero: DefaultCommandTimeout.
+	// a pipeline's replies within it (up to an eighth longer, as for
+	// IdleTimeout): a slow or stalled client holds its buffer at most that
+	// long. Zero: DefaultCommandTimeout.
 	CommandTimeout time.Duration
 	// MaxBufferedBytes bounds the bytes that all connections together hold
 	// for commands they are reading, beyond the first 8 KiB of each: a

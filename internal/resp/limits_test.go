@@ -146,6 +146,41 @@ func TestSlowCommandIsCutOff(t *testing.T) {
 	}
 }
 
+// A client that stops reading its replies is hung up on once they have
+// waited about CommandTimeout (an eighth more at most, and the time the
+// buffers took to fill) to be written, with a log line.
+func TestUnreadRepliesAreCutOff(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	s, addr, logs := serve(t, newMemNode(), Config{CommandTimeout: timeout, IdleTimeout: time.Hour})
+	c, _ := dialPing(t, addr)
+	// Pipelines of 1 MiB echoes, never read: the socket buffers fill, then
+	// the server's write waits.
+	echo := bulk("ECHO", 1<<20)
+	start := time.Now()
+	wrote := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := c.Write(echo); err != nil {
+				wrote <- err
+				return
+			}
+		}
+	}()
+	waitFor(t, "the timeout counted", func() bool { return s.Stats().TimedOut == 1 })
+	d := time.Since(start)
+	if d < timeout {
+		t.Fatalf("cut off after %s; want at least %s", d, timeout)
+	}
+	if d > 10*timeout {
+		t.Fatalf("cut off after %s; want about %s", d, timeout)
+	}
+	if len(logs.matching("did not read its replies in time")) == 0 {
+		t.Fatal("no log line says why")
+	}
+	_ = c.Close()
+	<-wrote
+}
+
 // Hundreds of malformed requests write about one log line a second, not
 // one each; every client is still told what was wrong.
 func TestMalformedRequestLogIsRateLimited(t *testing.T) {

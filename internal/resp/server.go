@@ -279,6 +279,12 @@ type conn struct {
 	// zero while no command is begun.
 	cmdDeadline time.Time
 
+	// readSet and writeSet are the deadlines last set on nc (zero: none
+	// known). A timeout is set with an eighth of slack and set again only
+	// once it has less than the full timeout left, so that a connection
+	// does not reset the runtime's timer at every read and write.
+	readSet, writeSet time.Time
+
 	// One pipeline's state, reused from one to the next.
 	cmds     [][][]byte
 	calls    []call
@@ -310,7 +316,7 @@ func (c *conn) serve() {
 		c.cmdDeadline = time.Time{} // the next command's clock starts at its next read
 		quit := c.run(cmds)
 		now := yield.Turn() // the replies of this pass go out together (see package yield)
-		_ = c.nc.SetWriteDeadline(now.Add(c.s.cfg.CommandTimeout))
+		c.writeWithin(now, c.s.cfg.CommandTimeout)
 		if err := c.wr.Flush(); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.s.timedOut.Add(1)
@@ -349,7 +355,7 @@ func (c *conn) readFailed(err error) {
 		c.s.malformed.Add(1)
 		c.s.log.Warn("resp malformed request", "remote", c.remote(), "error", err)
 		c.wr.WriteError("ERR " + err.Error())
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
+		c.writeWithin(time.Now(), c.s.cfg.CommandTimeout)
 		_ = c.wr.Flush()
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.rd.pending():
 		c.s.logger.Debug("resp idle connection closed", "remote", c.remote(), "idle_timeout", c.s.cfg.IdleTimeout)
@@ -365,20 +371,36 @@ func (c *conn) readFailed(err error) {
 // begun was first seen otherwise.
 func (c *conn) Read(p []byte) (int, error) {
 	if c.rd.pending() {
-		if err := c.nc.SetReadDeadline(c.commandDeadline()); err != nil {
-			return 0, err
+		if dl := c.commandDeadline(); !dl.Equal(c.readSet) {
+			if err := c.nc.SetReadDeadline(dl); err != nil {
+				return 0, err
+			}
+			c.readSet = dl
 		}
 		return c.nc.Read(p)
 	}
 	// Between commands, let the other runnable connections go first while
 	// that cannot starve the parked ones (see package yield).
 	start := yield.Turn()
-	if err := c.nc.SetReadDeadline(start.Add(c.s.cfg.IdleTimeout)); err != nil {
-		return 0, err
+	if c.readSet.Before(start.Add(c.s.cfg.IdleTimeout)) {
+		dl := start.Add(c.s.cfg.IdleTimeout + c.s.cfg.IdleTimeout/8)
+		if err := c.nc.SetReadDeadline(dl); err != nil {
+			return 0, err
+		}
+		c.readSet = dl
 	}
 	n, err := c.nc.Read(p)
 	yield.AfterRead(start)
 	return n, err
+}
+
+// writeWithin makes the next writes fail unless done within d of now, to
+// d and an eighth at most (see conn.writeSet).
+func (c *conn) writeWithin(now time.Time, d time.Duration) {
+	if c.writeSet.Before(now.Add(d)) {
+		c.writeSet = now.Add(d + d/8)
+		_ = c.nc.SetWriteDeadline(c.writeSet)
+	}
 }
 
 // commandDeadline returns when the command begun must have arrived whole.
