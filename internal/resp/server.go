@@ -279,11 +279,15 @@ type conn struct {
 	// zero while no command is begun.
 	cmdDeadline time.Time
 
-	// readSet and writeSet are the deadlines last set on nc (zero: none
-	// known). A timeout is set with an eighth of slack and set again only
-	// once it has less than the full timeout left, so that a connection
-	// does not reset the runtime's timer at every read and write.
-	readSet, writeSet time.Time
+	// idleSet and writeSet are when the read deadline set on nc between
+	// commands and the write deadline run out (zero: none set), to the
+	// clock of package yield, which the hot path reads anyway. A timeout is
+	// set with an eighth of slack and set again only once it has less than
+	// the full timeout left, so that a connection does not reset the
+	// runtime's timer at every read and write. cmdSet is the read deadline
+	// last set for a command begun, if that was the last one set.
+	idleSet, writeSet yield.Instant
+	cmdSet            time.Time
 
 	// One pipeline's state, reused from one to the next.
 	cmds     [][][]byte
@@ -355,7 +359,7 @@ func (c *conn) readFailed(err error) {
 		c.s.malformed.Add(1)
 		c.s.log.Warn("resp malformed request", "remote", c.remote(), "error", err)
 		c.wr.WriteError("ERR " + err.Error())
-		c.writeWithin(time.Now(), c.s.cfg.CommandTimeout)
+		c.writeWithin(yield.Now(), c.s.cfg.CommandTimeout)
 		_ = c.wr.Flush()
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.rd.pending():
 		c.s.logger.Debug("resp idle connection closed", "remote", c.remote(), "idle_timeout", c.s.cfg.IdleTimeout)
@@ -371,23 +375,22 @@ func (c *conn) readFailed(err error) {
 // begun was first seen otherwise.
 func (c *conn) Read(p []byte) (int, error) {
 	if c.rd.pending() {
-		if dl := c.commandDeadline(); !dl.Equal(c.readSet) {
+		if dl := c.commandDeadline(); !dl.Equal(c.cmdSet) {
 			if err := c.nc.SetReadDeadline(dl); err != nil {
 				return 0, err
 			}
-			c.readSet = dl
+			c.cmdSet, c.idleSet = dl, 0
 		}
 		return c.nc.Read(p)
 	}
 	// Between commands, let the other runnable connections go first while
 	// that cannot starve the parked ones (see package yield).
 	start := yield.Turn()
-	if c.readSet.Before(start.Add(c.s.cfg.IdleTimeout)) {
-		dl := start.Add(c.s.cfg.IdleTimeout + c.s.cfg.IdleTimeout/8)
-		if err := c.nc.SetReadDeadline(dl); err != nil {
+	if idle := c.s.cfg.IdleTimeout; c.idleSet < start.Add(idle) {
+		if err := c.nc.SetReadDeadline(time.Now().Add(idle + idle/8)); err != nil {
 			return 0, err
 		}
-		c.readSet = dl
+		c.idleSet, c.cmdSet = start.Add(idle+idle/8), time.Time{}
 	}
 	n, err := c.nc.Read(p)
 	yield.AfterRead(start)
@@ -396,10 +399,10 @@ func (c *conn) Read(p []byte) (int, error) {
 
 // writeWithin makes the next writes fail unless done within d of now, to
 // d and an eighth at most (see conn.writeSet).
-func (c *conn) writeWithin(now time.Time, d time.Duration) {
-	if c.writeSet.Before(now.Add(d)) {
+func (c *conn) writeWithin(now yield.Instant, d time.Duration) {
+	if c.writeSet < now.Add(d) {
 		c.writeSet = now.Add(d + d/8)
-		_ = c.nc.SetWriteDeadline(c.writeSet)
+		_ = c.nc.SetWriteDeadline(time.Now().Add(d + d/8))
 	}
 }
 

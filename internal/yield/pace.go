@@ -28,23 +28,23 @@ const (
 // paced.
 // A Pacer is used by one goroutine; its zero value is ready.
 type Pacer struct {
-	since time.Time // when the chunk under way began
+	since Instant // when the chunk under way began; 0 before the first
 }
 
 // Pause ends a chunk of work: it sleeps as described on Pacer and starts
 // the next chunk.
 func (p *Pacer) Pause() {
-	now := time.Now()
+	now := Now()
 	var chunk time.Duration
-	if !p.since.IsZero() {
+	if p.since != 0 {
 		chunk = now.Sub(p.since)
 	}
 	time.Sleep(pauseAfter(chunk, serving(now)))
-	p.since = time.Now()
+	p.since = Now()
 }
 
 // serving reports whether a read returned within Window of now.
-func serving(now time.Time) bool { return now.UnixNano()-served.Load() < int64(Window) }
+func serving(now Instant) bool { return now.Sub(Instant(served.Load())) < Window }
 
 // pauseAfter is the pause after a chunk of work that took chunk (0 if
 // unknown) while connections were busy or not.

@@ -24,9 +24,9 @@ func TestPauseAfter(t *testing.T) {
 
 // A read that returns makes the process serving for Window.
 func TestReadsMakeServing(t *testing.T) {
-	start := time.Now()
+	start := Now()
 	AfterRead(start)
-	now := time.Now()
+	now := Now()
 	if !serving(now) {
 		t.Fatal("not serving right after a read")
 	}
