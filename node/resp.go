@@ -36,8 +36,8 @@ func (n *Node) RESPAddr() string { return n.cfg.RESPAddr }
 // respBackend is the node as the RESP server's backend.
 type respBackend struct{ n *Node }
 
-func (b respBackend) Start(o *op.Op, done func(op.Result)) {
-	b.n.start(o, time.Time{}, done) // the router's OpTimeout
+func (b respBackend) Start(o *op.Op, done func(op.Result)) (op.Result, bool) {
+	return b.n.start(o, time.Time{}, done) // the router's OpTimeout
 }
 
 func (b respBackend) StoreKind(store string) string {

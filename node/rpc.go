@@ -37,7 +37,9 @@ func (r rpcNode) IncrAsync(store, key string, d int64) error {
 }
 
 func (r rpcNode) Start(o *op.Op, deadline time.Time, done func(op.Result)) {
-	r.n.start(o, deadline, done)
+	if res, ok := r.n.start(o, deadline, done); ok {
+		done(res)
+	}
 }
 
 func (r rpcNode) ApplyForwarded(ops []proto.Op, done func([]proto.OpResult)) {

@@ -109,7 +109,9 @@ func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 	ch := make(chan op.Result, 1)
 	write := o.Kind.Spec().Write
 	dl, _ := ctx.Deadline() // zero: the router's OpTimeout
-	n.start(&o, dl, func(r op.Result) { ch <- r })
+	if r, ok := n.start(&o, dl, func(r op.Result) { ch <- r }); ok {
+		return r, r.Err
+	}
 	select {
 	case r := <-ch:
 		return r, r.Err
@@ -122,16 +124,16 @@ func (n *Node) do(ctx context.Context, o op.Op) (op.Result, error) {
 	}
 }
 
-// start checks o and runs it (route.Router.Start), calling done once with
-// its result; o is the caller's, unchanged until done is called. A zero
+// start checks o and runs it (route.Router.Start): it returns the result
+// and true when o is done at once, and otherwise false, done then getting
+// the result. o is the caller's, unchanged until it is done. A zero
 // deadline is the router's OpTimeout.
-func (n *Node) start(o *op.Op, deadline time.Time, done func(op.Result)) {
+func (n *Node) start(o *op.Op, deadline time.Time, done func(op.Result)) (op.Result, bool) {
 	s, err := n.checkOp(o)
 	if err != nil {
-		done(op.Failed(err))
-		return
+		return op.Failed(err), true
 	}
-	n.router.Start(o, s.Engine, deadline, done)
+	return n.router.Start(o, s.Engine, deadline, done)
 }
 
 // checkOp checks o for this node to run (see validate), refusing it once

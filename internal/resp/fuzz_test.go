@@ -19,7 +19,9 @@ import (
 // the node. Its Start is never called while planning.
 type catalog map[string]string
 
-func (c catalog) Start(*op.Op, func(op.Result)) { panic("planning started an op") }
+func (c catalog) Start(*op.Op, func(op.Result)) (op.Result, bool) {
+	panic("planning started an op")
+}
 func (c catalog) StoreKind(store string) string { return c[store] }
 func (c catalog) Info() Info                    { return Info{} }
 

@@ -41,7 +41,7 @@ func newMemNode() *memNode {
 func (m *memNode) StoreKind(store string) string { return m.kinds[store] }
 func (m *memNode) Info() Info                    { return Info{Node: "mem", Members: 1} }
 
-func (m *memNode) Start(o *op.Op, done func(op.Result)) {
+func (m *memNode) Start(o *op.Op, _ func(op.Result)) (op.Result, bool) {
 	m.mu.Lock()
 	k := o.Store + ":" + o.Key
 	var r op.Result
@@ -67,7 +67,7 @@ func (m *memNode) Start(o *op.Op, done func(op.Result)) {
 		delete(m.values, k)
 	}
 	m.mu.Unlock()
-	done(r)
+	return r, true
 }
 
 // logSink collects a server's log lines and passes them on to t.Log.

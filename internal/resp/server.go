@@ -22,13 +22,14 @@ import (
 
 // Backend is the node as the server sees it.
 type Backend interface {
-	// Start checks o and runs it wherever its key's owner is, and calls
-	// done exactly once with the result: on the caller's goroutine when
-	// the op finishes at once, later otherwise. o stays the caller's, and
-	// unchanged, until done is called: Start must not use it after that
-	// (it copies an op it keeps longer); o's values and strings are its
-	// own. done must not block.
-	Start(o *op.Op, done func(op.Result))
+	// Start checks o and runs it wherever its key's owner is. When the op
+	// finishes at once, Start returns its result and true, and does not
+	// call done; otherwise it returns false and calls done exactly once
+	// with the result, later (maybe before Start returns, on another
+	// goroutine). o stays the caller's, and unchanged, until the op is
+	// done: Start must not use it after that (it copies an op it keeps
+	// longer); o's values and strings are its own. done must not block.
+	Start(o *op.Op, done func(op.Result)) (op.Result, bool)
 	// StoreKind returns the kind of the store named store (op.StoreCounter,
 	// op.StoreBuffer, op.StoreCache), or "" when there is none.
 	StoreKind(store string) string
@@ -290,15 +291,14 @@ type conn struct {
 	cmdSet            time.Time
 
 	// One pipeline's state, reused from one to the next.
-	cmds     [][][]byte
-	calls    []call
-	ops      []op.Op
-	results  []op.Result
-	finished []atomic.Bool      // the op's result is in
-	dones    []func(op.Result)  // the callback of the op at each index
-	wg       sync.WaitGroup     // the ops started and not finished
-	running  int                // ops left running when start returned
-	keys     map[opKey]struct{} // their keys
+	cmds    [][][]byte
+	calls   []call
+	ops     []op.Op
+	results []op.Result
+	dones   []func(op.Result)  // the callback of the op at each index
+	wg      sync.WaitGroup     // the ops started and not finished
+	running int                // ops left running when start returned
+	keys    map[opKey]struct{} // their keys
 }
 
 // serve reads pipelines of commands until the client leaves: a pipeline's
@@ -424,7 +424,7 @@ func (c *conn) give(n int)       { c.s.budget.give(c.rd, n) }
 func (c *conn) trim() {
 	const keep = 1 << 10
 	if cap(c.cmds) > keep || cap(c.ops) > keep {
-		c.cmds, c.calls, c.ops, c.results, c.finished, c.dones = nil, nil, nil, nil, nil, nil
+		c.cmds, c.calls, c.ops, c.results, c.dones = nil, nil, nil, nil, nil
 	}
 	if cap(c.wr.Buffer()) > 64<<10 {
 		c.wr.SetBuffer(nil)
@@ -447,10 +447,8 @@ func (c *conn) run(cmds [][][]byte) (quit bool) {
 	// write into the slices while later ops are started.
 	if cap(c.results) < len(c.ops) {
 		c.results = make([]op.Result, len(c.ops))
-		c.finished = make([]atomic.Bool, len(c.ops))
 	}
 	c.results = c.results[:len(c.ops)]
-	c.finished = c.finished[:len(c.ops)]
 	clear(c.results)
 	for i := range c.ops {
 		c.start(i)
@@ -486,13 +484,14 @@ func (c *conn) start(i int) {
 			clear(c.keys)
 		}
 	}
-	c.finished[i].Store(false)
 	c.wg.Add(1)
-	c.s.backend.Start(o, c.done(i))
-	if !c.finished[i].Load() {
-		c.running++
-		c.keys[k] = struct{}{}
+	if r, ok := c.s.backend.Start(o, c.done(i)); ok {
+		c.results[i] = r
+		c.wg.Done()
+		return
 	}
+	c.running++
+	c.keys[k] = struct{}{}
 }
 
 // done returns the callback that ends op i of a pipeline, made once per
@@ -502,7 +501,6 @@ func (c *conn) done(i int) func(op.Result) {
 		j := len(c.dones)
 		c.dones = append(c.dones, func(r op.Result) {
 			c.results[j] = r
-			c.finished[j].Store(true)
 			c.wg.Done()
 		})
 	}

@@ -127,23 +127,23 @@ func (r *Router) Forwarded() int64 { return r.forwards.Load() }
 // differed, which this node then routed again.
 func (r *Router) Rerouted() int64 { return r.rerouted.Load() }
 
-// Start routes o as Route does, done getting its outcome: on the caller's
-// goroutine when target applies it here at once (a write acknowledged in
-// memory, a hit), later otherwise (a write waiting for its log, a cache
-// load, an op forwarded to its owner). An op applied here needs no Call,
+// Start routes o as Route does. When target applies it here at once (a
+// write acknowledged in memory, a hit) Start returns its result and true,
+// and done is not called: most ops end so, with no callback. Otherwise
+// (a write waiting for its log, a cache load, an op forwarded to its
+// owner) Start returns false and done gets the outcome later, maybe before
+// Start returns, on another goroutine. An op applied here needs no Call,
 // and is not copied: o is the caller's, which must leave it unchanged
-// until done is called (target must not use it after that); a forwarded op
-// is copied into its Call.
-func (r *Router) Start(o *op.Op, target Applier, deadline time.Time, done func(op.Result)) {
+// until it is done (target must not use it after that); a forwarded op is
+// copied into its Call.
+func (r *Router) Start(o *op.Op, target Applier, deadline time.Time, done func(op.Result)) (op.Result, bool) {
 	if snap := r.cfg.Ring(); snap != nil {
 		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == r.cfg.Name {
-			if res, ok := target.Apply(o, p, done); ok {
-				done(res)
-			}
-			return
+			return target.Apply(o, p, done)
 		}
 	}
 	r.Route(&Call{Op: *o, Target: target, Deadline: deadline, Done: done})
+	return op.Result{}, false
 }
 
 // Route applies c here if this node owns its key, else hands it to the
