@@ -106,10 +106,24 @@ func lookup(name []byte) *command {
 	return commands[string(buf[:len(name)])]
 }
 
+// command finds a command by its name as lookup does, checking the last
+// name it found first: a pipeline mostly repeats one command (1.6% of the
+// agent's CPU went to the table during GET -P 16).
+func (c *conn) command(name []byte) *command {
+	if c.lastCmd != nil && string(name) == string(c.lastName[:c.lastLen]) {
+		return c.lastCmd
+	}
+	cmd := lookup(name)
+	if cmd != nil && len(name) <= len(c.lastName) {
+		c.lastCmd, c.lastLen = cmd, copy(c.lastName[:], name)
+	}
+	return cmd
+}
+
 // plan checks one command, appends its call to c.calls and queues its
 // ops; it returns the call (valid until the next append to c.calls).
 func (c *conn) plan(args [][]byte) *call {
-	cmd := lookup(args[0])
+	cmd := c.command(args[0])
 	c.calls = append(c.calls, call{cmd: cmd, args: args})
 	cl := &c.calls[len(c.calls)-1] // in place: a call of its own would escape to the heap
 	switch {
@@ -164,7 +178,12 @@ func (c *conn) key(name string, raw []byte, kinds ...string) (store, key, kind s
 	if err != nil {
 		return "", "", "", err
 	}
-	kind = c.s.backend.StoreKind(store)
+	if store == c.lastStore {
+		kind = c.lastKind
+	} else {
+		kind = c.s.backend.StoreKind(store)
+		c.lastStore, c.lastKind = store, kind
+	}
 	if kind == "" {
 		return "", "", "", replyErr(fmt.Sprintf("ERR unknown store '%s' (key '%s')", store, clip(raw)))
 	}

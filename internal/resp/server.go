@@ -31,7 +31,9 @@ type Backend interface {
 	// longer); o's values and strings are its own. done must not block.
 	Start(o *op.Op, done func(op.Result)) (op.Result, bool)
 	// StoreKind returns the kind of the store named store (op.StoreCounter,
-	// op.StoreBuffer, op.StoreCache), or "" when there is none.
+	// op.StoreBuffer, op.StoreCache), or "" when there is none. A store's
+	// kind, or its absence, must not change while the server runs: a
+	// connection remembers the last one.
 	StoreKind(store string) string
 	// Info describes the node for INFO.
 	Info() Info
@@ -289,6 +291,14 @@ type conn struct {
 	// last set for a command begun, if that was the last one set.
 	idleSet, writeSet yield.Instant
 	cmdSet            time.Time
+
+	// The last command and store looked up (conn.command, conn.key): a
+	// pipeline mostly repeats them.
+	lastName  [16]byte
+	lastLen   int
+	lastCmd   *command
+	lastStore string
+	lastKind  string
 
 	// One pipeline's state, reused from one to the next.
 	cmds    [][][]byte
