@@ -25,7 +25,7 @@
 # their ratio, followed by every round's ratio. The 3-node rows take one.
 #
 # Environment: N1 (requests at -P 1, default 300000), N16 (at -P 16, default
-# 3000000), NFLUSH (per flush run, default 12000000), ROUNDS (3), SERVER_CPU (1),
+# 3000000), NFLUSH (per flush run, default 12000000), ROUNDS (5), SERVER_CPU (1),
 # LOAD_CPU (0), ONLY (a space-separated subset of
 # "throughput memory flush"). Needs redis-server, redis-benchmark and
 # redis-cli (Debian: apt-get install redis-server redis-tools) and taskset.
@@ -38,7 +38,7 @@ NFLUSH=${NFLUSH:-12000000}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 ONLY=${ONLY:-throughput memory flush}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 
 for bin in redis-server redis-benchmark redis-cli taskset; do
 	command -v "$bin" >/dev/null || { echo "bench-redis: $bin not found (apt-get install redis-server redis-tools util-linux)" >&2; exit 1; }
