@@ -465,7 +465,9 @@ func (c *conn) run(cmds [][][]byte) (quit bool) {
 	}
 	c.wg.Wait()
 	c.running = 0
-	clear(c.keys)
+	if len(c.keys) > 0 { // most pipelines have no op left running: clear is not free
+		clear(c.keys)
+	}
 	for i := range c.calls {
 		cl := &c.calls[i]
 		c.reply(cl, c.results[cl.first:cl.first+cl.n])
