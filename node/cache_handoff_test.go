@@ -89,3 +89,42 @@ func TestGracefulLeaveDumpsWhatTheNodeHeld(t *testing.T) {
 		t.Fatalf("%d loads, want %d: the restart loaded again", l.Total(), len(keys))
 	}
 }
+
+// TestGracefulLeaveHandsCacheEntriesOver: a leave returns once the entries
+// it held are on their new owners, whenever the ring without the node
+// reaches it: the peers serve every key at once, without loading it.
+func TestGracefulLeaveHandsCacheEntriesOver(t *testing.T) {
+	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
+		return loaders.Result{Value: valueOf(key)}, nil
+	})
+	c := cacheCluster(t, 3, l, nil)
+	ctx := ctxT(t)
+	n1 := c.Node(0)
+	keys := keysOwnedByStore(n1, "users", n1.Name(), 200)
+	for _, k := range keys {
+		if _, err := n1.Fetch(ctx, "users", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Leave(0)
+	held := 0
+	for _, n := range c.Nodes() {
+		info, err := n.Info("users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held += info[0].Keys
+	}
+	if held != len(keys) {
+		t.Fatalf("the peers hold %d entries once the leave returned; the leaving node held %d", held, len(keys))
+	}
+	for _, k := range keys {
+		r, err := c.Node(1).Fetch(ctx, "users", k)
+		if err != nil || !r.Found || r.Loaded {
+			t.Fatalf("%s after the leave: %+v, %v", k, r, err)
+		}
+	}
+	if l.Total() != len(keys) {
+		t.Fatalf("%d loads, want %d: entries handed over were loaded again", l.Total(), len(keys))
+	}
+}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hoard-dev/hoard/ring"
 )
@@ -26,18 +27,53 @@ func (n *Node) watchRing() {
 			}
 			prev = snap
 			n.ringSeen.Store(snap.Version())
+			if _, in := snap.Member(n.cfg.Name); !in {
+				n.noteOutOfRing()
+			}
 		case prev != nil:
 			// No member is in the ring: the last ones, this node among
 			// them, are leaving. No backup is left to wait for; a final
 			// flush's trims to one that already went must not hold the
 			// leave until its deadline.
 			n.keeper.Watch(prev, nil)
+			n.noteOutOfRing()
 		}
 		select {
 		case <-changed:
 		case <-n.life.Background():
 			return
 		}
+	}
+}
+
+// noteOutOfRing tells a leave under way that the stores have been told of
+// a ring without this node: its caches have started handing their entries
+// over.
+func (n *Node) noteOutOfRing() {
+	if p := n.outOfRing.Swap(nil); p != nil {
+		close(*p)
+	}
+}
+
+// handOver waits, during a leave, until the stores have been told of a ring
+// without this node and the cache entries it handed over have been
+// answered, so that stopping the router does not drop them: a leave then
+// moves a cache's entries even when the ring change reaches this node
+// late. It waits 5s at most (as Cluster.SetLeaving), less if ctx ends
+// sooner; a leave that runs out of time says so and goes on, the entries
+// not handed over left to the dump and to loads by their new owners.
+func (n *Node) handOver(ctx context.Context, out <-chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	select {
+	case <-out:
+		err = n.stores.AwaitHandOffs(ctx)
+	case <-ctx.Done():
+		err = fmt.Errorf("this node still in its own ring: %w", ctx.Err())
+	}
+	if err != nil {
+		n.logger.Warn("leave: cache entries not all handed over; their new owners will load them", "error", err)
 	}
 }
 

@@ -61,6 +61,9 @@ type Node struct {
 
 	keeper   *durability.Keeper // origin, write-ahead log, replication, recovery
 	ringSeen atomic.Uint64      // version of the last ring the stores were told of
+	// outOfRing, set by Leave, is closed by watchRing once the stores were
+	// told of a ring without this node.
+	outOfRing atomic.Pointer[chan struct{}]
 
 	// exposed counts the ops applied here and not yet delivered or
 	// dead-lettered. Every write changes it: it has a cache line of its
@@ -310,8 +313,12 @@ func (n *Node) Leave(ctx context.Context) error {
 			errs = append(errs, c.PrepareLeave())
 		}
 	}
+	out := make(chan struct{})
+	n.outOfRing.Store(&out)
 	if err := n.cluster.SetLeaving(ctx); err != nil {
 		errs = append(errs, err)
+	} else {
+		n.handOver(ctx, out)
 	}
 	errs = append(errs, n.stop(ctx, true, true))
 	err := errors.Join(errs...)

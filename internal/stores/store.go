@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/hoard-dev/hoard/internal/buffer"
 	"github.com/hoard-dev/hoard/internal/cache"
@@ -39,6 +40,10 @@ type Store struct {
 	Config Config // with its defaults
 	Engine Engine
 	pipe   *flush.Pipeline // counters and buffers; nil for caches
+
+	// handOffs counts a cache's entries handed over and not yet answered
+	// (Set.AwaitHandOffs).
+	handOffs sync.WaitGroup
 }
 
 // Deps is what a node's stores share: the node's identity, goroutines and
@@ -109,7 +114,9 @@ func (s *Store) cacheConfig(d Deps, h op.Host) cache.EngineConfig {
 		HandOff: func(moved []cache.Listed) {
 			for _, l := range moved {
 				o := op.Op{Kind: op.Adopt, Key: l.Key, Values: [][]byte{l.Entry.Value()}, Delta: l.Entry.Loaded().UnixNano(), TTL: l.TTL}
-				d.Route(h.Stopping, s, o, func(error) {}) // at worst the new owner loads the key
+				s.handOffs.Add(1)
+				// At worst the new owner loads the key.
+				d.Route(h.Stopping, s, o, func(error) { s.handOffs.Done() })
 			}
 		},
 	}
