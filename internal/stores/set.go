@@ -171,20 +171,16 @@ func (set *Set) Replay(ctx context.Context, store string) (ReplayResult, error) 
 // AwaitHandOffs waits until every cache entry handed over so far has been
 // answered by its new owner (taken or refused), or ctx ends: a leaving
 // node calls it before it closes its router, which would drop what is
-// still on its way. Each hand-off ends within the router's op timeout, and
-// so does the goroutine that waits for them after ctx ended.
+// still on its way. Each hand-off ends within the router's op timeout.
 func (set *Set) AwaitHandOffs(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for _, s := range set.sorted {
-			s.handOffs.Wait()
+	for _, s := range set.sorted {
+		if ch := s.handOffsAnswered(); ch != nil {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return fmt.Errorf("stores: cache entries of %s still being handed over: %w", s.Config.Name, ctx.Err())
+			}
 		}
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stores: cache entries still being handed over: %w", ctx.Err())
 	}
+	return nil
 }

@@ -41,9 +41,39 @@ type Store struct {
 	Engine Engine
 	pipe   *flush.Pipeline // counters and buffers; nil for caches
 
-	// handOffs counts a cache's entries handed over and not yet answered
-	// (Set.AwaitHandOffs).
-	handOffs sync.WaitGroup
+	// handMu guards handing and handed: a cache's entries handed over and
+	// not yet answered, and a channel closed once none is (nil while none
+	// is pending). Not a WaitGroup: a ring change may hand entries over
+	// while a leave waits (Set.AwaitHandOffs).
+	handMu  sync.Mutex
+	handing int
+	handed  chan struct{}
+}
+
+// handOff counts an entry handed over; the returned func counts its answer.
+func (s *Store) handOff() (answered func()) {
+	s.handMu.Lock()
+	if s.handing == 0 {
+		s.handed = make(chan struct{})
+	}
+	s.handing++
+	s.handMu.Unlock()
+	return func() {
+		s.handMu.Lock()
+		if s.handing--; s.handing == 0 {
+			close(s.handed)
+			s.handed = nil
+		}
+		s.handMu.Unlock()
+	}
+}
+
+// handOffsAnswered returns a channel closed once every entry handed over
+// so far is answered: nil when none is pending.
+func (s *Store) handOffsAnswered() <-chan struct{} {
+	s.handMu.Lock()
+	defer s.handMu.Unlock()
+	return s.handed
 }
 
 // Deps is what a node's stores share: the node's identity, goroutines and
@@ -114,9 +144,9 @@ func (s *Store) cacheConfig(d Deps, h op.Host) cache.EngineConfig {
 		HandOff: func(moved []cache.Listed) {
 			for _, l := range moved {
 				o := op.Op{Kind: op.Adopt, Key: l.Key, Values: [][]byte{l.Entry.Value()}, Delta: l.Entry.Loaded().UnixNano(), TTL: l.TTL}
-				s.handOffs.Add(1)
+				answered := s.handOff()
 				// At worst the new owner loads the key.
-				d.Route(h.Stopping, s, o, func(error) { s.handOffs.Done() })
+				d.Route(h.Stopping, s, o, func(error) { answered() })
 			}
 		},
 	}
