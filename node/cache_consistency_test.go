@@ -258,9 +258,7 @@ func TestOwnerLeavingDuringLoadNeverAnswersNotFound(t *testing.T) {
 // them has cached the value and left the shard's loads, and the late caller
 // would start a second load of a key that is cached.
 func TestSimultaneousMissesOnTheOwnerLoadOnce(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 1, l, nil)
 	n := c.Node(0)
 	ctx := ctxT(t)

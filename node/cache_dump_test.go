@@ -16,18 +16,12 @@ import (
 )
 
 func TestRestartedNodeServesFromItsDump(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 3, l, func(sc *node.StoreConfig) { sc.Dump = true })
 	ctx := ctxT(t)
 	n2 := c.Node(1)
 	keys := keysOwnedByStore(n2, "users", n2.Name(), 50)
-	for _, k := range keys {
-		if _, err := n2.Fetch(ctx, "users", k); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fetchAll(t, ctx, n2, keys)
 	loads := l.Total()
 	c.Shutdown(1) // writes the dump
 	c.WaitConverged()
@@ -46,9 +40,7 @@ func TestRestartedNodeServesFromItsDump(t *testing.T) {
 }
 
 func TestCorruptDumpIsSurvived(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	dir := t.TempDir()
 	if err := os.MkdirAll(dir+"/cache", 0o755); err != nil {
 		t.Fatal(err)
@@ -75,9 +67,7 @@ func TestCorruptDumpIsSurvived(t *testing.T) {
 // an entry loaded long ago (and restarted again and again) would never
 // expire.
 func TestDumpEntriesKeepTheirAge(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "cache"), 0o755); err != nil {
 		t.Fatal(err)
@@ -137,11 +127,7 @@ func TestOversizedLoadIsRefusedAndTheDumpStaysReadable(t *testing.T) {
 		t.Fatalf("fetch of an oversized value: %v, want ErrLoadFailed", err)
 	}
 	keys = keys[1:]
-	for _, k := range keys {
-		if _, err := n.Fetch(ctx, "users", k); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fetchAll(t, ctx, n, keys)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := n.Shutdown(sctx); err != nil {

@@ -1,12 +1,10 @@
 package node_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/node"
 	"github.com/hoard-dev/hoard/testcluster"
 )
@@ -15,9 +13,7 @@ import (
 // their entries reach the new owner, which serves them without loading
 // them again.
 func TestCacheEntriesMoveWithTheirPartition(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 2, l, nil)
 	ctx := ctxT(t)
 	keys := make([]string, 300)
@@ -64,18 +60,12 @@ func TestCacheEntriesMoveWithTheirPartition(t *testing.T) {
 // (its peer crashed meanwhile, taking what it was handed) serves its keys
 // from the dump without loading them.
 func TestGracefulLeaveDumpsWhatTheNodeHeld(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 2, l, func(sc *node.StoreConfig) { sc.Dump = true })
 	ctx := ctxT(t)
 	n1 := c.Node(0)
 	keys := keysOwnedByStore(n1, "users", n1.Name(), 100)
-	for _, k := range keys {
-		if _, err := n1.Fetch(ctx, "users", k); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fetchAll(t, ctx, n1, keys)
 	c.Leave(0)
 	c.Kill(1)
 	c.Restart(0)
@@ -94,18 +84,12 @@ func TestGracefulLeaveDumpsWhatTheNodeHeld(t *testing.T) {
 // it held are on their new owners, whenever the ring without the node
 // reaches it: the peers serve every key at once, without loading it.
 func TestGracefulLeaveHandsCacheEntriesOver(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 3, l, nil)
 	ctx := ctxT(t)
 	n1 := c.Node(0)
 	keys := keysOwnedByStore(n1, "users", n1.Name(), 200)
-	for _, k := range keys {
-		if _, err := n1.Fetch(ctx, "users", k); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fetchAll(t, ctx, n1, keys)
 	c.Leave(0)
 	held := 0
 	for _, n := range c.Nodes() {

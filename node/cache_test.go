@@ -98,9 +98,7 @@ func TestCacheMissLoadsThenHits(t *testing.T) {
 }
 
 func TestCacheSetDeleteAndSkipSave(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 3, l, nil)
 	ctx := ctxT(t)
 	cl := dial(t, c.RPCAddrs()...)
@@ -121,9 +119,7 @@ func TestCacheSetDeleteAndSkipSave(t *testing.T) {
 		t.Fatalf("fetch after delete did not load: %+v", r)
 	}
 
-	skip := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	skip := valueLoader()
 	c2 := cacheCluster(t, 2, skip, func(sc *node.StoreConfig) { sc.SkipSave = true })
 	for range 3 {
 		if r, err := c2.Node(0).Fetch(ctx, "users", "x"); err != nil || !r.Loaded {
@@ -268,9 +264,7 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 }
 
 func TestCacheInitSeeds(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	seeded := &seedingLoader{countingLoader: l, entries: map[string][]byte{}}
 	for i := range 30 {
 		seeded.entries[fmt.Sprintf("seed-%d", i)] = []byte(fmt.Sprintf("s%d", i))
@@ -360,9 +354,7 @@ func TestCacheRefreshKeepsOldValuesOnFailure(t *testing.T) {
 }
 
 func TestCacheTTLAndMaxEntries(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 1, l, func(sc *node.StoreConfig) { sc.TTL = 200 * time.Millisecond })
 	n := c.Node(0)
 	ctx := ctxT(t)
@@ -403,9 +395,7 @@ func TestCacheTTLAndMaxEntries(t *testing.T) {
 // that took the first key of the lowest non-empty partition often evicted
 // the entry just loaded.
 func TestMaxEntriesSparesTheEntryJustLoaded(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 1, l, func(sc *node.StoreConfig) { sc.MaxEntries = 3 })
 	n := c.Node(0)
 	ctx := ctxT(t)
@@ -441,6 +431,24 @@ func TestMaxEntriesSparesTheEntryJustLoaded(t *testing.T) {
 	}
 }
 
+// valueLoader is a counting loader that finds every key, with valueOf.
+func valueLoader() *countingLoader {
+	return newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
+		return loaders.Result{Value: valueOf(key)}, nil
+	})
+}
+
+// fetchAll fetches every key of the users store from n, failing the test
+// on an error.
+func fetchAll(t *testing.T, ctx context.Context, n *node.Node, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, err := n.Fetch(ctx, "users", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // keysOwnedByStore returns count keys of store owned by the named node.
 func keysOwnedByStore(n *node.Node, store, owner string, count int) []string {
 	snap := n.Ring()
@@ -455,18 +463,12 @@ func keysOwnedByStore(n *node.Node, store, owner string, count int) []string {
 }
 
 func TestLostPartitionsDropTheirEntries(t *testing.T) {
-	l := newCountingLoader(func(_ context.Context, key string) (loaders.Result, error) {
-		return loaders.Result{Value: valueOf(key)}, nil
-	})
+	l := valueLoader()
 	c := cacheCluster(t, 2, l, nil)
 	ctx := ctxT(t)
 	n1 := c.Node(0)
 	keys := keysOwnedByStore(n1, "users", n1.Name(), 200)
-	for _, k := range keys {
-		if _, err := n1.Fetch(ctx, "users", k); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fetchAll(t, ctx, n1, keys)
 	c.Add()
 	c.WaitConverged()
 	// n1 now holds only the keys it still owns.
