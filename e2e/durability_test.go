@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/internal/ledger"
 )
 
 // TestCrashLosesNothingWithWAL kills one of three agents with SIGKILL while
@@ -114,18 +114,15 @@ func crashAndRestart(t *testing.T, dsn, fsync string, torn bool) {
 		t.Errorf("the victim held nothing unflushed when it was killed: the test proved nothing")
 	}
 
-	rep := checkSink(t, dsn, counters, values, wr)
-	lost, doubled, wantIncrs, lostValues, wantValues, doubledValues := rep.lost, rep.doubled, rep.incrs, rep.lostValues, rep.values, rep.doubledValues
-	seen := rep.seen
-	if lost > 0 || doubled > 0 || lostValues > 0 || len(doubledValues) > 0 {
-		t.Errorf("PostgreSQL lost %d and doubled %d of %d acknowledged increments; lost %d of %d acknowledged values; values twice: %v",
-			lost, doubled, wantIncrs, lostValues, wantValues, doubledValues[:min(len(doubledValues), 10)])
+	rep, rows := checkSink(t, dsn, counters, values, wr)
+	if !rep.OK() {
+		t.Errorf("PostgreSQL does not hold the acknowledged ops exactly once: %v", rep)
 	}
-	if torn && seen[marker] != 0 {
+	if torn && rows[marker] != 0 {
 		t.Errorf("the torn record %s was replayed", marker)
 	}
 	t.Logf("%d acknowledged ops (%d increments, %d values), %d with an unknown outcome; the victim held %d unflushed when SIGKILLed and served again %.1fs later; lost %d increments and %d values, doubled %d increments and %d values",
-		wr.acks.Load(), wantIncrs, wantValues, wr.unknown.Load(), held, restarted.Seconds(), lost, lostValues, doubled, len(doubledValues))
+		wr.Acks(), rep.Incrs, rep.Values, wr.Unknown(), held, restarted.Seconds(), rep.Lost, rep.LostValues, rep.Doubled, len(rep.DoubledValues))
 }
 
 // startPGAgents starts three agents writing a counter store "pv" and a
@@ -207,22 +204,14 @@ buffer "ev" {
 	return agents, counters, values
 }
 
-// sinkReport compares what PostgreSQL holds with what writers were told.
-type sinkReport struct {
-	incrs, lost, doubled int64 // acknowledged increments, and those missing or counted twice
-	values, lostValues   int   // acknowledged values, and those missing
-	doubledValues        []string
-	seen                 map[string]int // each value's rows
-}
-
 // checkSink reads the counters and values tables (dropped afterwards) and
-// compares them with what wr was acknowledged: an op whose outcome wr does
-// not know may be there or not.
-func checkSink(t *testing.T, dsn, counters, values string, wr *writers) sinkReport {
+// sets wr's ledger against them; it returns the report and how many rows
+// hold each value.
+func checkSink(t *testing.T, dsn, counters, values string, wr *writers) (ledger.Report, map[string]int) {
 	t.Helper()
-	pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer pcancel()
-	conn, err := pgx.Connect(pctx, dsn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,65 +219,11 @@ func checkSink(t *testing.T, dsn, counters, values string, wr *writers) sinkRepo
 	defer func() {
 		_, _ = conn.Exec(context.Background(), fmt.Sprintf("DROP TABLE IF EXISTS %s, %s", counters, values))
 	}()
-	got := map[string]int64{}
-	rows, err := conn.Query(pctx, fmt.Sprintf("SELECT key, count FROM %s WHERE store = 'pv'", counters))
+	counts, rows, err := ledger.ReadPostgres(ctx, conn, counters, "pv", values, "ev")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var k string
-		var c int64
-		if err := rows.Scan(&k, &c); err != nil {
-			t.Fatal(err)
-		}
-		got[k] = c
-	}
-	if rows.Err() != nil {
-		t.Fatal(rows.Err())
-	}
-	seen := map[string]int{}
-	rows, err = conn.Query(pctx, fmt.Sprintf("SELECT value FROM %s WHERE store = 'ev'", values))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var v []byte
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		seen[string(v)]++
-	}
-	if rows.Err() != nil {
-		t.Fatal(rows.Err())
-	}
-
-	var lost, doubled, wantIncrs int64
-	for k, v := range wr.acked {
-		wantIncrs += v
-		if got[k] < v {
-			lost += v - got[k]
-		}
-		if got[k] > v+wr.maybe[k] {
-			doubled += got[k] - v - wr.maybe[k]
-		}
-	}
-	var lostValues, wantValues int
-	for v, sure := range wr.values {
-		if sure {
-			wantValues++
-			if seen[v] == 0 {
-				lostValues++
-			}
-		}
-	}
-	var doubledValues []string
-	for v, n := range seen {
-		if n > 1 {
-			doubledValues = append(doubledValues, v)
-		}
-	}
-	slices.Sort(doubledValues)
-	return sinkReport{incrs: wantIncrs, lost: lost, doubled: doubled, values: wantValues, lostValues: lostValues, doubledValues: doubledValues, seen: seen}
+	return wr.Compare(counts, rows), rows
 }
 
 // tearLastRecord cuts the last bytes off the newest segment of the newest

@@ -10,20 +10,11 @@ import (
 	"time"
 
 	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/internal/ledger"
 	"github.com/hoard-dev/hoard/node"
 	"github.com/hoard-dev/hoard/sinks"
 	"github.com/hoard-dev/hoard/testcluster"
 )
-
-// churnLedger records what writers sent and how each op ended.
-type churnLedger struct {
-	mu            sync.Mutex
-	acked         map[string]int64 // counter key -> acknowledged sum
-	maybe         map[string]int64 // counter key -> sum of indeterminate increments
-	ackedValues   map[string]bool  // buffer values acknowledged
-	maybeValues   map[string]bool  // buffer values whose outcome is unknown
-	acks, unknown atomic.Int64
-}
 
 // TestChurnUnderLoad sends increments and inserts continuously through all
 // nodes while the cluster grows from 3 to 5 nodes, shrinks back to 3 by
@@ -42,7 +33,7 @@ func TestChurnUnderLoad(t *testing.T) {
 			{Name: "ev", Kind: node.KindBuffer, Sink: mem, Interval: 200 * time.Millisecond},
 		}
 	}})
-	led := &churnLedger{acked: map[string]int64{}, maybe: map[string]int64{}, ackedValues: map[string]bool{}, maybeValues: map[string]bool{}}
+	led := ledger.New()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 6 {
@@ -50,9 +41,9 @@ func TestChurnUnderLoad(t *testing.T) {
 	}
 	waitAcks := func(n int64) {
 		t.Helper()
-		target := led.acks.Load() + n
+		target := led.Acks() + n
 		testcluster.WaitFor(t, 30*time.Second, fmt.Sprintf("%d more acknowledged ops", n), func() error {
-			if got := led.acks.Load(); got < target {
+			if got := led.Acks(); got < target {
 				return fmt.Errorf("writers stalled: %d acks, want %d", got, target)
 			}
 			return nil
@@ -89,32 +80,21 @@ func TestChurnUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := mem.Counts("pv")
-	for k, v := range led.acked {
-		if g := got[k]; g < v || g > v+led.maybe[k] {
-			t.Errorf("%s: sink has %d, acknowledged %d (+%d unknown)", k, g, v, led.maybe[k])
-		}
-	}
-	seen := map[string]bool{}
+	rows := map[string]int{}
 	for _, vs := range mem.Values("ev") {
 		for _, v := range vs {
-			if seen[string(v)] {
-				t.Errorf("value %s reached the sink twice", v)
-			}
-			seen[string(v)] = true
+			rows[string(v)]++
 		}
 	}
-	for v := range led.ackedValues {
-		if !seen[v] {
-			t.Errorf("acknowledged value %s never reached the sink", v)
-		}
+	if rep := led.Compare(mem.Counts("pv"), rows); !rep.OK() {
+		t.Errorf("the sink does not hold the acknowledged ops exactly once: %v", rep)
 	}
-	t.Logf("%d acknowledged ops, %d with an unknown outcome", led.acks.Load(), led.unknown.Load())
+	t.Logf("%d acknowledged ops, %d with an unknown outcome", led.Acks(), led.Unknown())
 }
 
 // churnWriter alternates increments and inserts until stop, re-dialling the
 // live nodes when its client has none left.
-func churnWriter(t *testing.T, c *testcluster.Cluster, led *churnLedger, w int, stop <-chan struct{}) {
+func churnWriter(t *testing.T, c *testcluster.Cluster, led *ledger.Ledger, w int, stop <-chan struct{}) {
 	var cl *client.Client
 	defer func() {
 		if cl != nil {
@@ -142,27 +122,12 @@ func churnWriter(t *testing.T, c *testcluster.Cluster, led *churnLedger, w int, 
 		value := fmt.Sprintf("w%d-%d", w, i)
 		if i%2 == 0 {
 			err = cl.Incr(ctx, "pv", key, 1)
+			led.Incr(key, err)
 		} else {
 			err = cl.Insert(ctx, "ev", key, []byte(value))
+			led.Insert(value, err)
 		}
 		cancel()
-		led.mu.Lock()
-		switch {
-		case err == nil && i%2 == 0:
-			led.acked[key]++
-			led.acks.Add(1)
-		case err == nil:
-			led.ackedValues[value] = true
-			led.acks.Add(1)
-		case errors.Is(err, client.ErrIndeterminate) || errors.Is(err, context.DeadlineExceeded):
-			led.unknown.Add(1)
-			if i%2 == 0 {
-				led.maybe[key]++
-			} else {
-				led.maybeValues[value] = true
-			}
-		}
-		led.mu.Unlock()
 		if errors.Is(err, client.ErrUnavailable) || errors.Is(err, client.ErrShuttingDown) {
 			cl.Close()
 			cl = nil
@@ -179,7 +144,7 @@ func TestCrashLosesOnlyTheUnflushed(t *testing.T) {
 	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, cfg *node.Config) {
 		cfg.Stores = []node.StoreConfig{{Name: "pv", Kind: node.KindCounter, Sink: mem, Interval: time.Hour, Ack: node.AckMemory}}
 	}})
-	led := &churnLedger{acked: map[string]int64{}, maybe: map[string]int64{}, ackedValues: map[string]bool{}, maybeValues: map[string]bool{}}
+	led := ledger.New() // the acknowledged increments only: one that failed must not be in the sink either
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var errsAfterConverge atomic.Int64
@@ -197,19 +162,16 @@ func TestCrashLosesOnlyTheUnflushed(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				err := cl.Incr(ctx, "pv", key, 1)
 				cancel()
-				led.mu.Lock()
 				if err == nil {
-					led.acked[key]++
-					led.acks.Add(1)
+					led.Incr(key, nil)
 				} else if converged.Load() {
 					errsAfterConverge.Add(1)
 				}
-				led.mu.Unlock()
 			}
 		})
 	}
 	testcluster.WaitFor(t, 20*time.Second, "3000 acknowledged increments", func() error {
-		if got := led.acks.Load(); got < 3000 {
+		if got := led.Acks(); got < 3000 {
 			return fmt.Errorf("writers stalled: %d acks", got)
 		}
 		return nil
@@ -221,9 +183,9 @@ func TestCrashLosesOnlyTheUnflushed(t *testing.T) {
 	c.WaitConverged()
 	detected := time.Since(killed)
 	converged.Store(true)
-	target := led.acks.Load() + 2000
+	target := led.Acks() + 2000
 	testcluster.WaitFor(t, 20*time.Second, "2000 more acknowledged increments after the crash", func() error {
-		if got := led.acks.Load(); got < target {
+		if got := led.Acks(); got < target {
 			return fmt.Errorf("writers stalled after the crash: %d acks, want %d", got, target)
 		}
 		return nil
@@ -231,14 +193,11 @@ func TestCrashLosesOnlyTheUnflushed(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	flushAll(t, c)
-	got := mem.Counts("pv")
-	var lost int64
-	for k, v := range led.acked {
-		if got[k] > v {
-			t.Errorf("%s counted twice: sink %d, acknowledged %d", k, got[k], v)
-		}
-		lost += v - got[k]
+	rep := led.Compare(mem.Counts("pv"), nil)
+	if rep.Doubled > 0 {
+		t.Errorf("%d increments counted twice: %v", rep.Doubled, rep)
 	}
+	lost := rep.Lost
 	if lost > exposed {
 		t.Fatalf("lost %d increments, more than the %d the victim held unflushed", lost, exposed)
 	}
