@@ -122,7 +122,7 @@ func crashAndRestart(t *testing.T, dsn, fsync string, torn bool) {
 		t.Errorf("the torn record %s was replayed", marker)
 	}
 	t.Logf("%d acknowledged ops (%d increments, %d values), %d with an unknown outcome; the victim held %d unflushed when SIGKILLed and served again %.1fs later; lost %d increments and %d values, doubled %d increments and %d values",
-		wr.Acks(), rep.Incrs, rep.Values, wr.Unknown(), held, restarted.Seconds(), rep.Lost, rep.LostValues, rep.Doubled, len(rep.DoubledValues))
+		wr.Acks(), rep.Incrs, rep.Values, wr.Unknown(), held, restarted.Seconds(), rep.Lost, len(rep.MissingValues), rep.Doubled, len(rep.DoubledValues))
 }
 
 // startPGAgents starts three agents writing a counter store "pv" and a

@@ -120,7 +120,7 @@ func loseOwner(t *testing.T, dsn string, zombie bool) {
 		t.Errorf("PostgreSQL does not hold the acknowledged ops exactly once: %v", rep)
 	}
 	t.Logf("%d acknowledged ops (%d increments, %d values), %d with an unknown outcome; the victim held %d unflushed when it got %v; last failover flush %.1fs later; lost %d increments and %d values, doubled %d increments and %d values",
-		wr.Acks(), rep.Incrs, rep.Values, wr.Unknown(), held, sig, lastFailover.Sub(stoppedAt).Seconds(), rep.Lost, rep.LostValues, rep.Doubled, len(rep.DoubledValues))
+		wr.Acks(), rep.Incrs, rep.Values, wr.Unknown(), held, sig, lastFailover.Sub(stoppedAt).Seconds(), rep.Lost, len(rep.MissingValues), rep.Doubled, len(rep.DoubledValues))
 }
 
 // metric sums the samples of the metric called name on a's /metrics.

@@ -89,7 +89,7 @@ func (l *Ledger) Refused() int64 { return l.refused.Load() }
 // Report is a ledger set against a sink.
 type Report struct {
 	Incrs, Lost, Doubled int64 // increments acknowledged, and those missing or counted twice
-	Values, LostValues   int   // values acknowledged, and those missing
+	Values               int   // values acknowledged
 	// OffKeys describes each key whose sum is below what was acknowledged,
 	// or above it plus the increments of unknown outcome, sorted.
 	OffKeys []string
@@ -106,13 +106,13 @@ type Report struct {
 // OK reports whether the sink holds every acknowledged op exactly once and
 // nothing it should not.
 func (r Report) OK() bool {
-	return r.Lost == 0 && r.Doubled == 0 && r.LostValues == 0 && len(r.OffKeys) == 0 &&
+	return r.Lost == 0 && r.Doubled == 0 && len(r.MissingValues) == 0 &&
 		len(r.DoubledValues) == 0 && len(r.StrayValues) == 0
 }
 
 func (r Report) String() string {
 	s := fmt.Sprintf("%d acknowledged increments (lost %d, doubled %d), %d acknowledged values (lost %d, twice %d, refused yet there %d); unknown outcome: %d increments and %d values, of which %d applied",
-		r.Incrs, r.Lost, r.Doubled, r.Values, r.LostValues, len(r.DoubledValues), len(r.StrayValues), r.MaybeIncrs, r.MaybeValues, r.MaybeApplied)
+		r.Incrs, r.Lost, r.Doubled, r.Values, len(r.MissingValues), len(r.DoubledValues), len(r.StrayValues), r.MaybeIncrs, r.MaybeValues, r.MaybeApplied)
 	for _, l := range []struct {
 		what string
 		list []string
@@ -162,7 +162,6 @@ func (l *Ledger) Compare(counts map[string]int64, rows map[string]int) Report {
 		case sure:
 			r.Values++
 			if rows[v] == 0 {
-				r.LostValues++
 				r.MissingValues = append(r.MissingValues, v)
 			}
 		default:
