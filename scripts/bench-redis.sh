@@ -16,7 +16,8 @@
 #                through redis-cli --pipe, hoard (ack="memory") vs redis
 #   flush        writers' latency (p99.9, max) with 200,000 dirty counter
 #                keys flushed every 2s to the file sink, against the same
-#                run with no flush; each run takes NFLUSH requests, several
+#                run with no flush, and the same load on redis-server as the
+#                machine's floor; each run takes NFLUSH requests, several
 #                flushes' worth
 #
 # One server's throughput swings by 10-20% from run to run on a shared
@@ -260,4 +261,10 @@ if [[ " $ONLY " == *" flush "* ]]; then
 		printf "| %-52s | %8s | %6s | %5.0f |\n" "$label" "$p" "$mx" "$r"
 		stop "$hpid"
 	done
+	# The same load on redis-server, which never flushes: the machine's own
+	# floor for the max (a stall of the host shows on both).
+	start_redis redis-flush; rpid=$PID
+	read -r p mx r < <(p999 "$PORT" "$NFLUSH")
+	printf "| %-52s | %8s | %6s | %5.0f |\n" "redis-server, no persistence (for reference)" "$p" "$mx" "$r"
+	stop "$rpid"
 fi
