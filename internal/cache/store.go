@@ -58,14 +58,18 @@ type Store struct {
 	shards   []shard
 	entries  atomic.Int64
 	expiring atomic.Int64 // entries held with an expiry: the sum of the shards' expiring
+	deletes  atomic.Int64 // deletes remembered: the sum of the shards' len(deleted)
 }
 
 type shard struct {
-	// mu guards m, expiring and loads.
+	// mu guards m, expiring, loads and deleted.
 	mu       sync.Mutex
 	m        map[string]*Entry
 	expiring int                         // entries of m with an expiry
 	loads    singleflight.Group[Outcome] // loads in flight, one per key
+	// deleted holds the keys deleted in the partition, each with when,
+	// for DeleteMemory (see Adopt).
+	deleted map[string]int64
 }
 
 // Entry is a cached value. It is immutable once stored, but for its access
@@ -293,12 +297,16 @@ func (c *Store) countExpiring(sh *shard, n int) {
 }
 
 // Delete removes key from partition p and reports whether there was an
-// entry; a load of the key in flight will not cache what it read before.
+// entry; a load of the key in flight will not cache what it read before,
+// and an entry of the key handed over by the partition's previous owner
+// within DeleteMemory is not adopted, whether or not there was one here.
 func (c *Store) Delete(p int, key string) bool {
+	now := c.now()
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.loads.MarkStale(key)
+	c.rememberDelete(sh, key, now)
 	e, ok := sh.m[key]
 	if !ok {
 		return false
@@ -417,17 +425,21 @@ func (c *Store) evict(justShard *shard, justSet string) {
 	}
 }
 
-// Sweep drops expired entries: those unread for the TTL and those past
-// their own expiry. With no TTL it visits only the partitions holding
-// entries with an expiry, and returns at once when there are none.
+// Sweep drops expired entries, those unread for the TTL and those past
+// their own expiry, and forgets deletes older than DeleteMemory. With no
+// TTL it visits only the partitions holding entries with an expiry or
+// deletes, and returns at once when there are none.
 func (c *Store) Sweep() {
-	if c.ttl <= 0 && c.expiring.Load() == 0 {
+	if c.ttl <= 0 && c.expiring.Load() == 0 && c.deletes.Load() == 0 {
 		return
 	}
 	now := c.now()
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
+		if len(sh.deleted) > 0 {
+			c.forgetDeletes(sh, now, false)
+		}
 		if c.ttl > 0 || sh.expiring > 0 {
 			for k, e := range sh.m {
 				if c.expired(e, now) {
@@ -443,7 +455,8 @@ func (c *Store) Sweep() {
 // the partition's new owner, each with the time it has left before its
 // expiry; entries past their expiry are dropped, not returned. It makes
 // p's loads in flight stale so they do not store into a partition this
-// node lost; their waiters still get their outcome.
+// node lost, their waiters still getting their outcome, and forgets p's
+// deletes: the partition's next owner remembers its own.
 func (c *Store) TakePartition(p int) []Listed {
 	now := c.now()
 	sh := &c.shards[p]
@@ -457,6 +470,7 @@ func (c *Store) TakePartition(p int) []Listed {
 	}
 	sh.m = nil
 	c.countExpiring(sh, -sh.expiring)
+	c.forgetDeletes(sh, now, true)
 	sh.loads.MarkAllStale()
 	sh.mu.Unlock()
 	c.entries.Add(int64(-held))
@@ -467,23 +481,27 @@ func (c *Store) TakePartition(p int) []Listed {
 // keeping its age and, for a ttl > 0, expiring ttl from now (the time the
 // entry had left there: relative, so the nodes' clocks need not agree),
 // unless the key has an entry already or a load in flight (either is
-// newer) or the entry's TTL ran out. It reports whether it stored the
-// entry. The store keeps value.
+// newer), was deleted here within DeleteMemory (the delete came after the
+// entry was taken from the old owner, or raced with it: a miss then loads
+// the key again, where adopting could serve a deleted value), or the
+// entry's TTL ran out. It reports whether it stored the entry. The store
+// keeps value.
 func (c *Store) Adopt(p int, key string, value []byte, loaded time.Time, ttl time.Duration) bool {
 	return c.put(p, key, value, loaded, expiryAfter(c.now(), ttl), true)
 }
 
 // put stores value for key in partition p, loaded at loaded and expiring
 // at expires (unix nanos, 0: never), unless it has expired or, ifAbsent,
-// the key is held or being loaded.
+// the key is held, being loaded or was deleted within DeleteMemory.
 func (c *Store) put(p int, key string, value []byte, loaded time.Time, expires int64, ifAbsent bool) bool {
 	e, k := newEntry(key, value, loaded.UnixNano(), expires)
-	if c.expired(e, c.now()) {
+	now := c.now()
+	if c.expired(e, now) {
 		return false
 	}
 	sh := &c.shards[p]
 	sh.mu.Lock()
-	if _, ok := sh.m[key]; ifAbsent && (ok || sh.loads.InFlight(key)) {
+	if _, ok := sh.m[key]; ifAbsent && (ok || sh.loads.InFlight(key) || c.deletedLocked(sh, key, now)) {
 		sh.mu.Unlock()
 		return false
 	}
