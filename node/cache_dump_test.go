@@ -13,6 +13,7 @@ import (
 
 	"github.com/hoard-dev/hoard/loaders"
 	"github.com/hoard-dev/hoard/node"
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 func TestRestartedNodeServesFromItsDump(t *testing.T) {
@@ -142,5 +143,84 @@ func TestOversizedLoadIsRefusedAndTheDumpStaysReadable(t *testing.T) {
 	if info[0].Keys != len(keys) {
 		t.Fatalf("the restarted node read %d of the %d dumped entries: the line of a %d-byte loaded value stopped the scan",
 			info[0].Keys, len(keys), 200<<10)
+	}
+}
+
+// TestRestartedNodeTakesWhatChangedMeanwhile: a node back from a restart
+// serves from its dump only what did not change while it was away. The
+// nodes that held its partitions meanwhile hand them back with the keys
+// set there (newer than the dump's) and the keys deleted there lately,
+// which the restarted node then loads again. Before 2026-12-01 the dump's
+// older entries won both: the old values were served until they expired,
+// were refreshed or set again. The node goes either by Shutdown, which
+// hands nothing over, or by Leave, which hands its entries over first.
+func TestRestartedNodeTakesWhatChangedMeanwhile(t *testing.T) {
+	for _, leave := range []bool{false, true} {
+		t.Run(fmt.Sprint("leave ", leave), func(t *testing.T) { testRestartTakesChanges(t, leave) })
+	}
+}
+
+func testRestartTakesChanges(t *testing.T, leave bool) {
+	l := valueLoader()
+	c := cacheCluster(t, 3, l, func(sc *node.StoreConfig) { sc.Dump = true })
+	ctx := ctxT(t)
+	n2 := c.Node(1)
+	keys := keysOwnedByStore(n2, "users", n2.Name(), 30)
+	fetchAll(t, ctx, n2, keys)
+	if leave {
+		c.Leave(1) // writes the dump, hands the entries over
+	} else {
+		c.Shutdown(1) // writes the dump
+	}
+	c.WaitConverged()
+	set, deleted, same := keys[:10], keys[10:20], keys[20:]
+	n1 := c.Node(0)
+	for _, k := range set {
+		if err := n1.Set(ctx, "users", k, []byte("new:"+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range deleted {
+		// Held there only if handed over by the leave.
+		if gone, err := n1.Delete(ctx, "users", k); err != nil || gone != leave {
+			t.Fatalf("delete %s while n2 is away: %v, %v; want %v", k, gone, err, leave)
+		}
+	}
+	loads := map[string]int{}
+	for _, k := range keys {
+		loads[k] = l.Calls(k)
+	}
+	c.Restart(1)
+	c.WaitConverged()
+	n2 = c.Node(1)
+	testcluster.WaitFor(t, 10*time.Second, "the keys changed meanwhile to reach the restarted node", func() error {
+		for _, k := range set {
+			if v, ok, err := n2.Get(ctx, "users", k); err != nil || !ok || string(v) != "new:"+k {
+				return fmt.Errorf("%s: %q, %v, %v; want new:%s", k, v, ok, err, k)
+			}
+		}
+		for _, k := range deleted {
+			if l.Calls(k) > loads[k] {
+				continue // loaded again: the dump's entry is gone
+			}
+			if _, err := n2.Fetch(ctx, "users", k); err != nil {
+				return err
+			}
+			if l.Calls(k) == loads[k] {
+				return fmt.Errorf("%s, deleted while n2 was away, served from its dump", k)
+			}
+		}
+		return nil
+	})
+	for _, k := range same {
+		r, err := n2.Fetch(ctx, "users", k)
+		if err != nil || r.Loaded || string(r.Value) != "v:"+k {
+			t.Fatalf("%s, unchanged: %+v, %v; want it from the dump", k, r, err)
+		}
+	}
+	for _, k := range append(set, same...) {
+		if l.Calls(k) != loads[k] {
+			t.Fatalf("%s loaded again after the restart; only the deleted keys should be", k)
+		}
 	}
 }

@@ -10,6 +10,38 @@ import "time"
 // still find the delete remembered.
 const DeleteMemory = time.Minute
 
+// Deleted is a key deleted in a partition, as handed over to the
+// partition's next owner (Store.TakePartition, Store.AdoptDelete).
+type Deleted struct {
+	Partition int
+	Key       string
+	At        time.Time
+}
+
+// AdoptDelete takes a delete of key at at handed over by the partition's
+// previous owner: an entry stored before at goes, and the delete is
+// remembered, for what else is handed over, until DeleteMemory from at. It
+// reports whether it removed an entry. A node restarted from its dump
+// thus drops what was deleted at the partition's owner meanwhile.
+func (c *Store) AdoptDelete(p int, key string, at time.Time) bool {
+	now, t := c.now(), at.UnixNano()
+	if now-t >= int64(DeleteMemory) {
+		return false
+	}
+	sh := &c.shards[p]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if prev, ok := sh.deleted[key]; !ok || prev < t {
+		c.rememberDelete(sh, key, t)
+	}
+	e, ok := sh.m[key]
+	if !ok || e.loaded >= t {
+		return false
+	}
+	c.removeLocked(sh, key, e)
+	return true
+}
+
 // rememberDelete records that key was deleted in sh at now (lock held).
 // The store keeps key.
 func (c *Store) rememberDelete(sh *shard, key string, now int64) {

@@ -1,9 +1,11 @@
 package cache
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/hoard-dev/hoard/internal/errs"
 	"github.com/hoard-dev/hoard/internal/op"
 )
 
@@ -119,5 +121,87 @@ func TestAdoptAfterDeleteThroughOps(t *testing.T) {
 	}
 	if !got.Loaded || string(got.Value) != "v:k" { // testEngine runs the load at once
 		t.Fatalf("a read after the delete got %+v; want the origin's v:k, loaded", got)
+	}
+}
+
+// TestAdoptTakesTheNewer: an entry handed over replaces one stored here
+// before it was (read back from a dump, when a node restarts), and not
+// one stored here at or after it.
+func TestAdoptTakesTheNewer(t *testing.T) {
+	c, now := newTestStore(Config{Partitions: 4})
+	runSteps(t, c, now, []step{
+		{op: "restore", key: "a", value: "from the dump", d: time.Hour, wantOK: true},
+		{op: "adopt", key: "a", value: "set meanwhile", d: time.Minute, wantOK: true},
+		{op: "get", key: "a", want: "set meanwhile"},
+		{op: "adopt", key: "a", value: "older", d: 2 * time.Minute},
+		{op: "adopt", key: "a", value: "as old", d: time.Minute},
+		{op: "get", key: "a", want: "set meanwhile"},
+		{op: "len", wantN: 1},
+	})
+}
+
+// TestDeletesAreHandedOver: a partition taken away gives the keys deleted
+// there lately and holding no entry since; the next owner drops what it
+// holds from before each delete, keeps what it stored after, and adopts no
+// older entry of the key.
+func TestDeletesAreHandedOver(t *testing.T) {
+	old, oldNow := newTestStore(Config{Partitions: 4})
+	old.Delete(1, "gone")
+	old.Delete(1, "back")
+	old.Set(1, "back", []byte("set after the delete"))
+	old.Delete(1, "long ago")
+	oldNow.Add(int64(DeleteMemory / 2))
+	old.Delete(1, "gone") // again: the latest delete is handed over
+	oldNow.Add(int64(DeleteMemory/2) + 1)
+	old.Delete(2, "elsewhere")
+	entries, deletes := old.TakePartition(1)
+	if len(entries) != 1 || entries[0].Key != "back" {
+		t.Fatalf("took entries %+v, want back's", entries)
+	}
+	if len(deletes) != 1 || deletes[0].Key != "gone" || deletes[0].Partition != 1 || deletes[0].At.UnixNano() != oldNow.Load()-int64(DeleteMemory/2)-1 {
+		t.Fatalf("took deletes %+v, want gone's latest (not back's, set since; not one past DeleteMemory; not partition 2's)", deletes)
+	}
+	if n := old.deletes.Load(); n != 1 {
+		t.Fatalf("the old owner still remembers %d deletes, want 1 (partition 2's)", n)
+	}
+
+	next, now := newTestStore(Config{Partitions: 4})
+	now.Store(oldNow.Load())
+	at := deletes[0].At
+	runSteps(t, next, now, []step{
+		{op: "restore", p: 1, key: "gone", value: "from the dump", d: time.Hour, wantOK: true},
+		{op: "set", p: 1, key: "newer", value: "set here after"},
+	})
+	if !next.AdoptDelete(1, "gone", at) {
+		t.Fatal("the delete did not drop an entry from before it")
+	}
+	if next.AdoptDelete(1, "newer", at) {
+		t.Fatal("the delete dropped an entry stored after it")
+	}
+	if next.AdoptDelete(1, "stale", time.Unix(0, now.Load()-int64(DeleteMemory))) || next.deletes.Load() != 2 {
+		t.Fatalf("a delete past DeleteMemory was taken: %d remembered, want 2", next.deletes.Load())
+	}
+	runSteps(t, next, now, []step{
+		{op: "get", p: 1, key: "gone"},
+		{op: "get", p: 1, key: "newer", want: "set here after"},
+		{op: "adopt", p: 1, key: "gone", value: "from before the delete", d: time.Hour},
+		{op: "len", wantN: 1},
+	})
+}
+
+// TestAdoptOpsCarryDeletes: an Adopt with no value is a delete handed
+// over, one with more than one value an error.
+func TestAdoptOpsCarryDeletes(t *testing.T) {
+	e := testEngine(t, "", nil)
+	e.Apply(&op.Op{Kind: op.Set, Key: "k", Values: [][]byte{[]byte("v")}}, 0, nil)
+	if r, ok := e.Apply(&op.Op{Kind: op.Adopt, Key: "k", Delta: time.Now().Add(time.Second).UnixNano()}, 0, nil); !ok || r.Err != nil || !r.Deleted {
+		t.Fatalf("adopt of a delete after the entry: %+v, %v", r, ok)
+	}
+	if _, ok := e.state.Get(0, "k"); ok {
+		t.Fatal("the entry stayed")
+	}
+	r, _ := e.Apply(&op.Op{Kind: op.Adopt, Key: "k", Values: [][]byte{[]byte("a"), []byte("b")}}, 0, nil)
+	if !errors.Is(r.Err, errs.ErrInvalidValue) {
+		t.Fatalf("adopt of two values: %v, want ErrInvalidValue", r.Err)
 	}
 }

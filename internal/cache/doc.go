@@ -34,4 +34,10 @@
 // one), WriteDump(path, c.List()) every dump interval; at start
 // ReadDump(path, maxLine, validKey, restore) with a restore that calls
 // c.Restore puts the dumped entries back, each keeping its age and expiry.
+//
+// When a partition moves, c.TakePartition(p) gives its entries and the
+// keys deleted there within DeleteMemory; the next owner takes them with
+// Adopt and AdoptDelete, the newer of its own and what it is handed
+// winning, and a delete of its own remembered against an older entry
+// arriving late.
 package cache

@@ -33,9 +33,10 @@ type EngineConfig struct {
 	// Set stores value for key at the key's owner, wherever it is, and
 	// calls done with the outcome (a loader's extra entries, seeds).
 	Set func(ctx context.Context, key string, value []byte, done func(error))
-	// HandOff sends entries of partitions this node no longer owns to
-	// their new owners (op.Adopt); nil drops them.
-	HandOff func(entries []Listed)
+	// HandOff sends entries of partitions this node no longer owns, and
+	// the keys deleted there within DeleteMemory, to their new owners
+	// (op.Adopt); nil drops them.
+	HandOff func(entries []Listed, deletes []Deleted)
 }
 
 // Engine drives a cache store on a node: entries held in a Store at their
@@ -75,11 +76,14 @@ func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) 
 	}
 	switch o.Kind {
 	case op.Adopt:
-		if len(o.Values) != 1 {
-			return op.Failed(fmt.Errorf("%w: adopt takes one value", errs.ErrInvalidValue)), true
+		switch len(o.Values) {
+		case 0: // the previous owner deleted the key at Delta
+			return op.Result{Deleted: e.state.AdoptDelete(p, o.Key, time.Unix(0, o.Delta))}, true
+		case 1:
+			e.state.Adopt(p, o.Key, o.Values[0], time.Unix(0, o.Delta), o.TTL)
+			return op.Result{}, true
 		}
-		e.state.Adopt(p, o.Key, o.Values[0], time.Unix(0, o.Delta), o.TTL)
-		return op.Result{}, true
+		return op.Failed(fmt.Errorf("%w: adopt takes one value, or none for a delete", errs.ErrInvalidValue)), true
 	case op.Set:
 		if len(o.Values) != 1 {
 			return op.Failed(fmt.Errorf("%w: set takes one value", errs.ErrInvalidValue)), true
@@ -180,20 +184,24 @@ func (e *Engine) Run(ctx context.Context) {
 
 // Lose hands the entries of partitions this node no longer owns (or, on
 // its first ring, never owned: read from its dump) to their new owners,
-// which keep them unless they hold newer ones; without HandOff they are
-// dropped and the new owners load on a miss.
+// which keep them unless they hold newer ones, with the keys deleted there
+// lately, which the new owners drop if they hold older entries (a node
+// back from a restart, with its dump); without HandOff they are dropped
+// and the new owners load on a miss.
 func (e *Engine) Lose(partitions []int, _ bool) {
 	var moved []Listed
+	var deleted []Deleted
 	for _, p := range partitions {
-		moved = append(moved, e.state.TakePartition(p)...)
+		m, d := e.state.TakePartition(p)
+		moved, deleted = append(moved, m...), append(deleted, d...)
 	}
-	if len(moved) == 0 {
+	if len(moved) == 0 && len(deleted) == 0 {
 		return
 	}
 	if e.cfg.HandOff != nil {
-		e.cfg.HandOff(moved)
+		e.cfg.HandOff(moved, deleted)
 	}
-	e.host.Logger.Debug("cache entries of partitions moved away handed over", "entries", len(moved), "partitions", len(partitions))
+	e.host.Logger.Debug("cache entries of partitions moved away handed over", "entries", len(moved), "deletes", len(deleted), "partitions", len(partitions))
 }
 
 // PrepareLeave writes the dump before a graceful leave hands every

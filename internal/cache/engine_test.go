@@ -20,8 +20,12 @@ func testEngine(t *testing.T, dump string, handOff func([]Listed)) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h := op.Host{Partitions: 4, Stopping: ctx, Logger: hclog.NewNullLogger(), Go: func(f func()) bool { f(); return true }}
+	var hand func([]Listed, []Deleted)
+	if handOff != nil {
+		hand = func(l []Listed, _ []Deleted) { handOff(l) }
+	}
 	return NewEngine(h, EngineConfig{
-		Name: "users", DumpPath: dump, DumpInterval: time.Minute, HandOff: handOff,
+		Name: "users", DumpPath: dump, DumpInterval: time.Minute, HandOff: hand,
 		Load: LoadConfig{Timeout: time.Second, Loader: loaders.LoaderFunc(func(_ context.Context, key string) (loaders.Result, error) {
 			return loaders.Result{Value: []byte("v:" + key)}, nil
 		})},

@@ -453,19 +453,25 @@ func (c *Store) Sweep() {
 
 // TakePartition removes every entry of partition p and returns them, for
 // the partition's new owner, each with the time it has left before its
-// expiry; entries past their expiry are dropped, not returned. It makes
-// p's loads in flight stale so they do not store into a partition this
-// node lost, their waiters still getting their outcome, and forgets p's
-// deletes: the partition's next owner remembers its own.
-func (c *Store) TakePartition(p int) []Listed {
+// expiry (entries past their expiry are dropped, not returned), with the
+// keys deleted in p within DeleteMemory that hold no entry since (see
+// AdoptDelete); p forgets them. It makes p's loads in flight stale so
+// they do not store into a partition this node lost; their waiters still
+// get their outcome.
+func (c *Store) TakePartition(p int) (entries []Listed, deletes []Deleted) {
 	now := c.now()
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	held := len(sh.m)
-	out := make([]Listed, 0, held)
+	entries = make([]Listed, 0, held)
 	for k, e := range sh.m {
 		if !e.pastExpiry(now) {
-			out = append(out, listed(p, k, e, now))
+			entries = append(entries, listed(p, k, e, now))
+		}
+	}
+	for k, at := range sh.deleted {
+		if _, ok := sh.m[k]; !ok && now-at < int64(DeleteMemory) {
+			deletes = append(deletes, Deleted{Partition: p, Key: k, At: time.Unix(0, at)})
 		}
 	}
 	sh.m = nil
@@ -474,25 +480,27 @@ func (c *Store) TakePartition(p int) []Listed {
 	sh.loads.MarkAllStale()
 	sh.mu.Unlock()
 	c.entries.Add(int64(-held))
-	return out
+	return entries, deletes
 }
 
 // Adopt puts an entry handed over by the partition's previous owner,
 // keeping its age and, for a ttl > 0, expiring ttl from now (the time the
 // entry had left there: relative, so the nodes' clocks need not agree),
-// unless the key has an entry already or a load in flight (either is
-// newer), was deleted here within DeleteMemory (the delete came after the
-// entry was taken from the old owner, or raced with it: a miss then loads
-// the key again, where adopting could serve a deleted value), or the
-// entry's TTL ran out. It reports whether it stored the entry. The store
-// keeps value.
+// unless the key has a load in flight or an entry stored (set, loaded,
+// refreshed, read from a dump) at or after loaded: the newer one wins, by
+// the nodes' clocks. It is not adopted either when the key was deleted
+// here within DeleteMemory (the delete came after the entry was taken
+// from the old owner, or raced with it: a miss then loads the key again,
+// where adopting could serve a deleted value), or its TTL ran out. It
+// reports whether it stored the entry. The store keeps value.
 func (c *Store) Adopt(p int, key string, value []byte, loaded time.Time, ttl time.Duration) bool {
 	return c.put(p, key, value, loaded, expiryAfter(c.now(), ttl), true)
 }
 
 // put stores value for key in partition p, loaded at loaded and expiring
 // at expires (unix nanos, 0: never), unless it has expired or, ifAbsent,
-// the key is held, being loaded or was deleted within DeleteMemory.
+// the key holds an entry as new, is being loaded or was deleted within
+// DeleteMemory.
 func (c *Store) put(p int, key string, value []byte, loaded time.Time, expires int64, ifAbsent bool) bool {
 	e, k := newEntry(key, value, loaded.UnixNano(), expires)
 	now := c.now()
@@ -501,7 +509,7 @@ func (c *Store) put(p int, key string, value []byte, loaded time.Time, expires i
 	}
 	sh := &c.shards[p]
 	sh.mu.Lock()
-	if _, ok := sh.m[key]; ifAbsent && (ok || sh.loads.InFlight(key) || c.deletedLocked(sh, key, now)) {
+	if old, ok := sh.m[key]; ifAbsent && (ok && old.loaded >= e.loaded || sh.loads.InFlight(key) || c.deletedLocked(sh, key, now)) {
 		sh.mu.Unlock()
 		return false
 	}

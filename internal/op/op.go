@@ -28,7 +28,7 @@ const (
 	Fetch                  // caches: read through; a failed load is an error
 	Set                    // caches: store a value
 	Delete                 // caches: remove a value
-	Adopt                  // caches: take an entry from the partition's previous owner, unless the key has a newer one
+	Adopt                  // caches: take an entry (or a delete) from the partition's previous owner, unless the key has a newer one
 )
 
 // Store kinds, as declared.
@@ -102,8 +102,8 @@ type Op struct {
 	Kind   Kind
 	Store  string
 	Key    string
-	Delta  int64    // Incr: the delta; Adopt: when the entry was loaded, in unix nanoseconds
-	Values [][]byte // Insert: the values; Set, Adopt: the value
+	Delta  int64    // Incr: the delta; Adopt: when the entry was loaded (or the key deleted), in unix nanoseconds
+	Values [][]byte // Insert: the values; Set, Adopt: the value (an Adopt with none: the key was deleted)
 	// TTL is, for a Set, how long after the owner stores the entry it
 	// expires; for an Adopt, the time the entry had left at its previous
 	// owner. Zero: no expiry. Relative, so that nodes' clocks need not

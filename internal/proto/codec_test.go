@@ -179,3 +179,16 @@ func FuzzDecodeBodies(f *testing.F) {
 		_ = r.DecodeBody(b)
 	})
 }
+
+// TestAdoptOfADeleteRoundTrips: an adopt with no value (a cache delete
+// handed over) reads back as one, with its time.
+func TestAdoptOfADeleteRoundTrips(t *testing.T) {
+	in := &ForwardRequest{Ops: []Op{{Kind: OpAdopt, Store: "s", Key: "k", Delta: 1 << 60}}}
+	var got ForwardRequest
+	if err := got.DecodeBody(in.AppendBody(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Ops) != 1 || got.Ops[0].Kind != OpAdopt || got.Ops[0].Key != "k" || got.Ops[0].Delta != 1<<60 || len(got.Ops[0].Values) != 0 {
+		t.Fatalf("read back as %+v", got.Ops)
+	}
+}

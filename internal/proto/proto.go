@@ -150,7 +150,7 @@ const (
 	OpFetch  uint8 = 7
 	OpSet    uint8 = 8
 	OpDelete uint8 = 9
-	OpAdopt  uint8 = 10 // a cache entry handed over by the partition's previous owner; Delta: when it was loaded; TTL: the time it had left
+	OpAdopt  uint8 = 10 // a cache entry handed over by the partition's previous owner; Delta: when it was loaded; TTL: the time it had left; no Values: the key was deleted at Delta
 )
 
 // Flags in OpResult.Count of OpGet and OpFetch.

@@ -141,9 +141,15 @@ func (s *Store) cacheConfig(d Deps, h op.Host) cache.EngineConfig {
 		Set: func(ctx context.Context, key string, v []byte, done func(error)) {
 			d.Route(ctx, s, op.Op{Kind: op.Set, Key: key, Values: [][]byte{v}}, done)
 		},
-		HandOff: func(moved []cache.Listed) {
+		HandOff: func(moved []cache.Listed, deleted []cache.Deleted) {
+			ops := make([]op.Op, 0, len(moved)+len(deleted))
 			for _, l := range moved {
-				o := op.Op{Kind: op.Adopt, Key: l.Key, Values: [][]byte{l.Entry.Value()}, Delta: l.Entry.Loaded().UnixNano(), TTL: l.TTL}
+				ops = append(ops, op.Op{Kind: op.Adopt, Key: l.Key, Values: [][]byte{l.Entry.Value()}, Delta: l.Entry.Loaded().UnixNano(), TTL: l.TTL})
+			}
+			for _, g := range deleted { // an adopt with no value: a delete
+				ops = append(ops, op.Op{Kind: op.Adopt, Key: g.Key, Delta: g.At.UnixNano()})
+			}
+			for _, o := range ops {
 				answered := s.handOff()
 				// At worst the new owner loads the key.
 				d.Route(h.Stopping, s, o, func(error) { answered() })
