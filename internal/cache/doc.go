@@ -37,7 +37,8 @@
 //
 // When a partition moves, c.TakePartition(p) gives its entries and the
 // keys deleted there within DeleteMemory; the next owner takes them with
-// Adopt and AdoptDelete, the newer of its own and what it is handed
-// winning, and a delete of its own remembered against an older entry
+// Adopt and AdoptDelete. Its own entries win, but for those read from its
+// dump within DeleteMemory, which yield to newer ones and to later
+// deletes; a delete of its own is remembered against an older entry
 // arriving late.
 package cache

@@ -59,6 +59,10 @@ type Store struct {
 	entries  atomic.Int64
 	expiring atomic.Int64 // entries held with an expiry: the sum of the shards' expiring
 	deletes  atomic.Int64 // deletes remembered: the sum of the shards' len(deleted)
+	// restoredAt is when Restore last stored an entry (unix nanos): the
+	// shards know the entries read from the dump for DeleteMemory after
+	// (see Adopt); 0 once they forgot them, or had none.
+	restoredAt atomic.Int64
 }
 
 type shard struct {
@@ -70,6 +74,9 @@ type shard struct {
 	// deleted holds the keys deleted in the partition, each with when,
 	// for DeleteMemory (see Adopt).
 	deleted map[string]int64
+	// restored holds the entries Restore stored, until Sweep forgets them
+	// (see Store.restoredAt); an entry replaced since is no longer in m.
+	restored map[*Entry]struct{}
 }
 
 // Entry is a cached value. It is immutable once stored, but for its access
@@ -430,15 +437,20 @@ func (c *Store) evict(justShard *shard, justSet string) {
 // TTL it visits only the partitions holding entries with an expiry or
 // deletes, and returns at once when there are none.
 func (c *Store) Sweep() {
-	if c.ttl <= 0 && c.expiring.Load() == 0 && c.deletes.Load() == 0 {
+	restoredAt := c.restoredAt.Load()
+	if c.ttl <= 0 && c.expiring.Load() == 0 && c.deletes.Load() == 0 && restoredAt == 0 {
 		return
 	}
 	now := c.now()
+	forgetRestored := restoredAt != 0 && now-restoredAt >= int64(DeleteMemory)
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		if len(sh.deleted) > 0 {
 			c.forgetDeletes(sh, now, false)
+		}
+		if forgetRestored {
+			sh.restored = nil
 		}
 		if c.ttl > 0 || sh.expiring > 0 {
 			for k, e := range sh.m {
@@ -448,6 +460,9 @@ func (c *Store) Sweep() {
 			}
 		}
 		sh.mu.Unlock()
+	}
+	if forgetRestored {
+		c.restoredAt.CompareAndSwap(restoredAt, 0) // unless a Restore came meanwhile
 	}
 }
 
@@ -470,11 +485,11 @@ func (c *Store) TakePartition(p int) (entries []Listed, deletes []Deleted) {
 		}
 	}
 	for k, at := range sh.deleted {
-		if _, ok := sh.m[k]; !ok && now-at < int64(DeleteMemory) {
+		if e, ok := sh.m[k]; (!ok || e.pastExpiry(now)) && now-at < int64(DeleteMemory) {
 			deletes = append(deletes, Deleted{Partition: p, Key: k, At: time.Unix(0, at)})
 		}
 	}
-	sh.m = nil
+	sh.m, sh.restored = nil, nil
 	c.countExpiring(sh, -sh.expiring)
 	c.forgetDeletes(sh, now, true)
 	sh.loads.MarkAllStale()
@@ -483,25 +498,10 @@ func (c *Store) TakePartition(p int) (entries []Listed, deletes []Deleted) {
 	return entries, deletes
 }
 
-// Adopt puts an entry handed over by the partition's previous owner,
-// keeping its age and, for a ttl > 0, expiring ttl from now (the time the
-// entry had left there: relative, so the nodes' clocks need not agree),
-// unless the key has a load in flight or an entry stored (set, loaded,
-// refreshed, read from a dump) at or after loaded: the newer one wins, by
-// the nodes' clocks. It is not adopted either when the key was deleted
-// here within DeleteMemory (the delete came after the entry was taken
-// from the old owner, or raced with it: a miss then loads the key again,
-// where adopting could serve a deleted value), or its TTL ran out. It
-// reports whether it stored the entry. The store keeps value.
-func (c *Store) Adopt(p int, key string, value []byte, loaded time.Time, ttl time.Duration) bool {
-	return c.put(p, key, value, loaded, expiryAfter(c.now(), ttl), true)
-}
-
 // put stores value for key in partition p, loaded at loaded and expiring
-// at expires (unix nanos, 0: never), unless it has expired or, ifAbsent,
-// the key holds an entry as new, is being loaded or was deleted within
-// DeleteMemory.
-func (c *Store) put(p int, key string, value []byte, loaded time.Time, expires int64, ifAbsent bool) bool {
+// at expires (unix nanos, 0: never), unless it has expired. adopt: as
+// Adopt, else as Restore.
+func (c *Store) put(p int, key string, value []byte, loaded time.Time, expires int64, adopt bool) bool {
 	e, k := newEntry(key, value, loaded.UnixNano(), expires)
 	now := c.now()
 	if c.expired(e, now) {
@@ -509,11 +509,14 @@ func (c *Store) put(p int, key string, value []byte, loaded time.Time, expires i
 	}
 	sh := &c.shards[p]
 	sh.mu.Lock()
-	if old, ok := sh.m[key]; ifAbsent && (ok && old.loaded >= e.loaded || sh.loads.InFlight(key) || c.deletedLocked(sh, key, now)) {
+	if adopt && !c.adoptableLocked(sh, key, e.loaded, now) {
 		sh.mu.Unlock()
 		return false
 	}
 	c.storeLocked(sh, k, e)
+	if !adopt {
+		c.noteRestored(sh, e, now)
+	}
 	sh.mu.Unlock()
 	c.evict(sh, key)
 	return true

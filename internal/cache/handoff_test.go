@@ -1,9 +1,13 @@
 package cache
 
 import (
+	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/internal/errs"
 	"github.com/hoard-dev/hoard/internal/op"
@@ -190,11 +194,12 @@ func TestDeletesAreHandedOver(t *testing.T) {
 }
 
 // TestAdoptOpsCarryDeletes: an Adopt with no value is a delete handed
-// over, one with more than one value an error.
+// over, which drops an entry read from the dump before it; one with more
+// than one value is an error.
 func TestAdoptOpsCarryDeletes(t *testing.T) {
 	e := testEngine(t, "", nil)
-	e.Apply(&op.Op{Kind: op.Set, Key: "k", Values: [][]byte{[]byte("v")}}, 0, nil)
-	if r, ok := e.Apply(&op.Op{Kind: op.Adopt, Key: "k", Delta: time.Now().Add(time.Second).UnixNano()}, 0, nil); !ok || r.Err != nil || !r.Deleted {
+	e.state.Restore(0, "k", []byte("from the dump"), time.Now().Add(-time.Hour), time.Time{})
+	if r, ok := e.Apply(&op.Op{Kind: op.Adopt, Key: "k", Delta: time.Now().Add(-time.Second).UnixNano()}, 0, nil); !ok || r.Err != nil || !r.Deleted {
 		t.Fatalf("adopt of a delete after the entry: %+v, %v", r, ok)
 	}
 	if _, ok := e.state.Get(0, "k"); ok {
@@ -203,5 +208,119 @@ func TestAdoptOpsCarryDeletes(t *testing.T) {
 	r, _ := e.Apply(&op.Op{Kind: op.Adopt, Key: "k", Values: [][]byte{[]byte("a"), []byte("b")}}, 0, nil)
 	if !errors.Is(r.Err, errs.ErrInvalidValue) {
 		t.Fatalf("adopt of two values: %v, want ErrInvalidValue", r.Err)
+	}
+}
+
+// TestLiveEntriesWinWhateverTheClocks: an entry set, loaded or refreshed
+// here came after the partition moved, so neither an entry nor a delete
+// handed over replaces it, even one stamped later by a clock ahead of
+// this node's.
+func TestLiveEntriesWinWhateverTheClocks(t *testing.T) {
+	c, now := newTestStore(Config{Partitions: 4})
+	runSteps(t, c, now, []step{
+		{op: "set", key: "a", value: "set here"},
+		{op: "start", key: "b", wantFirst: true},
+		{op: "finish", key: "b", value: "loaded here", wantN: 1},
+		{op: "adopt", key: "a", value: "stamped later", d: -time.Second},
+		{op: "adopt", key: "b", value: "stamped later", d: -time.Second},
+	})
+	for _, k := range []string{"a", "b"} {
+		if c.AdoptDelete(0, k, time.Unix(0, now.Load()+int64(time.Second))) {
+			t.Fatalf("a delete stamped later removed %s", k)
+		}
+	}
+	runSteps(t, c, now, []step{
+		{op: "get", key: "a", want: "set here"},
+		{op: "get", key: "b", want: "loaded here"},
+	})
+}
+
+// TestRestoredEntriesYieldForDeleteMemory: entries read from the dump
+// yield to newer ones handed over for DeleteMemory after the restore; the
+// sweep after that forgets them, and they hold their place as any other.
+func TestRestoredEntriesYieldForDeleteMemory(t *testing.T) {
+	c, now := newTestStore(Config{Partitions: 4})
+	runSteps(t, c, now, []step{
+		{op: "restore", key: "a", value: "dump", d: time.Hour, ttl: 2 * time.Hour, wantOK: true},
+		{op: "restore", key: "b", value: "dump", d: time.Hour, wantOK: true},
+		{op: "adopt", key: "a", value: "newer", d: time.Minute, wantOK: true},
+		{op: "get", key: "a", want: "newer"},
+		{op: "advance", d: DeleteMemory - time.Nanosecond},
+		{op: "sweep"},
+		{op: "adopt", key: "b", value: "still", d: time.Minute, wantOK: true},
+		{op: "restore", p: 1, key: "c", value: "dump", d: time.Hour, wantOK: true},
+		{op: "advance", d: DeleteMemory},
+		{op: "sweep"},
+		{op: "adopt", p: 1, key: "c", value: "too late", d: time.Minute},
+		{op: "get", p: 1, key: "c", want: "dump"},
+	})
+	if n := c.expiring.Load(); n != 0 {
+		t.Fatalf("%d entries counted with an expiry, want 0: a's was replaced by one without", n)
+	}
+	for i := range c.shards {
+		if c.shards[i].restored != nil {
+			t.Fatalf("partition %d still knows its restored entries", i)
+		}
+	}
+}
+
+// TestHandedDeleteTimesAreBounded: a delete handed over with a time past
+// DeleteMemory (or the farthest past an int64 holds) is ignored; one from
+// the future counts as now, and is forgotten DeleteMemory after.
+func TestHandedDeleteTimesAreBounded(t *testing.T) {
+	c, now := newTestStore(Config{Partitions: 4})
+	c.Restore(0, "k", []byte("dump"), time.Unix(0, now.Load()-int64(time.Hour)), time.Time{})
+	for _, at := range []int64{math.MinInt64, now.Load() - int64(DeleteMemory)} {
+		if c.AdoptDelete(0, "k", time.Unix(0, at)) || c.deletes.Load() != 0 {
+			t.Fatalf("a delete at %d was taken", at)
+		}
+	}
+	if !c.AdoptDelete(0, "k", time.Unix(0, math.MaxInt64)) {
+		t.Fatal("a delete from the future did not drop the dump's entry")
+	}
+	now.Add(int64(DeleteMemory))
+	c.Sweep()
+	if n := c.deletes.Load(); n != 0 {
+		t.Fatalf("a delete from the future is still remembered after DeleteMemory (%d)", n)
+	}
+	if _, deletes := c.TakePartition(0); len(deletes) != 0 {
+		t.Fatalf("handed over again: %+v", deletes)
+	}
+}
+
+// TestDeleteHandedOverPastAnExpiredEntry: a delete followed by an entry
+// that expired is handed over, as the entry is not.
+func TestDeleteHandedOverPastAnExpiredEntry(t *testing.T) {
+	c, now := newTestStore(Config{Partitions: 4})
+	c.Delete(0, "k")
+	c.SetTTL(0, "k", []byte("brief"), time.Second)
+	now.Add(int64(time.Second))
+	entries, deletes := c.TakePartition(0)
+	if len(entries) != 0 || len(deletes) != 1 || deletes[0].Key != "k" {
+		t.Fatalf("took %+v and %+v; want k's delete alone", entries, deletes)
+	}
+}
+
+// TestLoseHandsDeletesOver: the engine hands a lost partition's deletes
+// over, with its entries or alone.
+func TestLoseHandsDeletesOver(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var entries []Listed
+	var deletes []Deleted
+	calls := 0
+	e := NewEngine(op.Host{Partitions: 4, Stopping: ctx, Logger: hclog.NewNullLogger(), Go: func(f func()) bool { f(); return true }},
+		EngineConfig{Name: "users", HandOff: func(l []Listed, d []Deleted) {
+			calls++
+			entries, deletes = append(entries, l...), append(deletes, d...)
+		}})
+	e.Apply(&op.Op{Kind: op.Delete, Key: "gone"}, 1, nil)
+	e.Lose([]int{1}, false)
+	if calls != 1 || len(entries) != 0 || len(deletes) != 1 || deletes[0].Key != "gone" || deletes[0].Partition != 1 {
+		t.Fatalf("%d hand-offs of %+v and %+v; want one of gone's delete", calls, entries, deletes)
+	}
+	e.Lose([]int{1}, false)
+	if calls != 1 {
+		t.Fatal("a partition with nothing to hand over was handed over")
 	}
 }
