@@ -184,10 +184,11 @@ func (e *Engine) Run(ctx context.Context) {
 
 // Lose hands the entries of partitions this node no longer owns (or, on
 // its first ring, never owned: read from its dump) to their new owners,
-// which keep them unless they hold newer ones, with the keys deleted there
-// lately, which the new owners drop if they hold older entries (a node
-// back from a restart, with its dump); without HandOff they are dropped
-// and the new owners load on a miss.
+// with the keys deleted there lately; the new owners keep their own
+// entries over them, but for those just read from their dump (a node back
+// from a restart), which yield to newer entries and later deletes (see
+// Store.Adopt). Without HandOff they are dropped and the new owners load
+// on a miss.
 func (e *Engine) Lose(partitions []int, _ bool) {
 	var moved []Listed
 	var deleted []Deleted

@@ -22,8 +22,8 @@ type Deleted struct {
 // keeping its age and, for a ttl > 0, expiring ttl from now (the time the
 // entry had left there: relative, so the nodes' clocks need not agree),
 // unless the key has a load in flight or an entry of this node's: one
-// set, loaded or refreshed here came after the partition moved, so it is
-// newer, whatever the clocks say. The exception is an entry read from the
+// set, loaded, refreshed or adopted here came after the partition moved
+// (or before it, from another node), so it wins, whatever the clocks say. The exception is an entry read from the
 // dump (Restore) within DeleteMemory: a node back from a restart takes
 // the entries handed over that were stored after its own (by loaded, on
 // the nodes' clocks), those set while it was away. An entry is not
@@ -54,7 +54,7 @@ func (c *Store) AdoptDelete(p int, key string, at time.Time) bool {
 	defer sh.mu.Unlock()
 	c.rememberDelete(sh, key, now)
 	e, ok := sh.m[key]
-	if !ok || !c.restoredLocked(sh, e) || e.loaded >= t {
+	if !ok || !c.restoredLocked(sh, e, now) || e.loaded >= t {
 		return false
 	}
 	c.removeLocked(sh, key, e)
@@ -68,7 +68,7 @@ func (c *Store) adoptableLocked(sh *shard, key string, loaded, now int64) bool {
 		return false
 	}
 	old, ok := sh.m[key]
-	return !ok || c.restoredLocked(sh, old) && old.loaded < loaded
+	return !ok || c.restoredLocked(sh, old, now) && old.loaded < loaded
 }
 
 // noteRestored records that e, stored by Restore at now, came from the
@@ -81,11 +81,14 @@ func (c *Store) noteRestored(sh *shard, e *Entry, now int64) {
 	c.restoredAt.Store(now)
 }
 
-// restoredLocked reports whether e, held in sh, was read from the dump
-// within DeleteMemory (lock held).
-func (c *Store) restoredLocked(sh *shard, e *Entry) bool {
-	_, ok := sh.restored[e]
-	return ok
+// restoredLocked reports whether e, held in sh, was read from the dump,
+// and the last Restore was within DeleteMemory of now (lock held).
+func (c *Store) restoredLocked(sh *shard, e *Entry, now int64) bool {
+	if _, ok := sh.restored[e]; !ok {
+		return false
+	}
+	at := c.restoredAt.Load()
+	return at != 0 && now-at < int64(DeleteMemory)
 }
 
 // rememberDelete records that key was deleted in sh at now (lock held).

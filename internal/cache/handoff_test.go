@@ -262,6 +262,9 @@ func TestRestoredEntriesYieldForDeleteMemory(t *testing.T) {
 			t.Fatalf("partition %d still knows its restored entries", i)
 		}
 	}
+	if at := c.restoredAt.Load(); at != 0 {
+		t.Fatalf("the store still dates a restore at %d: every sweep would visit every partition", at)
+	}
 }
 
 // TestHandedDeleteTimesAreBounded: a delete handed over with a time past
@@ -322,5 +325,68 @@ func TestLoseHandsDeletesOver(t *testing.T) {
 	e.Lose([]int{1}, false)
 	if calls != 1 {
 		t.Fatal("a partition with nothing to hand over was handed over")
+	}
+}
+
+// TestRestoredEntriesReplacedHereStopYielding: an entry read from the
+// dump and then set, loaded or refreshed here is this node's own: neither
+// a newer entry nor a later delete handed over replaces it.
+func TestRestoredEntriesReplacedHereStopYielding(t *testing.T) {
+	for name, replace := range map[string][]step{
+		"set":       {{op: "set", key: "k", value: "here"}},
+		"load":      {{op: "finish", key: "k", value: "here"}},
+		"refreshed": {{op: "hold", key: "k"}, {op: "refreshed", key: "k", value: "here"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, now := newTestStore(Config{Partitions: 4})
+			runSteps(t, c, now, append([]step{{op: "restore", key: "k", value: "dump", d: time.Hour, wantOK: true}}, replace...))
+			runSteps(t, c, now, []step{
+				{op: "adopt", key: "k", value: "handed", d: -time.Second},
+				{op: "get", key: "k", want: "here"},
+			})
+			if c.AdoptDelete(0, "k", time.Unix(0, now.Load())) {
+				t.Fatal("a delete handed over removed the entry stored here")
+			}
+			runSteps(t, c, now, []step{{op: "get", key: "k", want: "here"}})
+		})
+	}
+}
+
+// TestRestoredEntriesYieldOnlyToNewer: an entry read from the dump keeps
+// its place against an older entry or an earlier delete handed over, and
+// yields to none DeleteMemory after the restore, swept or not.
+func TestRestoredEntriesYieldOnlyToNewer(t *testing.T) {
+	c, now := newTestStore(Config{Partitions: 4})
+	runSteps(t, c, now, []step{
+		{op: "restore", key: "a", value: "dump", d: 10 * time.Second, wantOK: true},
+		{op: "restore", key: "b", value: "dump", d: time.Hour, wantOK: true},
+		{op: "adopt", key: "a", value: "older", d: time.Hour},
+	})
+	if c.AdoptDelete(0, "a", time.Unix(0, now.Load()-int64(20*time.Second))) {
+		t.Fatal("a delete from before the dump's entry removed it")
+	}
+	runSteps(t, c, now, []step{
+		{op: "get", key: "a", want: "dump"},
+		{op: "advance", d: DeleteMemory},
+		{op: "adopt", key: "b", value: "newer", d: time.Second},
+		{op: "get", key: "b", want: "dump"},
+	})
+}
+
+// TestHandedDeletesAreRememberedFromTheirArrival: a delete handed over is
+// remembered DeleteMemory from when it arrived, not from when it was made.
+func TestHandedDeletesAreRememberedFromTheirArrival(t *testing.T) {
+	c, now := newTestStore(Config{Partitions: 4})
+	c.AdoptDelete(0, "k", time.Unix(0, now.Load()-int64(DeleteMemory/2)))
+	now.Add(int64(DeleteMemory/2) + 1)
+	c.Sweep()
+	if n := c.deletes.Load(); n != 1 {
+		t.Fatalf("%d deletes remembered past DeleteMemory from the delete, want 1 (from its arrival)", n)
+	}
+	runSteps(t, c, now, []step{{op: "adopt", key: "k", value: "older"}})
+	now.Add(int64(DeleteMemory / 2))
+	c.Sweep()
+	if n := c.deletes.Load(); n != 0 {
+		t.Fatalf("%d deletes remembered past DeleteMemory from its arrival, want 0", n)
 	}
 }

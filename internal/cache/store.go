@@ -66,7 +66,7 @@ type Store struct {
 }
 
 type shard struct {
-	// mu guards m, expiring, loads and deleted.
+	// mu guards m, expiring, loads, deleted and restored.
 	mu       sync.Mutex
 	m        map[string]*Entry
 	expiring int                         // entries of m with an expiry
@@ -75,7 +75,8 @@ type shard struct {
 	// for DeleteMemory (see Adopt).
 	deleted map[string]int64
 	// restored holds the entries Restore stored, until Sweep forgets them
-	// (see Store.restoredAt); an entry replaced since is no longer in m.
+	// (see Store.restoredAt); an entry replaced or removed since is no
+	// longer in m, and stays here (alive) until then.
 	restored map[*Entry]struct{}
 }
 
@@ -433,9 +434,11 @@ func (c *Store) evict(justShard *shard, justSet string) {
 }
 
 // Sweep drops expired entries, those unread for the TTL and those past
-// their own expiry, and forgets deletes older than DeleteMemory. With no
-// TTL it visits only the partitions holding entries with an expiry or
-// deletes, and returns at once when there are none.
+// their own expiry, forgets deletes older than DeleteMemory and, once
+// DeleteMemory passed since the last Restore, which entries came from the
+// dump. With no TTL it visits only the partitions holding entries with an
+// expiry or deletes, and returns at once when there are none and no
+// Restore is that recent.
 func (c *Store) Sweep() {
 	restoredAt := c.restoredAt.Load()
 	if c.ttl <= 0 && c.expiring.Load() == 0 && c.deletes.Load() == 0 && restoredAt == 0 {
@@ -449,7 +452,7 @@ func (c *Store) Sweep() {
 		if len(sh.deleted) > 0 {
 			c.forgetDeletes(sh, now, false)
 		}
-		if forgetRestored {
+		if forgetRestored && c.restoredAt.Load() == restoredAt { // no Restore since
 			sh.restored = nil
 		}
 		if c.ttl > 0 || sh.expiring > 0 {
@@ -469,8 +472,8 @@ func (c *Store) Sweep() {
 // TakePartition removes every entry of partition p and returns them, for
 // the partition's new owner, each with the time it has left before its
 // expiry (entries past their expiry are dropped, not returned), with the
-// keys deleted in p within DeleteMemory that hold no entry since (see
-// AdoptDelete); p forgets them. It makes p's loads in flight stale so
+// keys deleted in p within DeleteMemory that hold no entry since, or one
+// past its expiry (see AdoptDelete); p forgets them. It makes p's loads in flight stale so
 // they do not store into a partition this node lost; their waiters still
 // get their outcome.
 func (c *Store) TakePartition(p int) (entries []Listed, deletes []Deleted) {
