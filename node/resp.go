@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/hoard-dev/hoard/internal/cache"
 	"github.com/hoard-dev/hoard/internal/op"
 	"github.com/hoard-dev/hoard/internal/resp"
 )
@@ -38,6 +39,28 @@ type respBackend struct{ n *Node }
 
 func (b respBackend) Start(o *op.Op, done func(op.Result)) (op.Result, bool) {
 	return b.n.start(o, time.Time{}, done) // the router's OpTimeout
+}
+
+// Peek answers a cache Get at once from this node's memory when the node
+// owns the key and holds it (see resp.Peeker).
+func (b respBackend) Peek(o *op.Op) ([]byte, bool) {
+	n := b.n
+	if o.Kind != op.Get || n.refusing() {
+		return nil, false
+	}
+	s, err := n.stores.Get(o.Store)
+	if err != nil {
+		return nil, false
+	}
+	e, ok := s.Engine.(*cache.Engine)
+	if !ok {
+		return nil, false
+	}
+	p, mine := n.router.Local(o.Store, o.Key)
+	if !mine {
+		return nil, false
+	}
+	return e.Peek(p, o.Key)
 }
 
 func (b respBackend) StoreKind(store string) string {

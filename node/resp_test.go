@@ -307,6 +307,49 @@ func TestRESPPipelineKeepsOrder(t *testing.T) {
 	}
 }
 
+// TestRESPCacheGetsInPipelines: a GET of a cached key, answered at once
+// from the owner's memory (Peek) or through the op path elsewhere, sees
+// every SET and DEL before it in the pipeline, on every node: the owner's
+// and the others.
+func TestRESPCacheGetsInPipelines(t *testing.T) {
+	c, _ := respCluster(t, 3)
+	ctx := ctxT(t)
+	for i := range 3 {
+		rdb := redisClient(t, c.Node(i), 0)
+		pipe := rdb.Pipeline()
+		type read struct {
+			cmd  *redis.StringCmd
+			want string // "" for none
+		}
+		var reads []read
+		for k := range 30 {
+			key := fmt.Sprintf("users:piped-%d", k)
+			for round := range 3 {
+				v := fmt.Sprintf("n%d-r%d", i, round)
+				pipe.Set(ctx, key, v, 0)
+				reads = append(reads, read{pipe.Get(ctx, key), v})
+			}
+			pipe.Del(ctx, key)
+			reads = append(reads, read{pipe.Get(ctx, key), ""})
+			pipe.Set(ctx, key, "last", 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			t.Fatalf("node %d: pipeline: %v", i, err)
+		}
+		for j, r := range reads {
+			got, err := r.cmd.Result()
+			if r.want == "" && err != redis.Nil || r.want != "" && (err != nil || got != r.want) {
+				t.Fatalf("node %d: GET %d in the pipeline = %q, %v; want %q", i, j, got, err, r.want)
+			}
+		}
+		for _, n := range []int{0, 1, 2} {
+			if got, err := redisClient(t, c.Node(n), 0).Get(ctx, "users:piped-7").Result(); err != nil || got != "last" {
+				t.Fatalf("node %d after node %d's pipeline: GET = %q, %v; want last", n, i, got, err)
+			}
+		}
+	}
+}
+
 // Many connections to every node at once: every acknowledged increment
 // lands in the sink, once.
 func TestRESPConcurrentConnections(t *testing.T) {

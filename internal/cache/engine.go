@@ -121,6 +121,11 @@ func (e *Engine) Apply(o *op.Op, p int, done func(op.Result)) (op.Result, bool) 
 	return op.Result{}, false
 }
 
+// Peek returns key's cached value in partition p, as a Get that hits
+// (shared: callers must not modify it); false on a miss, with nothing
+// started.
+func (e *Engine) Peek(p int, key string) ([]byte, bool) { return e.state.Get(p, key) }
+
 // runLoad loads key into partition p on a goroutine of the node's and
 // hands the outcome to every caller waiting on it.
 func (e *Engine) runLoad(p int, key string) {

@@ -137,13 +137,22 @@ func (r *Router) Rerouted() int64 { return r.rerouted.Load() }
 // until it is done (target must not use it after that); a forwarded op is
 // copied into its Call.
 func (r *Router) Start(o *op.Op, target Applier, deadline time.Time, done func(op.Result)) (op.Result, bool) {
-	if snap := r.cfg.Ring(); snap != nil {
-		if p, owner := snap.Locate(o.Store, o.Key); owner.Name == r.cfg.Name {
-			return target.Apply(o, p, done)
-		}
+	if p, mine := r.Local(o.Store, o.Key); mine {
+		return target.Apply(o, p, done)
 	}
 	r.Route(&Call{Op: *o, Target: target, Deadline: deadline, Done: done})
 	return op.Result{}, false
+}
+
+// Local returns the partition of store's key and whether this node owns
+// it, in the ring it routes by.
+func (r *Router) Local(store, key string) (int, bool) {
+	snap := r.cfg.Ring()
+	if snap == nil {
+		return 0, false
+	}
+	p, owner := snap.Locate(store, key)
+	return p, owner.Name == r.cfg.Name
 }
 
 // Route applies c here if this node owns its key, else hands it to the
