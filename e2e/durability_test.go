@@ -19,6 +19,7 @@ import (
 
 	"github.com/hoard-dev/hoard/client"
 	"github.com/hoard-dev/hoard/internal/ledger"
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 // TestCrashLosesNothingWithWAL kills one of three agents with SIGKILL while
@@ -32,13 +33,7 @@ import (
 // paused and never counted as acknowledged, loses its last bytes before the
 // restart; it is reported, never replayed, and start-up goes on.
 func TestCrashLosesNothingWithWAL(t *testing.T) {
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HOARD_TEST_POSTGRES_DSN not set under CI; .ci/run sources scripts/ci-postgres.sh")
-		}
-		t.Skip("HOARD_TEST_POSTGRES_DSN not set; run `source scripts/ci-postgres.sh` first")
-	}
+	dsn := testcluster.PostgresDSN(t)
 	for _, tc := range []struct {
 		name  string
 		fsync string

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hoard-dev/hoard/client"
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 // TestOwnerLostForGood kills one of three agents with SIGKILL while writers
@@ -26,13 +26,7 @@ import (
 // failure detection, lets its backups deliver its ops, then resumes it (a
 // zombie owner that flushes what it held): still exactly once.
 func TestOwnerLostForGood(t *testing.T) {
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HOARD_TEST_POSTGRES_DSN not set under CI; .ci/run sources scripts/ci-postgres.sh")
-		}
-		t.Skip("HOARD_TEST_POSTGRES_DSN not set; run `source scripts/ci-postgres.sh` first")
-	}
+	dsn := testcluster.PostgresDSN(t)
 	t.Run("sigkill, never restarted", func(t *testing.T) { loseOwner(t, dsn, false) })
 	t.Run("sigstop past failure detection, then resumed", func(t *testing.T) { loseOwner(t, dsn, true) })
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hoard-dev/hoard/testcluster"
 )
 
 // redisCLI is Debian's redis-cli (redis-tools), which .ci/run installs.
@@ -80,13 +82,7 @@ func waitSameRing(t *testing.T, agents []*agent) {
 // pipelined commands (redis-cli --pipe) lands exactly once, in order.
 func TestRedisCLIThroughAgents(t *testing.T) {
 	bin := redisCLI(t)
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HOARD_TEST_POSTGRES_DSN not set under CI; .ci/run sources scripts/ci-postgres.sh")
-		}
-		t.Skip("HOARD_TEST_POSTGRES_DSN not set; run `source scripts/ci-postgres.sh` first")
-	}
+	dsn := testcluster.PostgresDSN(t)
 	agents, counters, values := startPGAgents(t, dsn, `
 sink "file" "out" { path = "{dir}/out.jsonl" }
 counter "pageviews" {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,19 +17,6 @@ import (
 	"github.com/hoard-dev/hoard/testcluster"
 )
 
-// testDSN returns the DSN of the PostgreSQL the tests may use. Without one
-// the test is skipped, or fails on CI, where .ci/run starts a server.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run the PostgreSQL tests: "+
-			"bash -c 'source scripts/ci-postgres.sh && go test ./loaders/' "+
-			"(or set it to a scratch database's DSN; in CI, .ci/run starts PostgreSQL)")
-	}
-	return dsn
-}
-
 // testDB is a connection for setting up tables and looking at the server.
 type testDB struct {
 	t    *testing.T
@@ -40,7 +26,7 @@ type testDB struct {
 
 func newTestDB(t *testing.T) *testDB {
 	t.Helper()
-	dsn := testDSN(t)
+	dsn := testcluster.PostgresDSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -354,7 +340,7 @@ func TestNewPostgresErrors(t *testing.T) {
 	}
 
 	t.Run("missing database", func(t *testing.T) {
-		dsn := testDSN(t)
+		dsn := testcluster.PostgresDSN(t)
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			t.Fatal(err)

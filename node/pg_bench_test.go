@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -25,10 +24,7 @@ import (
 // run. It needs HOARD_TEST_POSTGRES_DSN (source scripts/ci-postgres.sh).
 // Run: go test -run '^$' -bench PostgresVersusDirect -benchtime 1x ./node/
 func BenchmarkPostgresVersusDirect(b *testing.B) {
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		b.Skip("HOARD_TEST_POSTGRES_DSN not set: source scripts/ci-postgres.sh first")
-	}
+	dsn := testcluster.PostgresDSN(b)
 	const increments, keys = 1000000, 10000
 	ctx := context.Background()
 	suffix := fmt.Sprintf("%d", rand.Uint32())

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,17 +21,6 @@ import (
 	"github.com/hoard-dev/hoard/sinks"
 	"github.com/hoard-dev/hoard/testcluster"
 )
-
-// pgDSN returns the test database's DSN. Without one the test skips, or
-// fails in CI, where .ci/run starts PostgreSQL.
-func pgDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; run `source scripts/ci-postgres.sh` first (in CI, .ci/run starts PostgreSQL)")
-	}
-	return dsn
-}
 
 // pgTables gives a test its own sink tables and drops them afterwards.
 func pgTables(t *testing.T, dsn string) (sinks.PostgresConfig, *pgxpool.Pool) {
@@ -74,7 +62,7 @@ func newPGSink(t *testing.T, cfg sinks.PostgresConfig) *sinks.Postgres {
 // TestPostgresThroughCluster: counters and buffers from a 3-node cluster
 // land in PostgreSQL with exact sums and every value exactly once.
 func TestPostgresThroughCluster(t *testing.T) {
-	cfg, pool := pgTables(t, pgDSN(t))
+	cfg, pool := pgTables(t, testcluster.PostgresDSN(t))
 	pg := newPGSink(t, cfg)
 	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, nc *node.Config) {
 		nc.Stores = []node.StoreConfig{
@@ -170,7 +158,7 @@ func (w *switchingSink) Applied(ctx context.Context, store, origin string) (map[
 // write-ahead log of a node that then crashes and restarts (its log
 // replayed), and replayed from the dead-letter: it is applied exactly once.
 func TestPostgresRetriedAndReplayedBatchesApplyOnce(t *testing.T) {
-	cfg, pool := pgTables(t, pgDSN(t))
+	cfg, pool := pgTables(t, testcluster.PostgresDSN(t))
 	pg := newPGSink(t, cfg)
 	sink := &switchingSink{pg: pg, s: commitThenFail{pg}}
 	c := testcluster.New(t, 1, &testcluster.Options{Configure: func(i int, nc *node.Config) {
@@ -301,7 +289,7 @@ func pgDSNVia(t *testing.T, dsn, addr string) string {
 // TestPostgresOutage: PostgreSQL goes away mid-run; batches are retried,
 // then dead-lettered; once it is back, replay loses nothing.
 func TestPostgresOutage(t *testing.T) {
-	dsn := pgDSN(t)
+	dsn := testcluster.PostgresDSN(t)
 	pc, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		t.Fatalf("DSN %q: %v", dsn, err)

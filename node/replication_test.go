@@ -20,7 +20,7 @@ import (
 // asked.
 func replicatedCluster(t *testing.T) (*testcluster.Cluster, func(ctx context.Context) (int64, int64, int64)) {
 	t.Helper()
-	cfg, pool := pgTables(t, pgDSN(t))
+	cfg, pool := pgTables(t, testcluster.PostgresDSN(t))
 	pg := newPGSink(t, cfg)
 	c := testcluster.New(t, 3, &testcluster.Options{Configure: func(i int, nc *node.Config) {
 		nc.Stores = []node.StoreConfig{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,19 +16,6 @@ import (
 
 // pgWhen is a batch time PostgreSQL stores exactly (microseconds).
 var pgWhen = time.Date(2026, 11, 21, 12, 0, 0, 123000, time.UTC)
-
-// pgTestDSN returns the DSN of the PostgreSQL the tests may use. Without
-// one the test is skipped, or fails on CI, where .ci/run starts a server.
-func pgTestDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run the PostgreSQL tests: "+
-			"bash -c 'source scripts/ci-postgres.sh && go test ./sinks/' "+
-			"(or set it to a scratch database's DSN; in CI, .ci/run starts PostgreSQL)")
-	}
-	return dsn
-}
 
 // pgWithParam returns dsn, a URL or key=value DSN, with one more parameter.
 func pgWithParam(dsn, param string) string {
@@ -51,7 +37,7 @@ type pgTestDB struct {
 
 func newPGTestDB(t testing.TB) *pgTestDB {
 	t.Helper()
-	dsn := pgTestDSN(t)
+	dsn := testcluster.PostgresDSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)

@@ -55,3 +55,17 @@ func SkipOrFailInCI(t testing.TB, format string, args ...any) {
 	}
 	t.Skipf(format, args...)
 }
+
+// PostgresDSN returns the DSN of the PostgreSQL server the tests may use,
+// from HOARD_TEST_POSTGRES_DSN. Without one the test skips, or fails when
+// CI is "true" (SkipOrFailInCI): .ci/run starts PostgreSQL and sets it.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run the PostgreSQL tests: "+
+			"bash -c 'source scripts/ci-postgres.sh && make test' "+
+			"(or set it to a scratch database's DSN; in CI, .ci/run starts PostgreSQL)")
+	}
+	return dsn
+}

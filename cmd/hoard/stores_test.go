@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -99,10 +98,7 @@ cache "plain" {
 // own statement and flushes a batch with ranges through it twice: the
 // user's table gets it once.
 func TestBuildStoresPostgresStatements(t *testing.T) {
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run: bash -c 'source scripts/ci-postgres.sh && go test ./cmd/hoard/'")
-	}
+	dsn := testcluster.PostgresDSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -220,10 +216,7 @@ cache "plain" {
 // TestBuildStoresPostgresInitQuery builds a postgres loader with an
 // init_query and seeds from a real table.
 func TestBuildStoresPostgresInitQuery(t *testing.T) {
-	dsn := os.Getenv("HOARD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		testcluster.SkipOrFailInCI(t, "HOARD_TEST_POSTGRES_DSN not set; to run: bash -c 'source scripts/ci-postgres.sh && go test ./cmd/hoard/'")
-	}
+	dsn := testcluster.PostgresDSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
