@@ -53,7 +53,7 @@ func (c *Store) AdoptDelete(p int, key string, at time.Time) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c.rememberDelete(sh, key, now)
-	e, ok := sh.m[key]
+	e, ok := sh.idx.lookup(c.hash(key), key)
 	if !ok || !c.restoredLocked(sh, e, now) || e.loaded >= t {
 		return false
 	}
@@ -67,7 +67,7 @@ func (c *Store) adoptableLocked(sh *shard, key string, loaded, now int64) bool {
 	if sh.loads.InFlight(key) || c.deletedLocked(sh, key, now) {
 		return false
 	}
-	old, ok := sh.m[key]
+	old, ok := sh.idx.lookup(c.hash(key), key)
 	return !ok || c.restoredLocked(sh, old, now) && old.loaded < loaded
 }
 

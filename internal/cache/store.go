@@ -3,12 +3,12 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/hoard-dev/hoard/internal/singleflight"
 )
@@ -18,7 +18,7 @@ var ErrInvalidConfig = errors.New("cache: invalid config")
 
 // Config sizes a Store.
 type Config struct {
-	// Partitions is how many partitions the store holds, one shard (map and
+	// Partitions is how many partitions the store holds, one shard (index and
 	// lock) each; the p argument of every method is in [0, Partitions).
 	// It must be at least 1.
 	Partitions int
@@ -47,10 +47,11 @@ func (c Config) Validate() error {
 }
 
 // Store holds a cache store's entries at their owner, sharded by
-// partition. Reads take the shard's lock for a map lookup only; the time
+// partition. Reads take the shard's lock for an index lookup only; the time
 // of the read is recorded atomically on the entry. A Store is safe for
 // concurrent use; it starts no goroutine but for Refresh's loads.
 type Store struct {
+	seed       maphash.Seed // hashes keys in the shards' indexes, random per Store against key flooding
 	ttl        time.Duration
 	maxEntries int
 	now        func() int64 // unix nanos; a field so that tests can move time
@@ -66,10 +67,10 @@ type Store struct {
 }
 
 type shard struct {
-	// mu guards m, expiring, loads, deleted and restored.
+	// mu guards idx, expiring, loads, deleted and restored.
 	mu       sync.Mutex
-	m        map[string]*Entry
-	expiring int                         // entries of m with an expiry
+	idx      index                       // the entries by key
+	expiring int                         // entries of idx with an expiry
 	loads    singleflight.Group[Outcome] // loads in flight, one per key
 	// deleted holds the keys deleted in the partition, each with when,
 	// for DeleteMemory (see Adopt).
@@ -78,33 +79,6 @@ type shard struct {
 	// (see Store.restoredAt); an entry replaced or removed since is no
 	// longer in m, and stays here (alive) until then.
 	restored map[*Entry]struct{}
-}
-
-// Entry is a cached value. It is immutable once stored, but for its access
-// time; a new value is a new entry, so "is the entry still the one I
-// read?" is a pointer check.
-type Entry struct {
-	value   []byte
-	loaded  int64        // unix nanos of the load, set or refresh that stored it
-	expires int64        // unix nanos from which the entry is gone, whatever its reads; 0: never
-	access  atomic.Int64 // unix nanos of the last read, kept when the store reads it (readsAccess)
-}
-
-// Value returns the entry's value. It is shared: callers must not modify
-// it.
-func (e *Entry) Value() []byte { return e.value }
-
-// Loaded returns when the load, set or refresh that stored the entry
-// happened (for a restored entry, when it was first stored).
-func (e *Entry) Loaded() time.Time { return time.Unix(0, e.loaded) }
-
-// Expires returns when the entry expires, set by SetTTL and kept by
-// refreshes; the zero Time when it has no expiry.
-func (e *Entry) Expires() time.Time {
-	if e.expires == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, e.expires)
 }
 
 // Outcome is what a load gave the callers waiting on it.
@@ -118,6 +92,7 @@ type Outcome struct {
 // New does not check it.
 func New(cfg Config) *Store {
 	return &Store{
+		seed:       maphash.MakeSeed(),
 		ttl:        cfg.TTL,
 		maxEntries: cfg.MaxEntries,
 		now:        func() int64 { return time.Now().UnixNano() },
@@ -137,11 +112,6 @@ func (c *Store) expired(e *Entry, now int64) bool {
 	return e.pastExpiry(now) || c.ttl > 0 && now-max(e.loaded, e.access.Load()) > int64(c.ttl)
 }
 
-// pastExpiry reports whether e has an expiry and it has come.
-func (e *Entry) pastExpiry(now int64) bool {
-	return e.expires != 0 && now >= e.expires
-}
-
 // expiryAfter returns the expiry of an entry stored at now for ttl: 0 (none)
 // for a ttl <= 0; the farthest time an int64 holds if now+ttl overflows.
 func expiryAfter(now int64, ttl time.Duration) int64 {
@@ -158,7 +128,7 @@ func expiryAfter(now int64, ttl time.Duration) int64 {
 // it expired. A zero now, from a store that reads no access times, reads
 // the clock only for an entry with an expiry of its own.
 func (c *Store) lookupLocked(sh *shard, key string, now int64) *Entry {
-	e := sh.m[key]
+	e := sh.idx.get(c.hash(key), key)
 	if e == nil {
 		return nil
 	}
@@ -221,62 +191,10 @@ func (c *Store) SetTTL(p int, key string, value []byte, ttl time.Duration) {
 	c.evict(sh, key)
 }
 
-// newEntry returns an entry of value and the string to key it by in a
-// shard's map. A short key and value live in the entry's own allocation,
-// and the returned key is a view of its bytes there: a read then finds
-// the key it compares, the entry and the value in the same one or two
-// cache lines, instead of in three allocations. Otherwise the entry
-// keeps value and the key is key.
-func newEntry(key string, value []byte, at, expires int64) (*Entry, string) {
-	var e *Entry
-	switch n := len(key) + len(value); {
-	case value == nil || n > len(entry128{}.b):
-		e = &Entry{value: value}
-	case n <= len(entry64{}.b):
-		x := &entry64{}
-		e, key = &x.Entry, x.hold(x.b[:], key, value)
-	default:
-		x := &entry128{}
-		e, key = &x.Entry, x.hold(x.b[:], key, value)
-	}
-	e.loaded, e.expires = at, expires
-	e.access.Store(at)
-	return e, key
-}
-
-// entry64 and entry128 are an Entry with room after it for a short key
-// and value: objects of 64 and 128 bytes. The entry is their first field,
-// so a pointer to it, or into the room, keeps the whole alive.
-type (
-	entry64 struct {
-		Entry
-		b [64 - unsafe.Sizeof(Entry{})]byte
-	}
-	entry128 struct {
-		Entry
-		b [128 - unsafe.Sizeof(Entry{})]byte
-	}
-)
-
-// hold copies key and value into room, which follows e in its allocation,
-// points e's value at its copy and returns the copy of key. Neither copy
-// is ever written again: the key is a string over its bytes.
-func (e *Entry) hold(room []byte, key string, value []byte) string {
-	k := copy(room, key)
-	v := copy(room[k:], value)
-	e.value = room[k : k+v : k+v]
-	if k == 0 {
-		return ""
-	}
-	return unsafe.String(&room[0], k)
-}
-
 // storeLocked puts e for key in sh, whose lock is held.
 func (c *Store) storeLocked(sh *shard, key string, e *Entry) {
-	if sh.m == nil {
-		sh.m = make(map[string]*Entry)
-	}
-	old, ok := sh.m[key]
+	h := c.hash(key)
+	old, ok := sh.idx.lookup(h, key)
 	switch {
 	case !ok:
 		c.entries.Add(1)
@@ -286,17 +204,26 @@ func (c *Store) storeLocked(sh *shard, key string, e *Entry) {
 	if e.expires != 0 {
 		c.countExpiring(sh, 1)
 	}
-	sh.m[key] = e
+	sh.idx.put(h, key, e)
 }
 
 // removeLocked deletes key, whose entry is e, from sh (lock held).
 func (c *Store) removeLocked(sh *shard, key string, e *Entry) {
-	delete(sh.m, key)
+	sh.idx.del(c.hash(key), key)
+	c.dropped(sh, e)
+}
+
+// dropped counts e, just removed from sh's index, out of the store (lock
+// held).
+func (c *Store) dropped(sh *shard, e *Entry) {
 	c.entries.Add(-1)
 	if e.expires != 0 {
 		c.countExpiring(sh, -1)
 	}
 }
+
+// hash returns key's hash in the shards' indexes.
+func (c *Store) hash(key string) uint64 { return maphash.String(c.seed, key) }
 
 // countExpiring adds n to the entries with an expiry sh holds (lock held).
 func (c *Store) countExpiring(sh *shard, n int) {
@@ -315,7 +242,7 @@ func (c *Store) Delete(p int, key string) bool {
 	defer sh.mu.Unlock()
 	sh.loads.MarkStale(key)
 	c.rememberDelete(sh, key, now)
-	e, ok := sh.m[key]
+	e, ok := sh.idx.lookup(c.hash(key), key)
 	if !ok {
 		return false
 	}
@@ -331,7 +258,7 @@ func (c *Store) Refreshed(p int, key string, old *Entry, value []byte) {
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.m[key] != old || old == nil {
+	if old == nil || sh.idx.get(c.hash(key), key) != old {
 		return
 	}
 	if value == nil {
@@ -409,24 +336,23 @@ func (c *Store) evict(justShard *shard, justSet string) {
 		for i := 0; i < len(c.shards) && samples < evictSamples; i++ {
 			sh := &c.shards[(start+i)%len(c.shards)]
 			sh.mu.Lock()
-			for k, e := range sh.m { // map order is random: a sample
+			sh.idx.sample(rand.Int(), func(k string, e *Entry) bool {
 				if sh == justShard && k == justSet {
-					continue
+					return true
 				}
 				if a := e.access.Load(); a < oldest {
 					oldest, victimShard, victimKey, victim = a, sh, k, e
 				}
-				if samples++; samples >= evictSamples {
-					break
-				}
-			}
+				samples++
+				return samples < evictSamples
+			})
 			sh.mu.Unlock()
 		}
 		if victim == nil {
 			return
 		}
 		victimShard.mu.Lock()
-		if victimShard.m[victimKey] == victim {
+		if victimShard.idx.get(c.hash(victimKey), victimKey) == victim {
 			c.removeLocked(victimShard, victimKey, victim)
 		}
 		victimShard.mu.Unlock()
@@ -456,11 +382,13 @@ func (c *Store) Sweep() {
 			sh.restored = nil
 		}
 		if c.ttl > 0 || sh.expiring > 0 {
-			for k, e := range sh.m {
-				if c.expired(e, now) {
-					c.removeLocked(sh, k, e)
+			sh.idx.each(func(_ string, e *Entry) bool {
+				if !c.expired(e, now) {
+					return false
 				}
-			}
+				c.dropped(sh, e)
+				return true
+			})
 		}
 		sh.mu.Unlock()
 	}
@@ -480,19 +408,20 @@ func (c *Store) TakePartition(p int) (entries []Listed, deletes []Deleted) {
 	now := c.now()
 	sh := &c.shards[p]
 	sh.mu.Lock()
-	held := len(sh.m)
+	held := sh.idx.n
 	entries = make([]Listed, 0, held)
-	for k, e := range sh.m {
+	sh.idx.each(func(k string, e *Entry) bool {
 		if !e.pastExpiry(now) {
 			entries = append(entries, listed(p, k, e, now))
 		}
-	}
+		return false
+	})
 	for k, at := range sh.deleted {
-		if e, ok := sh.m[k]; (!ok || e.pastExpiry(now)) && now-at < int64(DeleteMemory) {
+		if e, ok := sh.idx.lookup(c.hash(k), k); (!ok || e.pastExpiry(now)) && now-at < int64(DeleteMemory) {
 			deletes = append(deletes, Deleted{Partition: p, Key: k, At: time.Unix(0, at)})
 		}
 	}
-	sh.m, sh.restored = nil, nil
+	sh.idx, sh.restored = index{}, nil
 	c.countExpiring(sh, -sh.expiring)
 	c.forgetDeletes(sh, now, true)
 	sh.loads.MarkAllStale()
@@ -577,13 +506,14 @@ func (c *Store) List() []Listed {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.m {
+		sh.idx.each(func(k string, e *Entry) bool {
 			if e.pastExpiry(now) {
-				c.removeLocked(sh, k, e)
-				continue
+				c.dropped(sh, e)
+				return true
 			}
 			out = append(out, listed(i, k, e, now))
-		}
+			return false
+		})
 		sh.mu.Unlock()
 	}
 	return out

@@ -88,11 +88,12 @@ func TestConcurrentUseKeepsTheCount(t *testing.T) {
 			t.Fatalf("shard %d has %d loads in flight", i, n)
 		}
 		n := 0
-		for _, e := range sh.m {
+		sh.idx.each(func(_ string, e *Entry) bool {
 			if e.expires != 0 {
 				n++
 			}
-		}
+			return false
+		})
 		if n != sh.expiring {
 			t.Fatalf("shard %d holds %d entries with an expiry, counts %d", i, n, sh.expiring)
 		}

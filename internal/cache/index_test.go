@@ -1,0 +1,104 @@
+package cache
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// checkIndex fails unless x holds exactly want, each key findable, with
+// each walks every entry once.
+func checkIndex(t *testing.T, x *index, want map[string]*Entry, hash func(string) uint64) {
+	t.Helper()
+	if x.n != len(want) {
+		t.Fatalf("index holds %d entries, want %d", x.n, len(want))
+	}
+	for k, e := range want {
+		if got, ok := x.lookup(hash(k), k); !ok || got != e {
+			t.Fatalf("lookup(%q) = %p, %v; want %p", k, got, ok, e)
+		}
+	}
+	seen := map[string]bool{}
+	x.each(func(k string, e *Entry) bool {
+		if seen[k] {
+			t.Fatalf("each gave %q twice", k)
+		}
+		seen[k] = true
+		if want[k] != e {
+			t.Fatalf("each gave %q with %p, want %p", k, e, want[k])
+		}
+		return false
+	})
+	if len(seen) != len(want) {
+		t.Fatalf("each gave %d entries, want %d", len(seen), len(want))
+	}
+}
+
+// TestIndexAgainstMap runs random puts, deletes and removals during each
+// on an index and a Go map side by side. A hash of few bits makes long
+// probe chains that wrap around the end of the slots, which is where
+// removing by shifting back goes wrong when it does.
+func TestIndexAgainstMap(t *testing.T) {
+	for _, bitsOfHash := range []uint{2, 6, 64} {
+		t.Run(fmt.Sprintf("hash_bits=%d", bitsOfHash), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(bitsOfHash)))
+			hash := func(k string) uint64 {
+				h := uint64(0xcbf29ce484222325)
+				for i := 0; i < len(k); i++ {
+					h = (h ^ uint64(k[i])) * 0x100000001b3
+				}
+				if bitsOfHash < 64 {
+					h <<= 64 - bitsOfHash // home takes the high bits
+				}
+				return h
+			}
+			var x index
+			want := map[string]*Entry{}
+			for step := range 20000 {
+				k := fmt.Sprint(rng.IntN(300))
+				switch r := rng.IntN(10); {
+				case r < 6:
+					e := &Entry{}
+					x.put(hash(k), k, e)
+					want[k] = e
+				case r < 9:
+					x.del(hash(k), k)
+					delete(want, k)
+				default: // remove about a third during a walk
+					x.each(func(k string, _ *Entry) bool {
+						if rng.IntN(3) == 0 {
+							delete(want, k)
+							return true
+						}
+						return false
+					})
+				}
+				if step%97 == 0 {
+					checkIndex(t, &x, want, hash)
+				}
+			}
+			checkIndex(t, &x, want, hash)
+		})
+	}
+}
+
+func TestIndexSample(t *testing.T) {
+	var x index
+	x.sample(0, func(string, *Entry) bool { t.Fatal("sample of an empty index gave an entry"); return false })
+	for i := range 100 {
+		k := fmt.Sprint(i)
+		x.put(uint64(i)*0x9e3779b97f4a7c15, k, &Entry{})
+	}
+	for _, at := range []int{0, 7, len(x.slots) - 1, 1 << 40} {
+		n := 0
+		x.sample(at, func(string, *Entry) bool { n++; return n < 5 })
+		if n != 5 {
+			t.Fatalf("sample from %d gave %d entries, want 5 (it stops when told)", at, n)
+		}
+		all := map[string]bool{}
+		x.sample(at, func(k string, _ *Entry) bool { all[k] = true; return true })
+		if len(all) != 100 {
+			t.Fatalf("sample from %d walked %d entries, want all 100", at, len(all))
+		}
+	}
+}
