@@ -10,7 +10,7 @@ import "math/bits"
 // among many, where the Go map's header, directory, table and group of
 // each of a store's partitions added theirs. GET -P 16 of 100,000 keys
 // through the RESP front door: a median +8% over twelve alternating
-// rounds against the map (0.98-1.21x round by round), which had lost 12%
+// rounds against the map (0.98-1.40x round by round), which had lost 12%
 // from 1,000 keys to 100,000 where redis-server lost 2%. A slot is 32
 // bytes, 3/8 to 3/4 of them full: 43 to 85 bytes an entry, where the map
 // took about 30 to 55.
