@@ -64,14 +64,6 @@ func (x *index) find(h uint64, key string) (int, bool) {
 	}
 }
 
-// get returns key's entry, nil if it has none.
-func (x *index) get(h uint64, key string) *Entry {
-	if i, ok := x.find(h, key); ok {
-		return x.slots[i].e
-	}
-	return nil
-}
-
 // lookup returns key's entry and whether it has one.
 func (x *index) lookup(h uint64, key string) (*Entry, bool) {
 	i, ok := x.find(h, key)
@@ -116,11 +108,15 @@ func (x *index) grow() {
 	}
 }
 
-// del removes key's entry, if it has one.
-func (x *index) del(h uint64, key string) {
-	if i, ok := x.find(h, key); ok {
-		x.removeAt(i)
+// take removes key's entry and returns it, if it has one.
+func (x *index) take(h uint64, key string) (*Entry, bool) {
+	i, ok := x.find(h, key)
+	if !ok {
+		return nil, false
 	}
+	e := x.slots[i].e
+	x.removeAt(i)
+	return e, true
 }
 
 // removeAt empties slot i, which is full, and moves back the entries of

@@ -62,7 +62,10 @@ func TestIndexAgainstMap(t *testing.T) {
 					x.put(hash(k), k, e)
 					want[k] = e
 				case r < 9:
-					x.del(hash(k), k)
+					e, ok := x.take(hash(k), k)
+					if w, held := want[k]; ok != held || e != w {
+						t.Fatalf("take(%q) = %p, %v; want %p, %v", k, e, ok, w, held)
+					}
 					delete(want, k)
 				default: // remove about a third during a walk, which still sees each entry once
 					before, walked := len(want), map[string]bool{}

@@ -128,7 +128,7 @@ func expiryAfter(now int64, ttl time.Duration) int64 {
 // it expired. A zero now, from a store that reads no access times, reads
 // the clock only for an entry with an expiry of its own.
 func (c *Store) lookupLocked(sh *shard, key string, now int64) *Entry {
-	e := sh.idx.get(c.hash(key), key)
+	e, _ := sh.idx.lookup(c.hash(key), key)
 	if e == nil {
 		return nil
 	}
@@ -209,7 +209,7 @@ func (c *Store) storeLocked(sh *shard, key string, e *Entry) {
 
 // removeLocked deletes key, whose entry is e, from sh (lock held).
 func (c *Store) removeLocked(sh *shard, key string, e *Entry) {
-	sh.idx.del(c.hash(key), key)
+	sh.idx.take(c.hash(key), key)
 	c.dropped(sh, e)
 }
 
@@ -242,11 +242,11 @@ func (c *Store) Delete(p int, key string) bool {
 	defer sh.mu.Unlock()
 	sh.loads.MarkStale(key)
 	c.rememberDelete(sh, key, now)
-	e, ok := sh.idx.lookup(c.hash(key), key)
+	e, ok := sh.idx.take(c.hash(key), key)
 	if !ok {
 		return false
 	}
-	c.removeLocked(sh, key, e)
+	c.dropped(sh, e)
 	return true
 }
 
@@ -258,7 +258,7 @@ func (c *Store) Refreshed(p int, key string, old *Entry, value []byte) {
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if old == nil || sh.idx.get(c.hash(key), key) != old {
+	if e, _ := sh.idx.lookup(c.hash(key), key); old == nil || e != old {
 		return
 	}
 	if value == nil {
@@ -352,7 +352,7 @@ func (c *Store) evict(justShard *shard, justSet string) {
 			return
 		}
 		victimShard.mu.Lock()
-		if victimShard.idx.get(c.hash(victimKey), victimKey) == victim {
+		if e, _ := victimShard.idx.lookup(c.hash(victimKey), victimKey); e == victim {
 			c.removeLocked(victimShard, victimKey, victim)
 		}
 		victimShard.mu.Unlock()
