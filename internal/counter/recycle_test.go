@@ -3,6 +3,7 @@ package counter
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,9 +13,9 @@ import (
 	"github.com/hoard-dev/hoard/sinks"
 )
 
-// A take fills the Counts given back by Recycle instead of allocating, and
-// clears what it does not overwrite, so that the last batch's keys are not
-// kept alive.
+// A take fills the Counts given back by Recycle instead of allocating.
+// Recycle clears them, so that the last batch's keys are not kept alive
+// (nor followed by the garbage collector) until the next take.
 func TestTakeReusesRecycledCounts(t *testing.T) {
 	s := New(4)
 	addKeys(t, s, "k", 100, 1)
@@ -23,6 +24,11 @@ func TestTakeReusesRecycledCounts(t *testing.T) {
 		t.Fatalf("first take: %d keys, want 100", len(first))
 	}
 	s.Recycle(first)
+	for i, c := range first {
+		if c != (sinks.Count{}) {
+			t.Fatalf("entry %d still holds %+v once recycled", i, c)
+		}
+	}
 	addKeys(t, s, "j", 60, 2)
 	second, _, _ := s.Take(false, nil)
 	if len(second) != 60 {
@@ -71,7 +77,15 @@ func (k *keeper) Flush(_ context.Context, b sinks.Batch) error {
 	return nil
 }
 
-type borrower struct{ keeper }
+type borrower struct {
+	keeper
+	seen [][]sinks.Count // a copy of each batch's Counts as flushed
+}
+
+func (b *borrower) Flush(ctx context.Context, batch sinks.Batch) error {
+	b.seen = append(b.seen, slices.Clone(batch.Counts))
+	return b.keeper.Flush(ctx, batch)
+}
 
 func (*borrower) BorrowsBatches() {}
 
@@ -131,7 +145,12 @@ func TestEngineReusesBatchesOnlyOfBorrowers(t *testing.T) {
 		if &batches[0].Counts[0] != &batches[1].Counts[0] {
 			t.Fatal("the second flush allocated its Counts: the borrower's first batch was not reused")
 		}
-		for _, c := range batches[1].Counts {
+		// The borrower saw each batch whole when it flushed; the Counts were
+		// cleared once settled.
+		if len(b.seen[1]) != 50 {
+			t.Fatalf("second batch: %d keys, want 50", len(b.seen[1]))
+		}
+		for _, c := range b.seen[1] {
 			if c.Key[0] != 'b' || c.Count != 1 {
 				t.Fatalf("second batch holds %+v, want only b* keys", c)
 			}

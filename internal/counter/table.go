@@ -25,12 +25,27 @@ import (
 // append leaves) and 10 to 15 bytes of slots, where a map[string]int64
 // costs 55 to 70. Keys are never removed: a take swaps the whole table
 // out. The zero table (with a seed) is empty and allocates nothing until
-// the first insert. Not safe for concurrent use.
+// the first insert; a table made by successor allocates at its first
+// insert the room its predecessor's keys took, so that a partition whose
+// keys come back after a take does not grow its slots and arena again
+// step by step (on a busy node that was most of what a flush made the
+// garbage collector chase: 23 KB per partition of 200 keys, against 6 KB
+// presized). Not safe for concurrent use.
 type table struct {
 	seed  maphash.Seed // the Store's: hashes keys again when slots grow
 	slots []uint64
 	arena []byte
 	n     int // keys held
+
+	// hintKeys and hintBytes are the keys and arena bytes the first insert
+	// makes room for.
+	hintKeys, hintBytes int
+}
+
+// successor returns the empty table that replaces t at a take, sized for
+// as many keys as t holds.
+func (t *table) successor() table {
+	return table{seed: t.seed, hintKeys: t.n, hintBytes: len(t.arena)}
 }
 
 const (
@@ -118,6 +133,9 @@ func (t *table) insert(i int, h uint64, key string, v int64) {
 		t.grow()
 		i, _ = t.find(h, key)
 	}
+	if t.arena == nil && t.hintBytes > 0 {
+		t.arena = make([]byte, 0, max(t.hintBytes, recordBytes(key)))
+	}
 	off := len(t.arena)
 	t.arena = binary.LittleEndian.AppendUint64(t.arena, uint64(v))
 	t.arena = binary.AppendUvarint(t.arena, uint64(len(key)))
@@ -126,18 +144,15 @@ func (t *table) insert(i int, h uint64, key string, v int64) {
 	t.n++
 }
 
-// grow enlarges slots by half or by a third and indexes the arena's
-// records again, in order, hashing their keys afresh (a slot keeps only 23
-// bits of the hash). The arena stays.
+// grow enlarges slots by half or by a third (the first time, to hold
+// hintKeys) and indexes the arena's records again, in order, hashing their
+// keys afresh (a slot keeps only 23 bits of the hash). The arena stays.
 func (t *table) grow() {
-	n := len(t.slots)
-	switch {
-	case n == 0:
-		n = minSlots
-	case n&(n-1) == 0:
-		n += n / 2
-	default:
-		n += n / 3
+	n := nextSlots(len(t.slots))
+	if len(t.slots) == 0 {
+		for t.hintKeys*maxLoadDen > n*maxLoadNum {
+			n = nextSlots(n)
+		}
 	}
 	t.slots = make([]uint64, n)
 	for off, next := 0, 0; off < len(t.arena); off = next {
@@ -151,6 +166,18 @@ func (t *table) grow() {
 			}
 		}
 		t.slots[i] = tagOf(h) | uint64(off)
+	}
+}
+
+// nextSlots is the number of slots after n: 8, 12, 16, 24, 32...
+func nextSlots(n int) int {
+	switch {
+	case n == 0:
+		return minSlots
+	case n&(n-1) == 0:
+		return n + n/2
+	default:
+		return n + n/3
 	}
 }
 

@@ -186,3 +186,48 @@ func TestTableRefusesRecordsBeyondMaxArena(t *testing.T) {
 		})
 	}
 }
+
+// A table's successor makes room at its first insert for the keys its
+// predecessor held: the same keys again fit without growing the slots or
+// the arena; more keys than that grow it as usual; and a successor of an
+// empty table allocates nothing until its first insert.
+func TestSuccessorIsSizedForItsPredecessor(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	tb := &table{seed: maphash.MakeSeed()}
+	model := map[string]int64{}
+	for range 500 {
+		k := randomKey(r)
+		tb.add(k, 1)
+		model[k]++
+	}
+	next := tb.successor()
+	if next.slots != nil || next.arena != nil || next.n != 0 {
+		t.Fatalf("a successor holds %d keys, %d slots, %d arena bytes before its first insert", next.n, len(next.slots), cap(next.arena))
+	}
+	var slots, arena int
+	for k, v := range model {
+		next.add(k, v)
+		if slots == 0 {
+			slots, arena = len(next.slots), cap(next.arena)
+		}
+	}
+	checkTable(t, &next, model)
+	if len(next.slots) != slots || cap(next.arena) != arena {
+		t.Fatalf("the predecessor's keys grew the successor from %d slots and %d arena bytes to %d and %d", slots, arena, len(next.slots), cap(next.arena))
+	}
+	if arena != len(tb.arena) || slots > len(tb.slots) {
+		t.Fatalf("successor sized at %d slots and %d arena bytes; its predecessor took %d and %d", slots, arena, len(tb.slots), len(tb.arena))
+	}
+	for i := range 500 {
+		k := fmt.Sprint("more-", i)
+		next.add(k, 1)
+		model[k]++
+	}
+	checkTable(t, &next, model)
+
+	empty := (&table{seed: tb.seed}).successor()
+	empty.add("k", 1)
+	if len(empty.slots) != minSlots {
+		t.Fatalf("the successor of an empty table starts with %d slots, want %d", len(empty.slots), minSlots)
+	}
+}
