@@ -19,6 +19,7 @@ func (n *Node) storeDeps() stores.Deps {
 		Host: op.Host{
 			Node: n.cfg.Name, Partitions: n.cfg.Ring.Partitions, Go: n.goFunc, Stopping: n.loopCtx,
 			Exposed: &n.exposed.Int64, Origin: n.keeper.Origin(), BatchID: n.keeper.BatchID, Logger: n.logger,
+			Owns: n.ownsNow,
 		},
 		Keeper: n.keeper, DeadLetters: n.dlq, DataDir: n.cfg.DataDir, MaxValueBytes: n.cfg.MaxValueBytes,
 		Route: n.routeOp,
@@ -33,6 +34,12 @@ func (n *Node) durabilityConfig() durability.Config {
 		Pool: n.pool, Go: n.goFunc, Stopping: n.loopCtx, Ring: n.ring,
 		Members: func() []cluster.Member { return n.cluster.Members() }, DeadLetters: n.dlq, Logger: n.logger,
 	}
+}
+
+// ownsNow reports whether this node owns partition p in its current ring.
+func (n *Node) ownsNow(p int) bool {
+	snap := n.ring()
+	return snap != nil && snap.Owns(n.cfg.Name, p)
 }
 
 // ring is the current ring, nil before the cluster runs.

@@ -6,7 +6,7 @@
 // member's ops when the ring drops it.
 //
 //	k, err := durability.Open(durability.Config{Name: "n1", DataDir: dir, Logged: true, ...})
-//	k.Add("pv", durability.Store{Replayer: rp, Replicas: 1, HandOff: pipe.Lose})
+//	k.Add("pv", durability.Store{Replayer: rp, Replicas: 1, HandOff: pipe.HandOff})
 //	k.Recover(ctx)                // before the node serves
 //	host.Journal = k.Journal(1)   // the op.Journal of a replicated store
 //	k.Watch(prev, snap)           // on every ring change
@@ -71,8 +71,8 @@ type Store struct {
 	// Replicas is the backups its writes wait for (ack = "replicated");
 	// 0 for the others.
 	Replicas int
-	// HandOff flushes the listed partitions at once (flush.Pipeline.Lose).
-	HandOff func(partitions []int, first bool)
+	// HandOff flushes the listed partitions at once (flush.Pipeline.HandOff).
+	HandOff func(partitions []int)
 }
 
 // Keeper is one node's durability. Its methods are safe for concurrent
@@ -213,7 +213,7 @@ func (k *Keeper) Watch(prev, snap *ring.Snapshot) {
 				continue
 			}
 			if changed := backupsChanged(prev, snap, k.cfg.Name, s.Replicas); len(changed) > 0 {
-				s.HandOff(changed, false)
+				s.HandOff(changed)
 			}
 		}
 	}

@@ -117,6 +117,11 @@ type Config struct {
 	// returns false, without running it, once the node is stopping. Nil
 	// runs it with a go statement.
 	Go func(func()) bool
+
+	// Owns reports whether this node owns partition p in its ring now: a
+	// hand-off flush of lost partitions (Lose) leaves out those it owns
+	// again by the time it runs. Nil: it leaves out none.
+	Owns func(p int) bool
 }
 
 // Rebuild rebuilds b, a batch a sinks.Positioner refused with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -65,10 +66,27 @@ func Jitter(d time.Duration) time.Duration {
 // them at once, on a goroutine of Config.Go, giving way when
 // Config.Stopping ends. Their new owners start empty, and the sink receives
 // both sides' data (counter deltas and buffer appends merge).
+//
+// The flush leaves out the partitions this node owns again when it runs
+// (Config.Owns): rings that change twice in a row, as when a node joins
+// through two seeds, can give a partition back before the first change's
+// hand-off has run, and what was written to it since is its owner's to
+// hold, not to flush early.
 func (p *Pipeline) Lose(partitions []int, first bool) {
 	if first {
 		return
 	}
+	p.handOff(partitions, p.cfg.Owns)
+}
+
+// HandOff flushes what the source holds for partitions at once, as Lose
+// does, but for partitions this node keeps (the durability keeper's, whose
+// backups changed): it leaves out none.
+func (p *Pipeline) HandOff(partitions []int) { p.handOff(partitions, nil) }
+
+// handOff flushes partitions, less those owned reports (nil: none), on a
+// goroutine of Config.Go.
+func (p *Pipeline) handOff(partitions []int, owned func(int) bool) {
 	ctx, goFunc := p.cfg.Stopping, p.cfg.Go
 	if ctx == nil {
 		ctx = context.Background()
@@ -77,6 +95,12 @@ func (p *Pipeline) Lose(partitions []int, first bool) {
 		goFunc = func(f func()) bool { go f(); return true }
 	}
 	goFunc(func() {
+		if owned != nil {
+			partitions = slices.DeleteFunc(slices.Clone(partitions), owned)
+			if len(partitions) == 0 {
+				return
+			}
+		}
 		res, err := p.Flush(ctx, All, partitions)
 		if err != nil && ctx.Err() == nil {
 			p.logger.Error("hand-off flush failed", "partitions", len(partitions), "error", err)

@@ -2,6 +2,8 @@ package flush_test
 
 import (
 	"context"
+	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,5 +127,32 @@ func TestInterval(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A hand-off flush of lost partitions leaves out those the node owns again
+// by the time it runs (Config.Owns), and takes nothing when that is all of
+// them; the first ring's losses are not flushed; HandOff, for partitions
+// the node keeps, takes every one listed.
+func TestLoseLeavesOutPartitionsOwnedAgain(t *testing.T) {
+	var owned sync.Map // partition -> true
+	e := newEnv(t, sinks.NewMemory(), func(c *flush.Config) {
+		c.Owns = func(p int) bool { _, ok := owned.Load(p); return ok }
+		c.Go = func(f func()) bool { f(); return true } // at once, so the takes are in order
+	})
+	owned.Store(2, true)
+	e.p.Lose([]int{1, 2, 3}, false)
+	e.p.Lose([]int{2}, false)
+	e.p.Lose([]int{4}, true)
+	e.p.HandOff([]int{2, 5})
+	modes, only := e.src.takeCalls()
+	want := [][]int{{1, 3}, {2, 5}}
+	if !reflect.DeepEqual(only, want) {
+		t.Fatalf("takes of partitions %v, want %v", only, want)
+	}
+	for i, m := range modes {
+		if m != flush.All {
+			t.Fatalf("take %d in mode %v, want All", i, m)
+		}
 	}
 }

@@ -76,6 +76,9 @@ type Host struct {
 	Journal Journal
 	// Logger is the store's logger.
 	Logger hclog.Logger
+	// Owns reports whether this node owns partition p in its ring now;
+	// nil: never (a node with no ring).
+	Owns func(p int) bool
 }
 
 // Batch starts a batch of store holding ranges of this node's ops, with

@@ -101,6 +101,7 @@ func New(cfg Config, d Deps) *Store {
 	fc := flush.Config{
 		Store: c.Name, Sink: c.Sink, RetryMax: c.RetryMax, RetryDelay: c.RetryDelay,
 		FlushTimeout: c.FlushTimeout, DeadLetters: d.DeadLetters, Logger: h.Logger, Stopping: h.Stopping, Go: h.Go,
+		Owns: h.Owns,
 	}
 	replicas := 0
 	if c.Ack == AckReplicated {
@@ -123,7 +124,7 @@ func New(cfg Config, d Deps) *Store {
 	if s.pipe != nil {
 		d.Keeper.Add(c.Name, durability.Store{
 			Replayer: journal.Replayer{Sink: c.Sink, RetryMax: c.RetryMax, RetryDelay: c.RetryDelay, Deliver: s.pipe.Deliver},
-			Replicas: replicas, HandOff: s.pipe.Lose,
+			Replicas: replicas, HandOff: s.pipe.HandOff,
 		})
 	}
 	return s
