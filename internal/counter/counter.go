@@ -124,8 +124,12 @@ func (c *Store) Get(p int, key string) int64 {
 	return 0
 }
 
-// yieldEvery is how many keys Take copies out between two yields.
-const yieldEvery = 1024
+// yieldEvery is how many keys Take copies out between two yields, and
+// reserveEvery how many partitions' next tables it makes.
+const (
+	yieldEvery   = 1024
+	reserveEvery = 64
+)
 
 // Take swaps the shards' tables out (every shard, or only those listed)
 // and returns their contents, the range of op sequence numbers each
@@ -142,6 +146,14 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 	var keys int
 	var ranges []sinks.Range
 	var ops int64
+	// A flush of every partition makes each one's next table now, sized
+	// for the keys it held (most come back), so that the writers do not
+	// allocate hundreds of tables at once just after it: allocating while
+	// the garbage collector marks charges the allocator with marking work,
+	// which this paced goroutine does better than a writer. A partition
+	// handed off, or closed, gets an empty one.
+	reserve := only == nil && !final
+	var pace yield.Pacer
 	for i := range Partitions(len(c.shards), only) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
@@ -149,7 +161,11 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 			tables = append(tables, takenTable{i, sh.t})
 			keys += sh.t.n
 		}
-		sh.t = sh.t.successor()
+		next := sh.t.successor()
+		if reserve {
+			next.reserve()
+		}
+		sh.t = next
 		ops += sh.ops
 		sh.ops = 0
 		if sh.seq > sh.taken {
@@ -158,12 +174,14 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 		}
 		sh.closed = sh.closed || final
 		sh.mu.Unlock()
+		if reserve && i%reserveEvery == reserveEvery-1 {
+			pace.Pause()
+		}
 	}
 	if keys == 0 {
 		return nil, ranges, ops
 	}
 	out := c.reuse(keys)
-	var pace yield.Pacer
 	for _, tt := range tables {
 		// The partition's arena holds its keys, and nothing writes to it
 		// once swapped out: the keys are strings into it, not copies. A

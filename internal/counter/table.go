@@ -26,11 +26,11 @@ import (
 // costs 55 to 70. Keys are never removed: a take swaps the whole table
 // out. The zero table (with a seed) is empty and allocates nothing until
 // the first insert; a table made by successor allocates at its first
-// insert the room its predecessor's keys took, so that a partition whose
-// keys come back after a take does not grow its slots and arena again
-// step by step (on a busy node that was most of what a flush made the
-// garbage collector chase: 23 KB per partition of 200 keys, against 6 KB
-// presized). Not safe for concurrent use.
+// insert (or at reserve) the room its predecessor's keys took, so that a
+// partition whose keys come back after a take does not grow its slots
+// and arena again step by step (on a busy node that was most of what a
+// flush made the garbage collector chase: 23 KB per partition of 200
+// keys, against 6 KB presized). Not safe for concurrent use.
 type table struct {
 	seed  maphash.Seed // the Store's: hashes keys again when slots grow
 	slots []uint64
@@ -46,6 +46,16 @@ type table struct {
 // as many keys as t holds.
 func (t *table) successor() table {
 	return table{seed: t.seed, hintKeys: t.n, hintBytes: len(t.arena)}
+}
+
+// reserve allocates now the room the first insert would (the hints'), so
+// that the goroutine taking the table pays for it, not a writer.
+func (t *table) reserve() {
+	if t.slots != nil || t.hintKeys == 0 {
+		return
+	}
+	t.slots = make([]uint64, slotsFor(t.hintKeys))
+	t.arena = make([]byte, 0, t.hintBytes)
 }
 
 const (
@@ -150,9 +160,7 @@ func (t *table) insert(i int, h uint64, key string, v int64) {
 func (t *table) grow() {
 	n := nextSlots(len(t.slots))
 	if len(t.slots) == 0 {
-		for t.hintKeys*maxLoadDen > n*maxLoadNum {
-			n = nextSlots(n)
-		}
+		n = slotsFor(t.hintKeys)
 	}
 	t.slots = make([]uint64, n)
 	for off, next := 0, 0; off < len(t.arena); off = next {
@@ -167,6 +175,16 @@ func (t *table) grow() {
 		}
 		t.slots[i] = tagOf(h) | uint64(off)
 	}
+}
+
+// slotsFor is the fewest slots, of those nextSlots steps through, that
+// hold keys.
+func slotsFor(keys int) int {
+	n := minSlots
+	for keys*maxLoadDen > n*maxLoadNum {
+		n = nextSlots(n)
+	}
+	return n
 }
 
 // nextSlots is the number of slots after n: 8, 12, 16, 24, 32...

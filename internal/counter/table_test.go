@@ -231,3 +231,33 @@ func TestSuccessorIsSizedForItsPredecessor(t *testing.T) {
 		t.Fatalf("the successor of an empty table starts with %d slots, want %d", len(empty.slots), minSlots)
 	}
 }
+
+// A take of every partition makes the next table of each partition that
+// held keys at once, sized for them, so that writers do not allocate
+// just after a flush; a take of some partitions (a hand-off) and a final
+// take leave empty tables that allocate nothing.
+func TestTakeReservesNextTables(t *testing.T) {
+	s := New(4)
+	addKeys(t, s, "k", 300, 1) // partitions 0-3, 75 keys each
+	s.Take(false, []int{1})
+	if sh := &s.shards[1]; sh.t.slots != nil || sh.t.arena != nil {
+		t.Fatalf("a hand-off's take left partition 1 a table of %d slots, %d arena bytes", len(sh.t.slots), cap(sh.t.arena))
+	}
+	s.Take(false, nil)
+	for p, want := range []bool{true, false, true, true} {
+		sh := &s.shards[p]
+		if got := sh.t.slots != nil; got != want {
+			t.Fatalf("after a flush of every partition, partition %d has slots: %v, want %v", p, got, want)
+		}
+		if want && (len(sh.t.slots) != slotsFor(75) || cap(sh.t.arena) < 75*recordBytes("k0")) {
+			t.Fatalf("partition %d's next table: %d slots and %d arena bytes, want %d and at least %d", p, len(sh.t.slots), cap(sh.t.arena), slotsFor(75), 75*recordBytes("k0"))
+		}
+	}
+	addKeys(t, s, "k", 300, 1)
+	s.Take(true, nil)
+	for p := range s.shards {
+		if sh := &s.shards[p]; sh.t.slots != nil {
+			t.Fatalf("a final take left partition %d a table of %d slots", p, len(sh.t.slots))
+		}
+	}
+}
