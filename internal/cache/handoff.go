@@ -53,11 +53,12 @@ func (c *Store) AdoptDelete(p int, key string, at time.Time) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c.rememberDelete(sh, key, now)
-	e, ok := sh.idx.lookup(c.hash(key), key)
+	h := c.hash(key)
+	e, ok := sh.idx.lookup(h, key)
 	if !ok || !c.restoredLocked(sh, e, now) || e.loaded >= t {
 		return false
 	}
-	c.removeLocked(sh, key, e)
+	c.removeLocked(sh, h, key, e)
 	return true
 }
 

@@ -73,13 +73,15 @@ func (x *index) lookup(h uint64, key string) (*Entry, bool) {
 	return x.slots[i].e, true
 }
 
-// put makes e key's entry, replacing any. The index keeps key: it must
-// stay unchanged (it usually lives in e's own allocation).
-func (x *index) put(h uint64, key string, e *Entry) {
+// put makes e key's entry and returns the entry it replaced, if any. The
+// index keeps key: it must stay unchanged (it usually lives in e's own
+// allocation).
+func (x *index) put(h uint64, key string, e *Entry) (old *Entry, replaced bool) {
 	i, ok := x.find(h, key)
 	if ok {
+		old = x.slots[i].e
 		x.slots[i].key, x.slots[i].e = key, e
-		return
+		return old, true
 	}
 	if (x.n+1)*4 > len(x.slots)*3 {
 		x.grow()
@@ -87,6 +89,7 @@ func (x *index) put(h uint64, key string, e *Entry) {
 	}
 	x.slots[i] = slot{h | fullBit, key, e}
 	x.n++
+	return nil, false
 }
 
 // grow doubles the slots and places every entry again.

@@ -59,7 +59,10 @@ func TestIndexAgainstMap(t *testing.T) {
 				switch r := rng.IntN(10); {
 				case r < 6:
 					e := &Entry{}
-					x.put(hash(k), k, e)
+					old, replaced := x.put(hash(k), k, e)
+					if w, held := want[k]; replaced != held || old != w {
+						t.Fatalf("put(%q) replaced %p, %v; want %p, %v", k, old, replaced, w, held)
+					}
 					want[k] = e
 				case r < 9:
 					e, ok := x.take(hash(k), k)

@@ -128,7 +128,8 @@ func expiryAfter(now int64, ttl time.Duration) int64 {
 // it expired. A zero now, from a store that reads no access times, reads
 // the clock only for an entry with an expiry of its own.
 func (c *Store) lookupLocked(sh *shard, key string, now int64) *Entry {
-	e, _ := sh.idx.lookup(c.hash(key), key)
+	h := c.hash(key)
+	e, _ := sh.idx.lookup(h, key)
 	if e == nil {
 		return nil
 	}
@@ -136,7 +137,7 @@ func (c *Store) lookupLocked(sh *shard, key string, now int64) *Entry {
 		now = c.now()
 	}
 	if c.expired(e, now) {
-		c.removeLocked(sh, key, e)
+		c.removeLocked(sh, h, key, e)
 		return nil
 	}
 	return e
@@ -193,8 +194,7 @@ func (c *Store) SetTTL(p int, key string, value []byte, ttl time.Duration) {
 
 // storeLocked puts e for key in sh, whose lock is held.
 func (c *Store) storeLocked(sh *shard, key string, e *Entry) {
-	h := c.hash(key)
-	old, ok := sh.idx.lookup(h, key)
+	old, ok := sh.idx.put(c.hash(key), key, e)
 	switch {
 	case !ok:
 		c.entries.Add(1)
@@ -204,12 +204,12 @@ func (c *Store) storeLocked(sh *shard, key string, e *Entry) {
 	if e.expires != 0 {
 		c.countExpiring(sh, 1)
 	}
-	sh.idx.put(h, key, e)
 }
 
-// removeLocked deletes key, whose entry is e, from sh (lock held).
-func (c *Store) removeLocked(sh *shard, key string, e *Entry) {
-	sh.idx.take(c.hash(key), key)
+// removeLocked deletes key, whose hash is h and whose entry is e, from sh
+// (lock held).
+func (c *Store) removeLocked(sh *shard, h uint64, key string, e *Entry) {
+	sh.idx.take(h, key)
 	c.dropped(sh, e)
 }
 
@@ -258,11 +258,12 @@ func (c *Store) Refreshed(p int, key string, old *Entry, value []byte) {
 	sh := &c.shards[p]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, _ := sh.idx.lookup(c.hash(key), key); old == nil || e != old {
+	h := c.hash(key)
+	if e, _ := sh.idx.lookup(h, key); old == nil || e != old {
 		return
 	}
 	if value == nil {
-		c.removeLocked(sh, key, old)
+		c.removeLocked(sh, h, key, old)
 		return
 	}
 	e, k := newEntry(key, value, c.now(), old.expires)
@@ -352,8 +353,9 @@ func (c *Store) evict(justShard *shard, justSet string) {
 			return
 		}
 		victimShard.mu.Lock()
-		if e, _ := victimShard.idx.lookup(c.hash(victimKey), victimKey); e == victim {
-			c.removeLocked(victimShard, victimKey, victim)
+		h := c.hash(victimKey)
+		if e, _ := victimShard.idx.lookup(h, victimKey); e == victim {
+			c.removeLocked(victimShard, h, victimKey, victim)
 		}
 		victimShard.mu.Unlock()
 	}
