@@ -30,6 +30,10 @@ type Store struct {
 	// which the next Take fills instead of allocating.
 	spareMu sync.Mutex
 	spare   []sinks.Count
+
+	// maps, when not nil, makes batches' Counts outside the Go heap
+	// (MapBatches, batchmem.go).
+	maps *mappings
 }
 
 type shard struct {
@@ -136,7 +140,9 @@ const (
 // partition taken held, and the number of increments. A final take closes
 // the shards: later writes fail with errs.ErrShutdown instead of landing
 // after the last flush. The returned slices, and the keys, are the
-// caller's (the keys of a partition point into its taken arena).
+// caller's (the keys of a partition point into its taken arena), except
+// that the Counts of a store that maps its batches (MapBatches) are lent:
+// they must come back through Recycle, and nothing may keep them after.
 func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int64) {
 	type takenTable struct {
 		p int
@@ -181,8 +187,11 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 	if keys == 0 {
 		return nil, ranges, ops
 	}
-	out := c.reuse(keys)
+	out, m := c.reuse(keys)
 	for _, tt := range tables {
+		if m != nil {
+			m.arenas = append(m.arenas, tt.t.arena)
+		}
 		// The partition's arena holds its keys, and nothing writes to it
 		// once swapped out: the keys are strings into it, not copies. A
 		// flush of hundreds of thousands of keys allocates no string,
@@ -201,17 +210,39 @@ func (c *Store) Take(final bool, only []int) ([]sinks.Count, []sinks.Range, int6
 	return out, ranges, ops
 }
 
-// reuse returns an empty slice for keys counts: the spare one when it is
-// large enough and not more than twice as large, otherwise a new one.
-func (c *Store) reuse(keys int) []sinks.Count {
+// reuse returns an empty slice for keys counts, and its mapping when it
+// has one: the spare one when it is large enough and not more than twice
+// as large, otherwise a new one, with room for more (roomFor).
+func (c *Store) reuse(keys int) ([]sinks.Count, *mapped) {
 	c.spareMu.Lock()
 	defer c.spareMu.Unlock()
 	s := c.spare
 	c.spare = nil
-	if cap(s) < keys || cap(s) > 2*keys+minSpare {
-		return make([]sinks.Count, 0, keys)
+	m := c.mappingOf(s)
+	if cap(s) >= keys && cap(s) <= 2*keys+minSpare {
+		if m != nil {
+			m.out = true
+		}
+		return s[:0], m
 	}
-	return s[:0]
+	if m != nil {
+		c.maps.release(m)
+	}
+	if c.maps != nil {
+		m := c.maps.newMapped(roomFor(keys))
+		m.out = true
+		return m.counts, m
+	}
+	return make([]sinks.Count, 0, roomFor(keys)), nil
+}
+
+// mappingOf returns the mapping counts lies in, or nil when it is on the
+// Go heap.
+func (c *Store) mappingOf(counts []sinks.Count) *mapped {
+	if c.maps == nil {
+		return nil
+	}
+	return c.maps.lookup(counts)
 }
 
 // minSpare is how much larger than a take the spare may be and still be
@@ -229,16 +260,37 @@ const minSpare = 4096
 // and the garbage collector would follow their hundreds of thousands of
 // pointers in every cycle until the next take (with 200,000 keys, a mark
 // phase of 8-9 ms on a busy core, whose assists writers pay).
+//
+// A store that maps its batches ignores Counts given back twice, or not
+// its own; it unmaps the smaller of two batches given back.
 func (c *Store) Recycle(counts []sinks.Count) {
+	m := c.mappingOf(counts)
+	c.spareMu.Lock()
+	if c.maps != nil {
+		if m == nil || !m.out {
+			// Not a batch out of this store: given back twice.
+			c.spareMu.Unlock()
+			return
+		}
+		m.out = false
+	}
+	c.spareMu.Unlock()
 	var pace yield.Pacer
 	for i := 0; i < len(counts); i += clearEvery {
 		clear(counts[i:min(i+clearEvery, len(counts))])
 		pace.Pause()
 	}
+	if m != nil {
+		m.arenas = nil // cleared: nothing points into them any more
+	}
 	c.spareMu.Lock()
 	defer c.spareMu.Unlock()
 	if cap(counts) > cap(c.spare) {
-		c.spare = counts[:0]
+		counts, c.spare = c.spare, counts[:0]
+		m = c.mappingOf(counts)
+	}
+	if m != nil {
+		c.maps.release(m) // the smaller one
 	}
 }
 

@@ -31,6 +31,9 @@ type Engine struct {
 func NewEngine(h op.Host, cfg Config) *Engine {
 	_, borrows := cfg.Flush.Sink.(sinks.Borrower)
 	e := &Engine{host: h, cfg: cfg, state: New(h.Partitions), recycle: borrows}
+	if borrows {
+		e.state.MapBatches()
+	}
 	e.Pipeline = flush.New(cfg.Flush, (*source)(e))
 	return e
 }
