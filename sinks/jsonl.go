@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hoard-dev/hoard/internal/fsync"
 	"github.com/hoard-dev/hoard/internal/yield"
 )
 
@@ -190,8 +191,9 @@ type File struct {
 	path string
 
 	// mu guards f.
-	mu sync.Mutex
-	f  *os.File
+	mu     sync.Mutex
+	f      *os.File
+	syncer *fsync.Syncer // fsyncs without holding the processor
 }
 
 var _ Borrower = (*File)(nil)
@@ -209,7 +211,7 @@ func NewFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sinks: file %s: %w", path, err)
 	}
-	return &File{path: path, f: f}, nil
+	return &File{path: path, f: f, syncer: fsync.New()}, nil
 }
 
 // Flush appends b and fsyncs. A batch that failed half-way is not rolled
@@ -234,7 +236,7 @@ func (s *File) Flush(ctx context.Context, b Batch) error {
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("sinks: file %s: %w", s.path, err)
 	}
-	if err := s.f.Sync(); err != nil {
+	if err := s.syncer.Sync(s.f); err != nil {
 		return fmt.Errorf("sinks: file %s: fsync: %w", s.path, err)
 	}
 	return nil
@@ -267,7 +269,7 @@ func (s *File) Close() error {
 	if s.f == nil {
 		return nil
 	}
-	err := s.f.Close()
+	err := errors.Join(s.f.Close(), s.syncer.Close())
 	s.f = nil
 	return err
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hoard-dev/hoard/internal/disk"
+	"github.com/hoard-dev/hoard/internal/fsync"
 )
 
 // DefaultSegmentBytes is the segment size a zero Options.SegmentBytes means.
@@ -105,8 +106,9 @@ type Log struct {
 	stop     chan struct{} // closed by Close: the goroutines finish
 	kick     chan struct{} // tells the writer that something is pending
 	wg       sync.WaitGroup
-	closeMu  sync.Mutex // serialises Close
-	closeErr error      // guarded by closeMu
+	syncer   *fsync.Syncer // fsyncs segments without holding the processor
+	closeMu  sync.Mutex    // serialises Close
+	closeErr error         // guarded by closeMu
 
 	// mu guards everything below it up to syncMu: what is pending and the
 	// log's state.
@@ -199,6 +201,7 @@ func Open(opts Options) (*Log, error) {
 		return nil, fmt.Errorf("%w: %s has %d segments", ErrExists, opts.Dir, len(names))
 	}
 	l := &Log{
+		syncer:  fsync.New(),
 		opts:    opts,
 		maxRec:  int(min(opts.SegmentBytes-headerBytes, math.MaxUint32)),
 		logger:  logger,
@@ -377,6 +380,7 @@ func (l *Log) Close() error {
 
 	close(l.stop)
 	l.wg.Wait()
+	l.syncer.Close()
 	l.mu.Lock()
 	l.closeErr = l.err
 	l.mu.Unlock()

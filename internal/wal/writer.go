@@ -3,6 +3,7 @@ package wal
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"time"
 )
@@ -111,7 +112,11 @@ func (l *Log) syncActive() error {
 		return nil
 	}
 	l.syncs.Add(1)
-	if err := l.f.Sync(); err != nil {
+	sync := l.f.Sync
+	if f, ok := l.f.(*os.File); ok {
+		sync = func() error { return l.syncer.Sync(f) }
+	}
+	if err := sync(); err != nil {
 		return fmt.Errorf("wal: sync segment %d: %w", l.cur, err)
 	}
 	return nil
