@@ -201,7 +201,6 @@ func Open(opts Options) (*Log, error) {
 		return nil, fmt.Errorf("%w: %s has %d segments", ErrExists, opts.Dir, len(names))
 	}
 	l := &Log{
-		syncer:  fsync.New(),
 		opts:    opts,
 		maxRec:  int(min(opts.SegmentBytes-headerBytes, math.MaxUint32)),
 		logger:  logger,
@@ -214,6 +213,7 @@ func Open(opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.segs = []SegmentInfo{{Number: 1}}
+	l.syncer = fsync.New()
 	l.goFunc(l.runWriter)
 	if opts.SyncEvery > 0 {
 		l.goFunc(l.runSyncer)
