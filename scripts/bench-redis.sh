@@ -26,7 +26,8 @@
 # their ratio, followed by every round's ratio. The 3-node rows take one.
 #
 # Environment: N1 (requests at -P 1, default 300000), N16 (at -P 16, default
-# 3000000), NFLUSH (per flush run, default 12000000), ROUNDS (5), SERVER_CPU (1),
+# 3000000), NFLUSH (per flush run, default 12000000), ROUNDS (5), FLUSH_ROUNDS
+# (rounds of the flush rows, 3), SERVER_CPU (1),
 # LOAD_CPU (0), ONLY (a space-separated subset of
 # "throughput memory flush"). Needs redis-server, redis-benchmark and
 # redis-cli (Debian: apt-get install redis-server redis-tools) and taskset.
@@ -40,6 +41,7 @@ SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 ONLY=${ONLY:-throughput memory flush}
 ROUNDS=${ROUNDS:-5}
+FLUSH_ROUNDS=${FLUSH_ROUNDS:-3}
 
 for bin in redis-server redis-benchmark redis-cli taskset; do
 	command -v "$bin" >/dev/null || { echo "bench-redis: $bin not found (apt-get install redis-server redis-tools util-linux)" >&2; exit 1; }
@@ -251,20 +253,32 @@ p999() {
 }
 
 if [[ " $ONLY " == *" flush "* ]]; then
+	# FLUSH_ROUNDS rounds of the three runs (no flush, flush every 2s,
+	# redis-server), alternating: one max says little on a noisy machine.
+	# Each row gives the median over the rounds, then every round's figure.
 	echo
-	echo "| writers during flushes (INCR, 200,000 keys, -P 16) | p99.9 ms | max ms | req/s |"
-	echo "|------------------------------------------------------|----------|--------|-------|"
-	for run in "no flush:1h" "flush every 2s:2s"; do
-		label=${run%%:*} interval=${run#*:}
-		start_hoard "hoard-flush-$interval" memory "$interval"; hpid=$PID
+	echo "| writers during flushes (INCR, 200,000 keys, -P 16) | p99.9 ms (median) | max ms (median) | req/s (median) | p99.9 each round | max each round |"
+	echo "|------------------------------------------------------|-------------------|-----------------|----------------|------------------|----------------|"
+	declare -A fp fm fr
+	for _ in $(seq 1 "$FLUSH_ROUNDS"); do
+		for run in "no flush:1h" "flush every 2s:2s"; do
+			label=${run%%:*} interval=${run#*:}
+			start_hoard "hoard-flush-$interval" memory "$interval"; hpid=$PID
+			read -r p mx r < <(p999 "$PORT" "$NFLUSH")
+			fp[$label]="${fp[$label]:-} $p" fm[$label]="${fm[$label]:-} $mx" fr[$label]="${fr[$label]:-} $r"
+			stop "$hpid"
+			rm -rf "$work/hoard-flush-$interval"
+		done
+		# The same load on redis-server, which never flushes: the machine's
+		# own floor for the max (a stall of the host shows on both).
+		label="redis-server, no persistence (for reference)"
+		start_redis redis-flush; rpid=$PID
 		read -r p mx r < <(p999 "$PORT" "$NFLUSH")
-		printf "| %-52s | %8s | %6s | %5.0f |\n" "$label" "$p" "$mx" "$r"
-		stop "$hpid"
+		fp[$label]="${fp[$label]:-} $p" fm[$label]="${fm[$label]:-} $mx" fr[$label]="${fr[$label]:-} $r"
+		stop "$rpid"
 	done
-	# The same load on redis-server, which never flushes: the machine's own
-	# floor for the max (a stall of the host shows on both).
-	start_redis redis-flush; rpid=$PID
-	read -r p mx r < <(p999 "$PORT" "$NFLUSH")
-	printf "| %-52s | %8s | %6s | %5.0f |\n" "redis-server, no persistence (for reference)" "$p" "$mx" "$r"
-	stop "$rpid"
+	for label in "no flush" "flush every 2s" "redis-server, no persistence (for reference)"; do
+		printf "| %-52s | %17s | %15s | %14.0f |%s |%s |\n" "$label" "$(median <<<"${fp[$label]}")" \
+			"$(median <<<"${fm[$label]}")" "$(median <<<"${fr[$label]}")" "${fp[$label]}" "${fm[$label]}"
+	done
 fi
