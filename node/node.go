@@ -285,6 +285,20 @@ func (n *Node) Ready() (bool, string) {
 	return true, "ready"
 }
 
+// HandingOff reports whether a store is still flushing partitions after a
+// ring change (those the node lost, or whose backups changed): what it held
+// for them may still move to the sink. A node is Ready meanwhile; tests
+// that read a store's unflushed state wait for this to end
+// (testcluster.WaitConverged).
+func (n *Node) HandingOff() bool {
+	for _, s := range n.stores.All() {
+		if s.HandingOff() {
+			return true
+		}
+	}
+	return false
+}
+
 // Leave leaves the cluster gracefully: it announces the node as leaving so
 // peers route its keys to their new owners at once, stops taking writes,
 // sends pending async increments on, flushes every store (what cannot be

@@ -294,7 +294,8 @@ func (c *Cluster) WaitRing(nodes ...int) {
 }
 
 // WaitConverged waits until every live node's ring holds exactly the live
-// nodes and all rings are the same. It fails the test after
+// nodes, all rings are the same, and no node is still flushing partitions
+// of an earlier ring (Node.HandingOff). It fails the test after
 // Options.ConvergeTimeout, describing each node's view.
 func (c *Cluster) WaitConverged() {
 	c.t.Helper()
@@ -331,6 +332,8 @@ func (c *Cluster) divergence() string {
 			fmt.Fprintf(&b, "%s: ring v%d has %v, want %v\n", n.Name(), snap.Version(), got, want)
 		} else if ready, why := n.Ready(); !ready {
 			fmt.Fprintf(&b, "%s: not ready: %s\n", n.Name(), why)
+		} else if n.HandingOff() {
+			fmt.Fprintf(&b, "%s: still flushing partitions of an earlier ring\n", n.Name())
 		}
 		if i == 0 {
 			sum = snap.Checksum()

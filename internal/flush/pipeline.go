@@ -38,6 +38,7 @@ type Pipeline struct {
 	deadLettered atomic.Int64 // batches sent to the dead-letter
 	overlaps     atomic.Int64 // batches rebuilt because another delivery applied part of them
 	lastFlush    atomic.Int64 // unix nanos of the last accepted batch
+	handOffs     atomic.Int64 // hand-off flushes started and not finished
 }
 
 // New returns a pipeline that flushes src to cfg.Sink. It starts nothing:

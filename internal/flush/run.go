@@ -94,7 +94,9 @@ func (p *Pipeline) handOff(partitions []int, owned func(int) bool) {
 	if goFunc == nil {
 		goFunc = func(f func()) bool { go f(); return true }
 	}
-	goFunc(func() {
+	p.handOffs.Add(1)
+	if !goFunc(func() {
+		defer p.handOffs.Add(-1)
 		if owned != nil {
 			partitions = slices.DeleteFunc(slices.Clone(partitions), owned)
 			if len(partitions) == 0 {
@@ -107,8 +109,15 @@ func (p *Pipeline) handOff(partitions []int, owned func(int) bool) {
 		} else if res.Keys > 0 {
 			p.logger.Info("flushed partitions handed off", "partitions", len(partitions), "keys", res.Keys)
 		}
-	})
+	}) {
+		p.handOffs.Add(-1) // not run: the node is stopping
+	}
 }
+
+// HandingOff reports whether a hand-off flush (Lose, HandOff) has been
+// started and has not finished: the store may still move what it holds
+// for partitions of an earlier ring to the sink.
+func (p *Pipeline) HandingOff() bool { return p.handOffs.Load() > 0 }
 
 // Close is the last flush when the node stops, a store engine's last work:
 // everything, then the source refuses writes; what cannot be delivered

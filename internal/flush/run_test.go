@@ -130,6 +130,34 @@ func TestInterval(t *testing.T) {
 	}
 }
 
+// HandingOff holds from the start of a hand-off flush until it is done: a
+// flush hanging in the sink keeps it true, and it turns false once the
+// sink returns.
+func TestHandingOffLastsUntilTheFlushEnds(t *testing.T) {
+	h := newHangingSink()
+	e := newEnv(t, h, nil)
+	if e.p.HandingOff() {
+		t.Fatal("handing off before any hand-off")
+	}
+	e.src.add("a")
+	e.p.HandOff([]int{0})
+	select {
+	case <-h.entered:
+	case <-time.After(2 * time.Second):
+		close(h.release)
+		t.Fatal("the hand-off flush never reached the sink")
+	}
+	if !e.p.HandingOff() {
+		close(h.release)
+		t.Fatal("not handing off while the hand-off flush is in the sink")
+	}
+	close(h.release)
+	waitFor(t, "the hand-off flush to end", func() bool { return !e.p.HandingOff() })
+	if _, settled := e.src.state(); len(settled) != 1 {
+		t.Fatalf("settled %v, want the one batch", settled)
+	}
+}
+
 // A hand-off flush of lost partitions leaves out those the node owns again
 // by the time it runs (Config.Owns), and takes nothing when that is all of
 // them; the first ring's losses are not flushed; HandOff, for partitions

@@ -175,6 +175,10 @@ func (s *Store) Accepts(kind op.Kind) error {
 	return nil
 }
 
+// HandingOff reports whether a hand-off flush of the store's partitions is
+// under way (flush.Pipeline.HandingOff); never for caches.
+func (s *Store) HandingOff() bool { return s.pipe != nil && s.pipe.HandingOff() }
+
 // flush runs one flush of a counter or buffer store (nothing for caches).
 func (s *Store) flush(ctx context.Context, mode flush.Mode) (flush.Result, error) {
 	if s.pipe == nil {
